@@ -1,0 +1,72 @@
+"""The `vrft` command line.
+
+Each subcommand lives in its own module under `vrft.commands` and exposes
+`add_arguments(parser)` and `run(args) -> int`. Modules are imported lazily so that
+`vrft score` does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from vrft.errors import UserError
+
+# name -> (module under vrft.commands, one-line help). A literal dict: greppable, no side effects.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "the paper's few-shot experiment in miniature (baseline vs SFT vs Visual-RFT)"),
+    "data": ("data", "convert, validate, sample few-shot sets, synthesise the shapes world"),
+    "train": ("train", "run Visual-RFT (GRPO) from a config"),
+    "sft": ("sft", "run the supervised fine-tuning baseline from a config"),
+    "eval": ("eval", "evaluate a model (or saved completions) with the paper's metrics"),
+    "predict": ("predict", "answer for one image and draw the boxes"),
+    "score": ("score", "re-score completions offline with the verifiable rewards"),
+    "check-config": ("check_config", "validate a training config without loading a model"),
+    "tiny": ("tiny", "build a tiny random model of a real architecture (offline)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vrft import __version__
+
+    parser = argparse.ArgumentParser(prog="vrft", description="Visual Reinforcement Fine-Tuning.")
+    parser.add_argument("--version", action="version", version=f"vrft {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    argv = sys.argv[1:]
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        # Only import the module of the command being run (or all, for --help listing of options).
+        if name in argv or not argv:
+            _load(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def _load(module: str):
+    return importlib.import_module(f"vrft.commands.{module}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    parser = build_parser()
+    args = parser.parse_args()
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(_load(args._module).run(args) or 0)
+    except UserError as err:
+        print(f"vrft {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
