@@ -1,0 +1,314 @@
+"""Records: the one data format every converter writes and everything downstream reads.
+
+A record is one JSON object per line (JSONL). The image path is relative to the JSONL file, the
+target is in PIXEL coordinates of the original image (boxes ``[x1, y1, x2, y2]``, floats allowed),
+and records never hold model-specific text. See docs/DESIGN.md "Records".
+
+`load_records` never drops anything silently: every problem of every line is collected and raised
+together as one `DataError` whose lines read ``file:line: field: problem (how to fix)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vrft.errors import DataError
+
+TASK_NAMES: tuple[str, ...] = ("detection", "classification", "grounding")
+
+# Boxes may exceed the image by at most this many pixels (annotation tools and float rounding
+# routinely produce x2 = W + 0.5); beyond it the box is an error.
+BOX_TOLERANCE_PX: float = 1.0
+
+# Serialised field order (also the set of allowed keys).
+FIELDS: tuple[str, ...] = (
+    "id",
+    "task",
+    "image",
+    "width",
+    "height",
+    "image_id",
+    "category",
+    "boxes",
+    "label",
+    "classes",
+    "domain",
+    "aliases",
+    "expression",
+    "meta",
+)
+_REQUIRED = ("id", "task", "image", "width", "height")
+MAX_REPORTED_PROBLEMS = 200
+
+
+@dataclass
+class Record:
+    """One training / evaluation example.
+
+    Attributes:
+        id: unique string id within a file.
+        task: one of `TASK_NAMES`.
+        image: image path as written in the file (relative to the JSONL file, or absolute).
+        width, height: original image size in pixels (> 0).
+        image_id: id of the image in its source dataset (COCO image id), if any.
+        category: detection: the category asked about.
+        boxes: detection: every GT box of `category` ([] means "No Objects"); grounding: one box.
+            Pixels of the original image, ``[x1, y1, x2, y2]`` with x1 < x2, y1 < y2.
+        label: classification: the correct class name.
+        classes: classification: the list of class names of the dataset (optional).
+        domain: classification: ``{"object": "flower", "attribute": "species"}`` (optional).
+        aliases: classification: other accepted names for `label` (optional).
+        expression: grounding: the referring expression / instruction.
+        meta: free-form extra information (source ids, frequency tags, ...).
+        image_path: absolute image path, resolved at load time (not serialised).
+        source: where the record came from, ``"file:line"`` (not serialised).
+    """
+
+    id: str
+    task: str
+    image: str
+    width: int
+    height: int
+    image_id: int | str | None = None
+    category: str | None = None
+    boxes: list[list[float]] = field(default_factory=list)
+    label: str | None = None
+    classes: list[str] | None = None
+    domain: dict[str, str] | None = None
+    aliases: list[str] | None = None
+    expression: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    image_path: Path | None = field(default=None, compare=False, repr=False)
+    source: str | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of this record (only set optional fields; `boxes` always for box tasks)."""
+        out: dict[str, Any] = {}
+        for name in FIELDS:
+            value = getattr(self, name)
+            if name in _REQUIRED:
+                out[name] = value
+            elif name == "boxes":
+                if self.task in ("detection", "grounding") or value:
+                    out[name] = [list(b) for b in value]
+            elif name == "meta":
+                if value:
+                    out[name] = value
+            elif value is not None:
+                out[name] = value
+        return out
+
+    def resolved_image(self) -> Path:
+        """The absolute image path (`image_path` if resolved at load, else `image` as given)."""
+        return self.image_path if self.image_path is not None else Path(self.image)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check_box(box: Any, width: Any, height: Any, tolerance: float = BOX_TOLERANCE_PX) -> str | None:
+    """Return a problem description for a pixel box ``[x1, y1, x2, y2]``, or None when it is valid.
+
+    Valid: four finite numbers, x2 > x1, y2 > y1, inside ``[-tol, W + tol] x [-tol, H + tol]``.
+    """
+    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(_is_number(v) for v in box):
+        return f"{box!r} is not 4 finite numbers [x1, y1, x2, y2]"
+    x1, y1, x2, y2 = box
+    if x2 <= x1 or y2 <= y1:
+        return f"{list(box)} has non-positive width or height (need x2 > x1 and y2 > y1, pixels)"
+    if _is_number(width) and _is_number(height):
+        if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
+            return (
+                f"{list(box)} lies outside the {width}x{height} image "
+                f"(tolerance {tolerance:g} px; clip it or fix width/height)"
+            )
+    return None
+
+
+def validate_record_dict(obj: Any) -> list[tuple[str, str]]:
+    """Check one decoded JSON line; return ``[(field, problem (how to fix)), ...]`` (empty when valid)."""
+    problems: list[tuple[str, str]] = []
+    if not isinstance(obj, dict):
+        return [("-", f"expected a JSON object, got {type(obj).__name__} (write one record object per line)")]
+    for key in obj:
+        if key not in FIELDS:
+            problems.append(
+                (key, f"unknown field (allowed: {', '.join(FIELDS)}; move extra data into 'meta')")
+            )
+    for key in _REQUIRED:
+        if key not in obj:
+            problems.append((key, "missing (required field)"))
+    rid = obj.get("id")
+    if "id" in obj and (not isinstance(rid, str) or not rid.strip()):
+        problems.append(("id", f"{rid!r} must be a non-empty string"))
+    task = obj.get("task")
+    if "task" in obj and task not in TASK_NAMES:
+        problems.append(("task", f"unknown task {task!r} (use one of {', '.join(TASK_NAMES)})"))
+    if "image" in obj and (not isinstance(obj["image"], str) or not obj["image"].strip()):
+        problems.append(("image", f"{obj['image']!r} must be a non-empty path string"))
+    for key in ("width", "height"):
+        v = obj.get(key)
+        if key in obj and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
+            problems.append((key, f"{v!r} must be a positive integer (pixels of the original image)"))
+    iid = obj.get("image_id")
+    if iid is not None and (isinstance(iid, bool) or not isinstance(iid, (int, str))):
+        problems.append(("image_id", f"{iid!r} must be an integer or string"))
+    for key in ("category", "label", "expression"):
+        v = obj.get(key)
+        if v is not None and (not isinstance(v, str) or not v.strip()):
+            problems.append((key, f"{v!r} must be a non-empty string"))
+    boxes = obj.get("boxes", [])
+    if not isinstance(boxes, list):
+        problems.append(("boxes", f"{boxes!r} must be a list of [x1, y1, x2, y2] pixel boxes"))
+        boxes = []
+    for i, box in enumerate(boxes):
+        problem = check_box(box, obj.get("width"), obj.get("height"))
+        if problem:
+            problems.append((f"boxes[{i}]", problem))
+    for key in ("classes", "aliases"):
+        v = obj.get(key)
+        if v is not None and (
+            not isinstance(v, list) or not all(isinstance(s, str) and s.strip() for s in v)
+        ):
+            problems.append((key, f"{v!r} must be a list of non-empty strings"))
+    domain = obj.get("domain")
+    if domain is not None and (
+        not isinstance(domain, dict) or not all(isinstance(v, str) and v.strip() for v in domain.values())
+    ):
+        problems.append(
+            ("domain", f"{domain!r} must be an object like {{'object': 'flower', 'attribute': 'species'}}")
+        )
+    meta = obj.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        problems.append(("meta", f"{meta!r} must be a JSON object"))
+    # Task-specific requirements.
+    if task == "detection":
+        if obj.get("category") is None:
+            problems.append(("category", "missing (a detection record asks about one category)"))
+        if "boxes" not in obj:
+            problems.append(("boxes", "missing (use [] for an image without the category: 'No Objects')"))
+    elif task == "classification":
+        if obj.get("label") is None:
+            problems.append(("label", "missing (the correct class name of a classification record)"))
+        classes = obj.get("classes")
+        label = obj.get("label")
+        if isinstance(classes, list) and isinstance(label, str) and classes and label not in classes:
+            problems.append(("label", f"{label!r} is not in 'classes' (add it to the class list)"))
+    elif task == "grounding":
+        if obj.get("expression") is None:
+            problems.append(("expression", "missing (the referring expression of a grounding record)"))
+        if isinstance(boxes, list) and len(boxes) < 1:
+            problems.append(("boxes", "a grounding record needs at least one target box"))
+    return problems
+
+
+def record_from_dict(obj: dict[str, Any], base_dir: Path | None = None, source: str | None = None) -> Record:
+    """Build a `Record` from an already validated dict; resolve `image` against `base_dir`."""
+    kwargs = {k: obj[k] for k in FIELDS if k in obj}
+    kwargs["boxes"] = [[float(v) if isinstance(v, float) else v for v in b] for b in kwargs.get("boxes", [])]
+    if kwargs.get("meta") is None:
+        kwargs["meta"] = {}
+    rec = Record(**kwargs)
+    img = Path(rec.image)
+    if base_dir is not None:
+        rec.image_path = (img if img.is_absolute() else (base_dir / img)).resolve()
+    elif img.is_absolute():
+        rec.image_path = img
+    rec.source = source
+    return rec
+
+
+def format_problems(problems: list[str], header: str) -> str:
+    """Join problem lines under a header, truncating very long lists (the count stays exact)."""
+    shown = problems[:MAX_REPORTED_PROBLEMS]
+    text = header + "\n  " + "\n  ".join(shown)
+    if len(problems) > len(shown):
+        text += f"\n  ... and {len(problems) - len(shown)} more (run `vrft data validate` for the full list)"
+    return text
+
+
+def iter_record_lines(path: Path) -> Iterable[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for non-blank lines of a JSONL file (1-based line numbers)."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.strip():
+                yield lineno, line
+
+
+def load_records(path: str | os.PathLike, *, task: str | None = None) -> list[Record]:
+    """Load and check a records JSONL file.
+
+    Args:
+        path: the JSONL file. Image paths inside are resolved relative to its directory.
+        task: if given, every record must have this task.
+
+    Returns:
+        The records, in file order, with `image_path` (absolute) and `source` ("file:line") set.
+
+    Raises:
+        DataError: the file is missing, or any line is invalid (all problems are listed, each as
+            ``file:line: field: problem (how to fix)``), or ids repeat.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"{path}: records file not found (write it with `vrft data convert ...` or check the path)"
+        )
+    base_dir = path.resolve().parent
+    problems: list[str] = []
+    records: list[Record] = []
+    seen: dict[str, int] = {}
+    for lineno, line in iter_record_lines(path):
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(
+                f"{where}: -: invalid JSON ({err.msg} at column {err.colno}; one object per line)"
+            )
+            continue
+        line_problems = validate_record_dict(obj)
+        if task is not None and isinstance(obj, dict) and obj.get("task") not in (None, task):
+            line_problems.append(("task", f"{obj.get('task')!r} but {task!r} records are expected here"))
+        if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+            rid = obj["id"]
+            if rid in seen:
+                line_problems.append(
+                    ("id", f"duplicate id {rid!r} (first at line {seen[rid]}; ids must be unique)")
+                )
+            else:
+                seen[rid] = lineno
+        if line_problems:
+            problems.extend(f"{where}: {fld}: {msg}" for fld, msg in line_problems)
+            continue
+        records.append(record_from_dict(obj, base_dir, where))
+    if problems:
+        raise DataError(format_problems(problems, f"{path}: {len(problems)} problem(s) in records file:"))
+    return records
+
+
+def save_records(records: Iterable[Record], path: str | os.PathLike) -> Path:
+    """Write records as JSONL (atomically). Image paths are written relative to the output file.
+
+    A record whose `image_path` is set is written with that path made relative to `path`'s
+    directory; otherwise `image` is written unchanged. Returns the output path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out_dir = path.resolve().parent
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for rec in records:
+            obj = rec.to_dict()
+            if rec.image_path is not None:
+                obj["image"] = Path(os.path.relpath(Path(rec.image_path).resolve(), out_dir)).as_posix()
+            fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
