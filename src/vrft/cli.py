@@ -28,21 +28,36 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     from vrft import __version__
 
     parser = argparse.ArgumentParser(prog="vrft", description="Visual Reinforcement Fine-Tuning.")
     parser.add_argument("--version", action="version", version=f"vrft {__version__}")
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    argv = sys.argv[1:]
+    chosen = _chosen_command(sys.argv[1:] if argv is None else argv)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        # Only import the module of the command being run (or all, for --help listing of options).
-        if name in argv or not argv:
+        # Only the chosen command's module is imported: `vrft score` must not pay for torch.
+        if name == chosen:
             _load(module).add_arguments(p)
         p.set_defaults(_module=module)
     return parser
+
+
+def _chosen_command(argv: list[str]) -> str | None:
+    """The first argument naming a command (options before it belong to `vrft` itself)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--log-level":
+            skip = True
+            continue
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def _load(module: str):
@@ -50,10 +65,9 @@ def _load(module: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    parser = build_parser()
-    args = parser.parse_args()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not getattr(args, "command", None):
         parser.print_help()
