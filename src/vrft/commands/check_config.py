@@ -1,0 +1,40 @@
+"""`vrft check-config FILE [key=value ...]`: validate a training config without loading a model.
+
+Prints the resolved config (every default filled in) and exits 0, or lists every problem and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vrft.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "config", nargs="?", help="YAML config (configs/paper/*.yaml, configs/tiny/*.yaml, ...)"
+    )
+    parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. grpo.beta=0.0")
+    parser.add_argument(
+        "--no-path-checks",
+        action="store_true",
+        help="skip the checks of model.path and data files (for presets whose paths are placeholders)",
+    )
+    parser.add_argument(
+        "--keys", action="store_true", help="list every config key with its default and meaning"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from vrft.config import load_config, schema_help
+
+    if args.keys:
+        print(schema_help())
+        return 0
+    if not args.config:
+        raise UserError("give a config file (or --keys to list the keys)")
+    cfg = load_config(args.config, args.overrides, check_paths=not args.no_path_checks)
+    sys.stdout.write(cfg.to_yaml())
+    print(f"{args.config}: OK", file=sys.stderr)
+    return 0

@@ -1,0 +1,654 @@
+"""Typed configuration for `vrft train` (Visual-RFT / GRPO) and `vrft sft` (the SFT baseline).
+
+One YAML file describes one experiment: the model, the data, the rewards, the GRPO and SFT
+hyperparameters and where to write. It is loaded in three stages, each reporting *every* problem
+it finds at once (as a `vrft.errors.ConfigError`):
+
+1. YAML syntax (file:line of the error);
+2. the schema: unknown keys (with a "did you mean" suggestion) and wrong types, each with the file
+   and line of the key, or the `key=value` override that introduced it;
+3. `validate()`: rules across fields and against the world (registered rewards, tasks and presets,
+   the model directory, the records file, the model family's coordinate convention). Nothing here
+   loads a model: the model family is read from `config.json`.
+
+Overrides are dotted `key=value` strings whose values are parsed as YAML scalars
+(`grpo.beta=0.0`, `model.lora.enabled=true`, `model.lora.target_modules=[q_proj,v_proj]`).
+Relative paths in a config are relative to the current working directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from vrft.errors import ConfigError, UserError
+
+logger = logging.getLogger(__name__)
+
+Convention = Literal["auto", "norm1000", "resized_pixels", "pixels"]
+
+
+class _Section(BaseModel):
+    """Base of every config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------------------------- model
+class LoraSection(_Section):
+    """Low-rank adapters (peft). Off by default: the paper fine-tunes every weight."""
+
+    enabled: bool = Field(False, description="Train LoRA adapters instead of every weight.")
+    r: int = Field(16, gt=0, description="Adapter rank.")
+    alpha: int = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the adapter input.")
+    target_modules: str | list[str] = Field(
+        "all-linear",
+        description="Module names (or peft's 'all-linear') that receive adapters.",
+    )
+    include_vision: bool = Field(
+        False, description="Also put adapters on the vision tower (default: language model only)."
+    )
+
+
+class ModelSection(_Section):
+    """The policy model: a LOCAL Hugging Face directory (nothing is downloaded)."""
+
+    path: str = Field(..., description="Local directory of a Hugging Face vision-language model.")
+    coordinate_convention: Convention = Field(
+        "auto",
+        description="How boxes are written for this model: 'auto' (from the model family), 'norm1000' "
+        "(integers 0..1000, Qwen2-VL / Qwen3-VL), 'resized_pixels' (pixels of the resized image, "
+        "Qwen2.5-VL) or 'pixels' (original pixels).",
+    )
+    min_pixels: int = Field(3136, gt=0, description="Smallest image area the processor resizes to.")
+    max_pixels: int = Field(401408, gt=0, description="Largest image area the processor resizes to.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto",
+        description="Dtype of the loaded weights. 'auto': float32 for full fine-tuning (master weights, "
+        "computed in bf16 autocast where the hardware has it) and on CPU; bfloat16 for a frozen LoRA "
+        "base on a GPU with bf16.",
+    )
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="Compute precision (autocast). 'auto': bf16 where the GPU supports it, else fp32."
+    )
+    attn_implementation: str | None = Field(
+        None, description="'sdpa', 'eager', 'flash_attention_2', ... (None: the transformers default)."
+    )
+    freeze_vision: bool = Field(False, description="Freeze the vision tower (the paper trains it).")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+    lora: LoraSection = Field(default_factory=LoraSection, description="LoRA adapters.")
+
+
+# ---------------------------------------------------------------------------------------------- data
+class DataSection(_Section):
+    """Records (JSONL, see docs/DESIGN.md) to train on."""
+
+    train: str = Field(..., description="Training records (JSONL).")
+    eval: str | None = Field(
+        None, description="Evaluation records for this experiment (used by `vrft eval`)."
+    )
+    task: str | None = Field(
+        None, description="detection | classification | grounding (None: read from the records)."
+    )
+    max_samples: int | None = Field(None, gt=0, description="Use at most this many training records.")
+    seed: int = Field(0, description="Seed that picks the `max_samples` subset.")
+    shuffle: bool = Field(
+        True, description="Shuffle the prompts each epoch (seeded by grpo.seed / sft.seed)."
+    )
+
+
+# ------------------------------------------------------------------------------------------- rewards
+class RewardsSection(_Section):
+    """Which verifiable rewards train the policy, and their weights."""
+
+    preset: str = Field(
+        "default", description="Reward preset of vrft.rewards.PRESETS ('default', 'visual-rft')."
+    )
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Override weights {reward name: weight}; a name not in the preset is added; "
+        "weight 0 logs a reward without training on it.",
+    )
+    extra: list[str] = Field(
+        default_factory=list,
+        description="Extra reward functions 'package.module:function' (TRL convention), weight 1 unless "
+        "`weights` names them (by function name or by the full string).",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- grpo
+class GRPOSection(_Section):
+    """Visual-RFT: TRL's GRPOTrainer hyperparameters (paper values in configs/paper/)."""
+
+    num_generations: int = Field(8, description="G: completions sampled per prompt (>= 2).")
+    prompts_per_step: int = Field(
+        16, gt=0, description="Distinct prompts per optimizer step, all devices together (paper: 16)."
+    )
+    per_device_prompts: int = Field(
+        1, gt=0, description="Prompts per device per forward/backward pass (x G completions)."
+    )
+    beta: float = Field(0.04, ge=0.0, description="KL coefficient to the frozen reference (k3 estimator).")
+    learning_rate: float = Field(1e-6, gt=0.0, description="Peak learning rate (AdamW).")
+    lr_scheduler: str = Field(
+        "linear", description="transformers scheduler name (linear, cosine, constant...)."
+    )
+    warmup: float = Field(0.0, ge=0.0, description="Warmup: a ratio of the steps if < 1, else a step count.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    temperature: float = Field(1.0, gt=0.0, description="Sampling temperature of the rollouts.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling of the rollouts.")
+    top_k: int = Field(0, ge=0, description="Top-k sampling of the rollouts (0: off).")
+    max_completion_length: int = Field(256, gt=0, description="Max new tokens per completion.")
+    max_steps: int | None = Field(None, gt=0, description="Optimizer steps (None: run `epochs`).")
+    epochs: float = Field(1.0, gt=0.0, description="Passes over the prompts when max_steps is None.")
+    num_iterations: int = Field(1, gt=0, description="Policy updates per batch of rollouts (mu).")
+    epsilon: float = Field(0.2, gt=0.0, description="PPO clip range (no effect when num_iterations == 1).")
+    epsilon_high: float | None = Field(None, gt=0.0, description="Upper clip range (DAPO); None: epsilon.")
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(
+        "grpo",
+        description="Loss normalisation: 'grpo' = mean over tokens per sequence then over sequences (paper).",
+    )
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="Divide advantages by the reward std of the group (paper), the batch, or not."
+    )
+    mask_truncated_completions: bool = Field(
+        False, description="Drop completions cut at max length from the loss."
+    )
+    seed: int = Field(42, description="Seed of the run (sampling, data order, adapter init).")
+    use_vllm: bool = Field(False, description="Generate rollouts with vLLM (needs `pip install vrft[vllm]`).")
+    vllm_mode: Literal["colocate", "server"] = Field(
+        "colocate", description="vLLM inside the training processes, or a separate `trl vllm-serve` server."
+    )
+    vllm_server_host: str = Field("0.0.0.0", description="Host of the vLLM server (server mode).")
+    vllm_server_port: int = Field(8000, description="Port of the vLLM server (server mode).")
+    vllm_gpu_memory_utilization: float = Field(
+        0.3, gt=0.0, le=1.0, description="GPU memory share vLLM may take (colocate mode)."
+    )
+
+
+# ----------------------------------------------------------------------------------------------- sft
+class SFTSection(_Section):
+    """The supervised baseline: TRL's SFTTrainer on the tasks' answer texts."""
+
+    learning_rate: float = Field(1e-5, gt=0.0, description="Peak learning rate (AdamW).")
+    lr_scheduler: str = Field("linear", description="transformers scheduler name.")
+    warmup: float = Field(0.0, ge=0.0, description="Warmup: a ratio of the steps if < 1, else a step count.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    per_device_batch_size: int = Field(1, gt=0, description="Examples per device per forward/backward pass.")
+    gradient_accumulation_steps: int = Field(1, gt=0, description="Passes accumulated per optimizer step.")
+    max_steps: int | None = Field(None, gt=0, description="Optimizer steps (None: run `epochs`).")
+    epochs: float = Field(2.0, gt=0.0, description="Passes over the data when max_steps is None.")
+    max_length: int | None = Field(
+        None, gt=0, description="Truncate examples to this many tokens (None: no)."
+    )
+    seed: int = Field(42, description="Seed of the run.")
+
+
+# -------------------------------------------------------------------------------------------- output
+class OutputSection(_Section):
+    """Where and how often a run writes."""
+
+    dir: str = Field("runs/vrft", description="Output directory of `vrft train`.")
+    sft_dir: str | None = Field(None, description="Output directory of `vrft sft` (None: '<dir>-sft').")
+    save_steps: int | None = Field(
+        None, gt=0, description="Checkpoint every N steps (None: only at the end)."
+    )
+    save_total_limit: int | None = Field(None, gt=0, description="Keep at most this many checkpoints.")
+    logging_steps: int = Field(1, gt=0, description="Write metrics every N steps.")
+    sample_every: int = Field(10, gt=0, description="Write a sample of completions every N steps.")
+    num_samples: int = Field(8, ge=0, description="Completions per written sample (0: none).")
+    resume: bool | str = Field(
+        False, description="true: resume from the last checkpoint in the output dir; or a checkpoint path."
+    )
+    report_to: list[str] = Field(
+        default_factory=list, description="Extra trackers: wandb, tensorboard, trackio."
+    )
+    save_final_model: bool = Field(True, description="Save the final model (and processor) to `<dir>/final`.")
+
+
+# ---------------------------------------------------------------------------------------------- root
+class VrftConfig(_Section):
+    """One experiment: `vrft train` reads model, data, rewards, grpo, output; `vrft sft` reads sft."""
+
+    name: str | None = Field(None, description="Experiment name (reports, model card).")
+    model: ModelSection = Field(..., description="The policy model.")
+    data: DataSection = Field(..., description="Training data.")
+    rewards: RewardsSection = Field(default_factory=RewardsSection, description="Verifiable rewards.")
+    grpo: GRPOSection = Field(default_factory=GRPOSection, description="Visual-RFT (GRPO) hyperparameters.")
+    sft: SFTSection = Field(default_factory=SFTSection, description="SFT baseline hyperparameters.")
+    output: OutputSection = Field(default_factory=OutputSection, description="Outputs.")
+
+    # Where each key came from ("file.yaml:12" or "override 'grpo.beta=0'"), keyed by dotted path.
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+    _origin: str | None = PrivateAttr(default=None)
+
+    def where(self, dotted: str) -> str:
+        """'file:line' (or the override) that set `dotted`, else the config file, else ''."""
+        while dotted:
+            if dotted in self._sources:
+                return self._sources[dotted]
+            dotted = dotted.rpartition(".")[0]
+        return self._origin or ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, YAML-serialisable dict of every value (defaults included)."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML (the file `config.resolved.yaml` of a run)."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    @property
+    def sft_output_dir(self) -> str:
+        """Output directory of `vrft sft`."""
+        return self.output.sft_dir or f"{self.output.dir.rstrip('/')}-sft"
+
+
+# ------------------------------------------------------------------------------------------- loading
+def load_config(
+    source: str | Path | Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    *,
+    check: bool = True,
+    check_paths: bool = True,
+) -> VrftConfig:
+    """Load a config from a YAML file (or a dict), apply `key=value` overrides, check it.
+
+    Args:
+        source: path of a YAML file, or an already parsed mapping (e.g. built by the demo).
+        overrides: dotted `key=value` strings; values are parsed as YAML scalars.
+        check: run `validate()` (cross-field and world checks) after the schema.
+        check_paths: with `check`, also require the model directory and records files to exist
+            (and read the model family); False for shipped presets whose paths are placeholders.
+
+    Raises:
+        ConfigError: listing every problem, each with its file:line / override and a fix.
+    """
+    if isinstance(source, Mapping):
+        origin, data, lines = "<dict>", _deep_copy(source), {}
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        text = path.read_text(encoding="utf-8")
+        origin = str(path)
+        try:
+            data = yaml.safe_load(text)
+            lines = _key_lines(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            at = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            raise ConfigError(f"{at}: invalid YAML: {getattr(err, 'problem', err)}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections (model:, data:, ...)")
+    sources = {key: f"{origin}:{line}" for key, line in lines.items()}
+
+    problems = []
+    for item in overrides:
+        try:
+            key, value = _parse_override(item)
+        except ConfigError as err:
+            problems.append(str(err))
+            continue
+        _set_dotted(data, key, value)
+        sources[key] = f"override '{item}'"
+    if problems:
+        raise ConfigError(_join(problems))
+
+    try:
+        cfg = VrftConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_join(_schema_problems(err, sources, origin))) from None
+    cfg._sources = sources
+    cfg._origin = origin
+    if check:
+        validate(cfg, check_paths=check_paths)
+    return cfg
+
+
+def _deep_copy(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _deep_copy(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_deep_copy(v) for v in obj]
+    return obj
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Map each dotted key path of a YAML document to the 1-based line of its key."""
+    out: dict[str, int] = {}
+    root = yaml.compose(text)
+
+    def walk(node: yaml.Node, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                dotted = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+                out[dotted] = key_node.start_mark.line + 1
+                walk(value_node, dotted)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                out[f"{prefix}.{i}"] = item.start_mark.line + 1
+                walk(item, f"{prefix}.{i}")
+
+    if root is not None:
+        walk(root, "")
+    return out
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override '{item}': expected key=value, e.g. grpo.beta=0.04")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw  # an unparsable scalar stays a string; the schema decides if that is fine
+    return key, value
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def _join(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems in the config:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def _section_at(loc: Sequence[Any]) -> type[BaseModel] | None:
+    """The schema class that holds the field at `loc` (a pydantic error location)."""
+    cls: type[BaseModel] | None = VrftConfig
+    for part in loc[:-1]:
+        if cls is None or not isinstance(part, str) or part not in cls.model_fields:
+            return None
+        ann = cls.model_fields[part].annotation
+        cls = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return cls
+
+
+def _schema_problems(err: ValidationError, sources: dict[str, str], origin: str) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"]]
+        dotted = ".".join(loc)
+        at = _where(sources, dotted) or origin
+        if e["type"] == "extra_forbidden":
+            section = _section_at(e["loc"])
+            names = list(section.model_fields) if section else []
+            close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6)
+            prefix = ".".join(loc[:-1])
+            if close:
+                hint = f" — did you mean '{prefix + '.' if prefix else ''}{close[0]}'?"
+            else:
+                hint = f" — known keys here: {', '.join(names)}" if names else ""
+            problems.append(f"{at}: unknown key '{dotted}'{hint}")
+        elif e["type"] == "missing":
+            problems.append(f"{at}: missing required key '{dotted}'")
+        else:
+            got = e.get("input")
+            shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+            problems.append(f"{at}: {dotted}: {e['msg']} (got {shown})")
+    return problems
+
+
+def _where(sources: dict[str, str], dotted: str) -> str:
+    while dotted:
+        if dotted in sources:
+            return sources[dotted]
+        dotted = dotted.rpartition(".")[0]
+    return ""
+
+
+# ---------------------------------------------------------------------------------------- validation
+def validate(cfg: VrftConfig, *, check_paths: bool = True) -> None:
+    """Check every rule across fields and against the installed registries; raise ConfigError with all.
+
+    Rules: G >= 2; prompts per step a whole number of per-device batches; known task, preset and
+    rewards (a reward may be 'package.module:function'); with `check_paths`: the model directory and
+    records files exist, the records load, there are at least `prompts_per_step` of them, and the
+    model family has a known coordinate convention (read from config.json, no model loaded).
+    """
+    problems = problems_of(cfg, check_paths=check_paths)
+    if problems:
+        raise ConfigError(_join(problems))
+
+
+def problems_of(cfg: VrftConfig, *, check_paths: bool = True) -> list[str]:
+    """Every problem `validate()` would report, as messages (empty list: the config is fine)."""
+    problems: list[str] = []
+
+    def add(key: str, message: str) -> None:
+        at = cfg.where(key)
+        problems.append(f"{at + ': ' if at else ''}{key}: {message}")
+
+    g = cfg.grpo
+    if g.num_generations < 2:
+        add(
+            "grpo.num_generations",
+            f"must be at least 2 (got {g.num_generations}): GRPO normalises each reward within the "
+            "group of completions of one prompt; the paper uses 8 (2B) and 4 (7B)",
+        )
+    if g.prompts_per_step % g.per_device_prompts:
+        add(
+            "grpo.prompts_per_step",
+            f"the generation batch ({g.prompts_per_step} prompts x G={g.num_generations} = "
+            f"{g.prompts_per_step * g.num_generations} completions) must split into per-device batches of "
+            f"{g.per_device_prompts} prompts ({g.per_device_prompts * g.num_generations} completions); "
+            f"set grpo.prompts_per_step to a multiple of grpo.per_device_prompts",
+        )
+    if cfg.model.min_pixels > cfg.model.max_pixels:
+        add(
+            "model.min_pixels",
+            f"({cfg.model.min_pixels}) is larger than model.max_pixels ({cfg.model.max_pixels})",
+        )
+    if cfg.model.lora.enabled and cfg.model.lora.include_vision and cfg.model.freeze_vision:
+        add(
+            "model.lora.include_vision",
+            "adapters on a frozen vision tower: unset one of include_vision / freeze_vision",
+        )
+    if g.use_vllm and importlib.util.find_spec("vllm") is None:
+        add(
+            "grpo.use_vllm",
+            "vLLM is not installed: `pip install 'vrft[vllm]'` (needs a CUDA GPU) or set it false",
+        )
+
+    task_name = _check_task(cfg, add)
+    _check_rewards(cfg, task_name, add)
+
+    if check_paths:
+        _check_model_dir(cfg, add)
+        task_name = _check_records(cfg, task_name, add)
+    return problems
+
+
+def _check_task(cfg: VrftConfig, add) -> str | None:
+    if cfg.data.task is None:
+        return None
+    try:
+        from vrft.tasks import TASKS
+    except ImportError as err:  # the tasks package is part of vrft; a broken install is not a config error
+        raise UserError(f"cannot import vrft.tasks: {err}") from err
+    if cfg.data.task not in TASKS:
+        add(
+            "data.task",
+            f"unknown task '{cfg.data.task}'{_suggest(cfg.data.task, TASKS)}; known: {', '.join(TASKS)}",
+        )
+        return None
+    return cfg.data.task
+
+
+def _check_rewards(cfg: VrftConfig, task_name: str | None, add) -> None:
+    from vrft.rewards import PRESETS, REWARDS
+
+    r = cfg.rewards
+    if r.preset not in PRESETS:
+        add(
+            "rewards.preset",
+            f"unknown preset '{r.preset}'{_suggest(r.preset, PRESETS)}; known: {', '.join(PRESETS)}",
+        )
+    extra_names = set()
+    for i, spec in enumerate(r.extra):
+        try:
+            fn = resolve_reward(spec)
+        except ConfigError as err:
+            add(f"rewards.extra.{i}", str(err))
+            continue
+        extra_names.update({spec, getattr(fn, "__name__", spec)})
+    for name in r.weights:
+        if name not in REWARDS and name not in extra_names:
+            if ":" in name:
+                add(
+                    f"rewards.weights.{name}",
+                    f"'{name}' is weighted but not listed in rewards.extra; add it there",
+                )
+            else:
+                add(
+                    f"rewards.weights.{name}",
+                    f"unknown reward '{name}'{_suggest(name, REWARDS)}; known: {', '.join(REWARDS)} "
+                    "(or add an external one to rewards.extra as 'package.module:function')",
+                )
+
+
+def resolve_reward(spec: str):
+    """Import an external reward 'package.module:function' (TRL convention); ConfigError if it fails."""
+    module_name, sep, func_name = spec.partition(":")
+    if not sep or not module_name or not func_name:
+        raise ConfigError(f"'{spec}': name an external reward as 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(f"'{spec}': cannot import module '{module_name}' ({err})") from None
+    fn = getattr(module, func_name, None)
+    if not callable(fn):
+        raise ConfigError(f"'{spec}': module '{module_name}' has no function '{func_name}'")
+    return fn
+
+
+def _check_model_dir(cfg: VrftConfig, add) -> None:
+    path = Path(cfg.model.path).expanduser()
+    if not path.is_dir():
+        add(
+            "model.path",
+            f"model directory not found: {path} (set model.path to a local Hugging Face model directory, "
+            "e.g. one made by `huggingface-cli download Qwen/Qwen2-VL-2B-Instruct --local-dir DIR`)",
+        )
+        return
+    config_json = path / "config.json"
+    if not config_json.is_file():
+        add("model.path", f"{path} has no config.json: not a Hugging Face model directory")
+        return
+    if cfg.model.coordinate_convention != "auto":
+        return
+    try:
+        model_type = json.loads(config_json.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError) as err:
+        add("model.path", f"cannot read {config_json}: {err}")
+        return
+    try:
+        model_convention(model_type, "auto")
+    except ConfigError as err:
+        add("model.coordinate_convention", str(err))
+
+
+def model_convention(model_type: str | None, configured: str) -> str:
+    """The coordinate convention for a model family (`configured` wins unless it is 'auto')."""
+    if configured != "auto":
+        return configured
+    from types import SimpleNamespace
+
+    from vrft.models.load import convention_for
+
+    return convention_for(SimpleNamespace(model_type=model_type))
+
+
+def _check_records(cfg: VrftConfig, task_name: str | None, add) -> str | None:
+    from vrft.data.records import load_records
+
+    for key in ("data.train", "data.eval"):
+        value = getattr(cfg.data, key.split(".")[1])
+        if value is None:
+            continue
+        path = Path(value).expanduser()
+        if not path.is_file():
+            add(key, f"records file not found: {path} (make one with `vrft data ...`, see docs/data.md)")
+            continue
+        if key != "data.train":
+            continue
+        try:
+            records = load_records(path)
+        except UserError as err:
+            add(key, str(err))
+            continue
+        tasks = sorted({r.task for r in records})
+        if cfg.data.task is None and len(tasks) > 1:
+            add(
+                "data.task", f"the records of {path} mix tasks {tasks}; set data.task to train on one of them"
+            )
+        elif cfg.data.task is None and tasks:
+            task_name = tasks[0]
+            _check_task_name(task_name, key, add)
+        n = sum(1 for r in records if r.task == (cfg.data.task or task_name))
+        if cfg.data.max_samples is not None:
+            n = min(n, cfg.data.max_samples)
+        if n < cfg.grpo.prompts_per_step:
+            add(
+                key,
+                f"{n} training prompts is fewer than grpo.prompts_per_step ({cfg.grpo.prompts_per_step}): "
+                "no full batch could be drawn; lower grpo.prompts_per_step or add records",
+            )
+    return task_name
+
+
+def _check_task_name(name: str, key: str, add) -> None:
+    from vrft.tasks import TASKS
+
+    if name not in TASKS:
+        add(key, f"records have task '{name}', which no registered task handles (known: {', '.join(TASKS)})")
+
+
+def _suggest(name: str, known: Mapping[str, Any] | Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" — did you mean '{close[0]}'?" if close else ""
+
+
+def schema_help() -> str:
+    """Every key with its type, default and description (for `vrft check-config --keys`)."""
+    lines: list[str] = []
+
+    def walk(cls: type[BaseModel], prefix: str) -> None:
+        for name, field in cls.model_fields.items():
+            ann = field.annotation
+            dotted = f"{prefix}{name}"
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                lines.append(f"{dotted}:  {field.description or ''}")
+                walk(ann, dotted + ".")
+                continue
+            default = (
+                "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
+            )
+            type_name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+            lines.append(f"  {dotted} = {default}  [{type_name}]  {field.description or ''}")
+
+    walk(VrftConfig, "")
+    return "\n".join(lines)
