@@ -1,0 +1,85 @@
+"""LVIS federated rules, through the official LVIS API."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("lvis", reason="the LVIS API is optional: pip install 'vrft[lvis]'")
+
+from vrft.evaluate.lvis import lvis_metrics  # noqa: E402
+
+
+def _lvis_gt():
+    # cat 1 (rare) and 2 (common) and 3 (frequent).
+    # image 1: one GT of cat 1; cat 2 verified absent (negative); cat 3 never checked.
+    # image 2: one GT of cat 2, not exhaustively annotated; cat 1 negative.
+    return {
+        "images": [
+            {
+                "id": 1,
+                "width": 100,
+                "height": 100,
+                "neg_category_ids": [2],
+                "not_exhaustive_category_ids": [],
+            },
+            {
+                "id": 2,
+                "width": 100,
+                "height": 100,
+                "neg_category_ids": [1],
+                "not_exhaustive_category_ids": [2],
+            },
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 30], "area": 900},
+            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [50, 50, 40, 40], "area": 1600},
+        ],
+        "categories": [
+            {"id": 1, "name": "die", "frequency": "r"},
+            {"id": 2, "name": "omelet", "frequency": "c"},
+            {"id": 3, "name": "cup", "frequency": "f"},
+        ],
+    }
+
+
+def _det(img, cat, bbox, score):
+    return {"image_id": img, "category_id": cat, "bbox": bbox, "score": score}
+
+
+def test_perfect_detections_score_100():
+    res = [_det(1, 1, [10, 10, 30, 30], 0.9), _det(2, 2, [50, 50, 40, 40], 0.8)]
+    m = lvis_metrics(_lvis_gt(), res)
+    assert m["AP"] == pytest.approx(100.0)
+    assert m["APr"] == pytest.approx(100.0) and m["APc"] == pytest.approx(100.0)
+    assert m["APf"] is None  # no GT of the frequent class
+    assert m["per_class_AP"] == {"die": pytest.approx(100.0), "omelet": pytest.approx(100.0), "cup": None}
+
+
+def test_unverified_class_and_not_exhaustive_false_positives_are_not_penalised():
+    base = [_det(1, 1, [10, 10, 30, 30], 0.5), _det(2, 2, [50, 50, 40, 40], 0.5)]
+    noise = [
+        _det(1, 3, [0, 0, 20, 20], 0.99),  # cat 3 never checked in image 1: dropped
+        _det(2, 2, [0, 0, 20, 20], 0.99),  # cat 2 not exhaustive in image 2: unmatched, ignored
+    ]
+    assert lvis_metrics(_lvis_gt(), base + noise)["AP"] == pytest.approx(100.0)
+
+
+def test_false_positive_on_a_negative_class_costs():
+    base = [_det(1, 1, [10, 10, 30, 30], 0.5)]
+    fp = [_det(2, 1, [0, 0, 20, 20], 0.99)]  # cat 1 is verified absent in image 2
+    assert lvis_metrics(_lvis_gt(), base + fp)["per_class_AP"]["die"] < 100.0
+
+
+def test_empty_results_and_selection():
+    m = lvis_metrics(_lvis_gt(), [], cat_ids=[1])
+    assert m["AP"] == 0.0 and m["APr"] == 0.0 and m["APc"] is None
+    assert m["per_class_AP"] == {"die": 0.0}
+    m = lvis_metrics(_lvis_gt(), [_det(1, 1, [10, 10, 30, 30], 0.9)], cat_ids=[1], img_ids=[1])
+    assert m["mAP"] == pytest.approx(100.0) and m["num_images"] == 1
+
+
+def test_numpy_is_left_as_found():
+    import numpy as np
+
+    lvis_metrics(_lvis_gt(), [_det(1, 1, [10, 10, 30, 30], 0.9)])
+    assert "float" not in np.__dict__
