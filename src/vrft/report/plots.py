@@ -1,0 +1,110 @@
+"""PNG plots with matplotlib's Agg backend (no display needed): training curves, metric vs shots."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    out_png: str | os.PathLike,
+    title: str = "",
+    *,
+    xlabel: str = "step",
+    ylabel: str = "",
+) -> Path:
+    """Plot one line per series of ``(step, value)`` points (e.g. rewards over training steps).
+
+    Non-finite values are skipped. An empty series still gets a legend entry. Returns `out_png`.
+    """
+    import math
+
+    plt = _pyplot()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
+    try:
+        for name, points in series.items():
+            pts = sorted((float(x), float(y)) for x, y in points if math.isfinite(float(y)))
+            xs = [p[0] for p in pts]
+            ys = [p[1] for p in pts]
+            ax.plot(xs, ys, marker="o" if len(pts) <= 20 else None, markersize=3, label=name)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        if series:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_png)
+    finally:
+        plt.close(fig)
+    return out_png
+
+
+def plot_metric_vs_shots(
+    rows: Sequence[Mapping[str, Any]],
+    out_png: str | os.PathLike,
+    *,
+    metric: str | None = None,
+    title: str = "",
+) -> Path:
+    """Plot a metric against the number of shots, one line per method (the paper's few-shot figure).
+
+    Args:
+        rows: dicts with ``"method"`` (e.g. "baseline", "SFT", "Visual-RFT"), ``"shots"`` (int) and
+            ``"value"`` (the metric; ``None`` rows are skipped). A method with a single point at
+            shots 0 (the untuned baseline) is drawn as a horizontal dashed line.
+        out_png: output file.
+        metric: the y-axis label (default: ``rows[0]["metric"]`` if present, else "metric").
+        title: plot title.
+    """
+    plt = _pyplot()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    if metric is None:
+        metric = next((str(r["metric"]) for r in rows if r.get("metric")), "metric")
+    by_method: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        if r.get("value") is None:
+            continue
+        by_method.setdefault(str(r["method"]), []).append((int(r["shots"]), float(r["value"])))
+    all_shots = sorted({s for pts in by_method.values() for s, _ in pts if s > 0})
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    try:
+        for method, pts in by_method.items():
+            pts.sort()
+            if all(s == 0 for s, _ in pts) and all_shots:
+                ax.axhline(pts[0][1], linestyle="--", color="gray", label=f"{method} ({pts[0][1]:.1f})")
+                continue
+            ax.plot([s for s, _ in pts], [v for _, v in pts], marker="o", label=method)
+        if all_shots:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(all_shots)
+            ax.set_xticklabels([str(s) for s in all_shots])
+        ax.set_xlabel("shots per class")
+        ax.set_ylabel(metric)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        if by_method:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_png)
+    finally:
+        plt.close(fig)
+    return out_png

@@ -1,0 +1,43 @@
+"""Plots are real PNGs with the expected content drawn."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from vrft.report.plots import plot_curves, plot_metric_vs_shots
+
+
+def _non_white_fraction(path):
+    im = Image.open(path).convert("L")
+    hist = im.histogram()
+    return 1 - hist[255] / sum(hist)
+
+
+def test_plot_curves_writes_png(tmp_path):
+    out = plot_curves(
+        {
+            "reward/iou": [(0, 0.1), (1, 0.3), (2, float("nan")), (3, 0.5)],
+            "reward/format": [],
+            "kl": [(0, 0.0)],
+        },
+        tmp_path / "sub" / "curves.png",
+        "rewards",
+    )
+    im = Image.open(out)
+    assert im.format == "PNG" and im.size == (700, 420)
+    assert _non_white_fraction(out) > 0.02
+
+
+def test_plot_metric_vs_shots(tmp_path):
+    rows = [
+        {"method": "baseline", "shots": 0, "value": 19.6, "metric": "mAP"},
+        {"method": "SFT", "shots": 1, "value": 19.5},
+        {"method": "SFT", "shots": 4, "value": 25.2},
+        {"method": "Visual-RFT", "shots": 4, "value": 40.6},
+        {"method": "Visual-RFT", "shots": 1, "value": 33.6},
+        {"method": "Visual-RFT", "shots": 16, "value": None},
+    ]
+    out = plot_metric_vs_shots(rows, tmp_path / "shots.png", title="few-shot COCO")
+    assert Image.open(out).size == (600, 400)
+    empty = plot_metric_vs_shots([], tmp_path / "empty.png")
+    assert _non_white_fraction(out) > _non_white_fraction(empty)
