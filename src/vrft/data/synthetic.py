@@ -1,0 +1,653 @@
+"""The synthetic shapes world: procedurally drawn images with COCO-style annotations.
+
+Each image has a noisy, textured background and 1..4 coloured shapes (8 classes, a base/novel split
+like the paper's open-vocabulary COCO setting). Detection data is written as a standard COCO
+instances JSON, so it flows through the same converter as real data (`vrft data convert coco`).
+Optionally the world also emits classification records (one dominant shape per image, with
+fine-grained pairs such as "square" vs "hollow square") and grounding records (referring
+expressions that are unambiguous for their image).
+
+Determinism: image ``i`` is drawn from ``numpy.random.default_rng([seed, i, stream])``, so the same
+seed gives byte-identical PNGs and JSON, and image ``i`` is the same whatever the number of images.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from vrft.data.records import Record, save_records
+from vrft.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+# The class split, as in the paper's open-vocabulary setting: train on base, evaluate on novel.
+SHAPE_SPLIT: dict[str, tuple[str, ...]] = {
+    "base": ("circle", "square", "triangle", "cross", "hexagon"),
+    "novel": ("star", "heart", "diamond"),
+}
+BASE_CLASSES: tuple[str, ...] = SHAPE_SPLIT["base"]
+NOVEL_CLASSES: tuple[str, ...] = SHAPE_SPLIT["novel"]
+ALL_CLASSES: tuple[str, ...] = BASE_CLASSES + NOVEL_CLASSES
+# Fixed COCO category ids, whatever subset is drawn (so base and novel files agree).
+CATEGORY_IDS: dict[str, int] = {name: i + 1 for i, name in enumerate(ALL_CLASSES)}
+
+# Object colours (name -> RGB). Backgrounds are muted, so these stay visible.
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (215, 35, 35),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (240, 215, 40),
+    "purple": (140, 50, 190),
+    "orange": (245, 135, 20),
+    "white": (245, 245, 245),
+    "black": (20, 20, 20),
+}
+
+# Fine-grained classification classes: label -> (shape drawn, variant). Pairs differ in one detail.
+CLASSIFICATION_CLASSES: dict[str, tuple[str, str]] = {
+    "circle": ("circle", "filled"),
+    "ring": ("circle", "hollow"),
+    "square": ("square", "filled"),
+    "hollow square": ("square", "hollow"),
+    "triangle": ("triangle", "filled"),
+    "hollow triangle": ("triangle", "hollow"),
+    "cross": ("cross", "filled"),
+    "x cross": ("cross", "rotated"),
+    "hexagon": ("hexagon", "filled"),
+    "pentagon": ("pentagon", "filled"),
+    "star": ("star", "filled"),
+    "six-pointed star": ("star6", "filled"),
+    "heart": ("heart", "filled"),
+    "hollow heart": ("heart", "hollow"),
+    "diamond": ("diamond", "filled"),
+    "hollow diamond": ("diamond", "hollow"),
+}
+# Which detection class each drawn shape belongs to (for the base/novel split of classification).
+_SHAPE_FAMILY = {"pentagon": "hexagon", "star6": "star"}
+CLASSIFICATION_DOMAIN = {"object": "shape", "attribute": "type"}
+
+_STREAM_DETECTION, _STREAM_CLASSIFICATION, _STREAM_GROUNDING = 0, 1, 2
+
+
+# --------------------------------------------------------------------------- geometry of shapes
+def _regular(n: int, phase: float = -math.pi / 2) -> np.ndarray:
+    t = phase + np.arange(n) * 2 * math.pi / n
+    return np.stack([np.cos(t), np.sin(t)], axis=1)
+
+
+def _star(points: int, inner: float) -> np.ndarray:
+    t = -math.pi / 2 + np.arange(2 * points) * math.pi / points
+    r = np.where(np.arange(2 * points) % 2 == 0, 1.0, inner)
+    return np.stack([r * np.cos(t), r * np.sin(t)], axis=1)
+
+
+def _heart() -> np.ndarray:
+    t = np.linspace(0, 2 * math.pi, 48, endpoint=False)
+    x = 16 * np.sin(t) ** 3
+    y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+    return np.stack([x, y], axis=1)
+
+
+def _cross(arm: float = 1 / 3) -> np.ndarray:
+    a = arm
+    pts = [
+        (-a, -1),
+        (a, -1),
+        (a, -a),
+        (1, -a),
+        (1, a),
+        (a, a),
+        (a, 1),
+        (-a, 1),
+        (-a, a),
+        (-1, a),
+        (-1, -a),
+        (-a, -a),
+    ]
+    return np.array(pts, dtype=float)
+
+
+def _normalise(poly: np.ndarray) -> np.ndarray:
+    """Scale a polygon so that its bounding box is [-1, 1] in both axes."""
+    lo, hi = poly.min(axis=0), poly.max(axis=0)
+    return (poly - (lo + hi) / 2) / ((hi - lo) / 2)
+
+
+# Unit outlines (bounding box [-1, 1]^2 before aspect and rotation).
+_OUTLINES: dict[str, np.ndarray] = {
+    "circle": _regular(48),
+    "square": np.array([(-1, -1), (1, -1), (1, 1), (-1, 1)], dtype=float),
+    "triangle": _normalise(_regular(3)),
+    "cross": _cross(),
+    "hexagon": _normalise(_regular(6, 0.0)),
+    "pentagon": _normalise(_regular(5)),
+    "star": _normalise(_star(5, 0.45)),
+    "star6": _normalise(_star(6, 0.55)),
+    "heart": _normalise(_heart()),
+    "diamond": np.array([(0, -1), (1, 0), (0, 1), (-1, 0)], dtype=float),
+}
+# Per shape: (aspect range width/height, max rotation in degrees). Diamonds are tall rhombi, never
+# rotated, so that they stay distinct from squares (rotated at most 15 degrees).
+_SHAPE_PARAMS: dict[str, tuple[tuple[float, float], float]] = {
+    "circle": ((1.0, 1.0), 0.0),
+    "square": ((1.0, 1.0), 15.0),
+    "triangle": ((0.9, 1.1), 20.0),
+    "cross": ((1.0, 1.0), 10.0),
+    "hexagon": ((1.0, 1.0), 30.0),
+    "pentagon": ((1.0, 1.0), 30.0),
+    "star": ((1.0, 1.0), 30.0),
+    "star6": ((1.0, 1.0), 30.0),
+    "heart": ((1.0, 1.1), 15.0),
+    "diamond": ((0.6, 0.75), 0.0),
+}
+
+
+def _shape_polygon(
+    shape: str, size: float, cx: float, cy: float, aspect: float, angle_deg: float
+) -> np.ndarray:
+    """Polygon (N x 2, pixels) of `shape` whose unrotated box is `size` tall, centred at (cx, cy)."""
+    poly = _OUTLINES[shape] * np.array([aspect * size / 2, size / 2])
+    a = math.radians(angle_deg)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    return poly @ rot.T + np.array([cx, cy])
+
+
+def _poly_area(poly: np.ndarray) -> float:
+    x, y = poly[:, 0], poly[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+# --------------------------------------------------------------------------- drawing
+def _background(rng: np.random.Generator, size: int) -> Image.Image:
+    """Muted two-colour gradient + low-frequency blotches + pixel noise (uint8 RGB)."""
+    c0 = rng.uniform(70, 185, size=3).astype(np.float32)
+    c1 = np.clip(c0 + rng.uniform(-45, 45, size=3), 40, 215).astype(np.float32)
+    theta = rng.uniform(0, 2 * math.pi)
+    ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    t = np.float32(math.cos(theta)) * ramp[None, :] + np.float32(math.sin(theta)) * ramp[:, None]
+    t = ((t - t.min()) / max(float(t.max() - t.min()), 1e-6))[..., None]
+    grid = rng.integers(100, 157, size=(5, 5, 3), dtype=np.uint8)  # 128 +- 28
+    blotch = np.asarray(Image.fromarray(grid, "RGB").resize((size, size), Image.BILINEAR), dtype=np.float32)
+    sigma = np.float32(rng.uniform(6, 16))
+    noise = rng.random(size=(size, size, 3), dtype=np.float32) - np.float32(0.5)  # uniform: fast
+    sigma *= np.float32(math.sqrt(12.0))  # same standard deviation as N(0, sigma)
+    arr = c0 + (c1 - c0) * t + (blotch - 128.0) + sigma * noise
+    arr = np.clip(arr, 0, 255).astype(np.uint8)
+    out = Image.fromarray(arr, "RGB")
+    # A few faint distractor strokes (texture, never closed shapes).
+    draw = ImageDraw.Draw(out)
+    for _ in range(int(rng.integers(2, 6))):
+        p = rng.uniform(0, size, size=4)
+        g = tuple(int(v) for v in np.clip(c0 + rng.uniform(-35, 35, size=3), 0, 255))
+        draw.line([(p[0], p[1]), (p[2], p[3])], fill=g, width=max(1, size // 112))
+    return out
+
+
+def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    return tuple(int(v) for v in np.clip(np.array(rgb) + rng.integers(-18, 19, size=3), 0, 255))
+
+
+def _draw(
+    draw: ImageDraw.ImageDraw, poly: np.ndarray, fill: tuple[int, int, int], variant: str, size: float
+) -> None:
+    pts = [(float(x), float(y)) for x, y in poly]
+    edge = tuple(max(0, int(v * 0.55)) for v in fill)
+    if variant == "hollow":
+        draw.polygon(pts, outline=fill, width=max(2, int(round(size * 0.12))))
+    else:
+        draw.polygon(pts, fill=fill, outline=edge, width=max(1, int(round(size / 40))))
+
+
+# --------------------------------------------------------------------------- scenes
+@dataclass
+class ShapeObject:
+    """One drawn object: class, colour name, box [x1, y1, x2, y2] (pixels), polygon, area."""
+
+    shape: str
+    colour: str
+    box: list[float]
+    polygon: list[float]
+    area: float
+
+
+def _overlap_ok(box: list[float], others: Sequence[list[float]], max_overlap: float) -> bool:
+    """Each pair's box intersection covers at most `max_overlap` of the smaller box."""
+    for o in others:
+        iw = min(box[2], o[2]) - max(box[0], o[0])
+        ih = min(box[3], o[3]) - max(box[1], o[1])
+        if iw > 0 and ih > 0:
+            smaller = min((box[2] - box[0]) * (box[3] - box[1]), (o[2] - o[0]) * (o[3] - o[1]))
+            if iw * ih > max_overlap * smaller:
+                return False
+    return True
+
+
+def _place(
+    rng: np.random.Generator,
+    shape: str,
+    size: int,
+    obj_size: float,
+    others: Sequence[list[float]],
+    max_overlap: float,
+    tries: int = 40,
+) -> tuple[np.ndarray, list[float]] | None:
+    (a_lo, a_hi), max_rot = _SHAPE_PARAMS[shape]
+    aspect = float(rng.uniform(a_lo, a_hi))
+    angle = float(rng.uniform(-max_rot, max_rot))
+    unit = _shape_polygon(shape, obj_size, 0.0, 0.0, aspect, angle)
+    lo, hi = unit.min(axis=0), unit.max(axis=0)
+    w, h = hi - lo
+    if w >= size - 2 or h >= size - 2:
+        return None
+    for _ in range(tries):
+        cx = float(rng.uniform(1 - lo[0], size - 1 - hi[0]))
+        cy = float(rng.uniform(1 - lo[1], size - 1 - hi[1]))
+        poly = unit + np.array([cx, cy])
+        box = [
+            float(poly[:, 0].min()),
+            float(poly[:, 1].min()),
+            float(poly[:, 0].max()),
+            float(poly[:, 1].max()),
+        ]
+        if _overlap_ok(box, others, max_overlap):
+            return poly, box
+    return None
+
+
+def draw_scene(
+    index: int,
+    seed: int,
+    size: int = 224,
+    classes: Sequence[str] = ALL_CLASSES,
+    min_objects: int = 1,
+    max_objects: int = 4,
+    min_scale: float = 0.15,
+    max_scale: float = 0.42,
+    max_overlap: float = 0.25,
+) -> tuple[Image.Image, list[ShapeObject]]:
+    """Draw detection image `index` of the world `seed`.
+
+    Args:
+        size: image side in pixels (square RGB image).
+        classes: the shape classes that may appear.
+        min_objects, max_objects: number of objects (inclusive range); an object that cannot be
+            placed without covering more than `max_overlap` of another is skipped (rare).
+        min_scale, max_scale: object height as a fraction of the image side.
+
+    Returns:
+        The RGB image and its objects (boxes in pixels, [x1, y1, x2, y2]).
+    """
+    rng = np.random.default_rng([seed, index, _STREAM_DETECTION])
+    img = _background(rng, size)
+    draw = ImageDraw.Draw(img)
+    colour_names = list(COLOURS)
+    n = int(rng.integers(min_objects, max_objects + 1))
+    objects: list[ShapeObject] = []
+    for _ in range(n):
+        shape = classes[int(rng.integers(len(classes)))]
+        colour = colour_names[int(rng.integers(len(colour_names)))]
+        obj_size = float(rng.uniform(min_scale, max_scale)) * size
+        placed = _place(rng, shape, size, obj_size, [o.box for o in objects], max_overlap)
+        if placed is None:
+            continue
+        poly, box = placed
+        _draw(draw, poly, _jitter(rng, COLOURS[colour]), "filled", obj_size)
+        box = [round(v, 2) for v in box]
+        flat = [round(float(v), 2) for v in poly.reshape(-1)]
+        objects.append(ShapeObject(shape, colour, box, flat, round(_poly_area(poly), 2)))
+    if not objects:  # guarantee at least one object (only possible with extreme settings)
+        shape = classes[0]
+        poly = _shape_polygon(shape, size * min_scale, size / 2, size / 2, 1.0, 0.0)
+        _draw(draw, poly, COLOURS["red"], "filled", size * min_scale)
+        box = [round(float(v), 2) for v in (*poly.min(axis=0), *poly.max(axis=0))]
+        objects.append(
+            ShapeObject(
+                shape, "red", box, [round(float(v), 2) for v in poly.reshape(-1)], round(_poly_area(poly), 2)
+            )
+        )
+    return img, objects
+
+
+def draw_classification(
+    index: int,
+    seed: int,
+    size: int = 224,
+    labels: Sequence[str] = tuple(CLASSIFICATION_CLASSES),
+    distractors: int = 0,
+) -> tuple[Image.Image, str]:
+    """Draw classification image `index`: one dominant shape (40-75% of the side) + optional small distractors."""
+    rng = np.random.default_rng([seed, index, _STREAM_CLASSIFICATION])
+    img = _background(rng, size)
+    draw = ImageDraw.Draw(img)
+    label = labels[int(rng.integers(len(labels)))]
+    shape, variant = CLASSIFICATION_CLASSES[label]
+    colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
+    obj_size = float(rng.uniform(0.4, 0.75)) * size
+    (a_lo, a_hi), max_rot = _SHAPE_PARAMS[shape]
+    aspect = float(rng.uniform(a_lo, a_hi))
+    angle = 45.0 if variant == "rotated" else float(rng.uniform(-max_rot, max_rot))
+    if variant == "rotated":
+        obj_size /= math.sqrt(2)
+    cx, cy = (float(v) for v in rng.uniform(0.4, 0.6, size=2) * size)
+    poly = _shape_polygon(shape, obj_size, cx, cy, aspect, angle)
+    shift = np.clip(poly.min(axis=0), 1, None) - poly.min(axis=0)
+    shift += np.clip(size - 1 - poly.max(axis=0), None, 0)
+    poly = poly + shift
+    boxes = [
+        [float(poly[:, 0].min()), float(poly[:, 1].min()), float(poly[:, 0].max()), float(poly[:, 1].max())]
+    ]
+    for _ in range(distractors):
+        small = list(_OUTLINES)[int(rng.integers(len(_OUTLINES)))]
+        placed = _place(rng, small, size, float(rng.uniform(0.08, 0.14)) * size, boxes, 0.0)
+        if placed is not None:
+            dpoly, dbox = placed
+            boxes.append(dbox)
+            _draw(
+                draw,
+                dpoly,
+                _jitter(rng, COLOURS[list(COLOURS)[int(rng.integers(len(COLOURS)))]]),
+                "filled",
+                10,
+            )
+    _draw(draw, poly, _jitter(rng, COLOURS[colour]), "filled" if variant == "rotated" else variant, obj_size)
+    return img, label
+
+
+# --------------------------------------------------------------------------- referring expressions
+def _describe(o: ShapeObject) -> str:
+    return f"{o.colour} {o.shape}"
+
+
+def _centre(o: ShapeObject) -> tuple[float, float]:
+    return (o.box[0] + o.box[2]) / 2, (o.box[1] + o.box[3]) / 2
+
+
+def referring_expressions(objects: Sequence[ShapeObject], size: int) -> list[tuple[str, int]]:
+    """All unambiguous referring expressions for a scene: ``[(expression, object index), ...]``.
+
+    An expression is emitted only when exactly one object satisfies it; comparative ones
+    (largest, leftmost, ...) need a clear margin (area ratio >= 1.5; centre gap >= 10% of the side).
+    """
+    out: list[tuple[str, int]] = []
+    n = len(objects)
+    by = lambda key: [i for i in range(n) if key(objects[i])]  # noqa: E731
+    for i, o in enumerate(objects):
+        if len(by(lambda p, o=o: p.shape == o.shape and p.colour == o.colour)) == 1:
+            out.append((f"the {o.colour} {o.shape}", i))
+        if len(by(lambda p, o=o: p.shape == o.shape)) == 1:
+            out.append((f"the {o.shape}", i))
+        if len(by(lambda p, o=o: p.colour == o.colour)) == 1:
+            out.append((f"the {o.colour} shape", i))
+    if n >= 2:
+        order = sorted(range(n), key=lambda i: objects[i].area, reverse=True)
+        if objects[order[0]].area >= 1.5 * objects[order[1]].area:
+            out.append(("the largest shape", order[0]))
+        if objects[order[-2]].area >= 1.5 * objects[order[-1]].area:
+            out.append(("the smallest shape", order[-1]))
+        gap = 0.1 * size
+        for axis, (low_word, high_word) in ((0, ("leftmost", "rightmost")), (1, ("topmost", "bottommost"))):
+            pos = sorted(range(n), key=lambda i: _centre(objects[i])[axis])
+            if _centre(objects[pos[1]])[axis] - _centre(objects[pos[0]])[axis] >= gap:
+                out.append((f"the {low_word} shape", pos[0]))
+            if _centre(objects[pos[-1]])[axis] - _centre(objects[pos[-2]])[axis] >= gap:
+                out.append((f"the {high_word} shape", pos[-1]))
+    # Colour-qualified superlatives among >= 2 objects of one colour.
+    for colour in sorted({o.colour for o in objects}):
+        same = sorted(by(lambda p, c=colour: p.colour == c), key=lambda i: objects[i].area, reverse=True)
+        if len(same) >= 2 and objects[same[0]].area >= 1.5 * objects[same[1]].area:
+            out.append((f"the largest {colour} shape", same[0]))
+    # Spatial relations to a uniquely named anchor: the only object entirely left/right/above/below it.
+    relations = (
+        ("left of", lambda p, a: p.box[2] < a.box[0]),
+        ("right of", lambda p, a: p.box[0] > a.box[2]),
+        ("above", lambda p, a: p.box[3] < a.box[1]),
+        ("below", lambda p, a: p.box[1] > a.box[3]),
+    )
+    for j, anchor in enumerate(objects):
+        if len(by(lambda p, a=anchor: p.shape == a.shape and p.colour == a.colour)) != 1:
+            continue
+        for word, rel in relations:
+            hits = [i for i in range(n) if i != j and rel(objects[i], anchor)]
+            if len(hits) == 1:
+                out.append((f"the shape {word} the {_describe(anchor)}", hits[0]))
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+def _save_png(img: Image.Image, path: Path) -> None:
+    img.save(path, format="PNG", compress_level=1)
+
+
+def _render_detection(job: tuple) -> tuple[int, list[ShapeObject]]:
+    out, index, seed, size, classes, min_objects, max_objects, max_overlap = job
+    img, objects = draw_scene(index, seed, size, classes, min_objects, max_objects, max_overlap=max_overlap)
+    _save_png(img, out / f"images/{index:06d}.png")
+    return index, objects
+
+
+def _render_classification(job: tuple) -> tuple[int, str]:
+    out, index, seed, size, labels, distractors = job
+    img, label = draw_classification(index, seed, size, labels, distractors)
+    _save_png(img, out / f"classification/{index:06d}.png")
+    return index, label
+
+
+def _run_jobs(fn, jobs: list, workers: int | None):
+    """Run `fn` over `jobs` in order; in a process pool ('spawn', safe beside torch) when worth it."""
+    if workers is None or workers <= 1 or len(jobs) < 2:
+        return map(fn, jobs)
+    import concurrent.futures
+    import multiprocessing
+
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        return list(pool.map(fn, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+    finally:
+        pool.shutdown()
+
+
+def _resolve_classes(classes: Sequence[str] | None, split: str) -> tuple[str, ...]:
+    if classes is None:
+        if split == "all":
+            return ALL_CLASSES
+        if split not in SHAPE_SPLIT:
+            raise UserError(f"unknown split {split!r} (use one of: base, novel, all)")
+        return SHAPE_SPLIT[split]
+    unknown = [c for c in classes if c not in CATEGORY_IDS]
+    if unknown or not classes:
+        raise UserError(f"unknown shape classes {unknown} (known: {', '.join(ALL_CLASSES)})")
+    return tuple(classes)
+
+
+def synthesize(
+    out_dir: str | os.PathLike,
+    n_images: int,
+    seed: int = 0,
+    *,
+    size: int = 224,
+    classes: Sequence[str] | None = None,
+    split: str = "all",
+    min_objects: int = 1,
+    max_objects: int = 4,
+    max_overlap: float = 0.25,
+    classification: int = 0,
+    classification_distractors: int = 0,
+    grounding: bool = False,
+    grounding_per_image: int = 1,
+    start_index: int = 0,
+    workers: int | None = None,
+) -> Path:
+    """Draw the shapes world into `out_dir` and return the path of its COCO `instances.json`.
+
+    Writes ``images/{index:06d}.png`` and ``instances.json`` (images, annotations with bbox xywh,
+    area, iscrowd=0, polygon segmentation, category_id; categories with ``name`` and ``split``).
+    With `classification` > 0 also writes that many images under ``classification/`` and the records
+    ``classification.jsonl``; with `grounding` also ``grounding.jsonl`` (referring expressions on the
+    detection images).
+
+    Args:
+        n_images: number of detection images (image ids are ``start_index + i + 1``).
+        seed: world seed; image i depends only on (seed, start_index + i).
+        size: square image side in pixels (the demo uses 112).
+        classes: shape classes to draw (default: those of `split`); ids are fixed per class.
+        split: "base", "novel" or "all" (used when `classes` is None).
+        min_objects, max_objects: objects per image (inclusive).
+        max_overlap: max fraction of the smaller of two boxes that their intersection may cover.
+        classification: number of classification images (0: none). Labels are the fine-grained
+            classes of `CLASSIFICATION_CLASSES` whose shape family is in `classes`.
+        grounding_per_image: expressions per image (fewer if fewer are unambiguous).
+        start_index: index of the first image (to draw disjoint test sets from the same world).
+        workers: processes used to draw (default 1; a 'spawn' pool, so call from under
+            ``if __name__ == "__main__":``); the output does not depend on it.
+    """
+    if n_images < 0 or not (1 <= min_objects <= max_objects):
+        raise UserError("need n_images >= 0 and 1 <= min_objects <= max_objects")
+    if size < 32:
+        raise UserError(f"image size {size} is too small (use at least 32 pixels)")
+    drawn = _resolve_classes(classes, split)
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    images, annotations, grounding_records = [], [], []
+    ann_id = 0
+    jobs = [
+        (out, start_index + i, seed, size, drawn, min_objects, max_objects, max_overlap)
+        for i in range(n_images)
+    ]
+    for index, objects in _run_jobs(_render_detection, jobs, workers):
+        file_name = f"images/{index:06d}.png"
+        image_id = index + 1
+        images.append({"id": image_id, "file_name": file_name, "width": size, "height": size})
+        for o in objects:
+            ann_id += 1
+            x1, y1, x2, y2 = o.box
+            annotations.append(
+                {
+                    "id": ann_id,
+                    "image_id": image_id,
+                    "category_id": CATEGORY_IDS[o.shape],
+                    "bbox": [x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)],
+                    "area": o.area,
+                    "iscrowd": 0,
+                    "segmentation": [o.polygon],
+                    "attributes": {"color": o.colour},
+                }
+            )
+        if grounding:
+            rng = np.random.default_rng([seed, index, _STREAM_GROUNDING])
+            candidates = referring_expressions(objects, size)
+            if candidates:
+                k = min(grounding_per_image, len(candidates))
+                for j, c in enumerate(
+                    sorted(int(v) for v in rng.choice(len(candidates), size=k, replace=False))
+                ):
+                    text, target = candidates[c]
+                    grounding_records.append(
+                        Record(
+                            id=f"shapes-{image_id}-g{j}",
+                            task="grounding",
+                            image=file_name,
+                            width=size,
+                            height=size,
+                            image_id=image_id,
+                            expression=text,
+                            boxes=[objects[target].box],
+                            meta={"target_class": objects[target].shape},
+                        )
+                    )
+    categories = [
+        {
+            "id": CATEGORY_IDS[c],
+            "name": c,
+            "supercategory": "shape",
+            "split": "base" if c in BASE_CLASSES else "novel",
+        }
+        for c in ALL_CLASSES
+        if c in drawn
+    ]
+    instances = {
+        "info": {
+            "description": "vrft synthetic shapes world",
+            "seed": seed,
+            "size": size,
+            "classes": list(drawn),
+            "min_objects": min_objects,
+            "max_objects": max_objects,
+        },
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
+    path = out / "instances.json"
+    path.write_text(json.dumps(instances, indent=None, separators=(",", ":")) + "\n", encoding="utf-8")
+    if grounding:
+        save_records(grounding_records, out / "grounding.jsonl")
+    if classification:
+        synthesize_classification(
+            out,
+            classification,
+            seed,
+            size=size,
+            classes=drawn,
+            distractors=classification_distractors,
+            start_index=start_index,
+            workers=workers,
+        )
+    logger.info("synthesised %d images (%d objects) into %s", n_images, len(annotations), out)
+    return path
+
+
+def classification_labels(classes: Sequence[str] = ALL_CLASSES) -> list[str]:
+    """Fine-grained classification labels whose shape family is among `classes` (detection names)."""
+    return [
+        label
+        for label, (shape, _) in CLASSIFICATION_CLASSES.items()
+        if _SHAPE_FAMILY.get(shape, shape) in classes
+    ]
+
+
+def synthesize_classification(
+    out_dir: str | os.PathLike,
+    n_images: int,
+    seed: int = 0,
+    *,
+    size: int = 224,
+    classes: Sequence[str] = ALL_CLASSES,
+    distractors: int = 0,
+    start_index: int = 0,
+    workers: int | None = None,
+) -> Path:
+    """Write `n_images` classification images under ``out_dir/classification/`` and their records.
+
+    Returns the path of ``out_dir/classification.jsonl``. Each record's `classes` is the full label
+    list and `domain` is ``{"object": "shape", "attribute": "type"}``.
+    """
+    out = Path(out_dir)
+    (out / "classification").mkdir(parents=True, exist_ok=True)
+    labels = classification_labels(classes)
+    records = []
+    jobs = [(out, start_index + i, seed, size, labels, distractors) for i in range(n_images)]
+    for index, label in _run_jobs(_render_classification, jobs, workers):
+        rel = f"classification/{index:06d}.png"
+        records.append(
+            Record(
+                id=f"shapes-cls-{index}",
+                task="classification",
+                image=rel,
+                width=size,
+                height=size,
+                image_id=index + 1,
+                label=label,
+                classes=list(labels),
+                domain=dict(CLASSIFICATION_DOMAIN),
+            )
+        )
+    return save_records(records, out / "classification.jsonl")
