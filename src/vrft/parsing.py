@@ -1,0 +1,595 @@
+"""The one parser of model output, shared by the rewards (training) and the metrics (evaluation).
+
+Nothing here raises on model output and nothing evaluates it (no ``eval``, no ``ast.literal_eval``): a
+small linear-time scanner reads JSON-ish values (single or double quotes, ``NaN``/``Infinity``
+literals, missing or extra commas, trailing text). Every number in a result is finite. Work is capped
+(:data:`MAX_CHARS` characters, :data:`MAX_TOKENS` scanner steps, :data:`MAX_ENTRIES` detections,
+nesting depth :data:`MAX_DEPTH`), so a multi-megabyte completion parses in a fraction of a second.
+
+Rules (also in ``docs/rewards.md``):
+
+- The answer is the content of the LAST complete ``<answer>...</answer>`` pair (stripped); the think
+  text is the content of the first ``<think>...</think>`` pair.
+- ``format_strict``: the whole completion matches ``<think>.*?</think>\\s*<answer>.*?</answer>``
+  (DOTALL), as the reference checks it; ``format_ok``: the same after stripping surrounding whitespace.
+- Detections: ``[{'Position': [x1, y1, x2, y2], 'Confidence': c}, ...]``; keys are case-insensitive
+  (``position``/``bbox_2d``/``bbox``/``box``; ``confidence``/``score``); ``[[...]]`` wrapping is
+  flattened; a bare ``{...}, {...}`` sequence is accepted. ``No Objects`` (any case, spaces, quotes or
+  final period) is the explicit empty prediction; ``[]`` is an empty prediction too.
+- An entry is INVALID (dropped from ``detections``, counted in ``n_invalid``) when its position is not
+  exactly four finite numbers, or its confidence is missing, non-numeric, NaN or infinite. Numbers
+  written as strings (``'0.9'``) are accepted. Finite confidences outside [0, 1] are clipped to it.
+  Swapped corners are reordered so that ``x1 <= x2`` and ``y1 <= y2``.
+- A truncated list keeps every complete entry (``truncated=True``); the cut-off entry, if any, counts as
+  invalid. A syntax error stops the scan the same way (entries before it are kept). Duplicates are kept
+  (the rewards drop exact duplicates).
+- Boxes (grounding): ``(x1,y1),(x2,y2)``, ``[x1, y1, x2, y2]``, ``{"bbox_2d": [...], "label": ...}``
+  alone, in a list or in a code fence; the first box found wins (the tuple form is tried first).
+- Labels: stripped, whitespace collapsed; the raw answer is kept too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+
+MAX_CHARS = 200_000
+"""Characters of an answer that are parsed; the rest is ignored (a detection list is then truncated)."""
+MAX_TOKENS = 10_000
+"""Scanner steps allowed for one answer (about 1,300 detection entries); beyond this the parse stops
+as if the text were truncated."""
+MAX_ENTRIES = 1_000
+"""Detections kept at most (LVIS evaluates 300 per image)."""
+MAX_DEPTH = 32
+"""Nesting depth of brackets; deeper input is a syntax error."""
+
+_WS = re.compile(r"\s*")
+_NUM = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SEP_ANSWER = re.compile(r"\s*<answer>")
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_NUMS = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+_TUPLE_BOX = re.compile(
+    r"\(\s*" + _NUMS + r"\s*,\s*" + _NUMS + r"\s*\)\s*,?\s*\(\s*" + _NUMS + r"\s*,\s*" + _NUMS + r"\s*\)"
+)
+_BOX_KEYS = frozenset({"position", "bbox2d", "bbox", "box"})
+_CONF_KEYS = frozenset({"confidence", "score"})
+_IDENT_VALUES: dict[str, Any] = {
+    "nan": math.nan,
+    "infinity": math.inf,
+    "inf": math.inf,
+    "true": True,
+    "false": False,
+    "null": None,
+    "none": None,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Completion text, think / answer
+# ----------------------------------------------------------------------------------------------
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one TRL completion: a string, or a list of message dicts
+    (``[{"role": "assistant", "content": "..."}]``, content possibly a list of ``{"type": "text"}``
+    parts). Messages are concatenated. Anything else gives ``""`` or its ``str``; never raises."""
+    if completion is None:
+        return ""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        return _content_text(completion.get("content"))
+    if isinstance(completion, (list, tuple)):
+        return "".join(
+            _content_text(m.get("content")) if isinstance(m, dict) else completion_text(m) for m in completion
+        )
+    return str(completion)
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        parts = []
+        for p in content:
+            if isinstance(p, str):
+                parts.append(p)
+            elif isinstance(p, dict) and isinstance(p.get("text"), str):
+                parts.append(p["text"])
+        return "".join(parts)
+    return str(content)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A completion split into its parts.
+
+    ``think``/``answer`` are ``None`` when the tags are missing. ``format_strict``: the reference's
+    full match; ``format_ok``: the same, ignoring whitespace around the completion.
+    """
+
+    text: str
+    think: str | None
+    answer: str | None
+    format_strict: bool
+    format_ok: bool
+
+
+def _full_format(text: str) -> bool:
+    """Linear-time equivalent of ``re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>", text, DOTALL)``.
+
+    The smallest end of ``</think>\\s*<answer>`` is found by trying ``</think>`` occurrences in order
+    (their whitespace runs are disjoint, so the total work is linear).
+    """
+    if not (text.startswith(THINK_OPEN) and text.endswith(ANSWER_CLOSE)):
+        return False
+    last = len(text) - len(ANSWER_CLOSE)
+    pos = len(THINK_OPEN)
+    while True:
+        j = text.find(THINK_CLOSE, pos)
+        if j < 0 or j > last:
+            return False
+        m = _SEP_ANSWER.match(text, j + len(THINK_CLOSE))
+        if m is not None:
+            return m.end() <= last
+        pos = j + 1
+
+
+def split(text: str) -> Completion:
+    """Split a completion into think text and answer text (see the module rules); never raises."""
+    if not isinstance(text, str):
+        text = completion_text(text)
+    think = None
+    t0 = text.find(THINK_OPEN)
+    if t0 >= 0:
+        t1 = text.find(THINK_CLOSE, t0 + len(THINK_OPEN))
+        if t1 >= 0:
+            think = text[t0 + len(THINK_OPEN) : t1].strip()
+    answer = None
+    a1 = text.rfind(ANSWER_CLOSE)
+    if a1 >= 0:
+        a0 = text.rfind(ANSWER_OPEN, 0, a1)
+        if a0 >= 0:
+            answer = text[a0 + len(ANSWER_OPEN) : a1].strip()
+    strict = _full_format(text)
+    ok = strict or _full_format(text.strip())
+    return Completion(text=text, think=think, answer=answer, format_strict=strict, format_ok=ok)
+
+
+def lenient_answer(text: str) -> str:
+    """The answer text, or, without a complete answer pair, the best guess: the text after the last
+    ``<answer>``, else after ``</think>``, else the whole text (stripped). For metrics of models that
+    ignore the tag format; rewards never use it."""
+    c = split(text)
+    if c.answer is not None:
+        return c.answer
+    text = c.text
+    a0 = text.rfind(ANSWER_OPEN)
+    if a0 >= 0:
+        return text[a0 + len(ANSWER_OPEN) :].strip()
+    t1 = text.rfind(THINK_CLOSE)
+    if t1 >= 0:
+        return text[t1 + len(THINK_CLOSE) :].strip()
+    return text.strip()
+
+
+# ----------------------------------------------------------------------------------------------
+# The scanner: JSON-ish values, linear time, never evaluates
+# ----------------------------------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    """The scan stopped early. ``kind``: truncated / syntax / limit. ``partial``: the list being built
+    (with salvaged complete items) or None; ``incomplete``: an item was cut off."""
+
+    def __init__(self, kind: str, at: int, partial: list | None = None, incomplete: bool = True):
+        super().__init__(kind)
+        self.kind, self.at, self.partial, self.incomplete = kind, at, partial, incomplete
+
+
+class _Scanner:
+    def __init__(self, text: str, pos: int = 0, budget: int = MAX_TOKENS):
+        self.s, self.i, self.n, self.budget = text, pos, len(text), budget
+
+    def ws(self) -> None:
+        self.i = _WS.match(self.s, self.i).end()
+
+    def value(self, depth: int = 0) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _Stop("limit", self.i)
+        if depth > MAX_DEPTH:
+            raise _Stop("syntax", self.i)
+        self.ws()
+        if self.i >= self.n:
+            raise _Stop("truncated", self.i)
+        c = self.s[self.i]
+        if c == "[":
+            return self.array(depth)
+        if c == "{":
+            return self.obj(depth)
+        if c in "'\"":
+            return self.string()
+        if c.isdigit() or c in "+-.":
+            return self.number()
+        if c.isalpha() or c == "_":
+            return self.ident()
+        raise _Stop("syntax", self.i)
+
+    def array(self, depth: int) -> list:
+        self.i += 1
+        items: list = []
+        while True:
+            self.ws()
+            if self.i >= self.n:
+                raise _Stop("truncated", self.i, items, incomplete=False)
+            c = self.s[self.i]
+            if c == "]":
+                self.i += 1
+                return items
+            if c == ",":
+                self.i += 1
+                continue
+            try:
+                items.append(self.value(depth + 1))
+            except _Stop as stop:
+                if stop.partial is not None:
+                    items.append(stop.partial)
+                raise _Stop(stop.kind, stop.at, items, stop.incomplete) from None
+
+    def obj(self, depth: int) -> dict:
+        self.i += 1
+        out: dict = {}
+        while True:
+            self.ws()
+            if self.i >= self.n:
+                raise _Stop("truncated", self.i)
+            c = self.s[self.i]
+            if c == "}":
+                self.i += 1
+                return out
+            if c == ",":
+                self.i += 1
+                continue
+            if c in "'\"":
+                key = self.string()
+            else:
+                m = _IDENT.match(self.s, self.i)
+                if m is None:
+                    raise _Stop("syntax", self.i)
+                key, self.i = m.group(), m.end()
+            self.ws()
+            if self.i >= self.n:
+                raise _Stop("truncated", self.i)
+            if self.s[self.i] != ":":
+                raise _Stop("syntax", self.i)
+            self.i += 1
+            try:
+                out[key] = self.value(depth + 1)
+            except _Stop as stop:
+                raise _Stop(stop.kind, stop.at) from None  # a cut-off entry is not salvaged
+
+    def string(self) -> str:
+        q, start = self.s[self.i], self.i + 1
+        j = self.s.find(q, start)
+        while j >= 0:
+            k = j - 1
+            while k >= start and self.s[k] == "\\":
+                k -= 1
+            if (j - 1 - k) % 2 == 0:
+                break
+            j = self.s.find(q, j + 1)
+        if j < 0:
+            self.i = self.n
+            raise _Stop("truncated", self.n)
+        self.i = j + 1
+        raw = self.s[start:j]
+        return _ESCAPE.sub(r"\1", raw) if "\\" in raw else raw
+
+    def number(self) -> float:
+        s, i = self.s, self.i
+        if s[i] in "+-" and i + 1 < self.n and s[i + 1].isalpha():
+            sign = -1.0 if s[i] == "-" else 1.0
+            self.i += 1
+            v = self.ident()
+            return sign * v if isinstance(v, float) else math.nan
+        m = _NUM.match(s, i)
+        if m is None:
+            if i + 1 >= self.n:
+                self.i = self.n
+                raise _Stop("truncated", self.n)
+            raise _Stop("syntax", i)
+        self.i = m.end()
+        return float(m.group())
+
+    def ident(self) -> Any:
+        m = _IDENT.match(self.s, self.i)
+        if m is None:
+            raise _Stop("syntax", self.i)
+        self.i = m.end()
+        word = m.group()
+        return _IDENT_VALUES.get(word.lower(), word)
+
+
+def _number(v: Any) -> float | None:
+    """A finite float from a number or a numeric string; None otherwise (bools, NaN, inf, text)."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        f = float(v)
+    elif isinstance(v, str):
+        t = v.strip()
+        if _NUM.fullmatch(t) is None:
+            return None
+        f = float(t)
+    else:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _box4(v: Any) -> tuple[float, float, float, float] | None:
+    """Four finite numbers -> a box with ordered corners; None otherwise."""
+    if not isinstance(v, list) or len(v) != 4:
+        return None
+    nums = [_number(x) for x in v]
+    if any(x is None for x in nums):
+        return None
+    x1, y1, x2, y2 = nums
+    return (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+
+
+def _key(k: Any) -> str:
+    return "".join(ch for ch in str(k).lower() if ch.isalnum())
+
+
+# ----------------------------------------------------------------------------------------------
+# Detections
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One predicted box ``(x1, y1, x2, y2)`` (model convention, corners ordered, finite) and its
+    confidence in ``[0, 1]``."""
+
+    box: tuple[float, float, float, float]
+    confidence: float
+
+
+@dataclass(frozen=True)
+class DetectionAnswer:
+    """A parsed detection answer.
+
+    ``ok``: the answer was recognised (a list, possibly empty, or ``No Objects``); ``reason`` says why
+    not (or ``"ok"``). ``detections``: the valid entries in output order (duplicates kept).
+    ``n_invalid``: entries dropped by the rules. ``truncated``: the scan stopped before the end of the
+    list (cut-off output, a syntax error or the work cap). An empty prediction is ``ok`` with no
+    detections and no invalid entries (see :attr:`empty`).
+    """
+
+    detections: tuple[Detection, ...] = ()
+    no_objects: bool = False
+    ok: bool = False
+    reason: str = "ok"
+    n_invalid: int = 0
+    truncated: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """True for an explicit empty prediction (``No Objects`` or ``[]``)."""
+        return self.ok and not self.detections and self.n_invalid == 0
+
+    @property
+    def n_predictions(self) -> int:
+        """Valid plus invalid entries: what the model claimed to see."""
+        return len(self.detections) + self.n_invalid
+
+
+def is_no_objects(answer: str) -> bool:
+    """``No Objects``, tolerant of case, spaces, quotes and punctuation (``'no objects.'``)."""
+    return len(answer) <= 64 and _key(answer) == "noobjects"
+
+
+def _first_structure(text: str) -> int:
+    a, b = text.find("["), text.find("{")
+    if a < 0:
+        return b
+    if b < 0:
+        return a
+    return min(a, b)
+
+
+def parse_detections(answer: str | None) -> DetectionAnswer:
+    """Parse a detection answer (the text inside ``<answer>``); never raises. See the module rules."""
+    if answer is None:
+        return DetectionAnswer(ok=False, reason="no answer")
+    if not isinstance(answer, str):
+        answer = completion_text(answer)
+    answer = answer[:MAX_CHARS]
+    if is_no_objects(answer.strip()):
+        return DetectionAnswer(no_objects=True, ok=True)
+    start = _first_structure(answer)
+    if start < 0:
+        return DetectionAnswer(ok=False, reason="no detection list")
+
+    sc = _Scanner(answer, start)
+    stop: _Stop | None = None
+    if answer[start] == "[":
+        try:
+            top = sc.value()
+        except _Stop as s:
+            stop, top = s, (s.partial if s.partial is not None else [])
+    else:  # a bare sequence of dicts: {...}, {...}
+        top = []
+        while len(top) < MAX_ENTRIES:
+            sc.ws()
+            if sc.i < sc.n and sc.s[sc.i] == ",":
+                sc.i += 1
+                continue
+            if sc.i >= sc.n or sc.s[sc.i] != "{":
+                break
+            try:
+                top.append(sc.value())
+            except _Stop as s:
+                stop = s
+                break
+
+    entries: list = []
+    n_invalid = _collect(top, entries, 0)
+    dets: list[Detection] = []
+    for e in entries:
+        det = _detection(e)
+        if det is None:
+            n_invalid += 1
+        elif len(dets) < MAX_ENTRIES:
+            dets.append(det)
+    if stop is not None and stop.incomplete and stop.kind != "limit":
+        n_invalid += 1
+    truncated = stop is not None or len(entries) > MAX_ENTRIES
+    if stop is not None and not entries:  # nothing complete before the cut: not an answer
+        return DetectionAnswer(ok=False, reason=_reason(stop), n_invalid=n_invalid, truncated=True)
+    return DetectionAnswer(
+        detections=tuple(dets),
+        ok=True,
+        reason=_reason(stop) if stop is not None else "ok",
+        n_invalid=n_invalid,
+        truncated=truncated,
+    )
+
+
+def _reason(stop: _Stop) -> str:
+    if stop.kind == "truncated":
+        return "truncated"
+    if stop.kind == "limit":
+        return "work limit reached"
+    return f"syntax error at offset {stop.at}"
+
+
+def _collect(v: Any, out: list, depth: int) -> int:
+    """Flatten a parsed value into detection-entry candidates (dicts); returns the count of items that
+    cannot be entries (a bare list of numbers counts once, as one box without a confidence)."""
+    if isinstance(v, dict):
+        out.append(v)
+        return 0
+    if not isinstance(v, list):
+        return 1
+    if v and not any(isinstance(x, (dict, list)) for x in v):
+        return 1  # a bare box like [x1, y1, x2, y2]: no confidence
+    bad = 0
+    for x in v:
+        if isinstance(x, (dict, list)) and depth < MAX_DEPTH:
+            bad += _collect(x, out, depth + 1)
+        else:
+            bad += 1
+    return bad
+
+
+def _detection(entry: dict) -> Detection | None:
+    box = conf = None
+    has_box = has_conf = False
+    for k, v in entry.items():
+        nk = _key(k)
+        if nk in _BOX_KEYS and not has_box:
+            has_box, box = True, _box4(v)
+        elif nk in _CONF_KEYS and not has_conf:
+            has_conf, conf = True, _number(v)
+    if box is None or conf is None:
+        return None
+    return Detection(box=box, confidence=min(max(conf, 0.0), 1.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# One box (grounding)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoxAnswer:
+    """A parsed single box ``(x1, y1, x2, y2)`` (model convention, ordered, finite) or ``box=None``
+    with ``ok=False`` and a ``reason``."""
+
+    box: tuple[float, float, float, float] | None = None
+    ok: bool = False
+    reason: str = "ok"
+
+
+def parse_box(answer: str | None) -> BoxAnswer:
+    """Parse one box from an answer; never raises. See the module rules."""
+    if answer is None:
+        return BoxAnswer(reason="no answer")
+    if not isinstance(answer, str):
+        answer = completion_text(answer)
+    answer = answer[:MAX_CHARS]
+    m = _TUPLE_BOX.search(answer)
+    if m is not None:
+        box = _box4([float(g) for g in m.groups()])
+        if box is not None:
+            return BoxAnswer(box=box, ok=True)
+    start = _first_structure(answer)
+    if start < 0:
+        return BoxAnswer(reason="no box")
+    sc = _Scanner(answer, start)
+    try:
+        value = sc.value()
+    except _Stop as s:
+        value = s.partial
+    box = _find_box(value, 0)
+    if box is None:
+        return BoxAnswer(reason="no valid box")
+    return BoxAnswer(box=box, ok=True)
+
+
+def _find_box(v: Any, depth: int) -> tuple[float, float, float, float] | None:
+    if depth > MAX_DEPTH:
+        return None
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if _key(k) in _BOX_KEYS:
+                return _box4(x)
+        return None
+    if isinstance(v, list):
+        box = _box4(v)
+        if box is not None:
+            return box
+        for x in v:
+            if isinstance(x, (list, dict)):
+                box = _find_box(x, depth + 1)
+                if box is not None:
+                    return box
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Labels (classification)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelAnswer:
+    """A class label: ``label`` stripped with whitespace collapsed, ``raw`` the answer as given."""
+
+    label: str = ""
+    ok: bool = False
+    reason: str = "ok"
+    raw: str | None = field(default=None, repr=False)
+
+
+def parse_label(answer: str | None) -> LabelAnswer:
+    """Parse a label; ``ok`` is False for a missing or blank answer. Never raises."""
+    if answer is None:
+        return LabelAnswer(reason="no answer")
+    if not isinstance(answer, str):
+        answer = completion_text(answer)
+    answer = answer[:MAX_CHARS]
+    label = " ".join(answer.split())
+    if not label:
+        return LabelAnswer(label="", ok=False, reason="empty answer", raw=answer)
+    return LabelAnswer(label=label, ok=True, raw=answer)
