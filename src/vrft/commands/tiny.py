@@ -1,0 +1,61 @@
+"""`vrft tiny --arch ARCH --out DIR`: build a tiny random model of a real architecture, offline.
+
+The directory loads like any checkpoint (AutoModelForImageTextToText / AutoProcessor), so every vrft command
+can be tried end to end without downloading a model: `vrft train model.path=DIR ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+_SIZE_OPTIONS = ("hidden_size", "layers", "heads", "kv_heads", "intermediate_size", "vision_hidden",
+                 "vision_depth", "vision_heads", "vision_intermediate", "vocab_size")  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vrft.models.tiny import SIZES, TINY_ARCHS
+
+    parser.add_argument("--arch", required=True, choices=list(TINY_ARCHS), help="architecture to build")
+    parser.add_argument("--out", required=True, help="output directory (created; files are overwritten)")
+    parser.add_argument(
+        "--size", default="tiny", choices=list(SIZES),
+        help="preset: 'tiny' (fast tests) or 'demo' (the ~1.5M-parameter miniature); options below override it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=int, default=0, help="weights are identical for the same seed (default 0)"
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=112,
+        help="image side in pixels the processor resizes to (pixel budget side**2; rounded to the patch grid)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--vocab-text", action="append", default=[], metavar="FILE",
+        help="extra text file whose content the tokenizer learns merges from (repeatable)",
+    )  # fmt: skip
+    for name in _SIZE_OPTIONS:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None, help=f"override {name}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vrft.errors import UserError
+    from vrft.models.tiny import build_tiny
+
+    texts = []
+    for name in args.vocab_text:
+        try:
+            texts.append(Path(name).read_text(encoding="utf-8"))
+        except OSError as err:
+            raise UserError(f"--vocab-text {name}: cannot read: {err}") from err
+    sizes = {name: getattr(args, name) for name in _SIZE_OPTIONS if getattr(args, name) is not None}
+    out = build_tiny(
+        args.arch,
+        args.out,
+        size=args.size,
+        image_size=args.image_size,
+        seed=args.seed,
+        vocab_texts=texts,
+        **sizes,
+    )
+    print(out)
+    return 0
