@@ -1,0 +1,227 @@
+"""Batched generation for evaluation: Hugging Face ``generate`` (default) or vLLM (optional).
+
+A `Request` is one user turn ``[image, text]`` (the training prompt layout, no system prompt of
+our own; the model's chat template applies its default). `HFGenerator` batches requests (LEFT
+padding, greedy unless asked otherwise), stops each sequence at ``</answer>`` or EOS, and returns
+the completion text of every request in input order. Requests are grouped by their token budget
+and sorted by prompt size so that a batch pads little; the output order is the input order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vrft.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+STOP_STRINGS = ("</answer>",)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation request: an image (path or PIL image), the user text, the token budget."""
+
+    image: Any
+    text: str
+    max_new_tokens: int
+
+
+def messages_for(text: str) -> list[dict]:
+    """The conversational user turn ``[image, text]`` used for training and evaluation alike."""
+    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+
+
+def load_image(image: Any):
+    """A PIL RGB image from a path or an image (raises UserError naming a missing/unreadable file)."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB") if image.mode != "RGB" else image
+    try:
+        with Image.open(image) as im:
+            return im.convert("RGB")
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot read image {image}: {err} (check the record's image path)") from None
+
+
+def _trim(text: str, stops: Sequence[str]) -> str:
+    """Cut the text right after the first stop string (a token may carry text past it)."""
+    cut = len(text)
+    for s in stops:
+        i = text.find(s)
+        if i >= 0:
+            cut = min(cut, i + len(s))
+    return text[:cut]
+
+
+class HFGenerator:
+    """Batched `model.generate` with a processor that pads on the left.
+
+    Args:
+        model: an image-text-to-text model (eval mode is set here).
+        processor: its processor (left padding; see `vrft.models.load.check_processor`).
+        batch_size: requests per `generate` call.
+        do_sample: sample instead of greedy decoding; `temperature` / `top_p` then apply.
+        stop_strings: generation stops once a sequence has produced one of these (default
+            ``</answer>``); EOS stops it too.
+        progress: show a tqdm progress bar.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        batch_size: int = 16,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        stop_strings: Sequence[str] = STOP_STRINGS,
+        progress: bool = True,
+    ) -> None:
+        from vrft.models.load import check_processor
+
+        if batch_size < 1:
+            raise UserError(f"--batch-size must be >= 1, got {batch_size}")
+        check_processor(processor)
+        self.model = model
+        self.processor = processor
+        self.batch_size = int(batch_size)
+        self.do_sample = do_sample
+        self.temperature = temperature
+        self.top_p = top_p
+        self.stop_strings = tuple(stop_strings)
+        self.progress = progress
+
+    def _chat(self, text: str) -> str:
+        return self.processor.apply_chat_template(messages_for(text), tokenize=False, add_generation_prompt=True)
+
+    def _generate_batch(self, batch: Sequence[Request]) -> list[str]:
+        import torch
+
+        images = [load_image(r.image) for r in batch]
+        texts = [self._chat(r.text) for r in batch]
+        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
+        device = next(self.model.parameters()).device
+        dtype = next(self.model.parameters()).dtype
+        inputs = {
+            k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
+            for k, v in inputs.items()
+            if hasattr(v, "to")
+        }
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": max(r.max_new_tokens for r in batch),
+            "do_sample": self.do_sample,
+        }
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if self.stop_strings:
+            kwargs.update(stop_strings=list(self.stop_strings), tokenizer=self.processor.tokenizer)
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, **kwargs)
+        new_tokens = out[:, inputs["input_ids"].shape[1] :]
+        decoded = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+        return [_trim(t, self.stop_strings) for t in decoded]
+
+    def generate(self, requests: Sequence[Request], desc: str = "generate") -> list[str]:
+        """Completions for `requests`, in the same order."""
+        from tqdm.auto import tqdm
+
+        self.model.eval()
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(requests[i].text)))
+        batches: list[list[int]] = []
+        for i in order:
+            if (
+                batches
+                and len(batches[-1]) < self.batch_size
+                and requests[batches[-1][0]].max_new_tokens == requests[i].max_new_tokens
+            ):
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        results: list[str | None] = [None] * len(requests)
+        with tqdm(total=len(requests), desc=desc, disable=not self.progress, unit="req") as bar:
+            for idx in batches:
+                for i, text in zip(idx, self._generate_batch([requests[i] for i in idx])):
+                    results[i] = text
+                bar.update(len(idx))
+        return [r if r is not None else "" for r in results]
+
+
+class VLLMGenerator:
+    """Generation with vLLM (``pip install 'vrft[vllm]'``, a CUDA GPU); same interface as `HFGenerator`.
+
+    Greedy by default, stops at ``</answer>`` (kept in the text) or EOS.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        processor: Any,
+        *,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        stop_strings: Sequence[str] = STOP_STRINGS,
+        gpu_memory_utilization: float = 0.85,
+        dtype: str = "auto",
+        **llm_kwargs: Any,
+    ) -> None:
+        try:
+            from vllm import LLM
+        except ImportError:
+            raise UserError(
+                "--backend vllm needs vLLM: pip install 'vrft[vllm]' (CUDA GPU required); or use --backend hf"
+            ) from None
+        self.processor = processor
+        self.do_sample = do_sample
+        self.temperature = temperature
+        self.top_p = top_p
+        self.stop_strings = tuple(stop_strings)
+        self.llm = LLM(
+            model=str(Path(model_path)),
+            limit_mm_per_prompt={"image": 1},
+            gpu_memory_utilization=gpu_memory_utilization,
+            dtype=dtype,
+            **llm_kwargs,
+        )
+
+    def generate(self, requests: Sequence[Request], desc: str = "generate") -> list[str]:
+        """Completions for `requests`, in the same order."""
+        from vllm import SamplingParams
+
+        results: list[str] = [""] * len(requests)
+        budgets = sorted({r.max_new_tokens for r in requests})
+        for budget in budgets:
+            idx = [i for i, r in enumerate(requests) if r.max_new_tokens == budget]
+            params = SamplingParams(
+                max_tokens=budget,
+                temperature=self.temperature if self.do_sample else 0.0,
+                top_p=self.top_p if self.do_sample else 1.0,
+                stop=list(self.stop_strings),
+                include_stop_str_in_output=True,
+            )
+            prompts = [
+                {
+                    "prompt": self.processor.apply_chat_template(
+                        messages_for(requests[i].text), tokenize=False, add_generation_prompt=True
+                    ),
+                    "multi_modal_data": {"image": load_image(requests[i].image)},
+                }
+                for i in idx
+            ]
+            logger.info("%s: %d requests with vLLM (max %d new tokens)", desc, len(idx), budget)
+            for i, out in zip(idx, self.llm.generate(prompts, params)):
+                results[i] = out.outputs[0].text
+        return results
+
+
+BACKENDS = ("hf", "vllm")
