@@ -1,0 +1,387 @@
+"""COCO instances JSON -> detection records (one per image and category asked).
+
+Semantics:
+- a *positive* record asks about a category with at least one non-crowd box in the image; its
+  target is every non-crowd box of that category (crowd boxes are never targets; they are kept in
+  ``meta["crowd_boxes"]`` so an evaluator can treat them as ignore regions);
+- an (image, category) pair whose only instances are crowd boxes is skipped: it is neither a
+  positive (nothing countable to find) nor a negative ("No Objects" would be false);
+- a *negative* record asks about a category absent from the image (answer "No Objects"). Negatives
+  are sampled, seeded: ``negative_ratio`` r gives round(r x #positives) negatives drawn uniformly
+  from all (image, absent category) pairs; r = inf ("all") asks every absent category of every
+  image (the exhaustive protocol an AP evaluation needs).
+
+The same core serves LVIS (see `vrft.data.lvis`), which restricts which absent categories may
+serve as negatives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vrft.data.records import Record, save_records
+from vrft.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+def load_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; DataError naming the file and position when it is missing or invalid."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (check the path)")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{err.lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+
+
+def slug(text: str) -> str:
+    """A compact id fragment: lower-case, runs of non-alphanumerics -> '_'."""
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_") or "x"
+
+
+def image_file_name(image: dict) -> str | None:
+    """The image's file name: ``file_name``, else the basename of ``coco_url`` (LVIS)."""
+    name = image.get("file_name")
+    if isinstance(name, str) and name:
+        return name
+    url = image.get("coco_url")
+    if isinstance(url, str) and url:
+        return url.rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def resolve_images_dir(
+    json_path: Path, file_names: Sequence[str], images_dir: str | os.PathLike | None
+) -> Path:
+    """Directory that the images' file names are relative to.
+
+    `images_dir` when given; else the first of ``<json dir>/images`` and ``<json dir>`` where the
+    first image exists; else ``<json dir>/images`` (missing images are reported by the caller).
+    """
+    if images_dir is not None:
+        return Path(images_dir).resolve()
+    base = json_path.resolve().parent
+    candidates = [base / "images", base]
+    if file_names:
+        for cand in candidates:
+            if (cand / file_names[0]).is_file():
+                return cand
+    return candidates[0]
+
+
+def check_image_files(paths: Iterable[tuple[Any, Path]], source: str) -> None:
+    """DataError listing every (image id, path) whose file does not exist."""
+    missing = [(iid, p) for iid, p in paths if not p.is_file()]
+    if missing:
+        lines = [f"{source}: image id={iid}: file not found: {p}" for iid, p in missing[:20]]
+        more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+        raise DataError(
+            f"{len(missing)} image file(s) not found (pass --images DIR pointing at the image folder, "
+            "or --no-check-images to convert without them):\n  " + "\n  ".join(lines) + more
+        )
+
+
+def structural_problems(data: Any, source: str) -> list[str]:
+    """Problems that make a COCO/LVIS JSON unusable: missing lists, duplicate / unknown ids, bad fields."""
+    if not isinstance(data, dict):
+        return [f"{source}: top level must be an object with images / annotations / categories"]
+    problems = []
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            problems.append(f"{source}: '{key}' missing or not a list (a COCO instances file has all three)")
+    if problems:
+        return problems
+    image_ids: set = set()
+    for i, img in enumerate(data["images"]):
+        iid = img.get("id") if isinstance(img, dict) else None
+        if iid is None:
+            problems.append(f"{source}: images[{i}]: missing 'id'")
+            continue
+        if iid in image_ids:
+            problems.append(f"{source}: image id={iid}: duplicate image id")
+        image_ids.add(iid)
+        for key in ("width", "height"):
+            v = img.get(key)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                problems.append(f"{source}: image id={iid}: {key}={v!r} must be a positive integer")
+        if image_file_name(img) is None:
+            problems.append(f"{source}: image id={iid}: no 'file_name' (nor 'coco_url')")
+    cat_ids: set = set()
+    for i, cat in enumerate(data["categories"]):
+        cid = cat.get("id") if isinstance(cat, dict) else None
+        if cid is None:
+            problems.append(f"{source}: categories[{i}]: missing 'id'")
+            continue
+        if cid in cat_ids:
+            problems.append(f"{source}: category id={cid}: duplicate category id")
+        cat_ids.add(cid)
+        name = cat.get("name")
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"{source}: category id={cid}: name={name!r} must be a non-empty string")
+    ann_ids: set = set()
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict):
+            problems.append(f"{source}: annotations[{i}]: not an object")
+            continue
+        aid = ann.get("id", f"#{i}")
+        if "id" in ann:
+            if aid in ann_ids:
+                problems.append(f"{source}: annotation id={aid}: duplicate annotation id")
+            ann_ids.add(aid)
+        if ann.get("image_id") not in image_ids:
+            problems.append(f"{source}: annotation id={aid}: unknown image_id={ann.get('image_id')!r}")
+        if ann.get("category_id") not in cat_ids:
+            problems.append(f"{source}: annotation id={aid}: unknown category_id={ann.get('category_id')!r}")
+        bbox = ann.get("bbox")
+        if not (
+            isinstance(bbox, list)
+            and len(bbox) == 4
+            and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox
+            )
+        ):
+            problems.append(
+                f"{source}: annotation id={aid}: bbox={bbox!r} must be 4 finite numbers [x, y, w, h]"
+            )
+    return problems
+
+
+def xywh_to_xyxy(bbox: Sequence[float], width: int, height: int) -> list[float] | None:
+    """COCO [x, y, w, h] -> [x1, y1, x2, y2] clipped to the image; None when empty after clipping."""
+    x, y, w, h = (float(v) for v in bbox)
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2, y2 = min(float(width), x + w), min(float(height), y + h)
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return [round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)]
+
+
+NegativeFn = Callable[[dict, set], Iterable[int]]
+
+
+def build_detection_records(
+    data: dict,
+    *,
+    image_paths: dict[Any, Path],
+    selected: Sequence[int],
+    negative_ratio: float = 0.0,
+    seed: int = 0,
+    id_prefix: str = "coco",
+    negative_candidates: NegativeFn | None = None,
+    category_name: Callable[[dict], str] | None = None,
+    category_meta: Callable[[dict], dict] | None = None,
+    source: str = "",
+) -> list[Record]:
+    """Core of the COCO and LVIS converters (data already structurally checked).
+
+    Args:
+        data: the instances dict.
+        image_paths: image id -> absolute image path.
+        selected: category ids to ask about (in output order).
+        negative_ratio: negatives per positive (float, >= 0) or ``math.inf`` for every allowed pair.
+        negative_candidates: ``(image, present category ids) -> category ids`` allowed as negatives
+            (default: every selected category not present in the image).
+        category_name: category dict -> the name written into records (default: its ``name``).
+        category_meta: category dict -> extra meta for its records.
+
+    Returns:
+        Records sorted by image id then category order: positives, and the sampled negatives.
+    """
+    cats = {c["id"]: c for c in data["categories"]}
+    sel = list(selected)
+    sel_set = set(sel)
+    order = {cid: k for k, cid in enumerate(sel)}
+    boxes: dict[tuple, list[list[float]]] = defaultdict(list)
+    crowd: dict[tuple, list[list[float]]] = defaultdict(list)
+    present: dict[Any, set] = defaultdict(set)
+    images = {img["id"]: img for img in data["images"]}
+    dropped = []
+    for ann in data["annotations"]:
+        iid, cid = ann["image_id"], ann["category_id"]
+        present[iid].add(cid)
+        if cid not in sel_set:
+            continue
+        img = images[iid]
+        box = xywh_to_xyxy(ann["bbox"], img["width"], img["height"])
+        if box is None:
+            dropped.append(ann.get("id"))
+            continue
+        (crowd if ann.get("iscrowd", 0) else boxes)[(iid, cid)].append(box)
+    if dropped:
+        logger.warning(
+            "%s: dropped %d annotation(s) with an empty box after clipping to the image (ids: %s%s)",
+            source,
+            len(dropped),
+            ", ".join(str(d) for d in dropped[:10]),
+            " ..." if len(dropped) > 10 else "",
+        )
+    name_of = category_name or (lambda c: c["name"])
+    meta_of = category_meta or (lambda c: {})
+
+    slugs = {cid: slug(name_of(cats[cid])) for cid in sel}
+    if len(set(slugs.values())) < len(slugs):  # two names with one slug: disambiguate by id
+        slugs = {cid: f"{s}_{cid}" for cid, s in slugs.items()}
+
+    def make(iid: Any, cid: int, target: list[list[float]]) -> Record:
+        img = images[iid]
+        cat = cats[cid]
+        meta: dict[str, Any] = {"category_id": cid, **meta_of(cat)}
+        if crowd.get((iid, cid)):
+            meta["crowd_boxes"] = crowd[(iid, cid)]
+        return Record(
+            id=f"{id_prefix}-{iid}-{slugs[cid]}",
+            task="detection",
+            image=str(image_paths[iid]),
+            width=img["width"],
+            height=img["height"],
+            image_id=iid,
+            category=name_of(cat),
+            boxes=target,
+            meta=meta,
+            image_path=image_paths[iid],
+        )
+
+    positives = [(iid, cid) for (iid, cid) in boxes]
+    # Negative candidates per image, in a fixed order.
+    neg_lists: list[tuple[Any, list[int]]] = []
+    for img in data["images"]:
+        iid = img["id"]
+        here = present.get(iid, set())
+        if negative_candidates is None:
+            cands = [cid for cid in sel if cid not in here]
+        else:
+            allowed = set(negative_candidates(img, here))
+            cands = [cid for cid in sel if cid in allowed and cid not in here]
+        if cands:
+            neg_lists.append((iid, cands))
+    total = sum(len(c) for _, c in neg_lists)
+    if negative_ratio == math.inf:
+        negatives = [(iid, cid) for iid, cands in neg_lists for cid in cands]
+    else:
+        want = min(total, int(round(negative_ratio * len(positives))))
+        negatives = []
+        if want > 0:
+            rng = np.random.default_rng(seed)
+            picks = np.sort(rng.choice(total, size=want, replace=False))
+            offsets = np.cumsum([0] + [len(c) for _, c in neg_lists])
+            for p in picks.tolist():
+                k = int(np.searchsorted(offsets, p, side="right")) - 1
+                iid, cands = neg_lists[k]
+                negatives.append((iid, cands[p - int(offsets[k])]))
+    image_order = {img["id"]: k for k, img in enumerate(data["images"])}
+    pairs = sorted(positives + negatives, key=lambda p: (image_order[p[0]], order[p[1]]))
+    records = [make(iid, cid, boxes.get((iid, cid), [])) for iid, cid in pairs]
+    n_crowd_only = sum(1 for key in crowd if key not in boxes)
+    logger.info(
+        "%s: %d positive and %d negative records (%d crowd-only pairs skipped)",
+        source,
+        len(positives),
+        len(negatives),
+        n_crowd_only,
+    )
+    return records
+
+
+def select_categories(data: dict, names: Sequence[str] | None, source: str) -> list[int]:
+    """Category ids for `names` (all categories, in file order, when None); DataError for unknown names."""
+    by_name = {c["name"]: c["id"] for c in data["categories"]}
+    if names is None:
+        return [c["id"] for c in data["categories"]]
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise DataError(
+            f"{source}: categories not in the file: {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(list(by_name)[:20])}{' ...' if len(by_name) > 20 else ''})"
+        )
+    return [by_name[n] for n in names]
+
+
+def subsample_images(data: dict, max_images: int | None, seed: int) -> dict:
+    """A copy of `data` restricted to `max_images` images chosen at random (seeded); same order."""
+    if max_images is None or max_images >= len(data["images"]):
+        return data
+    rng = np.random.default_rng([seed, 1])
+    keep_idx = set(rng.choice(len(data["images"]), size=max_images, replace=False).tolist())
+    images = [img for k, img in enumerate(data["images"]) if k in keep_idx]
+    ids = {img["id"] for img in images}
+    return {**data, "images": images, "annotations": [a for a in data["annotations"] if a["image_id"] in ids]}
+
+
+def prepare(
+    json_path: str | os.PathLike,
+    images_dir: str | os.PathLike | None,
+    check_images: bool,
+) -> tuple[dict, dict[Any, Path], str]:
+    """Load and structurally check an instances file; resolve every image path."""
+    json_path = Path(json_path)
+    source = str(json_path)
+    data = load_json(json_path)
+    problems = structural_problems(data, source)
+    if problems:
+        from vrft.data.records import format_problems
+
+        raise DataError(
+            format_problems(problems, f"{source}: {len(problems)} problem(s) (see `vrft data validate`):")
+        )
+    names = [image_file_name(img) for img in data["images"]]
+    base = resolve_images_dir(json_path, names, images_dir)
+    paths = {img["id"]: (base / name).resolve() for img, name in zip(data["images"], names)}
+    if check_images:
+        check_image_files(paths.items(), source)
+    return data, paths, source
+
+
+def convert_coco(
+    json_path: str | os.PathLike,
+    *,
+    images_dir: str | os.PathLike | None = None,
+    categories: Sequence[str] | None = None,
+    negative_ratio: float = 0.0,
+    seed: int = 0,
+    max_images: int | None = None,
+    check_images: bool = True,
+    id_prefix: str = "coco",
+    out: str | os.PathLike | None = None,
+) -> list[Record]:
+    """COCO instances JSON -> detection records (see the module docstring for the semantics).
+
+    Args:
+        json_path: the instances file (e.g. ``annotations/instances_train2017.json``).
+        images_dir: folder the ``file_name`` entries are relative to (default: ``<json dir>/images``
+            or the JSON's folder, whichever holds the first image).
+        categories: category names to ask about (default: every category of the file).
+        negative_ratio: negatives per positive record; ``math.inf`` asks every absent category.
+        seed: seeds negative sampling and image subsampling.
+        max_images: keep at most this many images (seeded random subset) before building records.
+        check_images: fail (listing them) when image files are missing.
+        out: when given, also write the records there (image paths relative to it).
+    """
+    data, paths, source = prepare(json_path, images_dir, check_images)
+    selected = select_categories(data, categories, source)
+    data = subsample_images(data, max_images, seed)
+    records = build_detection_records(
+        data,
+        image_paths=paths,
+        selected=selected,
+        negative_ratio=negative_ratio,
+        seed=seed,
+        id_prefix=id_prefix,
+        category_meta=lambda c: {"split": c["split"]} if "split" in c else {},
+        source=source,
+    )
+    if out is not None:
+        save_records(records, out)
+    return records
