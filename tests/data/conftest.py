@@ -45,3 +45,36 @@ def coco_file(tmp_path):
     path = root / "instances.json"
     path.write_text(json.dumps(data))
     return path
+
+
+@pytest.fixture
+def lvis_file(tmp_path):
+    """LVIS-style file: images only via coco_url under train2017/, federated negatives."""
+    root = tmp_path / "lvis"
+    for i in (1, 2, 3):
+        write_image(root / "images" / "train2017" / f"{i:012d}.jpg")
+    url = "http://images.cocodataset.org/train2017/{:012d}.jpg"
+    data = {
+        "images": [
+            {"id": 1, "coco_url": url.format(1), "width": 40, "height": 30,
+             "neg_category_ids": [2, 3], "not_exhaustive_category_ids": [1]},
+            {"id": 2, "coco_url": url.format(2), "width": 40, "height": 30,
+             "neg_category_ids": [1], "not_exhaustive_category_ids": [3]},
+            {"id": 3, "coco_url": url.format(3), "width": 40, "height": 30,
+             "neg_category_ids": [], "not_exhaustive_category_ids": []},
+        ],
+        "categories": [
+            {"id": 1, "name": "egg_roll", "frequency": "r", "synonyms": ["egg_roll"]},
+            {"id": 2, "name": "die", "frequency": "r", "synonyms": ["die", "dice"]},
+            {"id": 3, "name": "kitchen_table", "frequency": "c", "synonyms": ["kitchen_table"]},
+            {"id": 4, "name": "papaya", "frequency": "f", "synonyms": ["papaya"]},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25},
+            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [2, 2, 8, 4], "area": 32},
+            {"id": 3, "image_id": 3, "category_id": 4, "bbox": [0, 0, 10, 10], "area": 100},
+        ],
+    }  # fmt: skip
+    path = root / "lvis_v1_train.json"
+    path.write_text(json.dumps(data))
+    return path
