@@ -1,0 +1,242 @@
+"""Classification sources -> classification records.
+
+- ImageFolder: ``root/<class folder>/<image>``; folder names are cleaned for prompts
+  (``001.Black_footed_Albatross`` -> ``black footed albatross``).
+- CoOp-style split files: ``{"train": [[path, label, classname], ...], "val": [...], "test": [...]}``
+  (paths relative to the images folder), one records file per split.
+
+Every record carries the full class list (`classes`) and, when given, the prompt `domain`
+(``{"object": "flower", "attribute": "species"}``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from vrft.data.coco import load_json, slug
+from vrft.data.records import Record, format_problems, save_records
+from vrft.errors import DataError, UserError
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+# The paper's fine-grained datasets: name -> (object, attribute) for the classification prompt.
+DOMAIN_PRESETS: dict[str, tuple[str, str]] = {
+    "flowers102": ("plant", "species"),
+    "pets37": ("pet", "breed"),
+    "aircraft": ("aircraft", "model"),
+    "cars196": ("car", "model"),
+    "shapes": ("shape", "type"),
+}
+
+
+def clean_class_name(name: str) -> str:
+    """Folder / dataset class name -> prompt text.
+
+    Strips a numeric prefix (``001.``, ``12_``, ``3-``), turns underscores into spaces, collapses
+    whitespace and lower-cases: ``001.Black_footed_Albatross`` -> ``black footed albatross``.
+    """
+    text = re.sub(r"^\d+[._\-\s]+", "", name.strip())
+    text = text.replace("_", " ")
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def parse_domain(spec: str | None) -> dict[str, str] | None:
+    """``"flower,species"`` or a preset name (``pets37``) -> ``{"object": ..., "attribute": ...}``."""
+    if spec is None:
+        return None
+    if spec in DOMAIN_PRESETS:
+        obj, attr = DOMAIN_PRESETS[spec]
+        return {"object": obj, "attribute": attr}
+    parts = [p.strip() for p in spec.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise UserError(
+            f"--domain {spec!r}: expected OBJECT,ATTRIBUTE (e.g. flower,species) or one of {', '.join(DOMAIN_PRESETS)}"
+        )
+    return {"object": parts[0], "attribute": parts[1]}
+
+
+def image_size(path: Path) -> tuple[int, int] | str:
+    """(width, height) from the image header, or a problem description."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except FileNotFoundError:
+        return "file not found"
+    except (UnidentifiedImageError, OSError) as err:
+        return f"unreadable image ({err.__class__.__name__}: {err})"
+
+
+def _sized_records(items: list[dict[str, Any]], source: str, progress: bool) -> list[Record]:
+    """Open every image header to fill width/height; DataError listing every unreadable one."""
+    problems, records = [], []
+    for item in tqdm(items, desc="reading image sizes", disable=not progress or len(items) < 500, unit="img"):
+        size = image_size(item["image_path"])
+        if isinstance(size, str):
+            problems.append(f"{item['where']}: image: {item['image_path']}: {size}")
+            continue
+        where = item.pop("where")
+        records.append(
+            Record(width=size[0], height=size[1], image=str(item["image_path"]), source=where, **item)
+        )
+    if problems:
+        raise DataError(format_problems(problems, f"{source}: {len(problems)} image problem(s):"))
+    return records
+
+
+def convert_imagefolder(
+    root: str | os.PathLike,
+    *,
+    domain: str | None = None,
+    id_prefix: str | None = None,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> list[Record]:
+    """ImageFolder (one sub-folder per class) -> classification records, sorted by class then file.
+
+    Raises DataError when two folders clean to the same class name or an image cannot be read.
+    Non-image files are skipped with a warning (counted); empty class folders are warned about
+    and stay in the class list.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder (expected one sub-folder per class)")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise DataError(f"{root}: no class sub-folders found (expected root/<class>/<image files>)")
+    names: dict[str, str] = {}
+    for f in folders:
+        clean = clean_class_name(f.name)
+        if not clean:
+            raise DataError(f"{root / f.name}: folder name gives an empty class name (rename the folder)")
+        if clean in names:
+            raise DataError(
+                f"{root}: folders {names[clean]!r} and {f.name!r} both give class {clean!r} (merge or rename)"
+            )
+        names[clean] = f.name
+    classes = list(names)
+    dom = parse_domain(domain)
+    prefix = id_prefix or slug(root.name)
+    items, skipped = [], []
+    for clean, folder in names.items():
+        files = sorted(p for p in (root / folder).rglob("*") if p.is_file() and not p.name.startswith("."))
+        images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+        skipped += [p for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS]
+        if not images:
+            logger.warning("%s: class folder %r has no images", root, folder)
+        for p in images:
+            rel = p.relative_to(root / folder).with_suffix("").as_posix()
+            items.append(
+                {
+                    "id": f"{prefix}-{slug(clean)}-{slug(rel)}",
+                    "task": "classification",
+                    "image_path": p.resolve(),
+                    "label": clean,
+                    "classes": classes,
+                    "domain": dom,
+                    "meta": {"folder": folder},
+                    "where": str(p),
+                }
+            )
+    if skipped:
+        logger.warning(
+            "%s: skipped %d non-image file(s) (extensions other than %s), e.g. %s",
+            root,
+            len(skipped),
+            ", ".join(IMAGE_EXTENSIONS),
+            skipped[0],
+        )
+    records = _sized_records(items, str(root), progress)
+    ids = [r.id for r in records]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise DataError(f"{root}: file names give duplicate record ids {dup} (rename the files)")
+    if out is not None:
+        save_records(records, out)
+    return records
+
+
+def convert_coop(
+    split_json: str | os.PathLike,
+    images_dir: str | os.PathLike,
+    *,
+    splits: Sequence[str] = ("train", "val", "test"),
+    domain: str | None = None,
+    id_prefix: str | None = None,
+    out_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict[str, list[Record]]:
+    """CoOp-style split file -> ``{split: records}`` (and ``out_dir/<split>.jsonl`` when given).
+
+    Class names are cleaned (`clean_class_name`); the class list is ordered by the integer label.
+    Raises DataError (every problem, as ``file: split[i]: ...``) for malformed entries, a label
+    used with two class names, or unreadable images.
+    """
+    split_json = Path(split_json)
+    data = load_json(split_json)
+    src = str(split_json)
+    if not isinstance(data, dict):
+        raise DataError(f"{src}: expected an object {{'train': [[path, label, classname], ...], ...}}")
+    missing = [s for s in splits if s not in data]
+    if missing:
+        raise DataError(f"{src}: no split(s) {missing} (the file has {sorted(data)}; choose with --splits)")
+    label_names: dict[int, str] = {}
+    problems = []
+    for s in splits:
+        entries = data[s]
+        if not isinstance(entries, list):
+            problems.append(f"{src}: {s}: must be a list of [path, label, classname]")
+            continue
+        for i, e in enumerate(entries):
+            ok = (
+                isinstance(e, list)
+                and len(e) == 3
+                and isinstance(e[0], str)
+                and isinstance(e[1], int)
+                and isinstance(e[2], str)
+                and e[2].strip()
+            )
+            if not ok:
+                problems.append(f"{src}: {s}[{i}]: {e!r} is not [path, integer label, classname]")
+                continue
+            name = clean_class_name(e[2])
+            if label_names.setdefault(e[1], name) != name:
+                problems.append(
+                    f"{src}: {s}[{i}]: label {e[1]} named {name!r} but earlier {label_names[e[1]]!r}"
+                )
+    if problems:
+        raise DataError(format_problems(problems, f"{src}: {len(problems)} problem(s):"))
+    classes = [label_names[k] for k in sorted(label_names)]
+    if len(set(classes)) != len(classes):
+        raise DataError(f"{src}: two labels share a class name after cleaning: {sorted(classes)}")
+    dom = parse_domain(domain)
+    prefix = id_prefix or slug(split_json.stem)
+    base = Path(images_dir).resolve()
+    result = {}
+    for s in splits:
+        items = [
+            {
+                "id": f"{prefix}-{s}-{i}",
+                "task": "classification",
+                "image_path": (base / path).resolve(),
+                "label": label_names[label],
+                "classes": classes,
+                "domain": dom,
+                "meta": {"split": s, "label_index": label, "path": path},
+                "where": f"{src}: {s}[{i}]",
+            }
+            for i, (path, label, _) in enumerate(data[s])
+        ]
+        result[s] = _sized_records(items, src, progress)
+        if out_dir is not None:
+            save_records(result[s], Path(out_dir) / f"{s}.jsonl")
+    return result
