@@ -101,10 +101,13 @@ def default_corpus() -> list[str]:
         for shape in SHAPES:
             texts.append(f"Detect the {colour} {shape}. <answer>{colour} {shape}</answer>")
     # The chat roles as the template renders them ("<|im_start|>user\n...", "Assistant: ...").
-    texts = [f"{role}\n{t}" for t in texts for role in ("user", "assistant")] + [
-        "system\nYou are a helpful assistant.",
-        "User: Assistant: User:<image> Assistant: <think>",
-    ]
+    texts = (
+        [f"{role}\n{t}" for t in texts for role in ("user", "assistant")]
+        + [
+            "system\nYou are a helpful assistant.",
+        ]
+        + ["User:<image>Detect the object.\nAssistant: <think>"] * 20
+    )
     texts.append(" ".join(COLOURS) + " " + " ".join(SHAPES) + " " + " ".join(SIZE_WORDS))
     texts.append("0 1 2 3 4 5 6 7 8 9 0.5 0.25 1.00 [ ] ( ) { } , : ' \" . ? !")
     return texts

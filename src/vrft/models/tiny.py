@@ -103,6 +103,7 @@ class TinyArch:
     patch_factor: int  # image side granularity in pixels (patch * merge)
     make_config: Callable[[TinySettings, dict[str, int]], object]
     make_processor: Callable[[TinySettings, object], object]
+    chat_template: str
 
 
 # ----------------------------------------------------------------------------------------------- tokenizer
@@ -268,6 +269,67 @@ def _qwen_processor(processor_cls: str, video_cls: str, patch: int, image_mean: 
     return make
 
 
+# ----------------------------------------------------------------------------------------------- SmolVLM
+# SmolVLM's own format: "<|im_start|>User:<image>text<end_of_utterance>\nAssistant: ...<end_of_utterance>\n".
+SMOLVLM_CHAT_TEMPLATE = (
+    "{% macro render(content) %}"
+    "{% if content is string %}{{ ': ' + content }}"
+    "{% else %}{% if content[0]['type'] == 'image' %}{{ ':' }}{% else %}{{ ': ' }}{% endif %}"
+    "{% for item in content %}"
+    "{% if item['type'] == 'image' or 'image' in item or 'image_url' in item %}{{ '<image>' }}"
+    "{% elif item['type'] == 'video' or 'video' in item %}{{ '<video>' }}"
+    "{% elif 'text' in item %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{% endmacro %}"
+    "<|im_start|>"
+    "{% for message in messages %}"
+    "{{ message['role'] | capitalize }}"
+    "{% if message['role'] == 'assistant' %}"
+    "{% generation %}{{ render(message['content']) }}<end_of_utterance>{% endgeneration %}"
+    "{% else %}{{ render(message['content']) }}<end_of_utterance>{% endif %}{{ '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+
+def _smolvlm_config(s: TinySettings, ids: dict[str, int]):
+    from transformers import SmolVLMConfig
+
+    text = {
+        "model_type": "llama", "vocab_size": ids["_vocab"], "hidden_size": s.hidden_size,
+        "intermediate_size": s.intermediate_size, "num_hidden_layers": s.layers, "num_attention_heads": s.heads,
+        "num_key_value_heads": s.kv_heads, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
+        "bos_token_id": ids["<|im_start|>"], "eos_token_id": ids["<end_of_utterance>"],
+        "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": False,
+    }  # fmt: skip
+    vision = {
+        "hidden_size": s.vision_hidden, "intermediate_size": s.vision_intermediate,
+        "num_hidden_layers": s.vision_depth, "num_attention_heads": s.vision_heads, "image_size": s.image_size,
+        "patch_size": 16,
+    }  # fmt: skip
+    return SmolVLMConfig(
+        text_config=text, vision_config=vision, scale_factor=2, image_token_id=ids["<image>"],
+        pad_token_id=ids["<|endoftext|>"],
+    )  # fmt: skip
+
+
+def _smolvlm_processor(s: TinySettings, tokenizer):
+    from transformers import SmolVLMImageProcessor, SmolVLMProcessor, SmolVLMVideoProcessor
+
+    side = {"longest_edge": s.image_size}
+    common = {"size": side, "max_image_size": side, "image_mean": list(HALF), "image_std": list(HALF)}
+    image_processor = SmolVLMImageProcessor(do_image_splitting=False, **common)
+    video_processor = SmolVLMVideoProcessor(**common)
+    return SmolVLMProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        image_seq_len=(s.image_size // 16) ** 2 // 4,  # patches per side squared / scale_factor**2
+        chat_template=SMOLVLM_CHAT_TEMPLATE,
+    )
+
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 HALF = (0.5, 0.5, 0.5)
@@ -275,12 +337,16 @@ HALF = (0.5, 0.5, 0.5)
 # arch name -> how to build it. A literal dict: one line per supported architecture.
 TINY_ARCHS: dict[str, TinyArch] = {
     "qwen2_vl": TinyArch("qwen2_vl", QWEN_SPECIAL, "<|im_end|>", "<|endoftext|>", 28, _qwen2_vl_config,
-                         _qwen_processor("Qwen2VLProcessor", "Qwen2VLVideoProcessor", 14, CLIP_MEAN, CLIP_STD)),
+                         _qwen_processor("Qwen2VLProcessor", "Qwen2VLVideoProcessor", 14, CLIP_MEAN, CLIP_STD),
+                         QWEN_CHAT_TEMPLATE),
     "qwen2_5_vl": TinyArch("qwen2_5_vl", QWEN_SPECIAL, "<|im_end|>", "<|endoftext|>", 28, _qwen2_5_vl_config,
                            _qwen_processor("Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor", 14, CLIP_MEAN,
-                                           CLIP_STD)),
+                                           CLIP_STD), QWEN_CHAT_TEMPLATE),
     "qwen3_vl": TinyArch("qwen3_vl", QWEN_SPECIAL, "<|im_end|>", "<|endoftext|>", 32, _qwen3_vl_config,
-                         _qwen_processor("Qwen3VLProcessor", "Qwen3VLVideoProcessor", 16, HALF, HALF)),
+                         _qwen_processor("Qwen3VLProcessor", "Qwen3VLVideoProcessor", 16, HALF, HALF),
+                         QWEN_CHAT_TEMPLATE),
+    "smolvlm": TinyArch("smolvlm", SMOLVLM_SPECIAL, "<end_of_utterance>", "<|endoftext|>", 32, _smolvlm_config,
+                        _smolvlm_processor, SMOLVLM_CHAT_TEMPLATE),
 }  # fmt: skip
 
 
@@ -368,7 +434,7 @@ def _build(settings: TinySettings, out: Path) -> Path:
     from transformers import AutoModelForImageTextToText, GenerationConfig
 
     spec = TINY_ARCHS[settings.arch]
-    tokenizer = _make_tokenizer(settings, spec, QWEN_CHAT_TEMPLATE)
+    tokenizer = _make_tokenizer(settings, spec, spec.chat_template)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in spec.special_tokens}
     ids["_vocab"] = len(tokenizer)
     config = spec.make_config(settings, ids)
