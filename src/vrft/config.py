@@ -474,11 +474,10 @@ def problems_of(cfg: VrftConfig, *, check_paths: bool = True) -> list[str]:
         )
 
     task_name = _check_task(cfg, add)
-    _check_rewards(cfg, task_name, add)
-
     if check_paths:
         _check_model_dir(cfg, add)
         task_name = _check_records(cfg, task_name, add)
+    _check_rewards(cfg, task_name, add)
     return problems
 
 
@@ -515,6 +514,13 @@ def _check_rewards(cfg: VrftConfig, task_name: str | None, add) -> None:
             add(f"rewards.extra.{i}", str(err))
             continue
         extra_names.update({spec, getattr(fn, "__name__", spec)})
+    if task_name is not None and r.preset in PRESETS:
+        from vrft.rewards import rewards_for
+
+        try:
+            rewards_for(task_name, r.preset, {k: v for k, v in r.weights.items() if k in REWARDS})
+        except ConfigError as err:
+            add("rewards.preset", str(err))
     for name in r.weights:
         if name not in REWARDS and name not in extra_names:
             if ":" in name:
@@ -573,13 +579,9 @@ def _check_model_dir(cfg: VrftConfig, add) -> None:
 
 def model_convention(model_type: str | None, configured: str) -> str:
     """The coordinate convention for a model family (`configured` wins unless it is 'auto')."""
-    if configured != "auto":
-        return configured
-    from types import SimpleNamespace
-
     from vrft.models.load import convention_for
 
-    return convention_for(SimpleNamespace(model_type=model_type))
+    return convention_for(model_type, configured)
 
 
 def _check_records(cfg: VrftConfig, task_name: str | None, add) -> str | None:

@@ -1,0 +1,284 @@
+"""From a `VrftConfig` to the pieces a TRL trainer takes: records, rewards, model, precision, batches.
+
+Only this module (and the CLI) reads config objects; everything it calls takes plain arguments.
+Order matters for large runs and is kept by `grpo.run_grpo` / `sft.run_sft`: check the config and the
+world size, build the TRL arguments (so DeepSpeed ZeRO-3 can partition the weights at load time),
+then load the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vrft.config import VrftConfig, resolve_reward
+from vrft.errors import ConfigError, UserError
+
+logger = logging.getLogger(__name__)
+
+# Attribute names under which Hugging Face VLMs keep their vision encoder (first match, shallowest).
+VISION_MODULE_NAMES = ("visual", "vision_tower", "vision_model", "vision_encoder", "image_encoder")
+
+
+# ------------------------------------------------------------------------------------------ processes
+def world_size() -> int:
+    """Number of training processes (torchrun / accelerate set WORLD_SIZE; 1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Rank 0 (or a single process)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def gradient_accumulation(prompts_per_step: int, per_device_prompts: int, processes: int) -> int:
+    """Micro-steps per optimizer step so that `prompts_per_step` prompts are seen per step, all devices together.
+
+    Raises ConfigError if the prompts do not split evenly over processes x per-device batches.
+    """
+    per_pass = per_device_prompts * processes
+    if prompts_per_step % per_pass:
+        raise ConfigError(
+            f"grpo.prompts_per_step ({prompts_per_step}) must be a multiple of grpo.per_device_prompts "
+            f"({per_device_prompts}) x the number of processes ({processes}) = {per_pass}; "
+            f"e.g. grpo.prompts_per_step={max(per_pass, prompts_per_step // per_pass * per_pass)}"
+        )
+    return prompts_per_step // per_pass
+
+
+# ------------------------------------------------------------------------------------------ precision
+@dataclass(frozen=True)
+class Precision:
+    """weights: dtype the weights are loaded in; bf16 / fp16: mixed-precision autocast; use_cpu: no accelerator."""
+
+    weights: str
+    bf16: bool
+    fp16: bool
+    use_cpu: bool
+
+
+def resolve_precision(dtype: str, precision: str, lora: bool) -> Precision:
+    """Pick weight dtype and autocast for the hardware (bf16 where the GPU has it, fp32 on CPU).
+
+    Full fine-tuning keeps float32 master weights by default: AdamW steps of ~1e-6 (the paper's
+    learning rate) vanish in bfloat16 weights. A frozen LoRA base is loaded in bf16 to save memory.
+    """
+    import torch
+
+    cuda = torch.cuda.is_available()
+    bf16_ok = cuda and torch.cuda.is_bf16_supported()
+    if precision == "auto":
+        precision = "bf16" if bf16_ok else "fp32"
+    if precision == "fp16" and not cuda:
+        raise ConfigError("model.precision: fp16 needs a CUDA GPU; use 'auto' or 'fp32' on CPU")
+    if precision == "bf16" and cuda and not bf16_ok:
+        raise ConfigError("model.precision: this GPU has no bfloat16; use 'fp16' or 'fp32'")
+    if dtype == "auto":
+        dtype = "bfloat16" if (lora and precision == "bf16") else "float32"
+    return Precision(weights=dtype, bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=not cuda)
+
+
+# -------------------------------------------------------------------------------------------- outputs
+def prepare_output_dir(
+    out: str | Path, resume: bool | str, overwrite: bool = False
+) -> tuple[Path, str | None]:
+    """Create the output directory and resolve what to resume from.
+
+    Returns (directory, checkpoint path or None). A directory holding an earlier run (checkpoints or a
+    final model) is only reused to resume it, or replaced with `overwrite`: a finished run is never
+    silently overwritten.
+    """
+    import shutil
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    out = Path(out)
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if isinstance(resume, str) and resume:
+        ckpt = Path(resume)
+        if not ckpt.is_dir():
+            raise ConfigError(f"output.resume: checkpoint directory not found: {ckpt}")
+        checkpoint: str | None = str(ckpt)
+    elif resume:
+        checkpoint = last
+        if last is None:
+            logger.warning("output.resume is set but %s has no checkpoint yet: starting from scratch", out)
+    else:
+        checkpoint = None
+        earlier = last is not None or (out / "final").exists()
+        if earlier and overwrite:
+            if is_main_process():
+                logger.warning("output.overwrite: removing the earlier run in %s", out)
+                shutil.rmtree(out)
+        elif earlier:
+            raise UserError(
+                f"{out} already holds an earlier run; resume it with output.resume=true (or --resume), "
+                "replace it with output.overwrite=true, or choose another output.dir"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    return out, checkpoint
+
+
+def checkpoint_step(checkpoint: str | None) -> int:
+    """Global step of a `checkpoint-<step>` directory (0 for None)."""
+    if checkpoint is None:
+        return 0
+    m = re.search(r"checkpoint-(\d+)$", str(Path(checkpoint)))
+    return int(m.group(1)) if m else 0
+
+
+# ---------------------------------------------------------------------------------------------- data
+def training_records(cfg: VrftConfig) -> tuple[list[Any], str]:
+    """The training records of the config's task (at most `data.max_samples`, a seeded subset)."""
+    from vrft.data.records import load_records
+
+    records = load_records(cfg.data.train)
+    task = cfg.data.task
+    if task is None:
+        tasks = sorted({r.task for r in records})
+        if len(tasks) != 1:
+            raise ConfigError(
+                f"data.task: {cfg.data.train} holds tasks {tasks}; set data.task to one of them"
+            )
+        task = tasks[0]
+    records = [r for r in records if r.task == task]
+    if not records:
+        raise ConfigError(f"data.train: {cfg.data.train} has no '{task}' records")
+    if cfg.data.max_samples is not None and len(records) > cfg.data.max_samples:
+        rng = random.Random(cfg.data.seed)
+        keep = sorted(rng.sample(range(len(records)), cfg.data.max_samples))
+        records = [records[i] for i in keep]
+    return records, task
+
+
+def get_task(name: str):
+    """The task object of `vrft.tasks.TASKS`."""
+    from vrft.tasks import TASKS
+
+    if name not in TASKS:
+        raise ConfigError(f"data.task: unknown task '{name}'; known: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def make_frame_fn(convention: str, processor: Any) -> Callable[[Any], Any]:
+    """record -> `vrft.boxes.Frame` of its image for this model (the coordinates rewards compare in)."""
+    from vrft.models.load import frame_for
+
+    def frame_fn(record: Any):
+        return frame_for(record.width, record.height, convention, processor)
+
+    return frame_fn
+
+
+# ------------------------------------------------------------------------------------------- rewards
+def reward_functions(cfg: VrftConfig, task: str) -> tuple[list[tuple[str, Callable]], list[float]]:
+    """[(name, fn)] and weights: the task's preset rewards, re-weighted, plus external ones.
+
+    `rewards.weights` overrides (or adds) weights by reward name (`vrft.rewards.rewards_for`);
+    `rewards.extra` adds 'package.module:function' rewards (weight 1 unless `weights` names them by the
+    full string or the function name).
+    """
+    from vrft.rewards import REWARDS, rewards_for
+
+    registered = {k: v for k, v in cfg.rewards.weights.items() if k in REWARDS}
+    fns, weights = rewards_for(task, cfg.rewards.preset, registered)
+    pairs = [(_reward_name(fn), fn) for fn in fns]
+    weights = [float(w) for w in weights]
+    names = [n for n, _ in pairs]
+    for spec in cfg.rewards.extra:
+        fn = resolve_reward(spec)
+        name = getattr(fn, "__name__", spec.rpartition(":")[2])
+        weight = cfg.rewards.weights.get(spec, cfg.rewards.weights.get(name, 1.0))
+        if name in names:
+            raise ConfigError(f"rewards.extra: '{spec}' has the same name as another reward ('{name}')")
+        pairs.append((name, fn))
+        weights.append(float(weight))
+        names.append(name)
+    return pairs, weights
+
+
+def _reward_name(fn: Callable) -> str:
+    from vrft.rewards import REWARDS
+
+    for name, registered in REWARDS.items():
+        if registered is fn:
+            return name
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+# --------------------------------------------------------------------------------------------- model
+def load_policy(cfg: VrftConfig, weights_dtype: str):
+    """(model, processor, coordinate convention) from the config's local model directory."""
+    from vrft.models.load import check_processor, convention_for, load_model_and_processor
+
+    model, processor = load_model_and_processor(
+        cfg.model.path,
+        dtype=weights_dtype,
+        min_pixels=cfg.model.min_pixels,
+        max_pixels=cfg.model.max_pixels,
+        attn_implementation=cfg.model.attn_implementation,
+    )
+    check_processor(processor)
+    convention = convention_for(model.config, cfg.model.coordinate_convention)
+    return model, processor, convention
+
+
+def vision_module_names(model: Any) -> list[str]:
+    """Qualified names of the vision encoder module(s) of a VLM (e.g. ['model.visual'])."""
+    found = []
+    for name, _ in model.named_modules():
+        last = name.rsplit(".", 1)[-1]
+        if last in VISION_MODULE_NAMES and not any(name.startswith(f + ".") for f in found):
+            found.append(name)
+    return found
+
+
+def freeze_vision(model: Any) -> int:
+    """Freeze the vision encoder (for Qwen-VL including its patch merger); returns parameters frozen."""
+    names = vision_module_names(model)
+    if not names:
+        raise ConfigError(
+            f"model.freeze_vision: no vision encoder found in {type(model).__name__} "
+            f"(looked for modules named {', '.join(VISION_MODULE_NAMES)})"
+        )
+    n = 0
+    for name in names:
+        for p in model.get_submodule(name).parameters():
+            p.requires_grad_(False)
+            n += p.numel()
+    return n
+
+
+def lora_config(cfg: VrftConfig, model: Any):
+    """peft LoraConfig for the model (vision tower excluded unless `model.lora.include_vision`), or None."""
+    lora = cfg.model.lora
+    if not lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    exclude = None
+    if not lora.include_vision:
+        vision = vision_module_names(model)
+        if vision:
+            exclude = r"^(" + "|".join(re.escape(v) for v in vision) + r")(\..*)?$"
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        exclude_modules=exclude,
+        task_type="CAUSAL_LM",
+    )
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

@@ -1,0 +1,300 @@
+"""Visual-RFT: GRPO with verifiable rewards, on TRL's `GRPOTrainer` (no fork, no patch).
+
+`run_grpo(cfg)` reads top to bottom:
+
+1. check the config (every problem at once) and the number of processes; resolve resume;
+2. records of the task -> prompts, images and reward columns (`vrft.data.hf.build_grpo_dataset`);
+3. the task's rewards with the configured preset and weights, each wrapped in `NamedReward` (stable
+   metric names, samples for people, non-finite values dropped);
+4. TRL arguments (before the model: DeepSpeed ZeRO-3 partitions the weights as they load);
+5. the model and processor from a LOCAL directory (left padding), frozen vision tower / LoRA if asked;
+6. `GRPOTrainer(...).train(resume_from_checkpoint=...)` with callbacks writing `metrics.jsonl`,
+   `samples.jsonl` and the step-time split;
+7. the final model in `<output.dir>/final`, `samples.html`, `config.resolved.yaml`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from vrft.config import VrftConfig, validate
+from vrft.train import builder
+from vrft.train.callbacks import MetricsWriter, NamedReward, SampleRecorder, SampleWriter, truncate_jsonl
+from vrft.train.timing import StepTimer
+
+logger = logging.getLogger(__name__)
+
+
+def grpo_args(
+    cfg: VrftConfig, out: Path, accumulation: int, precision: builder.Precision, weights: list[float]
+):
+    """TRL `GRPOConfig` for the config (batch sizes in completions: per-device prompts x G)."""
+    from trl import GRPOConfig
+
+    g, o = cfg.grpo, cfg.output
+    return GRPOConfig(
+        output_dir=str(out),
+        seed=g.seed,
+        # batches: one optimizer step sees grpo.prompts_per_step prompts x G completions
+        num_generations=g.num_generations,
+        per_device_train_batch_size=g.per_device_prompts * g.num_generations,
+        gradient_accumulation_steps=accumulation,
+        shuffle_dataset=cfg.data.shuffle,
+        # rollouts
+        max_completion_length=g.max_completion_length,
+        temperature=g.temperature,
+        top_p=g.top_p,
+        top_k=g.top_k,
+        use_vllm=g.use_vllm,
+        vllm_mode=g.vllm_mode,
+        vllm_server_host=g.vllm_server_host,
+        vllm_server_port=g.vllm_server_port,
+        vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
+        # objective
+        beta=g.beta,
+        num_iterations=g.num_iterations,
+        epsilon=g.epsilon,
+        epsilon_high=g.epsilon_high,
+        loss_type=g.loss_type,
+        scale_rewards=g.scale_rewards,
+        mask_truncated_completions=g.mask_truncated_completions,
+        reward_weights=weights,
+        disable_dropout=True,
+        # optimisation
+        learning_rate=g.learning_rate,
+        lr_scheduler_type=g.lr_scheduler,
+        warmup_steps=g.warmup,
+        weight_decay=g.weight_decay,
+        max_grad_norm=g.max_grad_norm,
+        max_steps=g.max_steps or -1,
+        num_train_epochs=g.epochs,
+        bf16=precision.bf16,
+        fp16=precision.fp16,
+        use_cpu=precision.use_cpu,
+        activation_checkpointing=cfg.model.gradient_checkpointing,
+        # outputs
+        logging_steps=o.logging_steps,
+        save_strategy="steps" if o.save_steps else "no",
+        save_steps=o.save_steps or 500,
+        save_total_limit=o.save_total_limit,
+        report_to=o.report_to or "none",
+        log_completions=False,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+
+
+def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, trainer_hook=None) -> Path:
+    """Train with Visual-RFT (GRPO) as `cfg` says; return the directory of the final model.
+
+    Args:
+        cfg: a loaded config (`vrft.config.load_config`); it is validated again here.
+        extra_callbacks: more `transformers.TrainerCallback`s (e.g. a benchmark's).
+        trainer_hook: called with the built `GRPOTrainer` before training (tests, benchmarks).
+    Returns:
+        `<output.dir>/final`: the trained model and processor (LoRA: merged; the adapter is in
+        `<output.dir>/adapter`). The run directory (its parent) also holds metrics.jsonl, samples.jsonl,
+        samples.html, config.resolved.yaml and the checkpoints.
+    """
+    from trl import GRPOTrainer
+
+    from vrft.data.hf import build_grpo_dataset
+
+    validate(cfg)
+    processes = builder.world_size()
+    accumulation = builder.gradient_accumulation(
+        cfg.grpo.prompts_per_step, cfg.grpo.per_device_prompts, processes
+    )
+    out, checkpoint = builder.prepare_output_dir(cfg.output.dir, cfg.output.resume, cfg.output.overwrite)
+    main = builder.is_main_process()
+    if main:
+        (out / "config.resolved.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+        if checkpoint is not None:  # lines written after the checkpoint are written again
+            for name in ("metrics.jsonl", "samples.jsonl"):
+                truncate_jsonl(out / name, builder.checkpoint_step(checkpoint))
+        elif not cfg.output.resume:
+            for name in ("metrics.jsonl", "samples.jsonl"):
+                (out / name).unlink(missing_ok=True)
+
+    records, task_name = builder.training_records(cfg)
+    task = builder.get_task(task_name)
+    reward_pairs, weights = builder.reward_functions(cfg, task_name)
+    precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
+    args = grpo_args(cfg, out, accumulation, precision, weights)
+
+    model, processor, convention = builder.load_policy(cfg, precision.weights)
+    if cfg.model.freeze_vision:
+        logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
+    frame_fn = builder.make_frame_fn(convention, processor)
+    dataset = build_grpo_dataset(records, task, frame_fn)
+
+    recorder = SampleRecorder(
+        every=cfg.output.sample_every,
+        num=cfg.output.num_samples,
+        describe=_describer(records, task, frame_fn),
+        parse=_parser(records, task, frame_fn),
+        completion_text=_completion_text,
+        is_main=main,
+    )
+    rewards = [NamedReward(fn, name, recorder) for name, fn in reward_pairs]
+    names = [r.__name__ for r in rewards]
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=rewards,
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=builder.lora_config(cfg, model),
+    )
+    trainable, total = builder.count_parameters(trainer.model)
+    logger.info(
+        "GRPO: %d %s prompts, G=%d, %d prompts/step (%d processes x %d x accumulation %d), rewards %s, "
+        "%.1fM of %.1fM parameters trainable, weights %s, %s",
+        len(dataset), task_name, cfg.grpo.num_generations, cfg.grpo.prompts_per_step, processes,
+        cfg.grpo.per_device_prompts, accumulation, dict(zip(names, weights)), trainable / 1e6, total / 1e6,
+        precision.weights, "bf16" if precision.bf16 else "fp16" if precision.fp16 else "fp32",
+    )  # fmt: skip
+
+    timed = [_innermost(trainer.model)]
+    if getattr(trainer, "ref_model", None) is not None:
+        timed.append(_innermost(trainer.ref_model))
+    timer = StepTimer(timed, lambda: sum(r.seconds for r in rewards))
+    trainer.add_callback(timer)
+    trainer.add_callback(MetricsWriter(out / "metrics.jsonl", extra=timer.pop_window))
+    trainer.add_callback(SampleWriter(recorder, out / "samples.jsonl", dict(zip(names, weights))))
+    for cb in extra_callbacks or []:
+        trainer.add_callback(cb)
+    if trainer_hook is not None:
+        trainer_hook(trainer)
+
+    trainer.train(resume_from_checkpoint=checkpoint)
+    timer.remove()
+
+    final = save_final(trainer, processor, out, lora=cfg.model.lora.enabled)
+    write_rank_checksum(trainer, out)
+    if main:
+        write_samples_html(out, title=f"{cfg.name or 'vrft'}: training samples")
+    return final
+
+
+def _innermost(model: Any) -> Any:
+    """The transformers model inside a PEFT wrapper (forward hooks go there)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def _completion_text(completion: Any) -> str:
+    from vrft.parsing import completion_text
+
+    return completion_text(completion)
+
+
+def _describer(records, task, frame_fn):
+    by_id = {r.id: r for r in records}
+
+    def describe(record_id: str) -> dict[str, Any]:
+        r = by_id.get(record_id)
+        if r is None:
+            return {}
+        query = r.category or r.expression or (r.domain or {}).get("object") or ""
+        return {
+            "id": r.id,
+            "image": str(r.image_path) if getattr(r, "image_path", None) else r.image,
+            "image_id": r.image_id,
+            "width": r.width,
+            "height": r.height,
+            "task": r.task,
+            "query": query,
+            "gt_boxes": r.boxes or [],
+            "gt_label": r.label,
+        }
+
+    return describe
+
+
+def _parser(records, task, frame_fn):
+    from dataclasses import asdict, is_dataclass
+
+    by_id = {r.id: r for r in records}
+    frames: dict[str, Any] = {}
+
+    def parse(text: str, record_id: str) -> Any:
+        r = by_id.get(record_id)
+        if r is None:
+            return None
+        if record_id not in frames:
+            frames[record_id] = frame_fn(r)
+        pred = task.parse(text, frames[record_id])
+        return asdict(pred) if is_dataclass(pred) else pred
+
+    return parse
+
+
+def save_final(trainer: Any, processor: Any, out: Path, *, lora: bool) -> Path:
+    """Save the trained model + processor to `<out>/final` (LoRA: adapter to `<out>/adapter`, merged to final)."""
+    final = out / "final"
+    if lora:
+        trainer.save_model(str(out / "adapter"))
+        if trainer.accelerator.is_main_process:
+            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+            merged.save_pretrained(final)
+            processor.save_pretrained(final)
+    else:
+        trainer.save_model(str(final))
+        if trainer.accelerator.is_main_process:
+            processor.save_pretrained(final)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def write_rank_checksum(trainer: Any, out: Path) -> None:
+    """With several DDP processes, each writes a checksum of its weights (they must be identical)."""
+    if trainer.accelerator.num_processes < 2 or trainer.accelerator.distributed_type.value not in (
+        "MULTI_GPU",
+        "MULTI_CPU",
+        "MULTI_XPU",
+        "MULTI_NPU",
+    ):
+        return
+    sums = weights_checksum(trainer.accelerator.unwrap_model(trainer.model))
+    rank = trainer.accelerator.process_index
+    path = out / "rank_checksums" / f"rank{rank}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sums, indent=0, sort_keys=True) + "\n", encoding="utf-8")
+    trainer.accelerator.wait_for_everyone()
+    if trainer.accelerator.is_main_process:
+        others = [json.loads(p.read_text()) for p in sorted(path.parent.glob("rank*.json"))]
+        if any(o != sums for o in others):
+            logger.error("the DDP replicas ended with DIFFERENT weights (see %s)", path.parent)
+        else:
+            logger.info("all %d processes ended with identical weights", len(others))
+
+
+def weights_checksum(model: Any) -> dict[str, str]:
+    """{parameter name: sha256 of its bytes} (exact, device-independent)."""
+    import hashlib
+
+    out = {}
+    for name, p in model.state_dict().items():
+        t = p.detach().to("cpu").contiguous()
+        out[name] = hashlib.sha256(t.view(-1).view(_byte_dtype()).numpy().tobytes()).hexdigest()[:16]
+    return out
+
+
+def _byte_dtype():
+    import torch
+
+    return torch.uint8
+
+
+def write_samples_html(out: Path, title: str) -> Path | None:
+    """Render `<out>/samples.jsonl` to `<out>/samples.html` (if there are samples)."""
+    path = out / "samples.jsonl"
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    from vrft.report.html import load_samples, render_report
+
+    return render_report(load_samples(path), out / "samples.html", title=title)

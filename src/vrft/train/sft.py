@@ -1,0 +1,104 @@
+"""The supervised fine-tuning baseline of the paper, on TRL's `SFTTrainer` (no fork, no patch).
+
+The same config as Visual-RFT (model, data, output), with the `sft` section for the optimiser: every
+record becomes (prompt = image + task text, completion = the task's answer text with its
+`<think>..</think> <answer>..</answer>` wrapper), and the loss is on the completion tokens only.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from vrft.config import VrftConfig, validate
+from vrft.train import builder
+from vrft.train.callbacks import MetricsWriter, truncate_jsonl
+
+logger = logging.getLogger(__name__)
+
+
+def sft_args(cfg: VrftConfig, out: Path, precision: builder.Precision):
+    """TRL `SFTConfig` for the config."""
+    from trl import SFTConfig
+
+    s, o = cfg.sft, cfg.output
+    return SFTConfig(
+        output_dir=str(out),
+        seed=s.seed,
+        per_device_train_batch_size=s.per_device_batch_size,
+        gradient_accumulation_steps=s.gradient_accumulation_steps,
+        learning_rate=s.learning_rate,
+        lr_scheduler_type=s.lr_scheduler,
+        warmup_steps=s.warmup,
+        weight_decay=s.weight_decay,
+        max_grad_norm=s.max_grad_norm,
+        max_steps=s.max_steps or -1,
+        num_train_epochs=s.epochs,
+        max_length=s.max_length,  # None: never cut the image tokens of a prompt
+        completion_only_loss=True,
+        bf16=precision.bf16,
+        fp16=precision.fp16,
+        use_cpu=precision.use_cpu,
+        activation_checkpointing=cfg.model.gradient_checkpointing,
+        logging_steps=o.logging_steps,
+        save_strategy="steps" if o.save_steps else "no",
+        save_steps=o.save_steps or 500,
+        save_total_limit=o.save_total_limit,
+        report_to=o.report_to or "none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        dataloader_drop_last=False,
+    )
+
+
+def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, trainer_hook=None) -> Path:
+    """Train the SFT baseline as `cfg` says; return the directory of the final model.
+
+    Writes to `cfg.sft_output_dir` (output.sft_dir, default '<output.dir>-sft'): checkpoints,
+    metrics.jsonl, config.resolved.yaml and `final/` (LoRA: merged; adapter in `adapter/`).
+    """
+    from trl import SFTTrainer
+
+    from vrft.data.hf import build_sft_dataset
+    from vrft.train.grpo import save_final
+
+    validate(cfg)
+    out, checkpoint = builder.prepare_output_dir(cfg.sft_output_dir, cfg.output.resume, cfg.output.overwrite)
+    main = builder.is_main_process()
+    if main:
+        (out / "config.resolved.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+        if checkpoint is not None:
+            truncate_jsonl(out / "metrics.jsonl", builder.checkpoint_step(checkpoint))
+        else:
+            (out / "metrics.jsonl").unlink(missing_ok=True)
+
+    records, task_name = builder.training_records(cfg)
+    task = builder.get_task(task_name)
+    precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
+    args = sft_args(cfg, out, precision)
+
+    model, processor, convention = builder.load_policy(cfg, precision.weights)
+    if cfg.model.freeze_vision:
+        logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
+    dataset = build_sft_dataset(records, task, builder.make_frame_fn(convention, processor))
+
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=builder.lora_config(cfg, model),
+    )
+    trainable, total = builder.count_parameters(trainer.model)
+    logger.info(
+        "SFT: %d %s examples, %.1fM of %.1fM parameters trainable",
+        len(dataset), task_name, trainable / 1e6, total / 1e6,
+    )  # fmt: skip
+    trainer.add_callback(MetricsWriter(out / "metrics.jsonl"))
+    for cb in extra_callbacks or []:
+        trainer.add_callback(cb)
+    if trainer_hook is not None:
+        trainer_hook(trainer)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    return save_final(trainer, processor, out, lora=cfg.model.lora.enabled)
