@@ -1,0 +1,67 @@
+"""What every task shares: the prediction a parse returns, the think/answer target, and record checks."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vrft.errors import DataError
+from vrft.parsing import lenient_answer, split
+
+if TYPE_CHECKING:
+    from vrft.data.records import Record
+
+FORMAT_INSTRUCTION = (
+    "Output the thinking process in <think> </think> and final answer in <answer> </answer> tags. "
+    "The output answer format should be as follows: <think> ... </think> <answer>{answer}</answer> "
+    "Please strictly follow the format."
+)
+
+
+@dataclass
+class Prediction:
+    """A parsed completion, for the metrics. Boxes are PIXELS of the original image when a frame was
+    given to ``parse`` (else the model's coordinates).
+
+    ``ok``: the answer was parsed; ``reason``: why not (or ``"ok"``). ``boxes``/``scores``: detection
+    boxes and confidences (grounding: one box, score 1.0). ``label``: classification. ``no_objects``:
+    the model answered No Objects. ``n_invalid``/``truncated``: see ``vrft.parsing.DetectionAnswer``.
+    """
+
+    task: str
+    ok: bool
+    reason: str = "ok"
+    format_ok: bool = False
+    format_strict: bool = False
+    answer: str | None = None
+    boxes: list[list[float]] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    label: str | None = None
+    no_objects: bool = False
+    n_invalid: int = 0
+    truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (for predictions.jsonl)."""
+        return asdict(self)
+
+
+def think_answer(think: str, answer: str) -> str:
+    """The SFT target ``<think> ... </think> <answer>...</answer>``."""
+    return f"<think> {think} </think> <answer>{answer}</answer>"
+
+
+def answer_of(text: Any, require_tags: bool) -> tuple[str | None, bool, bool]:
+    """(answer text, format_ok, format_strict) of a completion. Without ``require_tags`` a completion
+    lacking the answer tags is read leniently (see ``vrft.parsing.lenient_answer``)."""
+    c = split(text)
+    answer = c.answer if (require_tags or c.answer is not None) else lenient_answer(c.text)
+    return answer, c.format_ok, c.format_strict
+
+
+def need(record: Record, name: str, value: Any) -> Any:
+    """``value`` or a DataError naming the record and the missing field."""
+    if value is None or (isinstance(value, (list, str)) and not value and name != "boxes"):
+        where = record.source or record.id
+        raise DataError(f"{where}: record {record.id!r} ({record.task}) needs the field {name!r}")
+    return value

@@ -1,0 +1,81 @@
+"""Reasoning grounding (LISA-style): one box for a referring expression / instruction."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vrft.parsing import parse_box
+from vrft.tasks.base import FORMAT_INSTRUCTION, Prediction, answer_of, need, think_answer
+
+if TYPE_CHECKING:
+    from vrft.boxes import Frame
+    from vrft.data.records import Record
+
+PROMPT = "Output the bounding box in the image corresponding to the instruction: {expression} {coords}"
+
+# convention -> (coordinate sentence, answer template shown in the prompt)
+COORDINATES: dict[str, tuple[str, str]] = {
+    "norm1000": ("The box coordinates are integers between 0 and 1000. ", "(x1,y1),(x2,y2)"),
+    "resized_pixels": ("The box coordinates are absolute pixel coordinates (integers). ", "[x1, y1, x2, y2]"),
+    "pixels": ("The box coordinates are absolute pixel coordinates (integers). ", "[x1, y1, x2, y2]"),
+}
+
+
+def format_box(box: list[int], convention: str) -> str:
+    """GT answer text: ``(x1,y1),(x2,y2)`` for norm1000 (the paper), ``[x1, y1, x2, y2]`` otherwise
+    (the Qwen2.5-VL style)."""
+    x1, y1, x2, y2 = box
+    if convention == "norm1000":
+        return f"({x1},{y1}),({x2},{y2})"
+    return f"[{x1}, {y1}, {x2}, {y2}]"
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if text[-1:] in ".?!" else text + "."
+
+
+class GroundingTask:
+    """Grounding. Reward columns: ``gt_boxes`` = ``[box]`` in the model's convention."""
+
+    name = "grounding"
+    max_new_tokens = 512
+
+    def prompt(self, record: Record, frame: Frame | None = None) -> str:
+        """The paper's LISA prompt; the box format follows ``frame.convention`` (default 0..1000)."""
+        convention = frame.convention if frame is not None else "norm1000"
+        sentence, template = COORDINATES[convention]
+        expression = _sentence(need(record, "expression", record.expression))
+        head = PROMPT.format(expression=expression, coords=sentence)
+        return head + FORMAT_INSTRUCTION.replace("{answer}", template)
+
+    def _box(self, record: Record, frame: Frame) -> list[int]:
+        boxes = need(record, "boxes", record.boxes)
+        if not boxes:
+            need(record, "boxes", None)
+        return frame.encode(boxes[0])
+
+    def answer_text(self, record: Record, frame: Frame) -> str:
+        """SFT target: ``<think> Locating: the red cup. </think> <answer>(x1,y1),(x2,y2)</answer>``."""
+        expression = _sentence(need(record, "expression", record.expression))
+        return think_answer(f"Locating: {expression}", format_box(self._box(record, frame), frame.convention))
+
+    def reward_columns(self, record: Record, frame: Frame) -> dict[str, Any]:
+        """``{"gt_boxes": [[x1, y1, x2, y2]]}`` in the model's convention."""
+        return {"gt_boxes": [self._box(record, frame)]}
+
+    def parse(self, text: Any, frame: Frame | None = None, *, require_tags: bool = True) -> Prediction:
+        """Completion -> one box (pixels when ``frame`` is given), score 1.0; never raises."""
+        answer, fmt_ok, fmt_strict = answer_of(text, require_tags)
+        b = parse_box(answer)
+        boxes = [] if b.box is None else [frame.decode(b.box) if frame is not None else list(b.box)]
+        return Prediction(
+            task=self.name,
+            ok=b.ok,
+            reason=b.reason,
+            format_ok=fmt_ok,
+            format_strict=fmt_strict,
+            answer=answer,
+            boxes=boxes,
+            scores=[1.0] * len(boxes),
+        )
