@@ -1,0 +1,195 @@
+"""`vrft score TASK FILE.jsonl [--preset default|visual-rft]`: re-score completions offline.
+
+Each input line is a JSON object with ``completion`` (a string or a list of message dicts) and a target:
+
+- ``solution`` in the reference's style, coordinates 0..1000: ``<answer>[{'Position': [x1, y1, x2, y2],
+  'Confidence': 1}]</answer>`` or ``<answer>No Objects</answer>`` (detection), ``<answer>label</answer>``
+  (classification), ``<answer> (x1,y1),(x2,y2) </answer>`` (grounding); the tags may be omitted;
+- or our record format, PIXEL coordinates: a record object under ``record``, or its fields at the top
+  level (detection/grounding: ``boxes`` + ``width`` + ``height``; classification: ``label``, optionally
+  ``aliases``). Pixel boxes are converted to 0..1000 with ``vrft.boxes.Frame``.
+
+Output: one JSON line per scored input line, in input order, e.g.
+``{"rewards": {"format": 1.0, "iou": 0.5, "confidence": 1.0}, "total": 2.5}``; ``total`` is the plain sum
+of the shown components. A bad input line (not JSON, no completion, unusable target) produces NO output
+line; it is reported as ``FILE:LINE: problem`` on stderr and the command exits 1 after scoring every good
+line. Blank lines are skipped. This module must not import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from vrft.boxes import Frame
+from vrft.errors import UserError
+from vrft.parsing import parse_box, parse_detections, parse_label, split
+from vrft.rewards import PRESETS, rewards_for
+
+TASK_NAMES = ("detection", "classification", "grounding")
+
+# reward name -> key in the output line
+DISPLAY: dict[str, str] = {
+    "format": "format",
+    "format_strict": "format",
+    "format_nonempty_think": "format",
+    "detection_iou": "iou",
+    "detection_confidence": "confidence",
+    "classification_exact": "accuracy",
+    "classification_substring": "accuracy",
+    "grounding_iou": "iou",
+    "grounding_giou": "giou",
+    "grounding_giou_plus1": "giou",
+}
+
+
+class _BadLine(Exception):
+    """A problem with one input line (reported, then the next line is scored)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", choices=TASK_NAMES, help="which task's rewards to apply")
+    parser.add_argument(
+        "file", help="JSONL file with 'completion' and 'solution' or record fields ('-': stdin)"
+    )
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="default",
+        help="reward preset: 'default' (recommended) or 'visual-rft' (the reference's formulas, defects fixed)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    rewards = [(DISPLAY[fn.__name__], fn) for fn, w in zip(*rewards_for(args.task, args.preset)) if w != 0]
+    name = "<stdin>" if args.file == "-" else args.file
+    try:
+        lines = sys.stdin.readlines() if args.file == "-" else _read(args.file)
+    except OSError as err:
+        raise UserError(f"cannot read {args.file}: {err.strerror or err}") from err
+    bad = 0
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            completion, columns = _parse_line(line, args.task)
+        except _BadLine as err:
+            bad += 1
+            print(f"{name}:{lineno}: {err}", file=sys.stderr)
+            continue
+        print(json.dumps(score_line(completion, columns, rewards)), flush=False)
+    sys.stdout.flush()
+    if bad:
+        print(f"vrft score: {bad} line(s) could not be scored (no output line for them)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return f.readlines()
+
+
+def score_line(
+    completion: Any, columns: dict[str, Any], rewards: list[tuple[str, Callable]]
+) -> dict[str, Any]:
+    """``{"rewards": {key: value}, "total": sum}`` for one completion (values rounded to 6 decimals)."""
+    batch = {k: [v] for k, v in columns.items()}
+    shown = {key: round(float(fn([completion], **batch)[0]), 6) for key, fn in rewards}
+    return {"rewards": shown, "total": round(sum(shown.values()), 6)}
+
+
+def _parse_line(line: str, task: str) -> tuple[Any, dict[str, Any]]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise _BadLine(f"not valid JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(obj, dict):
+        raise _BadLine("each line must be a JSON object with 'completion' and a target")
+    completion = obj.get("completion")
+    if not isinstance(completion, (str, list)):
+        raise _BadLine("missing 'completion' (a string, or a list of message dicts)")
+    if "solution" in obj:
+        return completion, _from_solution(obj["solution"], task)
+    target = obj.get("record", obj)
+    if not isinstance(target, dict):
+        raise _BadLine("'record' must be a JSON object")
+    return completion, _from_record(target, task)
+
+
+def _from_solution(solution: Any, task: str) -> dict[str, Any]:
+    if not isinstance(solution, str):
+        raise _BadLine("'solution' must be a string like \"<answer>...</answer>\"")
+    answer = split(solution).answer
+    if answer is None:
+        answer = solution.strip()
+    if task == "detection":
+        d = parse_detections(answer)
+        if not d.ok or d.n_invalid or d.truncated:
+            raise _BadLine(
+                "unusable detection solution: expected <answer>[{'Position': [x1, y1, x2, y2], "
+                f"'Confidence': 1}}, ...]</answer> or <answer>No Objects</answer> ({d.reason}, "
+                f"{d.n_invalid} invalid entries)"
+            )
+        return {"gt_boxes": [list(x.box) for x in d.detections]}
+    if task == "classification":
+        p = parse_label(answer)
+        if not p.ok:
+            raise _BadLine("unusable classification solution: expected <answer>label</answer> (empty label)")
+        return {"gt_label": p.label, "gt_aliases": None}
+    b = parse_box(answer)
+    if not b.ok:
+        raise _BadLine(
+            f"unusable grounding solution: expected <answer> (x1,y1),(x2,y2) </answer> ({b.reason})"
+        )
+    return {"gt_boxes": [list(b.box)]}
+
+
+def _number(obj: dict, key: str) -> float:
+    v = obj.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise _BadLine(f"'{key}' must be a positive number (image size in pixels), got {v!r}")
+    return float(v)
+
+
+def _pixel_boxes(obj: dict) -> list[list[float]]:
+    boxes = obj.get("boxes")
+    if not isinstance(boxes, list):
+        raise _BadLine(
+            "missing target: give 'solution', a 'record', or 'boxes' + 'width' + 'height' (pixels)"
+        )
+    out = []
+    for i, b in enumerate(boxes):
+        if not (
+            isinstance(b, list)
+            and len(b) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b)
+        ):
+            raise _BadLine(f"boxes[{i}] must be [x1, y1, x2, y2] (four finite numbers, pixels), got {b!r}")
+        out.append([float(v) for v in b])
+    return out
+
+
+def _from_record(obj: dict, task: str) -> dict[str, Any]:
+    if task == "classification":
+        label = obj.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise _BadLine("missing target: give 'solution', a 'record', or a non-empty 'label'")
+        aliases = obj.get("aliases")
+        if aliases is not None and not (
+            isinstance(aliases, list) and all(isinstance(a, str) for a in aliases)
+        ):
+            raise _BadLine("'aliases' must be a list of strings")
+        return {"gt_label": label, "gt_aliases": aliases}
+    boxes = _pixel_boxes(obj)
+    frame = Frame(_number(obj, "width"), _number(obj, "height"), "norm1000")
+    encoded = [frame.encode(b) for b in boxes]
+    if task == "grounding":
+        if len(encoded) != 1:
+            raise _BadLine(f"grounding needs exactly one box in 'boxes', got {len(encoded)}")
+        return {"gt_boxes": encoded}
+    return {"gt_boxes": encoded}
