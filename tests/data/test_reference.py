@@ -1,0 +1,66 @@
+import datasets
+import pytest
+from PIL import Image
+
+from vrft.data.records import load_records
+from vrft.data.reference import convert_reference
+from vrft.errors import DataError
+
+DET = (
+    "Detect all objects belonging to the category '{}' in the image, and provide the bounding boxes "
+    "(between 0 and 1000, integer) and confidence (between 0 and 1, with two decimal places)."
+)
+CLS = "This is an image containing a plant. Please identify the species of the plant based on the image."
+
+
+def _dataset(rows):
+    features = datasets.Features(
+        {"image": datasets.Image(), "problem": datasets.Value("string"), "solution": datasets.Value("string")}
+    )
+    return datasets.Dataset.from_list(rows, features=features)
+
+
+@pytest.fixture
+def rows():
+    a = Image.new("RGB", (200, 100), (10, 200, 30))
+    b = Image.new("RGB", (50, 40), (200, 10, 30))
+    return [
+        {"image": a, "problem": DET.format("cat"),
+         "solution": "<answer>[{'Position': [100, 200, 500, 1000], 'Confidence': 1}]</answer>"},
+        {"image": a, "problem": DET.format("hot dog"), "solution": "<answer>No Objects</answer>"},
+        {"image": b, "problem": CLS, "solution": "<answer>pink primrose</answer>"},
+    ]  # fmt: skip
+
+
+def test_save_to_disk_and_parquet(tmp_path, rows):
+    _dataset(rows).save_to_disk(str(tmp_path / "disk"))
+    _dataset(rows).to_parquet(str(tmp_path / "train.parquet"))
+    for src, out in ((tmp_path / "disk", tmp_path / "o1"), (tmp_path / "train.parquet", tmp_path / "o2")):
+        recs = load_records(convert_reference(src, out, progress=False))
+        cat, hotdog, flower = recs
+        assert cat.task == "detection" and cat.category == "cat"
+        assert cat.boxes == [[20.0, 20.0, 100.0, 100.0]]  # 0..1000 -> pixels of 200x100
+        assert hotdog.category == "hot dog" and hotdog.boxes == []
+        assert cat.image == hotdog.image and cat.image_id == hotdog.image_id == 1  # one PNG per picture
+        assert flower.label == "pink primrose" and flower.domain == {
+            "object": "plant",
+            "attribute": "species",
+        }
+        assert flower.classes == ["pink primrose"] and (flower.width, flower.height) == (50, 40)
+        assert Image.open(flower.image_path).size == (50, 40)
+
+
+def test_bad_rows_listed(tmp_path, rows):
+    rows[0]["solution"] = "[{'Position': [1, 2, 3, 4]}]"  # no <answer>
+    rows[1]["problem"] = "Detect all objects."  # no category phrase -> a classification row
+    rows.append({"image": rows[2]["image"], "problem": DET.format("dog"),
+                 "solution": "<answer>[{'Position': [5, 5, 400, 900], 'Confidence': 1}, {'Position': [1, 2]}]</answer>"})  # fmt: skip
+    _dataset(rows).save_to_disk(str(tmp_path / "disk"))
+    with pytest.raises(DataError) as exc:
+        convert_reference(tmp_path / "disk", tmp_path / "o", progress=False)
+    msg = str(exc.value)
+    assert "row 0: solution: no <answer>" in msg and "row 3: solution:" in msg
+    recs = load_records(
+        convert_reference(tmp_path / "disk", tmp_path / "o", skip_invalid=True, progress=False)
+    )
+    assert [r.meta["row"] for r in recs] == [1, 2]
