@@ -126,10 +126,11 @@ def test_xywh_round_trip():
 
 
 @given(st.integers(1, 5000), st.integers(1, 5000), st.sampled_from([28, 32]))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_smart_resize_matches_transformers(h, w, factor):
-    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
-
+    hf_smart_resize = pytest.importorskip(
+        "transformers.models.qwen2_vl.image_processing_qwen2_vl"
+    ).smart_resize
     if max(h, w) / min(h, w) > 200:
         with pytest.raises(ValueError):
             smart_resize(h, w)

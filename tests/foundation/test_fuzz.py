@@ -98,9 +98,10 @@ def test_fuzz_100k_completions():
             assert finite(det.confidence) and 0.0 <= det.confidence <= 1.0
         if d.ok and d.detections:
             n_ok += 1
-        s = score_detections(d, gts[k % 3])
-        assert finite(s.iou) and 0.0 <= s.iou <= 1.0
-        assert finite(s.confidence) and 0.0 <= s.confidence <= 1.0
+        if k % 2 == 0 or d.detections:  # the scorer on every parsed list and half of the rest
+            s = score_detections(d, gts[k % 3])
+            assert finite(s.iou) and 0.0 <= s.iou <= 1.0
+            assert finite(s.confidence) and 0.0 <= s.confidence <= 1.0
         b = parse_box(c.answer)
         assert b.ok == (b.box is not None)
         if b.box is not None:
