@@ -1,0 +1,359 @@
+"""`vrft data ...`: convert datasets to records, validate, sample few-shot sets, split, synthesise.
+
+    vrft data convert coco instances_train2017.json --images train2017 --preset coco-ov-base65 --out base65.jsonl
+    vrft data convert lvis lvis_v1_val.json --images coco --preset lvis-rare13 --negative-ratio all --out rare.jsonl
+    vrft data convert imagefolder flowers/ --domain flowers102 --out flowers.jsonl
+    vrft data convert coop split_zhou_OxfordFlowers.json --images jpg --domain flowers102 --out-dir flowers/
+    vrft data convert refcoco refs.json --instances instances.json --split train --out refcoco.jsonl
+    vrft data convert lisa lisa/train --out lisa_train.jsonl
+    vrft data convert reference ViRFT_COCO_base65/ --out ref_base65/
+    vrft data validate FILE [FILE ...]
+    vrft data fewshot records.jsonl --shots 1,2,4,8,16 --seed 0 --out fewshot/
+    vrft data split records.jsonl --test-fraction 0.2 --seed 0 --out split/
+    vrft data synth --out shapes/ --images 1000 --seed 0 --size 112 --split base
+
+See docs/data.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from vrft.errors import UserError
+
+
+def _csv(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise UserError(f"empty list {text!r} (give comma-separated values)")
+    return items
+
+
+def _ratio(text: str) -> float:
+    if text.strip().lower() in ("all", "inf"):
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number >= 0 or 'all'") from None
+    if value < 0 or math.isnan(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be >= 0 (or 'all')")
+    return value
+
+
+def _classes(args: argparse.Namespace) -> list[str] | None:
+    from vrft.data.presets import preset_classes
+
+    if getattr(args, "preset", None) and getattr(args, "categories", None):
+        raise UserError("give either --categories or --preset, not both")
+    if getattr(args, "preset", None):
+        return preset_classes(args.preset)
+    return _csv(getattr(args, "categories", None))
+
+
+def _detection_options(p: argparse.ArgumentParser) -> None:
+    from vrft.data.presets import PRESETS
+
+    p.add_argument("json", type=Path, help="instances JSON")
+    p.add_argument("--out", type=Path, required=True, help="records JSONL to write")
+    p.add_argument(
+        "--images", type=Path, help="image folder (default: <json dir>/images or the JSON's folder)"
+    )
+    p.add_argument("--categories", help="comma-separated category names to ask about (default: all)")
+    p.add_argument("--preset", choices=list(PRESETS), help="a named class list of the paper's splits")
+    p.add_argument(
+        "--negative-ratio",
+        type=_ratio,
+        default=0.0,
+        help="'No Objects' records per positive record (seeded sample of absent categories), or 'all' "
+        "(every absent category of every image: the evaluation protocol). Default 0",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of negative sampling / --max-images (default 0)")
+    p.add_argument("--max-images", type=int, help="use a seeded random subset of this many images")
+    p.add_argument("--no-check-images", action="store_true", help="do not require the image files to exist")
+    p.add_argument("--id-prefix", help="prefix of record ids (default: coco / lvis)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
+
+    convert = sub.add_parser("convert", help="convert a dataset to records").add_subparsers(
+        dest="kind", metavar="KIND"
+    )
+    p = convert.add_parser("coco", help="COCO instances JSON -> detection records")
+    _detection_options(p)
+    p = convert.add_parser("lvis", help="LVIS JSON -> detection records (federated negatives)")
+    _detection_options(p)
+    p.add_argument(
+        "--skip-not-exhaustive", action="store_true", help="drop positives of not-exhaustive classes"
+    )
+    p.add_argument("--keep-underscores", action="store_true", help="write 'egg_roll', not 'egg roll'")
+
+    p = convert.add_parser("imagefolder", help="one folder per class -> classification records")
+    p.add_argument("root", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--domain", help="OBJECT,ATTRIBUTE for the prompt (e.g. flower,species) or a preset name")
+    p.add_argument("--id-prefix")
+
+    p = convert.add_parser("coop", help="CoOp-style split JSON -> classification records per split")
+    p.add_argument("split_json", type=Path)
+    p.add_argument("--images", type=Path, required=True, help="folder the split's paths are relative to")
+    p.add_argument("--out-dir", type=Path, required=True, help="writes <split>.jsonl there")
+    p.add_argument("--splits", default="train,val,test")
+    p.add_argument("--domain", help="OBJECT,ATTRIBUTE or a preset (flowers102, pets37, aircraft, cars196)")
+    p.add_argument("--id-prefix")
+
+    p = convert.add_parser("refcoco", help="RefCOCO refs (+ COCO instances) or a simple list -> grounding")
+    p.add_argument("refs", type=Path, help="refs JSON list, or [{image, expression, bbox(xywh)}]")
+    p.add_argument("--instances", type=Path, help="COCO instances JSON with the refs' boxes")
+    p.add_argument("--images", type=Path)
+    p.add_argument("--split", help="keep refs of these splits (comma-separated, e.g. train or testA)")
+    p.add_argument("--first-sentence", action="store_true", help="one record per ref, not per sentence")
+    p.add_argument("--no-check-images", action="store_true")
+    p.add_argument("--out", type=Path, required=True)
+
+    p = convert.add_parser("lisa", help="LISA-style folder (image + JSON with polygons) -> grounding")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+
+    p = convert.add_parser("reference", help="the reference implementation's parquet / arrow sets -> records")
+    p.add_argument("path", type=Path, help="parquet file or folder, save_to_disk folder, or .arrow file")
+    p.add_argument("--out", type=Path, required=True, help="output folder (records.jsonl + images/)")
+    p.add_argument("--split", help="split of a dataset dict")
+    p.add_argument("--task", choices=["detection", "classification", "grounding"], help="force the task")
+    p.add_argument("--skip-invalid", action="store_true", help="drop unconvertible rows (logged)")
+
+    p = sub.add_parser("validate", help="report every defect of records JSONL / COCO / LVIS JSON files")
+    p.add_argument("files", type=Path, nargs="+")
+    p.add_argument("--images", type=Path, help="image folder of a COCO / LVIS file")
+    p.add_argument("--no-check-images", action="store_true", help="skip opening the images")
+
+    p = sub.add_parser("fewshot", help="nested k-shot sets (k images per class), seeded")
+    p.add_argument("records", type=Path)
+    p.add_argument("--shots", default="1,2,4,8,16", help="comma-separated k values (default 1,2,4,8,16)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="writes {k}shot.jsonl and manifest.json there")
+    p.add_argument("--categories", help="restrict to these classes (comma-separated)")
+    from vrft.data.presets import PRESETS
+
+    p.add_argument("--preset", choices=list(PRESETS), help="restrict to a named class list")
+    p.add_argument(
+        "--keep-negatives", action="store_true", help="detection: keep the chosen images' negatives"
+    )
+
+    p = sub.add_parser("split", help="train/test split by image (no image in both)")
+    p.add_argument("records", type=Path)
+    p.add_argument("--test-fraction", type=float, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="writes train.jsonl and test.jsonl there")
+
+    p = sub.add_parser("synth", help="draw the synthetic shapes world (COCO instances + PNGs)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--images", type=int, default=1000, help="number of detection images (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--size", type=int, default=224, help="image side in pixels (default 224; the demo uses 112)"
+    )
+    p.add_argument(
+        "--split", choices=["base", "novel", "all"], default="all", help="which shape classes to draw"
+    )
+    p.add_argument("--classes", help="comma-separated shape classes (overrides --split)")
+    p.add_argument("--min-objects", type=int, default=1)
+    p.add_argument("--max-objects", type=int, default=4)
+    p.add_argument("--start-index", type=int, default=0, help="index of the first image (disjoint test sets)")
+    p.add_argument(
+        "--classification",
+        type=int,
+        nargs="?",
+        const=-1,
+        default=0,
+        metavar="N",
+        help="also write N classification images + classification.jsonl (default N = --images)",
+    )
+    p.add_argument(
+        "--grounding", action="store_true", help="also write grounding.jsonl (referring expressions)"
+    )
+    p.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
+    p.add_argument(
+        "--records", action="store_true", help="also convert to detection records (detection.jsonl)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    action = getattr(args, "data_command", None)
+    if action is None:
+        raise UserError("give an action: convert, validate, fewshot, split or synth (vrft data --help)")
+    return {
+        "convert": _convert,
+        "validate": _validate,
+        "fewshot": _fewshot,
+        "split": _split,
+        "synth": _synth,
+    }[action](args)
+
+
+def _report(n: int, what: str, out: Path) -> None:
+    print(f"wrote {n} {what} to {out}")
+
+
+def _convert(args: argparse.Namespace) -> int:
+    kind = getattr(args, "kind", None)
+    if kind in ("coco", "lvis"):
+        common = dict(
+            images_dir=args.images,
+            categories=_classes(args),
+            negative_ratio=args.negative_ratio,
+            seed=args.seed,
+            max_images=args.max_images,
+            check_images=not args.no_check_images,
+            id_prefix=args.id_prefix or kind,
+            out=args.out,
+        )
+        if kind == "coco":
+            from vrft.data.coco import convert_coco
+
+            records = convert_coco(args.json, **common)
+        else:
+            from vrft.data.lvis import convert_lvis
+
+            records = convert_lvis(
+                args.json,
+                skip_not_exhaustive=args.skip_not_exhaustive,
+                clean_names=not args.keep_underscores,
+                **common,
+            )
+        pos = sum(1 for r in records if r.boxes)
+        _report(
+            len(records), f"detection records ({pos} positive, {len(records) - pos} 'No Objects')", args.out
+        )
+    elif kind == "imagefolder":
+        from vrft.data.classification import convert_imagefolder
+
+        records = convert_imagefolder(args.root, domain=args.domain, id_prefix=args.id_prefix, out=args.out)
+        _report(len(records), f"classification records ({len(records[0].classes or [])} classes)", args.out)
+    elif kind == "coop":
+        from vrft.data.classification import convert_coop
+
+        result = convert_coop(
+            args.split_json,
+            args.images,
+            splits=_csv(args.splits),
+            domain=args.domain,
+            id_prefix=args.id_prefix,
+            out_dir=args.out_dir,
+        )
+        for split, recs in result.items():
+            _report(len(recs), f"{split} records", args.out_dir / f"{split}.jsonl")
+    elif kind == "refcoco":
+        from vrft.data.grounding import convert_refcoco
+
+        records = convert_refcoco(
+            args.refs,
+            args.instances,
+            images_dir=args.images,
+            splits=_csv(args.split),
+            first_sentence_only=args.first_sentence,
+            check_images=not args.no_check_images,
+            out=args.out,
+        )
+        _report(len(records), "grounding records", args.out)
+    elif kind == "lisa":
+        from vrft.data.grounding import convert_lisa
+
+        records = convert_lisa(args.folder, out=args.out)
+        _report(len(records), "grounding records", args.out)
+    elif kind == "reference":
+        from vrft.data.records import load_records
+        from vrft.data.reference import convert_reference
+
+        path = convert_reference(
+            args.path, args.out, split=args.split, task=args.task, skip_invalid=args.skip_invalid
+        )
+        _report(len(load_records(path)), "records", path)
+    else:
+        raise UserError("give a KIND: coco, lvis, imagefolder, coop, refcoco, lisa or reference")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from vrft.data.validate import validate_path
+
+    total = 0
+    for f in args.files:
+        report = validate_path(f, images_dir=args.images, check_images=not args.no_check_images)
+        for line in report.problems:
+            print(line)
+        print(report.summary(), file=sys.stderr)
+        total += len(report.problems)
+    if len(args.files) > 1:
+        print(f"{len(args.files)} files: {total} problem(s) in all", file=sys.stderr)
+    return 1 if total else 0
+
+
+def _fewshot(args: argparse.Namespace) -> int:
+    import json
+
+    from vrft.data.fewshot import write_fewshot
+
+    try:
+        shots = [int(k) for k in _csv(args.shots)]
+    except ValueError:
+        raise UserError(f"--shots {args.shots!r}: comma-separated integers, e.g. 1,2,4,8,16") from None
+    manifest = write_fewshot(
+        args.records, args.out, shots, args.seed, classes=_classes(args), keep_negatives=args.keep_negatives
+    )
+    counts = json.loads(manifest.read_text())["counts"]
+    for k, c in counts.items():
+        print(f"{k}-shot: {c['records']} records, {c['images']} images -> {args.out / f'{k}shot.jsonl'}")
+    print(f"manifest: {manifest}")
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from vrft.data.fewshot import write_split
+    from vrft.data.records import load_records
+
+    train, test = write_split(args.records, args.out, args.test_fraction, args.seed)
+    _report(len(load_records(train)), "train records", train)
+    _report(len(load_records(test)), "test records", test)
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    import time
+
+    from vrft.data.synthetic import synthesize
+
+    start = time.perf_counter()
+    n_cls = args.images if args.classification == -1 else args.classification
+    path = synthesize(
+        args.out,
+        args.images,
+        args.seed,
+        size=args.size,
+        classes=_csv(args.classes),
+        split=args.split,
+        min_objects=args.min_objects,
+        max_objects=args.max_objects,
+        classification=n_cls,
+        grounding=args.grounding,
+        start_index=args.start_index,
+        workers=args.workers,
+    )
+    print(f"wrote {args.images} images and {path} in {time.perf_counter() - start:.1f} s")
+    if args.grounding:
+        print(f"grounding records: {args.out / 'grounding.jsonl'}")
+    if n_cls:
+        print(f"classification records: {args.out / 'classification.jsonl'}")
+    if args.records:
+        from vrft.data.coco import convert_coco
+
+        out = args.out / "detection.jsonl"
+        records = convert_coco(path, out=out)
+        _report(len(records), "detection records (positives only; see `vrft data convert coco`)", out)
+    return 0

@@ -1,0 +1,215 @@
+"""`vrft data validate`: report EVERY defect of a records JSONL or a COCO / LVIS instances JSON.
+
+Each problem names its place: ``file:line: field: problem`` for JSONL records, and
+``file: annotation id=7 (image 3): bbox [..]: problem`` / ``file: image id=3 (003.jpg): ...`` for
+COCO. Images are checked by reading their header only (``PIL.Image.open(...).size``), once per file.
+
+Box rule (records and COCO alike): width and height must be positive and the box must lie inside
+the image up to a tolerance of `BOX_TOLERANCE_PX` = 1 pixel (rounding in annotation tools routinely
+gives x2 = W + 0.5; more than that is an error).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from vrft.data.classification import image_size
+from vrft.data.coco import image_file_name, load_json, resolve_images_dir, structural_problems
+from vrft.data.lvis import lvis_image_candidates
+from vrft.data.records import BOX_TOLERANCE_PX, check_box, iter_record_lines, validate_record_dict
+
+PROGRESS_MIN_ITEMS = 2000
+
+
+@dataclass
+class ValidationReport:
+    """Outcome of validating one file: its kind, how many items were checked, every problem."""
+
+    path: Path
+    kind: str  # "records" | "coco" | "lvis"
+    items: int = 0
+    images: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        what = "records" if self.kind == "records" else "annotations"
+        verdict = "OK" if self.ok else f"{len(self.problems)} problem(s)"
+        return f"{self.path}: {self.kind}: {self.items} {what}, {self.images} images checked: {verdict}"
+
+
+class _ImageChecker:
+    """Reads each image header once; returns a problem string or None."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[Path, tuple[int, int] | str] = {}
+
+    def check(self, path: Path, width: Any, height: Any) -> str | None:
+        if path not in self.sizes:
+            self.sizes[path] = image_size(path)
+        got = self.sizes[path]
+        if isinstance(got, str):
+            return f"{path}: {got}"
+        if (width, height) != got:
+            return (
+                f"{path}: size {width}x{height} recorded but the file is {got[0]}x{got[1]} (fix width/height)"
+            )
+        return None
+
+
+def _progress(items, total: int | None, desc: str, enabled: bool):
+    return tqdm(items, total=total, desc=desc, unit="it", disable=not enabled, leave=False)
+
+
+def validate_records_file(
+    path: Path, *, check_images: bool = True, progress: bool = True
+) -> ValidationReport:
+    """Check every line of a records JSONL (fields, boxes, ids, tasks) and, optionally, its images."""
+    report = ValidationReport(path, "records")
+    base = path.resolve().parent
+    seen: dict[str, int] = {}
+    images = _ImageChecker()
+    size = path.stat().st_size
+    show = progress and size > 1_000_000
+    for lineno, line in _progress(iter_record_lines(path), None, "validating records", show):
+        where = f"{path}:{lineno}"
+        report.items += 1
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            report.problems.append(f"{where}: -: invalid JSON ({err.msg} at column {err.colno})")
+            continue
+        problems = validate_record_dict(obj)
+        if isinstance(obj, dict):
+            rid = obj.get("id")
+            if isinstance(rid, str):
+                if rid in seen:
+                    problems.append(
+                        ("id", f"duplicate id {rid!r} (first at line {seen[rid]}; ids must be unique)")
+                    )
+                else:
+                    seen[rid] = lineno
+            img = obj.get("image")
+            if check_images and isinstance(img, str) and img.strip():
+                p = Path(img) if Path(img).is_absolute() else base / img
+                problem = images.check(p.resolve(), obj.get("width"), obj.get("height"))
+                if problem:
+                    problems.append(("image", problem))
+        report.problems.extend(f"{where}: {fld}: {msg}" for fld, msg in problems)
+    report.images = len(images.sizes)
+    return report
+
+
+def validate_instances_file(
+    path: Path,
+    *,
+    images_dir: str | os.PathLike | None = None,
+    check_images: bool = True,
+    progress: bool = True,
+) -> ValidationReport:
+    """Check a COCO or LVIS instances JSON: ids, references, boxes, categories, images on disk."""
+    src = str(path)
+    data = load_json(path)
+    is_lvis = isinstance(data, dict) and (
+        any("neg_category_ids" in i for i in data.get("images", [])[:50] if isinstance(i, dict))
+        or any("frequency" in c for c in data.get("categories", [])[:50] if isinstance(c, dict))
+    )
+    report = ValidationReport(path, "lvis" if is_lvis else "coco")
+    report.problems += structural_problems(data, src)
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), list) for k in ("images", "annotations")
+    ):
+        return report
+    images = {i["id"]: i for i in data["images"] if isinstance(i, dict) and "id" in i}
+    cat_ids = {c.get("id") for c in data.get("categories", []) if isinstance(c, dict)}
+    anns = data["annotations"]
+    report.items = len(anns)
+    show = progress and len(anns) + len(images) >= PROGRESS_MIN_ITEMS
+    present: dict[Any, set] = {}
+    for i, ann in enumerate(_progress(anns, len(anns), "checking annotations", show)):
+        if not isinstance(ann, dict):
+            continue
+        aid = ann.get("id", f"#{i}")
+        img = images.get(ann.get("image_id"))
+        present.setdefault(ann.get("image_id"), set()).add(ann.get("category_id"))
+        bbox = ann.get("bbox")
+        if img is None or not (isinstance(bbox, list) and len(bbox) == 4):
+            continue  # already reported as structural problems
+        try:
+            x, y, w, h = (float(v) for v in bbox)
+        except (TypeError, ValueError):
+            continue
+        problem = check_box([x, y, x + w, y + h], img.get("width"), img.get("height"))
+        if problem:
+            report.problems.append(f"{src}: annotation id={aid} (image {img['id']}): bbox {bbox}: {problem}")
+        if ann.get("iscrowd", 0) not in (0, 1):
+            report.problems.append(
+                f"{src}: annotation id={aid}: iscrowd={ann.get('iscrowd')!r} must be 0 or 1"
+            )
+    if is_lvis:
+        for iid, img in images.items():
+            for key in ("neg_category_ids", "not_exhaustive_category_ids"):
+                ids = img.get(key, [])
+                if not isinstance(ids, list):
+                    report.problems.append(f"{src}: image id={iid}: {key} must be a list")
+                    continue
+                bad = [c for c in ids if c not in cat_ids]
+                if bad:
+                    report.problems.append(f"{src}: image id={iid}: {key} has unknown category ids {bad}")
+            both = sorted(set(img.get("neg_category_ids") or []) & present.get(iid, set()), key=str)
+            if both:
+                report.problems.append(
+                    f"{src}: image id={iid}: categories {both} are annotated but listed in neg_category_ids"
+                )
+    if check_images and images:
+        if is_lvis:
+            from vrft.data.lvis import lvis_image_paths
+
+            paths = lvis_image_paths({"images": list(images.values())}, path, images_dir)
+        else:
+            names = [image_file_name(i) for i in images.values()]
+            base = resolve_images_dir(path, [n for n in names if n], images_dir)
+            paths = {iid: (base / n).resolve() for iid, n in zip(images, names) if n}
+        checker = _ImageChecker()
+        for iid, p in _progress(paths.items(), len(paths), "checking images", show):
+            img = images[iid]
+            problem = checker.check(p, img.get("width"), img.get("height"))
+            if problem:
+                name = image_file_name(img) or lvis_image_candidates(img)
+                report.problems.append(f"{src}: image id={iid} ({name}): {problem}")
+        report.images = len(checker.sizes)
+    return report
+
+
+def validate_path(
+    path: str | os.PathLike,
+    *,
+    images_dir: str | os.PathLike | None = None,
+    check_images: bool = True,
+    progress: bool = True,
+) -> ValidationReport:
+    """Validate a records JSONL (``.jsonl``) or a COCO / LVIS instances JSON (``.json``)."""
+    from vrft.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if path.suffix.lower() == ".jsonl":
+        return validate_records_file(path, check_images=check_images, progress=progress)
+    if path.suffix.lower() == ".json":
+        return validate_instances_file(
+            path, images_dir=images_dir, check_images=check_images, progress=progress
+        )
+    raise DataError(f"{path}: expected records (.jsonl) or a COCO / LVIS instances file (.json)")
+
+
+__all__ = ["BOX_TOLERANCE_PX", "ValidationReport", "validate_path"]
