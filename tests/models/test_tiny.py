@@ -82,7 +82,11 @@ def test_visual_token_count_qwen25(tiny_dirs):
 def test_same_seed_same_weights(tmp_path, tiny_dirs):
     a = load_file(tiny_dirs("qwen2_5_vl") / "model.safetensors")
     b = load_file(build_tiny("qwen2_5_vl", tmp_path / "again", seed=0) / "model.safetensors")
+    torch.manual_seed(5)
     c = load_file(build_tiny("qwen2_5_vl", tmp_path / "other", seed=1) / "model.safetensors")
+    after_build = torch.rand(3)
+    torch.manual_seed(5)
+    assert torch.equal(after_build, torch.rand(3)), "building must not consume the caller's RNG"
     assert a.keys() == b.keys() == c.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
