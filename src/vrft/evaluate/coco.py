@@ -49,7 +49,8 @@ def gt_from_records(records: Iterable[Any]) -> tuple[dict, dict[int | str, int]]
     Records of the same image (same `image_key`) are merged into one COCO image; each record adds
     its `boxes` (pixels ``[x1, y1, x2, y2]``) as annotations of its `category`. Integer image ids
     are kept; other keys get ids 1..N in first-seen order. Category ids are 1..K in sorted name
-    order. Annotation ``area`` is the box area (records carry no masks).
+    order. Annotation ``area`` is the box area (records carry no masks). Crowd regions kept by the COCO
+    converter in ``meta["crowd_boxes"]`` become ``iscrowd=1`` annotations (ignored regions in COCOeval).
 
     Returns:
         ``(dataset, image_ids)``: the COCO dataset dict, and the map image key -> COCO image id.
@@ -93,7 +94,9 @@ def gt_from_records(records: Iterable[Any]) -> tuple[dict, dict[int | str, int]]
                 )
             continue
         seen[(iid, rec.category)] = (boxes, rec.source or rec.id)
-        for x1, y1, x2, y2 in boxes:
+        crowd = [[float(v) for v in b] for b in (rec.meta or {}).get("crowd_boxes") or []]
+        for box, iscrowd in [(b, 0) for b in boxes] + [(b, 1) for b in crowd]:
+            x1, y1, x2, y2 = box
             annotations.append(
                 {
                     "id": len(annotations) + 1,
@@ -101,7 +104,7 @@ def gt_from_records(records: Iterable[Any]) -> tuple[dict, dict[int | str, int]]
                     "category_id": cat_ids[rec.category],
                     "bbox": [x1, y1, x2 - x1, y2 - y1],
                     "area": (x2 - x1) * (y2 - y1),
-                    "iscrowd": 0,
+                    "iscrowd": iscrowd,
                 }
             )
     categories = [{"id": cid, "name": name} for name, cid in cat_ids.items()]

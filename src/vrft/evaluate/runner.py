@@ -100,7 +100,9 @@ class HFGenerator:
         self.progress = progress
 
     def _chat(self, text: str) -> str:
-        return self.processor.apply_chat_template(messages_for(text), tokenize=False, add_generation_prompt=True)
+        return self.processor.apply_chat_template(
+            messages_for(text), tokenize=False, add_generation_prompt=True
+        )
 
     def _generate_batch(self, batch: Sequence[Request]) -> list[str]:
         import torch
@@ -136,7 +138,9 @@ class HFGenerator:
         from tqdm.auto import tqdm
 
         self.model.eval()
-        order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(requests[i].text)))
+        order = sorted(
+            range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(requests[i].text))
+        )
         batches: list[list[int]] = []
         for i in order:
             if (

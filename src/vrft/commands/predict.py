@@ -1,0 +1,139 @@
+"""`vrft predict --model DIR IMAGE (--detect "cat,dog" | --classify "a flower" | --ground "the red cup")`.
+
+Asks the model with the task's training prompt, prints the parsed answer (pixels of IMAGE; the
+thinking too with -v) and writes a copy of the image with the boxes drawn (``--out``, default
+``<image stem>.vrft.png`` in the working directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from vrft.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+BOX_COLOURS = ("#ff1744", "#2979ff", "#00c853", "#ff9100", "#d500f9", "#00b8d4")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", help="image file")
+    parser.add_argument("--model", required=True, help="local Hugging Face model directory")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--detect", metavar="CATEGORIES", help='comma-separated categories, e.g. "cat,dog"')
+    what.add_argument("--classify", metavar="OBJECT", help='what the image contains, e.g. "a flower"')
+    what.add_argument("--ground", metavar="EXPRESSION", help='a referring expression, e.g. "the red cup"')
+    parser.add_argument("--attribute", default="category", help='--classify: what to name, e.g. "species"')
+    parser.add_argument("--out", help="annotated image to write (default: <image stem>.vrft.png)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print the thinking and raw text")
+    parser.add_argument("--max-new-tokens", type=int, help="token budget (default: the task's)")
+    parser.add_argument(
+        "--convention", default="auto", help="coordinate convention (default: from the family)"
+    )
+    parser.add_argument("--dtype", default="auto", help="model dtype (auto, float32, bfloat16, float16)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument("--min-pixels", type=int, help="image processor min_pixels (Qwen)")
+    parser.add_argument("--max-pixels", type=int, help="image processor max_pixels (Qwen)")
+
+
+def _strip_article(text: str) -> str:
+    words = text.strip().split()
+    if len(words) > 1 and words[0].lower() in ("a", "an", "the"):
+        words = words[1:]
+    return " ".join(words)
+
+
+def draw(image, items: list[tuple[str, list[float], str]], out: Path) -> Path:
+    """Draw ``(label, box in pixels, colour)`` items on a copy of `image` and save it to `out`."""
+    from PIL import ImageDraw
+
+    im = image.convert("RGB").copy()
+    pen = ImageDraw.Draw(im)
+    width = max(2, round(max(im.size) / 200))
+    for label, box, colour in items:
+        x1, y1, x2, y2 = box
+        pen.rectangle([x1, y1, x2, y2], outline=colour, width=width)
+        if label:
+            tx, ty = x1 + width, max(0, y1 - 12)
+            pen.rectangle(pen.textbbox((tx, ty), label), fill=colour)
+            pen.text((tx, ty), label, fill="white")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    im.save(out)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from vrft.data.records import Record
+    from vrft.evaluate.runner import HFGenerator, Request, load_image
+    from vrft.models.load import convention_for, frame_for, load_model_and_processor
+    from vrft.parsing import split
+    from vrft.tasks import TASKS
+
+    path = Path(args.image)
+    if not path.is_file():
+        raise UserError(f"image not found: {path}")
+    image = load_image(path)
+    w, h = image.size
+    base = dict(image=str(path), width=w, height=h, image_path=path.resolve())
+    if args.detect is not None:
+        task = "detection"
+        cats = [c.strip() for c in args.detect.split(",") if c.strip()]
+        if not cats:
+            raise UserError('--detect needs at least one category, e.g. --detect "cat,dog"')
+        records = [Record(id=f"predict-{c}", task=task, category=c, **base) for c in cats]
+    elif args.classify is not None:
+        task = "classification"
+        obj = _strip_article(args.classify)
+        if not obj:
+            raise UserError('--classify needs what the image contains, e.g. --classify "a flower"')
+        domain = {"object": obj, "attribute": args.attribute}
+        records = [Record(id="predict", task=task, label="?", domain=domain, **base)]
+    else:
+        task = "grounding"
+        if not args.ground.strip():
+            raise UserError('--ground needs an expression, e.g. --ground "the red cup"')
+        records = [Record(id="predict", task=task, expression=args.ground, boxes=[[0, 0, w, h]], **base)]
+
+    model, processor = load_model_and_processor(
+        args.model, dtype=args.dtype, min_pixels=args.min_pixels, max_pixels=args.max_pixels
+    )
+    if args.device != "auto" or __import__("torch").cuda.is_available():
+        model.to("cuda" if args.device == "auto" else args.device)
+    convention = convention_for(model.config, None if args.convention == "auto" else args.convention)
+    frame = frame_for(w, h, convention, processor)
+    t = TASKS[task]
+    budget = args.max_new_tokens or t.max_new_tokens
+    texts = HFGenerator(model, processor, batch_size=len(records), progress=False).generate(
+        [Request(image, t.prompt(r, frame), budget) for r in records]
+    )
+    items: list[tuple[str, list[float], str]] = []
+    for k, (rec, text) in enumerate(zip(records, texts)):
+        pred = t.parse(text, frame)
+        colour = BOX_COLOURS[k % len(BOX_COLOURS)]
+        if args.verbose:
+            parts = split(text)
+            print(f"--- {rec.category or rec.expression or args.classify}")
+            print(f"thinking: {parts.think if parts.think is not None else '(no <think> tags)'}")
+            print(f"raw: {text}")
+        if not pred.ok:
+            print(f"{rec.category or task}: could not parse the answer ({pred.reason})")
+            continue
+        if task == "classification":
+            print(f"label: {pred.label}")
+        elif task == "grounding":
+            box = [round(v, 1) for v in pred.boxes[0]]
+            print(f"box: {box} (pixels)")
+            items.append((args.ground, pred.boxes[0], colour))
+        else:
+            if not pred.boxes:
+                print(f"{rec.category}: No Objects")
+            for box, score in zip(pred.boxes, pred.scores):
+                print(f"{rec.category}: {[round(v, 1) for v in box]} confidence {score:.2f} (pixels)")
+                items.append((f"{rec.category} {score:.2f}", box, colour))
+    if task != "classification":
+        out = Path(args.out) if args.out else Path.cwd() / f"{path.stem}.vrft.png"
+        draw(image, items, out)
+        print(f"wrote {out}")
+    return 0

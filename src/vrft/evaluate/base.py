@@ -1,0 +1,90 @@
+"""What every evaluator shares: the reset / process / evaluate protocol and the per-sample row.
+
+An evaluator is fed ``(records, completions)`` in chunks (``process``), accumulates per-sample
+rows (written to ``predictions.jsonl`` and shown in the report), and computes its metrics once
+(``evaluate``). A completion of ``None`` means the model was not asked (the paper protocol's
+presence pass said "no"): it counts as an empty answer, not as a parse failure.
+
+Per-sample rewards are computed with the training rewards themselves (`vrft.rewards`) on the task's
+reward columns, so the number a sample is sorted by in the report is the number training optimises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from vrft.boxes import Frame
+from vrft.data.records import Record
+
+logger = logging.getLogger(__name__)
+
+FrameFn = Callable[[Record], Frame]
+
+NOT_ASKED_COMPLETION = "<answer>No Objects</answer>"
+"""The effective answer of a detection query the model was not asked (presence pass said no)."""
+
+
+class Evaluator(Protocol):
+    """The evaluation protocol (as detectron2's evaluators)."""
+
+    task: str
+    rows: list[dict]
+
+    def reset(self) -> None:
+        """Forget everything processed so far."""
+
+    def process(self, records: Sequence[Record], completions: Sequence[str | None]) -> None:
+        """Parse and accumulate one chunk of completions (one per record, same order)."""
+
+    def evaluate(self) -> dict[str, Any]:
+        """Metrics of everything processed (percentages on 0..100, counts as integers)."""
+
+
+def norm1000_frame(record: Record) -> Frame:
+    """The paper's frame: 0..1000 of the original image (used when re-scoring saved completions)."""
+    return Frame(record.width, record.height, "norm1000")
+
+
+def sample_rewards(
+    task: Any,
+    records: Sequence[Record],
+    completions: Sequence[str],
+    frames: Sequence[Frame],
+    names: Sequence[str],
+) -> list[dict[str, float]]:
+    """``[{reward name: value}]`` per sample, computed by `vrft.rewards.REWARDS[name]` on the task's
+    reward columns (model convention), exactly as training computes them."""
+    from vrft.rewards import REWARDS
+
+    if not records:
+        return []
+    cols = [task.reward_columns(r, f) for r, f in zip(records, frames)]
+    columns = {k: [c[k] for c in cols] for k in cols[0]}
+    out: list[dict[str, float]] = [{} for _ in records]
+    for name in names:
+        for row, value in zip(out, REWARDS[name](list(completions), **columns)):
+            row[name] = float(value) if value is not None else None
+    return out
+
+
+def base_row(record: Record, completion: str | None, prediction: Any) -> dict[str, Any]:
+    """The fields every predictions.jsonl row has (also a `vrft.report.html` sample dict)."""
+    return {
+        "id": record.id,
+        "task": record.task,
+        "image_id": record.image_id,
+        "image": str(record.resolved_image()),
+        "width": record.width,
+        "height": record.height,
+        "completion": completion,
+        "parsed": prediction.to_dict() if prediction is not None else None,
+        "parse_ok": prediction.ok if prediction is not None else None,
+        "reason": prediction.reason if prediction is not None else "not asked",
+    }
+
+
+def percent(numerator: float, denominator: int) -> float | None:
+    """100 * numerator / denominator, or None for an empty denominator."""
+    return 100.0 * numerator / denominator if denominator else None

@@ -1,0 +1,77 @@
+"""Classification evaluator: accuracy by exact normalised match, and the reference's substring rule.
+
+Both numbers are the training rewards themselves averaged over samples
+(`vrft.rewards.REWARDS["classification_exact"]` and ``["classification_substring"]``), so the metric
+and the reward cannot drift apart:
+
+- ``accuracy``: the answer equals the label or one of its aliases after normalisation (case-folded,
+  only letters and digits kept);
+- ``substring_accuracy``: the reference's rule (either normalised string contains the other). It is
+  exploitable ("Audi" for "Audi A4 2012", "737" for "Boeing 737-800") and is reported separately,
+  only to compare with published numbers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from vrft.data.records import Record
+from vrft.evaluate.base import FrameFn, base_row, norm1000_frame, percent, sample_rewards
+
+REWARD_NAMES = ("format", "classification_exact", "classification_substring")
+
+
+class ClassificationEvaluator:
+    """Accumulates classification answers; metrics in % (0..100)."""
+
+    task = "classification"
+
+    def __init__(self, frame_fn: FrameFn = norm1000_frame, *, require_tags: bool = True) -> None:
+        from vrft.tasks import TASKS
+
+        self._task = TASKS["classification"]
+        self.frame_fn = frame_fn
+        self.require_tags = require_tags
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all processed samples."""
+        self.rows: list[dict] = []
+
+    def process(self, records: Sequence[Record], completions: Sequence[str | None]) -> None:
+        """Parse one chunk of completions (one per record)."""
+        if len(records) != len(completions):
+            raise ValueError(f"{len(records)} records but {len(completions)} completions")
+        texts = [c or "" for c in completions]
+        frames = [self.frame_fn(r) for r in records]
+        rewards = sample_rewards(self._task, records, texts, frames, REWARD_NAMES)
+        for rec, comp, rw in zip(records, completions, rewards):
+            pred = self._task.parse(comp or "", require_tags=self.require_tags)
+            row = base_row(rec, comp, pred)
+            row.update(
+                query="{} {}".format(*self._task.domain(rec)),
+                gt_label=rec.label,
+                pred_label=pred.label,
+                rewards=rw,
+                score=rw["classification_exact"],
+            )
+            self.rows.append(row)
+
+    def evaluate(self) -> dict[str, Any]:
+        """``accuracy``, ``substring_accuracy``, ``format_ok``, ``parse_fail`` (%), per-class accuracy."""
+        n = len(self.rows)
+        per_class: dict[str, list[float]] = defaultdict(list)
+        for r in self.rows:
+            per_class[str(r["gt_label"])].append(r["rewards"]["classification_exact"])
+        return {
+            "accuracy": percent(sum(r["rewards"]["classification_exact"] for r in self.rows), n),
+            "substring_accuracy": percent(
+                sum(r["rewards"]["classification_substring"] for r in self.rows), n
+            ),
+            "format_ok": percent(sum(r["rewards"]["format"] for r in self.rows), n),
+            "parse_fail": percent(sum(1 for r in self.rows if not r["parse_ok"]), n),
+            "num_samples": n,
+            "per_class_accuracy": {k: percent(sum(v), len(v)) for k, v in sorted(per_class.items())},
+        }

@@ -1,0 +1,293 @@
+"""The evaluation API: generate, score, write ``metrics.json``, ``predictions.jsonl``, the COCO results
+and ``report.html``.
+
+- `evaluate_model(model, processor, records, task, out_dir, ...)`: batched generation with the model
+  (or any generator with ``generate(requests) -> list[str]``), then `score_predictions`.
+- `score_predictions(records, completions, task, out_dir, ...)`: metrics of given completions,
+  without a model (``vrft eval --predictions``; the demo and training call it too).
+
+Metric scale: every AP, accuracy, IoU and rate is a percentage (0..100), like the paper's tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vrft.data.records import Record
+from vrft.errors import DataError, UserError
+from vrft.evaluate.base import FrameFn, norm1000_frame
+from vrft.evaluate.classification import ClassificationEvaluator
+from vrft.evaluate.coco import image_key
+from vrft.evaluate.detection import DetectionEvaluator
+from vrft.evaluate.grounding import GroundingEvaluator
+from vrft.evaluate.protocols import (
+    PRESENCE_MAX_NEW_TOKENS,
+    PROTOCOLS,
+    detection_setup,
+    parse_presence,
+    presence_prompt,
+)
+from vrft.evaluate.runner import HFGenerator, Request
+
+logger = logging.getLogger(__name__)
+
+TASK_NAMES = ("detection", "classification", "grounding")
+REPORT_MAX_SAMPLES = 1000
+"""Samples shown in report.html at most: the lowest-scoring three quarters, plus a seeded random
+quarter of the rest (every sample stays in predictions.jsonl)."""
+
+
+def _check_task(task: str, records: Sequence[Record]) -> list[Record]:
+    if task not in TASK_NAMES:
+        raise UserError(f"unknown task {task!r}; use one of {', '.join(TASK_NAMES)}")
+    chosen = [r for r in records if r.task == task]
+    if not chosen:
+        found = sorted({r.task for r in records})
+        raise DataError(f"no {task!r} records to evaluate (the file has: {', '.join(found) or 'nothing'})")
+    return chosen
+
+
+def _report_rows(rows: list[dict], limit: int) -> list[dict]:
+    if len(rows) <= limit:
+        return rows
+    scored = sorted(
+        range(len(rows)), key=lambda i: (rows[i].get("score") is not None, rows[i].get("score") or 0)
+    )
+    worst = scored[: limit * 3 // 4]
+    rest = scored[limit * 3 // 4 :]
+    chosen = set(worst) | set(random.Random(0).sample(rest, limit - len(worst)))
+    return [rows[i] for i in sorted(chosen)]
+
+
+def write_outputs(
+    out_dir: str | os.PathLike,
+    metrics: dict[str, Any],
+    rows: list[dict],
+    *,
+    coco_results: list[dict] | None = None,
+    title: str = "vrft evaluation",
+    report: bool = True,
+) -> Path:
+    """Write ``metrics.json``, ``predictions.jsonl``, ``coco_results.json`` (detection) and
+    ``report.html`` into `out_dir`; returns `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    with open(out / "predictions.jsonl", "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if coco_results is not None:
+        (out / "coco_results.json").write_text(json.dumps(coco_results) + "\n", encoding="utf-8")
+    if report:
+        from vrft.report.html import render_report
+
+        shown = _report_rows(rows, REPORT_MAX_SAMPLES)
+        if len(shown) < len(rows):
+            title = f"{title} ({len(shown)} of {len(rows)} samples shown, lowest scores first)"
+        render_report(shown, out / "report.html", title=title, metrics=metrics, sort="worst")
+    logger.info("wrote %s", ", ".join(sorted(p.name for p in out.iterdir())))
+    return out
+
+
+def score_predictions(
+    records: Sequence[Record],
+    completions: Sequence[str | None],
+    task: str,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    frame_fn: FrameFn = norm1000_frame,
+    gt: dict | None = None,
+    lvis: bool = False,
+    categories: Sequence[str] | None = None,
+    presence: Sequence[bool | None] | None = None,
+    require_tags: bool = True,
+    report: bool = True,
+    title: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Metrics of `completions` (one per record, ``None`` = not asked) for `task`.
+
+    Detection: the records are the asked (image, category) pairs; with the all-categories protocol
+    every selected category of every image is evaluated, and a pair without a record/completion
+    counts as "no detections". `gt` is a COCO (or, with ``lvis=True``, LVIS) ground-truth dict;
+    default: built from the records. `frame_fn` decodes the model's coordinates (default: 0..1000
+    of the original image, the paper's convention).
+
+    Returns:
+        ``{task: metrics, "run": {...}}`` (also written as ``metrics.json`` when `out_dir` is given).
+    """
+    if len(records) != len(completions):
+        raise ValueError(f"{len(records)} records but {len(completions)} completions")
+    task_records = _check_task(task, records)
+    keep = {id(r) for r in task_records}
+    pairs = [(r, c) for r, c in zip(records, completions) if id(r) in keep]
+    presence_of = dict(zip((id(r) for r in records), presence)) if presence is not None else {}
+    coco_results = None
+    if task == "detection":
+        setup = detection_setup([r for r, _ in pairs], gt=gt, categories=categories, lvis=lvis)
+        by_pair: dict[tuple, tuple[str | None, bool | None]] = {}
+        for r, c in pairs:
+            key = (image_key(r), r.category)
+            if key in by_pair:
+                raise DataError(
+                    f"{r.source or r.id}: a second completion for image {key[0]!r}, category {key[1]!r} "
+                    "(keep one line per image and category)"
+                )
+            by_pair[key] = (c, presence_of.get(id(r)))
+        evaluator: Any = DetectionEvaluator(setup, frame_fn, require_tags=require_tags)
+        answers = [by_pair.get((image_key(q), q.category), (None, None)) for q in setup.queries]
+        evaluator.process(
+            setup.queries,
+            [a[0] for a in answers],
+            [a[1] for a in answers] if presence is not None else None,
+        )
+        coco_results = evaluator.results
+    elif task == "classification":
+        evaluator = ClassificationEvaluator(frame_fn, require_tags=require_tags)
+        evaluator.process([r for r, _ in pairs], [c for _, c in pairs])
+    else:
+        evaluator = GroundingEvaluator(frame_fn, require_tags=require_tags)
+        evaluator.process([r for r, _ in pairs], [c for _, c in pairs])
+    metrics: dict[str, Any] = {task: evaluator.evaluate()}
+    metrics["run"] = {"task": task, "require_tags": require_tags, **(extra or {})}
+    if out_dir is not None:
+        write_outputs(
+            out_dir,
+            metrics,
+            evaluator.rows,
+            coco_results=coco_results,
+            title=title or f"vrft {task} evaluation",
+            report=report,
+        )
+    return metrics
+
+
+def evaluate_model(
+    model: Any,
+    processor: Any,
+    records: Sequence[Record],
+    task: str,
+    out_dir: str | os.PathLike | None,
+    *,
+    batch_size: int = 16,
+    protocol: str = "all-categories",
+    max_new_tokens: int | None = None,
+    convention: str | None = None,
+    gt: dict | None = None,
+    lvis: bool = False,
+    categories: Sequence[str] | None = None,
+    generator: Any = None,
+    presence_max_new_tokens: int = PRESENCE_MAX_NEW_TOKENS,
+    require_tags: bool = True,
+    report: bool = True,
+    progress: bool = True,
+    title: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Generate answers for `records` with `model` and score them (see `score_predictions`).
+
+    Args:
+        model, processor: a loaded model and its LEFT-padding processor (`vrft.models.load`).
+        records: evaluation records (only those of `task` are used).
+        task: "detection", "classification" or "grounding".
+        out_dir: where to write metrics.json / predictions.jsonl / coco_results.json / report.html
+            (None: write nothing).
+        batch_size: prompts per generate call.
+        protocol: detection only: "all-categories" or "paper" (own presence pass first).
+        max_new_tokens: generation budget (default: the task's ``max_new_tokens``).
+        convention: the model's coordinate convention (default: from its family,
+            `vrft.models.load.convention_for`).
+        gt, lvis, categories: detection ground truth / LVIS rules / selected categories.
+        generator: an object with ``generate(requests, desc) -> list[str]`` (default: `HFGenerator`).
+        presence_max_new_tokens: budget of each presence answer (paper protocol).
+
+    Returns:
+        The metrics dict (``{task: {...}, "run": {...}}``).
+    """
+    from vrft.models.load import convention_for, frame_for
+    from vrft.tasks import TASKS
+
+    task_records = _check_task(task, records)
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if convention is None:
+        convention = convention_for(getattr(model, "config", None))
+    task_obj = TASKS[task]
+    budget = int(max_new_tokens or task_obj.max_new_tokens)
+    frames: dict[tuple[int, int], Any] = {}
+
+    def frame_fn(r: Record):
+        key = (r.width, r.height)
+        if key not in frames:
+            frames[key] = frame_for(r.width, r.height, convention, processor)
+        return frames[key]
+
+    if generator is None:
+        generator = HFGenerator(model, processor, batch_size=batch_size, progress=progress)
+    t0 = time.perf_counter()
+    presence: list[bool | None] | None = None
+    n_generated = 0
+    if task == "detection":
+        queries = detection_setup(task_records, gt=gt, categories=categories, lvis=lvis).queries
+        asked = list(queries)
+        if protocol == "paper":
+            texts = generator.generate(
+                [Request(q.resolved_image(), presence_prompt(q), presence_max_new_tokens) for q in queries],
+                desc="presence",
+            )
+            presence = [parse_presence(t) for t in texts]
+            n_generated += len(texts)
+            asked = [q for q, p in zip(queries, presence) if p]
+            logger.info(
+                "presence pass: %d of %d (image, category) pairs answered yes", len(asked), len(queries)
+            )
+        texts = generator.generate(
+            [Request(q.resolved_image(), task_obj.prompt(q, frame_fn(q)), budget) for q in asked],
+            desc="detect",
+        )
+        n_generated += len(texts)
+        answer_of = {id(q): t for q, t in zip(asked, texts)}
+        eval_records: list[Record] = queries
+        completions: list[str | None] = [answer_of.get(id(q)) for q in queries]
+    else:
+        eval_records = task_records
+        completions = list(
+            generator.generate(
+                [Request(r.resolved_image(), task_obj.prompt(r, frame_fn(r)), budget) for r in task_records],
+                desc=task,
+            )
+        )
+        n_generated += len(completions)
+    seconds = time.perf_counter() - t0
+    run = {
+        "protocol": protocol if task == "detection" else None,
+        "convention": convention,
+        "batch_size": batch_size,
+        "max_new_tokens": budget,
+        "num_generations": n_generated,
+        "generation_seconds": round(seconds, 3),
+        "generations_per_second": round(n_generated / seconds, 3) if seconds > 0 else None,
+        **(extra or {}),
+    }
+    return score_predictions(
+        eval_records,
+        completions,
+        task,
+        out_dir,
+        frame_fn=frame_fn,
+        gt=gt,
+        lvis=lvis,
+        categories=categories,
+        presence=presence,
+        require_tags=require_tags,
+        report=report,
+        title=title,
+        extra=run,
+    )

@@ -1,0 +1,184 @@
+"""Detection evaluation protocols: which (image, category) queries the model is asked.
+
+- ``all-categories``: every selected category is asked for every image (one detection prompt per
+  (image, category)). A category the records file does not list for an image is asked too; its
+  ground truth then comes from the COCO/LVIS file when one is given, else it is "No Objects".
+- ``paper``: first a PRESENCE pass, one yes/no prompt per (image, category) (`PRESENCE_PROMPT`),
+  then the detection prompt only for the pairs the model answered "yes"; the others count as empty
+  predictions. The model being evaluated runs its OWN presence pass (the reference reused the
+  baseline model's answers for every model; we do not).
+
+The selected categories are ``categories`` when given, else every category named in the records.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vrft.data.records import Record
+from vrft.errors import DataError, UserError
+from vrft.evaluate.coco import category_ids_by_name, gt_from_records, image_key
+
+logger = logging.getLogger(__name__)
+
+PROTOCOLS = ("all-categories", "paper")
+
+PRESENCE_PROMPT = (
+    "Is there any object belonging to the category '{category}' in the image? "
+    "Answer with yes or no in <answer> </answer> tags."
+)
+"""The paper protocol's presence question, one per (image, category)."""
+PRESENCE_MAX_NEW_TOKENS = 64
+
+_YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+
+
+def parse_presence(text: str | None) -> bool:
+    """True when the answer (inside ``<answer>`` tags if present, else the whole text) says yes first.
+
+    The first whole word "yes" or "no" decides; anything else (no such word) is "no"."""
+    from vrft.parsing import lenient_answer
+
+    if not text:
+        return False
+    m = _YES_NO.search(lenient_answer(text))
+    return bool(m) and m.group(1).lower() == "yes"
+
+
+@dataclass
+class DetectionSetup:
+    """Ground truth, the selected categories and the queries of one detection evaluation.
+
+    Attributes:
+        gt: COCO (or LVIS) ground-truth dataset dict.
+        image_ids: image key (record ``image_id``, or image path) -> image id in `gt`.
+        categories: the selected category names, in order.
+        queries: one detection record per (image, selected category), image order kept.
+        lvis: whether `gt` is an LVIS file (federated evaluation).
+    """
+
+    gt: dict
+    image_ids: dict[Any, int]
+    categories: list[str]
+    queries: list[Record] = field(default_factory=list)
+    lvis: bool = False
+
+    @property
+    def category_ids(self) -> dict[str, int]:
+        """Selected category name -> id in `gt`."""
+        ids = category_ids_by_name(self.gt)
+        return {c: ids[c] for c in self.categories}
+
+
+def _boxes_from_gt(gt: dict) -> dict[tuple[int, int], list[list[float]]]:
+    out: dict[tuple[int, int], list[list[float]]] = {}
+    for a in gt["annotations"]:
+        if a.get("iscrowd", 0):
+            continue
+        x, y, w, h = a["bbox"]
+        out.setdefault((a["image_id"], a["category_id"]), []).append([x, y, x + w, y + h])
+    return out
+
+
+def detection_setup(
+    records: Sequence[Record],
+    *,
+    gt: dict | None = None,
+    categories: Sequence[str] | None = None,
+    lvis: bool = False,
+) -> DetectionSetup:
+    """Build the ground truth and the all-categories queries for detection `records`.
+
+    Args:
+        records: detection records (one per asked (image, category); more than one image each).
+        gt: a COCO / LVIS ground-truth dict; default: built from the records (`gt_from_records`).
+        categories: the selected categories (default: every category named in the records).
+        lvis: `gt` is an LVIS file.
+
+    Raises:
+        DataError: a record's image or category is not in `gt`, or a selected category is unknown.
+    """
+    records = [r for r in records if r.task == "detection"]
+    if not records:
+        raise DataError("no detection records to evaluate (check --task / the records file)")
+    if categories is None:
+        categories = list(dict.fromkeys(r.category for r in records))
+    categories = list(dict.fromkeys(categories))
+    if gt is None:
+        if lvis:
+            raise UserError("LVIS evaluation needs the LVIS annotation file: pass --lvis-gt lvis_v1_val.json")
+        gt, image_ids = gt_from_records(records)
+        known = {c["name"] for c in gt["categories"]}
+        extra = [c for c in categories if c not in known]
+        for name in extra:  # selected but absent from every record: a class without GT here
+            gt["categories"].append({"id": len(gt["categories"]) + 1, "name": name})
+    else:
+        gt_images = {img["id"] for img in gt["images"]}
+        image_ids = {}
+        missing = []
+        for r in records:
+            key = image_key(r)
+            if isinstance(key, int) and key in gt_images:
+                image_ids[key] = key
+            else:
+                missing.append(f"{r.source or r.id}: image_id {key!r}")
+        if missing:
+            raise DataError(
+                "records whose image_id is not an image of the ground-truth file (convert the records from "
+                "that file so that image_id is its image id):\n  " + "\n  ".join(missing[:20])
+            )
+        names = category_ids_by_name(gt)
+        unknown = [c for c in categories if c not in names]
+        if unknown:
+            raise DataError(
+                f"categories not in the ground-truth file: {', '.join(map(repr, unknown[:20]))} "
+                "(names must match its 'categories' exactly)"
+            )
+    names = category_ids_by_name(gt)
+    gt_boxes = _boxes_from_gt(gt)
+    by_pair = {(image_key(r), r.category): r for r in reversed(records)}
+    used_ids = {r.id for r in records}
+    first_of_image: dict[Any, Record] = {}
+    for r in records:
+        first_of_image.setdefault(image_key(r), r)
+    queries: list[Record] = []
+    for key, template in first_of_image.items():
+        iid = image_ids[key]
+        for cat in categories:
+            rec = by_pair.get((key, cat))
+            if rec is None:
+                rid = f"{key}-{cat}"
+                while rid in used_ids:
+                    rid += "+"
+                used_ids.add(rid)
+                rec = Record(
+                    id=rid,
+                    task="detection",
+                    image=template.image,
+                    width=template.width,
+                    height=template.height,
+                    image_id=template.image_id,
+                    category=cat,
+                    boxes=gt_boxes.get((iid, names[cat]), []),
+                    image_path=template.image_path,
+                    source=f"{template.source or template.id} (category {cat!r} added by the protocol)",
+                )
+            queries.append(rec)
+    given = {r.id for r in records}
+    logger.info(
+        "detection: %d images x %d categories = %d queries (%d from the records file)",
+        len(first_of_image),
+        len(categories),
+        len(queries),
+        sum(1 for q in queries if q.id in given),
+    )
+    return DetectionSetup(gt=gt, image_ids=image_ids, categories=categories, queries=queries, lvis=lvis)
+
+
+def presence_prompt(record: Record) -> str:
+    """The presence question for a detection record's (image, category)."""
+    return PRESENCE_PROMPT.format(category=record.category)
