@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -81,9 +82,9 @@ def pixel_budget(processor: Any) -> tuple[int, int] | None:
     if size is None:
         return None
     get = size.get if isinstance(size, dict) else (lambda k, d=None: getattr(size, k, d))
-    lo, hi = get("shortest_edge"), get("longest_edge")
-    lo = getattr(ip, "min_pixels", None) or lo
-    hi = getattr(ip, "max_pixels", None) or hi
+    # transformers 5 resizes by size["shortest_edge"/"longest_edge"] (pixel counts); older attributes are fallbacks
+    lo = get("shortest_edge") or getattr(ip, "min_pixels", None)
+    hi = get("longest_edge") or getattr(ip, "max_pixels", None)
     if lo is None or hi is None or patch_factor(ip) is None:
         return None
     return int(lo), int(hi)
@@ -188,9 +189,10 @@ def set_pixel_budget(
     hi = int(max_pixels) if max_pixels is not None else hi
     if lo > hi:
         raise ConfigError(f"min_pixels ({lo}) is larger than max_pixels ({hi})")
-    size = dict(ip.size) if isinstance(ip.size, dict) else {"shortest_edge": lo, "longest_edge": hi}
-    size.update(shortest_edge=lo, longest_edge=hi)
-    ip.size = size
+    if dataclasses.is_dataclass(ip.size):  # transformers' SizeDict: keep its type
+        ip.size = dataclasses.replace(ip.size, shortest_edge=lo, longest_edge=hi)
+    else:
+        ip.size = {**dict(ip.size), "shortest_edge": lo, "longest_edge": hi}
     for name, value in (("min_pixels", lo), ("max_pixels", hi)):
         if hasattr(ip, name):
             setattr(ip, name, value)
