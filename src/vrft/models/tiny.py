@@ -22,12 +22,13 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from vrft.errors import ConfigError
-from vrft.models.corpus import default_corpus
+from vrft.models.tiny_archs import TINY_ARCHS, TinySettings
+from vrft.models.tiny_text import make_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -44,310 +45,7 @@ SIZES: dict[str, dict[str, int]] = {
     },
 }  # fmt: skip
 
-THINK_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
-QWEN_SPECIAL = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                "<|image_pad|>", "<|video_pad|>")  # fmt: skip
-SMOLVLM_SPECIAL = ("<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>",
-                   "<global-img>", *(f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)))  # fmt: skip
-
-# A minimal Qwen-style chat template: user turns may mix {"type": "image"} and {"type": "text"} items (the
-# conversational format TRL uses); assistant turns are wrapped in generation markers so SFT can mask the prompt.
-QWEN_CHAT_TEMPLATE = (
-    "{% macro render(content) %}"
-    "{% if content is string %}{{ content }}"
-    "{% else %}{% for item in content %}"
-    "{% if item['type'] == 'image' or 'image' in item or 'image_url' in item %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif item['type'] == 'video' or 'video' in item %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in item %}{{ item['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}"
-    "{% endmacro %}"
-    "{% for message in messages %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['role'] == 'assistant' %}"
-    "{% generation %}{{ render(message['content']) }}<|im_end|>{% endgeneration %}"
-    "{% else %}{{ render(message['content']) }}<|im_end|>{% endif %}{{ '\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant{{ '\\n' }}{% endif %}"
-)
-
-
-@dataclass(frozen=True)
-class TinySettings:
-    """Every setting that determines a tiny model's files (hashed by `cached_tiny`)."""
-
-    arch: str
-    hidden_size: int
-    layers: int
-    heads: int
-    kv_heads: int
-    intermediate_size: int
-    vision_hidden: int
-    vision_depth: int
-    vision_heads: int
-    vision_intermediate: int
-    vocab_size: int
-    image_size: int
-    seed: int
-    vocab_texts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TinyArch:
-    """How to build one architecture: its model_type, special tokens, and config/processor builders."""
-
-    model_type: str
-    special_tokens: tuple[str, ...]
-    eos_token: str
-    pad_token: str
-    patch_factor: int  # image side granularity in pixels (patch * merge)
-    make_config: Callable[[TinySettings, dict[str, int]], object]
-    make_processor: Callable[[TinySettings, object], object]
-    chat_template: str
-
-
-# ----------------------------------------------------------------------------------------------- tokenizer
-def _train_tokenizer(settings: TinySettings, special_tokens: Sequence[str]):
-    """Train a byte-level BPE (Qwen2 pre-tokenisation: every digit is its own piece) on the vrft corpus."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-
-    tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
-    n_fixed = len(special_tokens) + len(THINK_TOKENS)
-    trainer = trainers.BpeTrainer(
-        vocab_size=max(settings.vocab_size - n_fixed, 256 + 1),
-        min_frequency=2,
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=[],
-    )
-    tok.train_from_iterator([*default_corpus(), *settings.vocab_texts], trainer=trainer)
-    state = json.loads(tok.to_str())
-    vocab: dict[str, int] = state["model"]["vocab"]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["model"]["merges"]]
-    return vocab, merges
-
-
-def _make_tokenizer(settings: TinySettings, arch: TinyArch, chat_template: str | None):
-    """A transformers tokenizer (Qwen2Tokenizer class: same as the real Qwen-VL and SmolVLM byte-level BPE)."""
-    from tokenizers import AddedToken
-    from transformers import Qwen2Tokenizer
-
-    vocab, merges = _train_tokenizer(settings, arch.special_tokens)
-    tokenizer = Qwen2Tokenizer(
-        vocab=vocab,
-        merges=merges,
-        unk_token=None,
-        eos_token=arch.eos_token,
-        pad_token=arch.pad_token,
-        padding_side="left",
-    )
-    tokenizer.add_special_tokens(
-        {
-            "additional_special_tokens": [
-                AddedToken(t, special=True, normalized=False) for t in arch.special_tokens
-            ]
-        }
-    )
-    # The reasoning/answer tags are ordinary (non-special) tokens: decode(skip_special_tokens=True) keeps them.
-    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TOKENS])
-    if chat_template is not None:
-        tokenizer.chat_template = chat_template
-    tokenizer.padding_side = "left"
-    return tokenizer
-
-
-# ----------------------------------------------------------------------------------------------- Qwen
-def _mrope_section(head_dim: int) -> list[int]:
-    """Split head_dim/2 rotary frequencies over (time, height, width) like Qwen's [16, 24, 24] of 64."""
-    half = head_dim // 2
-    t = half // 4
-    h = (half - t) // 2
-    return [t, h, half - t - h]
-
-
-def _qwen_text(s: TinySettings, ids: dict[str, int], **extra) -> dict:
-    head_dim = s.hidden_size // s.heads
-    return {
-        "vocab_size": ids["_vocab"],
-        "hidden_size": s.hidden_size,
-        "intermediate_size": s.intermediate_size,
-        "num_hidden_layers": s.layers,
-        "num_attention_heads": s.heads,
-        "num_key_value_heads": s.kv_heads,
-        "max_position_embeddings": 4096,
-        "rope_parameters": {
-            "rope_type": "default",
-            "rope_theta": 10000.0,
-            "mrope_section": _mrope_section(head_dim),
-        },
-        "bos_token_id": None,
-        "eos_token_id": ids["<|im_end|>"],
-        "pad_token_id": ids["<|endoftext|>"],
-        **extra,
-    }
-
-
-def _qwen_token_ids(ids: dict[str, int]) -> dict[str, int]:
-    return {
-        "image_token_id": ids["<|image_pad|>"],
-        "video_token_id": ids["<|video_pad|>"],
-        "vision_start_token_id": ids["<|vision_start|>"],
-        "vision_end_token_id": ids["<|vision_end|>"],
-    }
-
-
-def _qwen2_vl_config(s: TinySettings, ids: dict[str, int]):
-    from transformers import Qwen2VLConfig
-
-    vision = {
-        "depth": s.vision_depth, "embed_dim": s.vision_hidden, "hidden_size": s.hidden_size,
-        "mlp_ratio": max(1, s.vision_intermediate // s.vision_hidden), "num_heads": s.vision_heads,
-        "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
-    }  # fmt: skip
-    return Qwen2VLConfig(text_config=_qwen_text(s, ids), vision_config=vision, **_qwen_token_ids(ids))
-
-
-def _qwen2_5_vl_config(s: TinySettings, ids: dict[str, int]):
-    from transformers import Qwen2_5_VLConfig
-
-    vision = {
-        "depth": s.vision_depth, "hidden_size": s.vision_hidden, "intermediate_size": s.vision_intermediate,
-        "num_heads": s.vision_heads, "out_hidden_size": s.hidden_size, "patch_size": 14,
-        "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
-        "fullatt_block_indexes": list(range(s.vision_depth)),  # full attention everywhere: tiny images
-    }  # fmt: skip
-    return Qwen2_5_VLConfig(text_config=_qwen_text(s, ids), vision_config=vision, **_qwen_token_ids(ids))
-
-
-def _qwen3_vl_config(s: TinySettings, ids: dict[str, int]):
-    from transformers import Qwen3VLConfig
-
-    head_dim = s.hidden_size // s.heads
-    grid = max(4, s.image_size // 16)
-    vision = {
-        "depth": s.vision_depth, "hidden_size": s.vision_hidden, "intermediate_size": s.vision_intermediate,
-        "num_heads": s.vision_heads, "out_hidden_size": s.hidden_size, "patch_size": 16,
-        "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": grid * grid,
-        "deepstack_visual_indexes": [0] if s.vision_depth > 1 else [],
-    }  # fmt: skip
-    text = _qwen_text(s, ids, head_dim=head_dim)
-    text.pop("bos_token_id")
-    text.pop("eos_token_id")
-    text["rope_parameters"] = {
-        "rope_type": "default", "rope_theta": 10000.0, "mrope_section": _mrope_section(head_dim),
-        "mrope_interleaved": True,
-    }  # fmt: skip
-    return Qwen3VLConfig(text_config=text, vision_config=vision, **_qwen_token_ids(ids))
-
-
-def _qwen_processor(processor_cls: str, video_cls: str, patch: int, image_mean: tuple, image_std: tuple):
-    def make(s: TinySettings, tokenizer):
-        import transformers
-        from transformers import Qwen2VLImageProcessor
-
-        pixels = s.image_size * s.image_size
-        kw = {"patch_size": patch, "merge_size": 2, "temporal_patch_size": 2, "image_mean": list(image_mean),
-              "image_std": list(image_std)}  # fmt: skip
-        image_processor = Qwen2VLImageProcessor(min_pixels=pixels, max_pixels=pixels, **kw)
-        video_processor = getattr(transformers, video_cls)(**kw)
-        return getattr(transformers, processor_cls)(
-            image_processor=image_processor,
-            tokenizer=tokenizer,
-            video_processor=video_processor,
-            chat_template=QWEN_CHAT_TEMPLATE,
-        )
-
-    return make
-
-
-# ----------------------------------------------------------------------------------------------- SmolVLM
-# SmolVLM's own format: "<|im_start|>User:<image>text<end_of_utterance>\nAssistant: ...<end_of_utterance>\n".
-SMOLVLM_CHAT_TEMPLATE = (
-    "{% macro render(content) %}"
-    "{% if content is string %}{{ ': ' + content }}"
-    "{% else %}{% if content[0]['type'] == 'image' %}{{ ':' }}{% else %}{{ ': ' }}{% endif %}"
-    "{% for item in content %}"
-    "{% if item['type'] == 'image' or 'image' in item or 'image_url' in item %}{{ '<image>' }}"
-    "{% elif item['type'] == 'video' or 'video' in item %}{{ '<video>' }}"
-    "{% elif 'text' in item %}{{ item['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}"
-    "{% endmacro %}"
-    "<|im_start|>"
-    "{% for message in messages %}"
-    "{{ message['role'] | capitalize }}"
-    "{% if message['role'] == 'assistant' %}"
-    "{% generation %}{{ render(message['content']) }}<end_of_utterance>{% endgeneration %}"
-    "{% else %}{{ render(message['content']) }}<end_of_utterance>{% endif %}{{ '\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
-)
-
-
-def _smolvlm_config(s: TinySettings, ids: dict[str, int]):
-    from transformers import SmolVLMConfig
-
-    text = {
-        "model_type": "llama", "vocab_size": ids["_vocab"], "hidden_size": s.hidden_size,
-        "intermediate_size": s.intermediate_size, "num_hidden_layers": s.layers, "num_attention_heads": s.heads,
-        "num_key_value_heads": s.kv_heads, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
-        "bos_token_id": ids["<|im_start|>"], "eos_token_id": ids["<end_of_utterance>"],
-        "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": False,
-    }  # fmt: skip
-    vision = {
-        "hidden_size": s.vision_hidden, "intermediate_size": s.vision_intermediate,
-        "num_hidden_layers": s.vision_depth, "num_attention_heads": s.vision_heads, "image_size": s.image_size,
-        "patch_size": 16,
-    }  # fmt: skip
-    return SmolVLMConfig(
-        text_config=text, vision_config=vision, scale_factor=2, image_token_id=ids["<image>"],
-        pad_token_id=ids["<|endoftext|>"],
-    )  # fmt: skip
-
-
-def _smolvlm_processor(s: TinySettings, tokenizer):
-    from transformers import SmolVLMImageProcessor, SmolVLMProcessor, SmolVLMVideoProcessor
-
-    side = {"longest_edge": s.image_size}
-    common = {"size": side, "max_image_size": side, "image_mean": list(HALF), "image_std": list(HALF)}
-    image_processor = SmolVLMImageProcessor(do_image_splitting=False, **common)
-    video_processor = SmolVLMVideoProcessor(**common)
-    return SmolVLMProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        video_processor=video_processor,
-        image_seq_len=(s.image_size // 16) ** 2 // 4,  # patches per side squared / scale_factor**2
-        chat_template=SMOLVLM_CHAT_TEMPLATE,
-    )
-
-
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-HALF = (0.5, 0.5, 0.5)
-
-# arch name -> how to build it. A literal dict: one line per supported architecture.
-TINY_ARCHS: dict[str, TinyArch] = {
-    "qwen2_vl": TinyArch("qwen2_vl", QWEN_SPECIAL, "<|im_end|>", "<|endoftext|>", 28, _qwen2_vl_config,
-                         _qwen_processor("Qwen2VLProcessor", "Qwen2VLVideoProcessor", 14, CLIP_MEAN, CLIP_STD),
-                         QWEN_CHAT_TEMPLATE),
-    "qwen2_5_vl": TinyArch("qwen2_5_vl", QWEN_SPECIAL, "<|im_end|>", "<|endoftext|>", 28, _qwen2_5_vl_config,
-                           _qwen_processor("Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor", 14, CLIP_MEAN,
-                                           CLIP_STD), QWEN_CHAT_TEMPLATE),
-    "qwen3_vl": TinyArch("qwen3_vl", QWEN_SPECIAL, "<|im_end|>", "<|endoftext|>", 32, _qwen3_vl_config,
-                         _qwen_processor("Qwen3VLProcessor", "Qwen3VLVideoProcessor", 16, HALF, HALF),
-                         QWEN_CHAT_TEMPLATE),
-    "smolvlm": TinyArch("smolvlm", SMOLVLM_SPECIAL, "<end_of_utterance>", "<|endoftext|>", 32, _smolvlm_config,
-                        _smolvlm_processor, SMOLVLM_CHAT_TEMPLATE),
-}  # fmt: skip
+__all__ = ["SIZES", "TINY_ARCHS", "TinySettings", "build_tiny", "cached_tiny", "cache_root", "tiny_settings"]
 
 
 # ----------------------------------------------------------------------------------------------- build
@@ -434,7 +132,10 @@ def _build(settings: TinySettings, out: Path) -> Path:
     from transformers import AutoModelForImageTextToText, GenerationConfig
 
     spec = TINY_ARCHS[settings.arch]
-    tokenizer = _make_tokenizer(settings, spec, spec.chat_template)
+    tokenizer = make_tokenizer(
+        settings.vocab_size, spec.special_tokens, spec.eos_token, spec.pad_token, spec.chat_template,
+        settings.vocab_texts,
+    )  # fmt: skip
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in spec.special_tokens}
     ids["_vocab"] = len(tokenizer)
     config = spec.make_config(settings, ids)
@@ -471,8 +172,10 @@ def _settings_hash(settings: TinySettings) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(asdict(settings), sort_keys=True).encode())
     h.update(transformers.__version__.encode())
-    for module in (__file__, Path(__file__).with_name("corpus.py")):
-        h.update(Path(module).read_bytes())  # a change of the builder invalidates the cache
+    for module in ("tiny.py", "tiny_archs.py", "tiny_text.py", "corpus.py"):
+        h.update(
+            Path(__file__).with_name(module).read_bytes()
+        )  # a change of the builder invalidates the cache
     return h.hexdigest()[:12]
 
 
