@@ -1,0 +1,130 @@
+"""`vrft eval --predictions ...`: re-scoring saved completions without a model, and input errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vrft.cli import main
+from vrft.data.records import Record, save_records
+
+from .conftest import answers_text
+
+
+def _write_lines(path, lines):
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def test_rescore_detection_against_coco_gt(det_dir, capsys):
+    texts = answers_text()
+    # (2, 'cat') and (3, 'cat') are not listed: they count as no detections.
+    lines = [
+        {"image_id": iid, "category": cat, "completion": t}
+        for (iid, cat), t in texts.items()
+        if (iid, cat) not in ((2, "cat"), (3, "cat"))
+    ]
+    preds = _write_lines(det_dir / "preds.jsonl", lines)
+    out = det_dir / "rescored"
+    rc = main(
+        ["eval", "--predictions", str(preds), "--coco-gt", str(det_dir / "instances.json"), "--out", str(out),
+         "--images", str(det_dir / "images")]
+    )  # fmt: skip
+    assert rc == 0
+    metrics = json.loads((out / "metrics.json").read_text())["detection"]
+    # Same completions through the records path give the same metrics (missing pairs answered No Objects
+    # score the same as not listed).
+    full = [dict(x) for x in lines] + [
+        {"image_id": 2, "category": "cat", "completion": "<answer>No Objects</answer>"},
+        {"image_id": 3, "category": "cat", "completion": "<answer>No Objects</answer>"},
+    ]
+    preds2 = _write_lines(det_dir / "preds2.jsonl", full)
+    assert (
+        main(
+            [
+                "eval",
+                "--predictions",
+                str(preds2),
+                "--data",
+                str(det_dir / "det.jsonl"),
+                "--out",
+                str(out / "b"),
+            ]
+        )
+        == 0
+    )
+    metrics2 = json.loads((out / "b" / "metrics.json").read_text())["detection"]
+    for key in ("AP", "AP50", "AP75", "mAP"):
+        assert metrics[key] == pytest.approx(metrics2[key], abs=1e-9)
+    assert metrics["num_queries"] == 9 and metrics["num_asked"] == 7
+    assert {p.name for p in out.iterdir()} >= {
+        "metrics.json",
+        "predictions.jsonl",
+        "coco_results.json",
+        "report.html",
+    }
+    assert "data:image/jpeg;base64," in (out / "report.html").read_text()  # images found via --images
+    assert "detection: " in capsys.readouterr().out
+    # re-scoring our own predictions.jsonl reproduces the metrics
+    assert main(["eval", "--predictions", str(out / "predictions.jsonl"), "--data", str(det_dir / "det.jsonl"),
+                 "--out", str(out / "c"), "--no-report"]) == 0  # fmt: skip
+    metrics3 = json.loads((out / "c" / "metrics.json").read_text())["detection"]
+    assert metrics3["AP"] == pytest.approx(metrics["AP"], abs=1e-9)
+    assert not (out / "c" / "report.html").exists()
+
+
+def test_rescore_classification_by_record_id(tmp_path):
+    recs = [
+        Record(id=f"c{i}", task="classification", image="x.png", width=8, height=8, label=lab)
+        for i, lab in enumerate(["rose", "tulip"])
+    ]
+    save_records(recs, tmp_path / "cls.jsonl")
+    preds = _write_lines(
+        tmp_path / "p.jsonl",
+        [
+            {"id": "c0", "completion": "<think>.</think><answer>Rose</answer>"},
+            {"id": "c1", "completion": "daisy"},
+        ],
+    )
+    assert (
+        main(
+            [
+                "eval",
+                "--predictions",
+                str(preds),
+                "--data",
+                str(tmp_path / "cls.jsonl"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["classification"]["accuracy"] == 50.0 and m["run"]["predictions"] == str(preds)
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda d: ["--out", str(d / "o")], "exactly one of --model"),
+        (lambda d: ["--predictions", str(d / "nope.jsonl"), "--data", str(d / "det.jsonl"), "--out", str(d / "o")],
+         "predictions file not found"),
+        (lambda d: ["--predictions", str(d / "bad.jsonl"), "--coco-gt", str(d / "instances.json"), "--out", str(d / "o")],
+         "bad.jsonl:2: completion: missing"),
+        (lambda d: ["--predictions", str(d / "bad_img.jsonl"), "--coco-gt", str(d / "instances.json"),
+                    "--out", str(d / "o")], "image_id 99 is not an image"),
+        (lambda d: ["--predictions", str(d / "bad_img.jsonl"), "--out", str(d / "o")], "needs --data"),
+        (lambda d: ["--model", str(d / "no-model"), "--data", str(d / "det.jsonl"), "--out", str(d / "o")],
+         "model directory not found"),
+    ],
+)  # fmt: skip
+def test_user_errors_exit_2_with_a_message(det_dir, capsys, make_args, message):
+    _write_lines(
+        det_dir / "bad.jsonl", [{"image_id": 1, "category": "cat", "completion": "x"}, {"image_id": 1}]
+    )
+    _write_lines(det_dir / "bad_img.jsonl", [{"image_id": 99, "category": "cat", "completion": "x"}])
+    assert main(["eval", *make_args(det_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vrft eval: error:") and message in err and "Traceback" not in err
