@@ -255,32 +255,33 @@ def build_detection_records(
         )
 
     positives = [(iid, cid) for (iid, cid) in boxes]
-    # Negative candidates per image, in a fixed order.
-    neg_lists: list[tuple[Any, list[int]]] = []
-    for img in data["images"]:
-        iid = img["id"]
-        here = present.get(iid, set())
+
+    # Negative candidates of an image, in category order (recomputed rather than stored: COCO has
+    # ~9M (image, absent category) pairs).
+    def candidates(img: dict) -> list[int]:
+        here = present.get(img["id"], set())
         if negative_candidates is None:
-            cands = [cid for cid in sel if cid not in here]
-        else:
-            allowed = set(negative_candidates(img, here))
-            cands = [cid for cid in sel if cid in allowed and cid not in here]
-        if cands:
-            neg_lists.append((iid, cands))
-    total = sum(len(c) for _, c in neg_lists)
+            return [cid for cid in sel if cid not in here]
+        allowed = set(negative_candidates(img, here))
+        return [cid for cid in sel if cid in allowed and cid not in here]
+
+    negatives: list[tuple[Any, int]] = []
     if negative_ratio == math.inf:
-        negatives = [(iid, cid) for iid, cands in neg_lists for cid in cands]
-    else:
+        negatives = [(img["id"], cid) for img in data["images"] for cid in candidates(img)]
+    elif negative_ratio > 0:
+        counts = np.array([len(candidates(img)) for img in data["images"]], dtype=np.int64)
+        total = int(counts.sum())
         want = min(total, int(round(negative_ratio * len(positives))))
-        negatives = []
         if want > 0:
             rng = np.random.default_rng(seed)
             picks = np.sort(rng.choice(total, size=want, replace=False))
-            offsets = np.cumsum([0] + [len(c) for _, c in neg_lists])
-            for p in picks.tolist():
-                k = int(np.searchsorted(offsets, p, side="right")) - 1
-                iid, cands = neg_lists[k]
-                negatives.append((iid, cands[p - int(offsets[k])]))
+            offsets = np.concatenate([[0], np.cumsum(counts)])
+            owners = np.searchsorted(offsets, picks, side="right") - 1
+            cache: dict[int, list[int]] = {}
+            for p, k in zip(picks.tolist(), owners.tolist()):
+                if k not in cache:
+                    cache[k] = candidates(data["images"][k])
+                negatives.append((data["images"][k]["id"], cache[k][p - int(offsets[k])]))
     image_order = {img["id"]: k for k, img in enumerate(data["images"])}
     pairs = sorted(positives + negatives, key=lambda p: (image_order[p[0]], order[p[1]]))
     records = [make(iid, cid, boxes.get((iid, cid), [])) for iid, cid in pairs]
@@ -338,7 +339,10 @@ def prepare(
         )
     names = [image_file_name(img) for img in data["images"]]
     base = resolve_images_dir(json_path, names, images_dir)
-    paths = {img["id"]: (base / name).resolve() for img, name in zip(data["images"], names)}
+    paths = {
+        img["id"]: Path(os.path.normpath(os.path.join(base, name)))
+        for img, name in zip(data["images"], names)
+    }
     if check_images:
         check_image_files(paths.items(), source)
     return data, paths, source

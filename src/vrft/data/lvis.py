@@ -62,7 +62,7 @@ def lvis_image_paths(data: dict, json_path: Path, images_dir: str | os.PathLike 
     for img in data["images"]:
         cands = lvis_image_candidates(img)
         found = next((b / c for b in bases for c in cands if (b / c).is_file()), None)
-        paths[img["id"]] = (found or bases[0] / cands[-1]).resolve()
+        paths[img["id"]] = Path(os.path.normpath(found or bases[0] / cands[-1]))
     return paths
 
 

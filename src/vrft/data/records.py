@@ -209,18 +209,28 @@ def validate_record_dict(obj: Any) -> list[tuple[str, str]]:
     return problems
 
 
-def record_from_dict(obj: dict[str, Any], base_dir: Path | None = None, source: str | None = None) -> Record:
-    """Build a `Record` from an already validated dict; resolve `image` against `base_dir`."""
+def record_from_dict(
+    obj: dict[str, Any], base_dir: Path | None = None, source: str | None = None, _cache: dict | None = None
+) -> Record:
+    """Build a `Record` from an already validated dict; resolve `image` against `base_dir`.
+
+    The absolute path is normalised (``..`` removed) without resolving symlinks; `_cache` (image
+    string -> Path) lets a loader share one Path per image.
+    """
     kwargs = {k: obj[k] for k in FIELDS if k in obj}
-    kwargs["boxes"] = [[float(v) if isinstance(v, float) else v for v in b] for b in kwargs.get("boxes", [])]
+    kwargs["boxes"] = [list(b) for b in kwargs.get("boxes", [])]
     if kwargs.get("meta") is None:
         kwargs["meta"] = {}
     rec = Record(**kwargs)
-    img = Path(rec.image)
-    if base_dir is not None:
-        rec.image_path = (img if img.is_absolute() else (base_dir / img)).resolve()
-    elif img.is_absolute():
-        rec.image_path = img
+    cache = _cache if _cache is not None else {}
+    path = cache.get(rec.image)
+    if path is None:
+        if os.path.isabs(rec.image):
+            path = Path(os.path.normpath(rec.image))
+        elif base_dir is not None:
+            path = Path(os.path.normpath(os.path.join(base_dir, rec.image)))
+        cache[rec.image] = path
+    rec.image_path = path
     rec.source = source
     return rec
 
@@ -265,6 +275,7 @@ def load_records(path: str | os.PathLike, *, task: str | None = None) -> list[Re
     problems: list[str] = []
     records: list[Record] = []
     seen: dict[str, int] = {}
+    paths: dict[str, Path] = {}
     for lineno, line in iter_record_lines(path):
         where = f"{path}:{lineno}"
         try:
@@ -288,7 +299,7 @@ def load_records(path: str | os.PathLike, *, task: str | None = None) -> list[Re
         if line_problems:
             problems.extend(f"{where}: {fld}: {msg}" for fld, msg in line_problems)
             continue
-        records.append(record_from_dict(obj, base_dir, where))
+        records.append(record_from_dict(obj, base_dir, where, paths))
     if problems:
         raise DataError(format_problems(problems, f"{path}: {len(problems)} problem(s) in records file:"))
     return records
@@ -302,13 +313,17 @@ def save_records(records: Iterable[Record], path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    out_dir = path.resolve().parent
+    out_dir = str(path.resolve().parent)
+    rel: dict[str, str] = {}
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         for rec in records:
             obj = rec.to_dict()
             if rec.image_path is not None:
-                obj["image"] = Path(os.path.relpath(Path(rec.image_path).resolve(), out_dir)).as_posix()
+                key = str(rec.image_path)
+                if key not in rel:
+                    rel[key] = Path(os.path.relpath(os.path.abspath(key), out_dir)).as_posix()
+                obj["image"] = rel[key]
             fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path

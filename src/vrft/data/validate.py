@@ -101,7 +101,7 @@ def validate_records_file(
             img = obj.get("image")
             if check_images and isinstance(img, str) and img.strip():
                 p = Path(img) if Path(img).is_absolute() else base / img
-                problem = images.check(p.resolve(), obj.get("width"), obj.get("height"))
+                problem = images.check(Path(os.path.normpath(p)), obj.get("width"), obj.get("height"))
                 if problem:
                     problems.append(("image", problem))
         report.problems.extend(f"{where}: {fld}: {msg}" for fld, msg in problems)
@@ -178,7 +178,7 @@ def validate_instances_file(
         else:
             names = [image_file_name(i) for i in images.values()]
             base = resolve_images_dir(path, [n for n in names if n], images_dir)
-            paths = {iid: (base / n).resolve() for iid, n in zip(images, names) if n}
+            paths = {iid: Path(os.path.normpath(base / n)) for iid, n in zip(images, names) if n}
         checker = _ImageChecker()
         for iid, p in _progress(paths.items(), len(paths), "checking images", show):
             img = images[iid]
