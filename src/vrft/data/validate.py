@@ -67,7 +67,7 @@ class _ImageChecker:
 
 
 def _progress(items, total: int | None, desc: str, enabled: bool):
-    return tqdm(items, total=total, desc=desc, unit="it", disable=not enabled, leave=False)
+    return tqdm(items, total=total, desc=desc, unit="it", disable=not enabled, leave=False, mininterval=1.0)
 
 
 def validate_records_file(
