@@ -68,3 +68,22 @@ def test_sft_dataset(tmp_path):
         {"role": "assistant", "content": "<think>x</think> <answer>No Objects</answer>"}
     ]
     assert "gt_boxes" not in ds.column_names and isinstance(row["image"], Image.Image)
+
+
+def test_real_tasks_on_the_shapes_world(tmp_path):
+    from vrft.boxes import Frame
+    from vrft.data.coco import convert_coco
+    from vrft.data.synthetic import synthesize
+    from vrft.tasks import TASKS
+
+    convert_coco(synthesize(tmp_path, 4, seed=0, size=64), negative_ratio=1.0, out=tmp_path / "det.jsonl")
+    recs = load_records(tmp_path / "det.jsonl")
+    ds = build_grpo_dataset(
+        recs, TASKS["detection"], lambda r: Frame.for_image(r.width, r.height, "norm1000")
+    )
+    assert len(ds) == len(recs)
+    for rec, row in zip(recs, ds):
+        frame = Frame.for_image(rec.width, rec.height, "norm1000")
+        assert row["gt_boxes"] == [frame.encode(b) for b in rec.boxes]
+        assert f"'{rec.category}'" in row["prompt"][0]["content"][1]["text"]
+        assert row["image"].size == (64, 64)
