@@ -84,13 +84,13 @@ def test_referring_expressions_are_unambiguous(tmp_path):
                 rel = " ".join(words[2:-3]) if words[2] in ("left", "right") else words[2]
                 colour, shape = words[-2], words[-1]
                 (a,) = [o for o in objects if o.colour == colour and o.shape == shape]
-                test = {
-                    "left of": lambda o: o.box[2] < a.box[0],
-                    "right of": lambda o: o.box[0] > a.box[2],
-                    "above": lambda o: o.box[3] < a.box[1],
-                    "below": lambda o: o.box[1] > a.box[3],
+                holds = {
+                    "left of": lambda o, a: o.box[2] < a.box[0],
+                    "right of": lambda o, a: o.box[0] > a.box[2],
+                    "above": lambda o, a: o.box[3] < a.box[1],
+                    "below": lambda o, a: o.box[1] > a.box[3],
                 }[rel]
-                assert [k for k, o in enumerate(objects) if o is not a and test(o)] == [target], text
+                assert [k for k, o in enumerate(objects) if o is not a and holds(o, a)] == [target], text
                 continue
             if words[1] in ("largest", "smallest", "leftmost", "rightmost", "topmost", "bottommost"):
                 continue
