@@ -214,7 +214,10 @@ class OutputSection(_Section):
     report_to: list[str] = Field(
         default_factory=list, description="Extra trackers: wandb, tensorboard, trackio."
     )
-    save_final_model: bool = Field(True, description="Save the final model (and processor) to `<dir>/final`.")
+    overwrite: bool = Field(
+        False,
+        description="Replace an earlier run in the output directory (default: refuse, unless resuming).",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- root

@@ -18,10 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vrft.config import load_config
+    from vrft.train.builder import quiet_other_ranks
     from vrft.train.sft import run_sft
 
+    main = quiet_other_ranks()
     overrides = list(args.overrides) + (["output.resume=true"] if args.resume else [])
     cfg = load_config(args.config, overrides)
     final = run_sft(cfg)
-    print(f"trained model: {final}")
+    if main:
+        print(f"trained model: {final}")
     return 0

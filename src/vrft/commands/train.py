@@ -21,10 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vrft.config import load_config
+    from vrft.train.builder import quiet_other_ranks
     from vrft.train.grpo import run_grpo
 
+    main = quiet_other_ranks()
     overrides = list(args.overrides) + (["output.resume=true"] if args.resume else [])
     cfg = load_config(args.config, overrides)
     final = run_grpo(cfg)
-    print(f"trained model: {final}")
+    if main:
+        print(f"trained model: {final}")
     return 0

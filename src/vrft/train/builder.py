@@ -37,6 +37,15 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def quiet_other_ranks() -> bool:
+    """Log INFO on rank 0 only (other ranks keep warnings and errors); returns whether this is rank 0."""
+    main = is_main_process()
+    if not main:
+        for name in ("vrft", "transformers", "trl"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    return main
+
+
 def gradient_accumulation(prompts_per_step: int, per_device_prompts: int, processes: int) -> int:
     """Micro-steps per optimizer step so that `prompts_per_step` prompts are seen per step, all devices together.
 
@@ -157,6 +166,38 @@ def training_records(cfg: VrftConfig) -> tuple[list[Any], str]:
     return records, task
 
 
+def prompt_order(
+    n: int, prompts_per_step: int, *, epochs: float, max_steps: int | None, seed: int, shuffle: bool
+) -> list[int]:
+    """Indices of the records in the order training visits them, every pass laid out in advance.
+
+    One pass is a seeded permutation of the `n` records (or 0..n-1 without `shuffle`), cut to whole
+    optimizer steps of `prompts_per_step` prompts (as TRL drops an incomplete last batch). Passes are
+    appended until `max_steps` steps (or `epochs` passes) are covered. Training then reads this list
+    front to back in ONE trainer epoch, so a resumed run skips exactly the steps it has done and sees the
+    same prompts in the same order as an uninterrupted one (a sampler's private random state would
+    otherwise restart at every resume).
+    """
+    per_pass = n // prompts_per_step * prompts_per_step
+    if per_pass == 0:
+        raise ConfigError(
+            f"{n} training prompts is fewer than grpo.prompts_per_step ({prompts_per_step}); "
+            "lower grpo.prompts_per_step or add records"
+        )
+    if max_steps is not None:
+        needed = max_steps * prompts_per_step
+    else:
+        needed = int(round(epochs * per_pass / prompts_per_step)) * prompts_per_step
+    order: list[int] = []
+    rng = random.Random(seed)
+    while len(order) < needed:
+        perm = list(range(n))
+        if shuffle:
+            rng.shuffle(perm)
+        order += perm[:per_pass]
+    return order[:needed]
+
+
 def get_task(name: str):
     """The task object of `vrft.tasks.TASKS`."""
     from vrft.tasks import TASKS
@@ -213,20 +254,65 @@ def _reward_name(fn: Callable) -> str:
 
 
 # --------------------------------------------------------------------------------------------- model
-def load_policy(cfg: VrftConfig, weights_dtype: str):
-    """(model, processor, coordinate convention) from the config's local model directory."""
+def load_policy(cfg: VrftConfig, weights_dtype: str, checkpoint: str | None = None):
+    """(model, processor, coordinate convention) from the config's local model directory.
+
+    When resuming full fine-tuning, the weights come from the checkpoint (see `resume_weights`); the
+    model still names the ORIGINAL directory (`config.name_or_path`), where TRL loads the reference from.
+    """
     from vrft.models.load import check_processor, convention_for, load_model_and_processor
 
+    source = resume_weights(checkpoint) or cfg.model.path
+    budget = _has_pixel_budget(cfg.model.path)
     model, processor = load_model_and_processor(
-        cfg.model.path,
+        source,
         dtype=weights_dtype,
-        min_pixels=cfg.model.min_pixels,
-        max_pixels=cfg.model.max_pixels,
+        min_pixels=cfg.model.min_pixels if budget else None,
+        max_pixels=cfg.model.max_pixels if budget else None,
         attn_implementation=cfg.model.attn_implementation,
     )
     check_processor(processor)
+    if source != cfg.model.path:
+        model.config.name_or_path = str(cfg.model.path)
+        logger.info(
+            "resuming: loaded the weights of %s (transformers' Trainer cannot map the saved keys of models "
+            "with a checkpoint conversion, huggingface/transformers#43701; a 'missing keys' warning from its "
+            "own reload is then expected and harmless)",
+            source,
+        )
     convention = convention_for(model.config, cfg.model.coordinate_convention)
     return model, processor, convention
+
+
+def resume_weights(checkpoint: str | None) -> str | None:
+    """The checkpoint directory if it holds full model weights in Hugging Face format, else None.
+
+    transformers' Trainer reloads a resumed model with a plain `load_state_dict`, which misses every
+    key of models whose saved names differ from their module names (Qwen-VL: `visual.*` on disk,
+    `model.visual.*` in memory) and silently keeps the initial weights. Loading the checkpoint with
+    `from_pretrained` applies the conversion. Adapter (LoRA), DeepSpeed and FSDP checkpoints are
+    restored by the Trainer itself.
+    """
+    if checkpoint is None:
+        return None
+    ckpt = Path(checkpoint)
+    if (ckpt / "model.safetensors").is_file() or (ckpt / "model.safetensors.index.json").is_file():
+        return str(ckpt)
+    return None
+
+
+def _has_pixel_budget(path: str) -> bool:
+    """Whether the model family resizes images to a min/max pixel budget (Qwen-VL families)."""
+    import json
+
+    from vrft.models.families import FAMILIES
+
+    try:
+        model_type = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):
+        return True  # let the loader report the problem
+    family = FAMILIES.get(model_type or "")
+    return family is None or family.pixel_budget
 
 
 def vision_module_names(model: Any) -> list[str]:

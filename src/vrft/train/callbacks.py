@@ -116,7 +116,7 @@ class SampleRecorder:
         every: record the batches that train optimizer steps 1, every, 2*every, ...
         num: completions kept per recorded batch (the first ones: whole groups of G come first).
         describe: record_id -> dict of fixed facts for the sample (image path, size, ground truth).
-        parse: (completion text, record_id) -> JSON-able parsed answer (pixels), or None.
+        parse: (completion text, record_id) -> fields of the parsed answer to add to the row (pixels).
         is_main: only the main process writes.
     """
 
@@ -162,9 +162,9 @@ class SampleRecorder:
             row["completion"] = text
             if self.parse is not None and rid is not None:
                 try:
-                    row["parsed"] = self.parse(text, rid)
+                    row.update(self.parse(text, rid) or {})
                 except Exception as err:  # a sample must never stop training
-                    row["parsed"] = {"error": f"{type(err).__name__}: {err}"}
+                    row.update(parse_ok=False, reason=f"{type(err).__name__}: {err}")
             row["rewards"] = {}
             self._rows.append(row)
         for i in range(n):
@@ -172,7 +172,7 @@ class SampleRecorder:
             self._rows[i]["rewards"][name] = None if value is None else float(value)
 
     def pop(self) -> list[dict[str, Any]]:
-        """The rows collected since the last pop, with their weighted total reward."""
+        """The rows collected since the last pop."""
         rows, self._rows, self._step = self._rows, [], None
         return rows
 
@@ -193,7 +193,7 @@ class SampleWriter(TrainerCallback):
         with self.path.open("a", encoding="utf-8") as f:
             for row in rows:
                 rewards = row["rewards"]
-                row["reward"] = sum(self.weights.get(k, 1.0) * v for k, v in rewards.items() if v is not None)
+                row["score"] = sum(self.weights.get(k, 1.0) * v for k, v in rewards.items() if v is not None)
                 f.write(json.dumps(row, default=str) + "\n")
 
 

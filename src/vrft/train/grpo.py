@@ -42,7 +42,7 @@ def grpo_args(
         num_generations=g.num_generations,
         per_device_train_batch_size=g.per_device_prompts * g.num_generations,
         gradient_accumulation_steps=accumulation,
-        shuffle_dataset=cfg.data.shuffle,
+        shuffle_dataset=False,  # the order is laid out by builder.prompt_order (exact resume)
         # rollouts
         max_completion_length=g.max_completion_length,
         temperature=g.temperature,
@@ -70,7 +70,7 @@ def grpo_args(
         weight_decay=g.weight_decay,
         max_grad_norm=g.max_grad_norm,
         max_steps=g.max_steps or -1,
-        num_train_epochs=g.epochs,
+        num_train_epochs=1,  # all passes are laid out in the dataset (builder.prompt_order)
         bf16=precision.bf16,
         fp16=precision.fp16,
         use_cpu=precision.use_cpu,
@@ -125,11 +125,16 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     args = grpo_args(cfg, out, accumulation, precision, weights)
 
-    model, processor, convention = builder.load_policy(cfg, precision.weights)
+    model, processor, convention = builder.load_policy(cfg, precision.weights, checkpoint)
     if cfg.model.freeze_vision:
         logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
     frame_fn = builder.make_frame_fn(convention, processor)
     dataset = build_grpo_dataset(records, task, frame_fn)
+    order = builder.prompt_order(
+        len(dataset), cfg.grpo.prompts_per_step, epochs=cfg.grpo.epochs, max_steps=cfg.grpo.max_steps,
+        seed=cfg.grpo.seed, shuffle=cfg.data.shuffle,
+    )  # fmt: skip
+    train_dataset = dataset.select(order)
 
     recorder = SampleRecorder(
         every=cfg.output.sample_every,
@@ -145,16 +150,16 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
         model=model,
         reward_funcs=rewards,
         args=args,
-        train_dataset=dataset,
+        train_dataset=train_dataset,
         processing_class=processor,
         peft_config=builder.lora_config(cfg, model),
     )
     trainable, total = builder.count_parameters(trainer.model)
     logger.info(
         "GRPO: %d %s prompts, G=%d, %d prompts/step (%d processes x %d x accumulation %d), rewards %s, "
-        "%.1fM of %.1fM parameters trainable, weights %s, %s",
+        "%s of %s parameters trainable, weights %s, %s",
         len(dataset), task_name, cfg.grpo.num_generations, cfg.grpo.prompts_per_step, processes,
-        cfg.grpo.per_device_prompts, accumulation, dict(zip(names, weights)), trainable / 1e6, total / 1e6,
+        cfg.grpo.per_device_prompts, accumulation, dict(zip(names, weights)), f"{trainable:,}", f"{total:,}",
         precision.weights, "bf16" if precision.bf16 else "fp16" if precision.fp16 else "fp32",
     )  # fmt: skip
 
@@ -216,19 +221,25 @@ def _describer(records, task, frame_fn):
 
 
 def _parser(records, task, frame_fn):
-    from dataclasses import asdict, is_dataclass
-
+    """(completion text, record id) -> the parsed answer in the fields of a report sample (pixels)."""
     by_id = {r.id: r for r in records}
     frames: dict[str, Any] = {}
 
-    def parse(text: str, record_id: str) -> Any:
+    def parse(text: str, record_id: str) -> dict[str, Any]:
         r = by_id.get(record_id)
         if r is None:
-            return None
+            return {}
         if record_id not in frames:
             frames[record_id] = frame_fn(r)
         pred = task.parse(text, frames[record_id])
-        return asdict(pred) if is_dataclass(pred) else pred
+        return {
+            "pred_boxes": [list(map(float, b)) for b in pred.boxes],
+            "confidences": list(pred.scores),
+            "pred_label": pred.label,
+            "no_objects": pred.no_objects,
+            "parse_ok": pred.ok,
+            "reason": pred.reason,
+        }
 
     return parse
 

@@ -78,7 +78,7 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     args = sft_args(cfg, out, precision)
 
-    model, processor, convention = builder.load_policy(cfg, precision.weights)
+    model, processor, convention = builder.load_policy(cfg, precision.weights, checkpoint)
     if cfg.model.freeze_vision:
         logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
     dataset = build_sft_dataset(records, task, builder.make_frame_fn(convention, processor))
@@ -92,8 +92,8 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     )
     trainable, total = builder.count_parameters(trainer.model)
     logger.info(
-        "SFT: %d %s examples, %.1fM of %.1fM parameters trainable",
-        len(dataset), task_name, trainable / 1e6, total / 1e6,
+        "SFT: %d %s examples, %s of %s parameters trainable",
+        len(dataset), task_name, f"{trainable:,}", f"{total:,}",
     )  # fmt: skip
     trainer.add_callback(MetricsWriter(out / "metrics.jsonl"))
     for cb in extra_callbacks or []:
