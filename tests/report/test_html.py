@@ -192,3 +192,26 @@ def test_renders_boxes_at_the_right_screen_pixels(tmp_path):
     assert _close(at(60, 50), "#0000ff"), at(60, 50)
     # outside the boxes, still the image (blue), not a box colour
     assert _close(at(150, 50), "#0000ff"), at(150, 50)
+
+
+def test_training_sample_fallbacks(tmp_path):
+    sample = {
+        "record_id": "r1",
+        "step": 3,
+        "completion": "<think>t</think> <answer>[{'Position': [1, 2, 3, 4], 'Confidence': 0.5}]</answer>",
+        "parsed": {
+            "ok": True,
+            "reason": "ok",
+            "boxes": [[1.0, 2.0, 3.0, 4.0]],
+            "scores": [0.5],
+            "label": None,
+        },
+        "rewards": {"format": 1.0, "detection_iou": 0.25, "parse_fail_detection": 0.0},
+        "width": 10,
+        "height": 10,
+    }
+    out = render_report([sample], tmp_path / "s.html")
+    page = _parse(out)
+    div = next(a for t, a in page.tags if t == "div" and a.get("class") == "sample")
+    assert div["data-id"] == "r1" and float(div["data-score"]) == 1.25
+    assert len([a for t, a in page.tags if t == "rect" and a.get("class") == "pred"]) == 1

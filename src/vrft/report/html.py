@@ -27,6 +27,11 @@ Sample dict (every key optional except ``id``; unknown keys are ignored)::
       "parse_ok": true, "reason": "",   # parser status
       "step": 10                        # training step, if any
     }
+
+Fallbacks: ``record_id`` for ``id``, ``image_path`` for ``image``; a ``parsed`` dict (a
+``vrft.tasks.Prediction.to_dict()``, pixels) fills ``pred_boxes`` / ``confidences`` / ``pred_label`` /
+``parse_ok`` / ``reason`` / ``answer`` when they are absent; without ``score`` the sum of ``rewards``
+(diagnostics named ``parse_fail*`` excluded) is the score.
 """
 
 from __future__ import annotations
@@ -162,7 +167,24 @@ def _clip_text(text: Any) -> str:
     return html.escape(s)
 
 
+def _normalise(sample: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the documented fallbacks (see the module docstring)."""
+    s = dict(sample)
+    parsed = s.get("parsed")
+    if isinstance(parsed, Mapping):
+        for key, src in (("pred_boxes", "boxes"), ("confidences", "scores"), ("pred_label", "label"),
+                         ("parse_ok", "ok"), ("reason", "reason"), ("answer", "answer")):  # fmt: skip
+            if s.get(key) is None and parsed.get(src) is not None:
+                s[key] = parsed[src]
+    if s.get("score") is None and isinstance(s.get("rewards"), Mapping):
+        values = [_num(v) for k, v in s["rewards"].items() if not str(k).startswith("parse_fail")]
+        if values and all(v is not None for v in values):
+            s["score"] = sum(values)
+    return s
+
+
 def _sample_html(sample: Mapping[str, Any], cache: dict, base_dir: Path | None = None) -> str:
+    sample = _normalise(sample)
     sid = str(sample.get("id", sample.get("record_id", "?")))
     score = _num(sample.get("score"))
     parse_ok = sample.get("parse_ok")
