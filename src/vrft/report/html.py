@@ -97,6 +97,8 @@ def _num(v: Any) -> float | None:
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, (bool, int, str)) and not isinstance(v, float):
+        return html.escape(str(v))
     f = _num(v)
     if f is None:
         return "—" if v is None else html.escape(str(v))
