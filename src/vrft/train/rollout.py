@@ -248,6 +248,11 @@ def _prefill_and_generate(
 
     Returns generate's output: `sequences` [N, L + T] (and `logits`, T tensors [N, V], if asked).
     """
+    rows_ids, rows_mask = ids.index_select(0, index), mask.index_select(0, index)
+    if not any(isinstance(v, torch.Tensor) and v.is_floating_point() for v in fields.values()):
+        # no image in the batch: plain generation on every row (the text-only prefill is cheap anyway)
+        extra = {k: fields[k].index_select(0, index) for k in per_token}
+        return model.generate(input_ids=rows_ids, attention_mask=rows_mask, generation_config=config, **extra)
     prefill = {k: (v[:, :-1] if k in per_token else v) for k, v in fields.items()}
     owner = _rope_owner(model)
     stale = None if owner is None else getattr(owner, "rope_deltas", None)
@@ -260,7 +265,6 @@ def _prefill_and_generate(
         cache = out.past_key_values
     cache.batch_select_indices(index)
 
-    rows_ids, rows_mask = ids.index_select(0, index), mask.index_select(0, index)
     gen_kwargs: dict[str, Any] = {}
     deltas = None if owner is None else getattr(owner, "rope_deltas", None)
     if deltas is not None and deltas is not stale:  # multimodal RoPE, deltas set by this prefill
