@@ -83,3 +83,35 @@ def test_numpy_is_left_as_found():
 
     lvis_metrics(_lvis_gt(), [_det(1, 1, [10, 10, 30, 30], 0.9)])
     assert "float" not in np.__dict__
+
+
+def test_lvis_records_pipeline_asks_only_evaluated_pairs(tmp_path):
+    from vrft.data.records import Record
+    from vrft.evaluate.pipeline import score_predictions
+
+    gt = _lvis_gt()
+    gt["categories"][1]["name"] = "egg_roll"  # LVIS names use underscores, records use spaces
+    common = dict(task="detection", image="x.png", width=100, height=100)
+    recs = [
+        Record(
+            id="a", image_id=1, category="die", boxes=[[10, 10, 40, 40]], meta={"category_id": 1}, **common
+        ),
+        Record(
+            id="b",
+            image_id=2,
+            category="egg roll",
+            boxes=[[50, 50, 90, 90]],
+            meta={"category_id": 2},
+            **common,
+        ),
+    ]
+    comps = [
+        "<answer>[{'Position': [100, 100, 400, 400], 'Confidence': 0.9}]</answer>",
+        "<answer>[{'Position': [500, 500, 900, 900], 'Confidence': 0.8}]</answer>",
+    ]
+    m = score_predictions(recs, comps, "detection", tmp_path / "o", gt=gt, lvis=True)["detection"]
+    # asked: (1, die) and (2, egg roll) from the records; (1, egg roll) is a verified negative -> added;
+    # (2, die) is a verified negative -> added. Nothing else exists.
+    assert m["num_queries"] == 4 and m["num_asked"] == 2
+    assert m["AP"] == pytest.approx(100.0) and m["APr"] == pytest.approx(100.0)
+    assert set(m["per_class_AP"]) == {"die", "egg_roll"}

@@ -228,9 +228,15 @@ def _records_from_gt(lines, gt: dict, images_dir: str | None) -> list:
     """One detection record per (image, category) named in the prediction lines, targets from `gt`."""
     from vrft.data.records import Record
     from vrft.evaluate.coco import category_ids_by_name
+    from vrft.evaluate.protocols import resolve_category
 
     images = {img["id"]: img for img in gt["images"]}
-    names = category_ids_by_name(gt)
+    by_name = category_ids_by_name(gt)
+    names = {}  # the name used in the prediction lines -> GT category id
+    for _, obj in lines:
+        cid = resolve_category(str(obj.get("category")), by_name)
+        if cid is not None:
+            names[obj.get("category")] = cid
     boxes: dict[tuple, list] = defaultdict(list)
     crowd: dict[tuple, list] = defaultdict(list)
     for a in gt["annotations"]:
@@ -253,7 +259,9 @@ def _records_from_gt(lines, gt: dict, images_dir: str | None) -> list:
         img = images[iid]
         name = img.get("file_name") or (img.get("coco_url") or "").rsplit("/", 1)[-1] or f"{iid}.jpg"
         path = Path(images_dir) / name if images_dir else Path(name)
-        meta = {"crowd_boxes": crowd[(iid, names[cat])]} if crowd.get((iid, names[cat])) else {}
+        meta: dict = {"category_id": names[cat]}
+        if crowd.get((iid, names[cat])):
+            meta["crowd_boxes"] = crowd[(iid, names[cat])]
         records.append(
             Record(
                 id=str(obj.get("id") or f"{iid}-{cat}"),

@@ -56,22 +56,18 @@ class DetectionSetup:
     Attributes:
         gt: COCO (or LVIS) ground-truth dataset dict.
         image_ids: image key (record ``image_id``, or image path) -> image id in `gt`.
-        categories: the selected category names, in order.
-        queries: one detection record per (image, selected category), image order kept.
+        categories: the selected category names (as the records / prompts write them), in order.
+        category_ids: selected category name -> category id in `gt`.
+        queries: one detection record per asked (image, selected category), image order kept.
         lvis: whether `gt` is an LVIS file (federated evaluation).
     """
 
     gt: dict
     image_ids: dict[Any, int]
     categories: list[str]
+    category_ids: dict[str, int]
     queries: list[Record] = field(default_factory=list)
     lvis: bool = False
-
-    @property
-    def category_ids(self) -> dict[str, int]:
-        """Selected category name -> id in `gt`."""
-        ids = category_ids_by_name(self.gt)
-        return {c: ids[c] for c in self.categories}
 
 
 def _boxes_from_gt(gt: dict) -> dict[tuple[int, int], list[list[float]]]:
@@ -81,6 +77,46 @@ def _boxes_from_gt(gt: dict) -> dict[tuple[int, int], list[list[float]]]:
             continue
         x, y, w, h = a["bbox"]
         out.setdefault((a["image_id"], a["category_id"]), []).append([x, y, x + w, y + h])
+    return out
+
+
+def resolve_category(name: str, ids_by_name: dict[str, int]) -> int | None:
+    """The id of category `name` in a GT file: exact name, else LVIS style (spaces -> underscores),
+    else case-insensitive; None when absent."""
+    if name in ids_by_name:
+        return ids_by_name[name]
+    underscored = name.replace(" ", "_")
+    if underscored in ids_by_name:
+        return ids_by_name[underscored]
+    folded = {k.casefold(): v for k, v in ids_by_name.items()}
+    return folded.get(name.casefold(), folded.get(underscored.casefold()))
+
+
+def _category_ids(
+    records: Sequence[Record], categories: list[str], gt: dict, use_meta: bool
+) -> dict[str, int]:
+    """Selected name -> GT id: with `use_meta` (a GT file was given) the records'
+    ``meta["category_id"]`` (written by the converters) when present, else by name (`resolve_category`)."""
+    by_name = category_ids_by_name(gt)
+    known_ids = set(by_name.values())
+    from_meta: dict[str, int] = {}
+    for r in records if use_meta else ():
+        cid = (r.meta or {}).get("category_id")
+        if isinstance(cid, int) and cid in known_ids:
+            from_meta.setdefault(r.category, cid)
+    out: dict[str, int] = {}
+    unknown = []
+    for c in categories:
+        cid = from_meta.get(c, resolve_category(c, by_name))
+        if cid is None:
+            unknown.append(c)
+        else:
+            out[c] = cid
+    if unknown:
+        raise DataError(
+            f"categories not in the ground-truth file: {', '.join(map(repr, unknown[:20]))} "
+            "(names must match its 'categories'; LVIS names may use spaces for underscores)"
+        )
     return out
 
 
@@ -97,7 +133,9 @@ def detection_setup(
         records: detection records (one per asked (image, category); more than one image each).
         gt: a COCO / LVIS ground-truth dict; default: built from the records (`gt_from_records`).
         categories: the selected categories (default: every category named in the records).
-        lvis: `gt` is an LVIS file.
+        lvis: `gt` is an LVIS file. Then a pair is only asked when LVIS evaluates it (the class is
+            annotated in the image, verified absent, or not exhaustively annotated); LVIS ignores
+            detections of any other class in that image, so asking would change nothing.
 
     Raises:
         DataError: a record's image or category is not in `gt`, or a selected category is unknown.
@@ -108,14 +146,15 @@ def detection_setup(
     if categories is None:
         categories = list(dict.fromkeys(r.category for r in records))
     categories = list(dict.fromkeys(categories))
+    gt_given = gt is not None
     if gt is None:
         if lvis:
             raise UserError("LVIS evaluation needs the LVIS annotation file: pass --lvis-gt lvis_v1_val.json")
         gt, image_ids = gt_from_records(records)
         known = {c["name"] for c in gt["categories"]}
-        extra = [c for c in categories if c not in known]
-        for name in extra:  # selected but absent from every record: a class without GT here
-            gt["categories"].append({"id": len(gt["categories"]) + 1, "name": name})
+        for name in categories:  # selected but absent from every record: a class without GT here
+            if name not in known:
+                gt["categories"].append({"id": len(gt["categories"]) + 1, "name": name})
     else:
         gt_images = {img["id"] for img in gt["images"]}
         image_ids = {}
@@ -131,15 +170,16 @@ def detection_setup(
                 "records whose image_id is not an image of the ground-truth file (convert the records from "
                 "that file so that image_id is its image id):\n  " + "\n  ".join(missing[:20])
             )
-        names = category_ids_by_name(gt)
-        unknown = [c for c in categories if c not in names]
-        if unknown:
-            raise DataError(
-                f"categories not in the ground-truth file: {', '.join(map(repr, unknown[:20]))} "
-                "(names must match its 'categories' exactly)"
-            )
-    names = category_ids_by_name(gt)
+    cat_ids = _category_ids(records, categories, gt, use_meta=gt_given)
     gt_boxes = _boxes_from_gt(gt)
+    evaluated: dict[int, set[int]] | None = None
+    if lvis:
+        evaluated = {
+            img["id"]: set(img.get("neg_category_ids", [])) | set(img.get("not_exhaustive_category_ids", []))
+            for img in gt["images"]
+        }
+        for a in gt["annotations"]:
+            evaluated.setdefault(a["image_id"], set()).add(a["category_id"])
     by_pair = {(image_key(r), r.category): r for r in reversed(records)}
     used_ids = {r.id for r in records}
     first_of_image: dict[Any, Record] = {}
@@ -151,6 +191,8 @@ def detection_setup(
         for cat in categories:
             rec = by_pair.get((key, cat))
             if rec is None:
+                if evaluated is not None and cat_ids[cat] not in evaluated.get(iid, ()):
+                    continue
                 rid = f"{key}-{cat}"
                 while rid in used_ids:
                     rid += "+"
@@ -163,20 +205,23 @@ def detection_setup(
                     height=template.height,
                     image_id=template.image_id,
                     category=cat,
-                    boxes=gt_boxes.get((iid, names[cat]), []),
+                    boxes=gt_boxes.get((iid, cat_ids[cat]), []),
+                    meta={"category_id": cat_ids[cat]},
                     image_path=template.image_path,
                     source=f"{template.source or template.id} (category {cat!r} added by the protocol)",
                 )
             queries.append(rec)
     given = {r.id for r in records}
     logger.info(
-        "detection: %d images x %d categories = %d queries (%d from the records file)",
+        "detection: %d images, %d categories, %d queries (%d from the records file)",
         len(first_of_image),
         len(categories),
         len(queries),
         sum(1 for q in queries if q.id in given),
     )
-    return DetectionSetup(gt=gt, image_ids=image_ids, categories=categories, queries=queries, lvis=lvis)
+    return DetectionSetup(
+        gt=gt, image_ids=image_ids, categories=categories, category_ids=cat_ids, queries=queries, lvis=lvis
+    )
 
 
 def presence_prompt(record: Record) -> str:
