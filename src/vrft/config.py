@@ -174,6 +174,16 @@ class GRPOSection(_Section):
     vllm_gpu_memory_utilization: float = Field(
         0.3, gt=0.0, le=1.0, description="GPU memory share vLLM may take (colocate mode)."
     )
+    shared_prefill: bool = Field(
+        True,
+        description="Rollouts: one processor call and one prefill per distinct prompt, KV cache repeated G "
+        "times (docs/speed.md); families without support fall back to TRL's generation, logged.",
+    )
+    dedup_images: bool = Field(
+        True,
+        description="Vision tower: encode each distinct image once per pass and repeat its features "
+        "(same outputs and gradients; docs/speed.md); unsupported families fall back, logged.",
+    )
 
 
 # ----------------------------------------------------------------------------------------------- sft
@@ -429,8 +439,8 @@ def validate(cfg: VrftConfig, *, check_paths: bool = True) -> None:
 
     Rules: G >= 2; prompts per step a whole number of per-device batches; known task, preset and
     rewards (a reward may be 'package.module:function'); with `check_paths`: the model directory and
-    records files exist, the records load, there are at least `prompts_per_step` of them, and the
-    model family has a known coordinate convention (read from config.json, no model loaded).
+    records files exist, the training records load and hold the task, and the model family has a
+    known coordinate convention (read from config.json, no model loaded).
     """
     problems = problems_of(cfg, check_paths=check_paths)
     if problems:
@@ -613,15 +623,8 @@ def _check_records(cfg: VrftConfig, task_name: str | None, add) -> str | None:
         elif cfg.data.task is None and tasks:
             task_name = tasks[0]
             _check_task_name(task_name, key, add)
-        n = sum(1 for r in records if r.task == (cfg.data.task or task_name))
-        if cfg.data.max_samples is not None:
-            n = min(n, cfg.data.max_samples)
-        if n < cfg.grpo.prompts_per_step:
-            add(
-                key,
-                f"{n} training prompts is fewer than grpo.prompts_per_step ({cfg.grpo.prompts_per_step}): "
-                "no full batch could be drawn; lower grpo.prompts_per_step or add records",
-            )
+        if task_name is not None and not any(r.task == task_name for r in records):
+            add(key, f"{path} has no '{task_name}' records")
     return task_name
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vrft.config import VrftConfig, validate
-from vrft.train import builder
+from vrft.train import builder, speed
 from vrft.train.callbacks import MetricsWriter, NamedReward, SampleRecorder, SampleWriter, truncate_jsonl
 from vrft.train.timing import StepTimer
 
@@ -146,14 +146,18 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     )
     rewards = [NamedReward(fn, name, recorder) for name, fn in reward_pairs]
     names = [r.__name__ for r in rewards]
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=rewards,
-        args=args,
-        train_dataset=train_dataset,
-        processing_class=processor,
-        peft_config=builder.lora_config(cfg, model),
-    )
+    rollout = speed.shared_prefill_rollout(model, cfg.grpo.shared_prefill, use_vllm=cfg.grpo.use_vllm)
+    with speed.quiet_rollout_warning():
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=rewards,
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=processor,
+            peft_config=builder.lora_config(cfg, model),
+            rollout_func=rollout,
+        )
+    speed.dedup_vision(trainer, cfg.grpo.dedup_images)
     trainable, total = builder.count_parameters(trainer.model)
     logger.info(
         "GRPO: %d %s prompts, G=%d, %d prompts/step (%d processes x %d x accumulation %d), rewards %s, "

@@ -257,7 +257,8 @@ def _prefill_and_generate(
     owner = _rope_owner(model)
     stale = None if owner is None else getattr(owner, "rope_deltas", None)
     kwargs: dict[str, Any] = {}
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+    base = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model  # PEFT
+    if "logits_to_keep" in inspect.signature(base.forward).parameters:
         kwargs["logits_to_keep"] = 1
     out = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], use_cache=True, **prefill, **kwargs)
     cache = getattr(out, "cache", None)
