@@ -21,7 +21,7 @@ def _world(tmp_path: Path, model_type: str = "qwen2_vl", n_records: int = 4) -> 
     from PIL import Image
 
     model = tmp_path / "model"
-    model.mkdir()
+    model.mkdir(parents=True)
     (model / "config.json").write_text(json.dumps({"model_type": model_type}))
     (tmp_path / "img").mkdir()
     lines = []
@@ -166,7 +166,9 @@ def test_missing_required_and_yaml_syntax(tmp_path):
     with pytest.raises(ConfigError, match="missing required key 'data'"):
         load_config(_write(tmp_path, "model:\n  path: m\n"), check=False)
     with pytest.raises(ConfigError, match=r"bad\.yaml:3: invalid YAML"):
-        load_config(_write(tmp_path, "model:\n  path: m\n  x: [1, 2\n", name="bad.yaml"), check=False)
+        load_config(
+            _write(tmp_path, "model:\n  path: m\n  x: a: b\ndata: {}\n", name="bad.yaml"), check=False
+        )
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
 
@@ -246,8 +248,7 @@ def test_each_rule_alone(tmp_path):
     assert any("unknown task" in p for p in problems("data.task=segmentation", sub="t"))
     assert any("unknown preset" in p for p in problems("rewards.preset=fancy", sub="p"))
     assert any("unknown reward 'iou'" in p for p in problems("rewards.weights={iou: 1}", sub="r"))
-    assert any("fewer than grpo.prompts_per_step" in p for p in problems("grpo.prompts_per_step=8", sub="n"))
-    assert any("fewer than grpo.prompts_per_step" in p for p in problems("data.max_samples=1", sub="m"))
+    assert any("has no 'grounding' records" in p for p in problems("data.task=grounding", sub="n"))
     assert any("records file not found" in p for p in problems("data.eval=/no/eval.jsonl", sub="e"))
     # an external reward that imports is fine, and can be weighted by its function name
     assert problems("rewards.extra=['os.path:join']", "rewards.weights={join: 0.5}", sub="x1") == []

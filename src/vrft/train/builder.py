@@ -9,6 +9,7 @@ then load the model.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import re
@@ -171,30 +172,27 @@ def prompt_order(
 ) -> list[int]:
     """Indices of the records in the order training visits them, every pass laid out in advance.
 
-    One pass is a seeded permutation of the `n` records (or 0..n-1 without `shuffle`), cut to whole
-    optimizer steps of `prompts_per_step` prompts (as TRL drops an incomplete last batch). Passes are
-    appended until `max_steps` steps (or `epochs` passes) are covered. Training then reads this list
-    front to back in ONE trainer epoch, so a resumed run skips exactly the steps it has done and sees the
-    same prompts in the same order as an uninterrupted one (a sampler's private random state would
-    otherwise restart at every resume).
+    Passes over the `n` records (each a seeded permutation, or 0..n-1 without `shuffle`) are appended
+    until `max_steps` optimizer steps of `prompts_per_step` prompts (or `epochs` passes, rounded up to
+    whole steps) are covered; a step may span two passes, so a few-shot set smaller than one step still
+    trains. Training reads this list front to back in ONE trainer epoch: a resumed run skips exactly the
+    steps it has done and sees the same prompts in the same order as an uninterrupted one (a sampler's
+    private random state would restart at every resume).
     """
-    per_pass = n // prompts_per_step * prompts_per_step
-    if per_pass == 0:
-        raise ConfigError(
-            f"{n} training prompts is fewer than grpo.prompts_per_step ({prompts_per_step}); "
-            "lower grpo.prompts_per_step or add records"
-        )
+    if n <= 0:
+        raise ConfigError("no training records (check data.train and data.task)")
     if max_steps is not None:
-        needed = max_steps * prompts_per_step
+        steps = max_steps
     else:
-        needed = int(round(epochs * per_pass / prompts_per_step)) * prompts_per_step
+        steps = max(1, math.ceil(epochs * n / prompts_per_step - 1e-9))
+    needed = steps * prompts_per_step
     order: list[int] = []
     rng = random.Random(seed)
     while len(order) < needed:
         perm = list(range(n))
         if shuffle:
             rng.shuffle(perm)
-        order += perm[:per_pass]
+        order += perm
     return order[:needed]
 
 
