@@ -109,7 +109,9 @@ class HFGenerator:
 
         images = [load_image(r.image) for r in batch]
         texts = [self._chat(r.text) for r in batch]
-        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
+        # One image per prompt, as a nested list: the form every image-text processor accepts (Idefics3 /
+        # SmolVLM needs it; Qwen flattens it).
+        inputs = self.processor(text=texts, images=[[im] for im in images], padding=True, return_tensors="pt")
         device = next(self.model.parameters()).device
         dtype = next(self.model.parameters()).dtype
         inputs = {
