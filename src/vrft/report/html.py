@@ -83,7 +83,11 @@ def _thumbnail(path: Path, cache: dict[str, tuple[str, int, int] | None]) -> tup
                 height,
             )
         except (OSError, ValueError) as err:
-            logger.warning("report: cannot read image %s (%s); drawing boxes without it", path, err)
+            failures = sum(1 for v in cache.values() if v is None)
+            if failures < 3:
+                logger.warning("report: cannot read image %s (%s); drawing boxes without it", path, err)
+            elif failures == 3:
+                logger.warning("report: more images cannot be read; not listing them")
     cache[key] = result
     return result
 
