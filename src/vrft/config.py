@@ -640,6 +640,16 @@ def _suggest(name: str, known: Mapping[str, Any] | Sequence[str]) -> str:
     return f" — did you mean '{close[0]}'?" if close else ""
 
 
+def _type_name(ann: Any) -> str:
+    from typing import get_args, get_origin
+
+    if get_origin(ann) is Literal:
+        return "|".join(str(a) for a in get_args(ann))
+    if isinstance(ann, type):
+        return ann.__name__
+    return str(ann).replace("typing.", "")
+
+
 def schema_help() -> str:
     """Every key with its type, default and description (for `vrft check-config --keys`)."""
     lines: list[str] = []
@@ -655,7 +665,7 @@ def schema_help() -> str:
             default = (
                 "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
             )
-            type_name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+            type_name = _type_name(ann)
             lines.append(f"  {dotted} = {default}  [{type_name}]  {field.description or ''}")
 
     walk(VrftConfig, "")
