@@ -30,6 +30,8 @@ def test_shipped_tiny_config_trains_through_the_cli(tmp_path, capsys):
     # running again into a finished run is refused with a way out (exit 2, no traceback)
     assert cli_main(["train", config, *common, "grpo.max_steps=1"]) == 2
     assert "output.overwrite=true" in capsys.readouterr().err
+    # ... and continued with --resume (options may come after the overrides)
+    assert cli_main(["train", config, *common, "grpo.max_steps=2", "output.save_steps=1", "--resume"]) == 0
 
 
 def test_bad_config_fails_before_any_model_is_loaded(tmp_path, monkeypatch):

@@ -15,7 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "config", nargs="?", help="YAML config (configs/paper/*.yaml, configs/tiny/*.yaml, ...)"
     )
-    parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. grpo.beta=0.0")
+    parser.add_argument(
+        "overrides",
+        nargs=argparse.REMAINDER,
+        help="dotted key=value overrides, e.g. grpo.beta=0.0 (options may follow them)",
+    )
     parser.add_argument(
         "--no-path-checks",
         action="store_true",
@@ -34,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.config:
         raise UserError("give a config file (or --keys to list the keys)")
-    cfg = load_config(args.config, args.overrides, check_paths=not args.no_path_checks)
+    overrides = [o for o in args.overrides if o not in ("--no-path-checks", "--keys")]
+    no_path_checks = args.no_path_checks or "--no-path-checks" in args.overrides
+    cfg = load_config(args.config, overrides, check_paths=not no_path_checks)
     sys.stdout.write(cfg.to_yaml())
     print(f"{args.config}: OK", file=sys.stderr)
     return 0

@@ -11,7 +11,11 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML config (configs/paper/*.yaml, configs/tiny/*.yaml, ...)")
-    parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. grpo.max_steps=10")
+    parser.add_argument(
+        "overrides",
+        nargs=argparse.REMAINDER,
+        help="dotted key=value overrides, e.g. grpo.max_steps=10 (options may follow them)",
+    )
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -25,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from vrft.train.grpo import run_grpo
 
     main = quiet_other_ranks()
-    overrides = list(args.overrides) + (["output.resume=true"] if args.resume else [])
+    overrides = [o for o in args.overrides if o != "--resume"]  # '--resume' may come after the overrides
+    if args.resume or "--resume" in args.overrides:
+        overrides.append("output.resume=true")
     cfg = load_config(args.config, overrides)
     final = run_grpo(cfg)
     if main:

@@ -115,7 +115,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
         if checkpoint is not None:  # lines written after the checkpoint are written again
             for name in ("metrics.jsonl", "samples.jsonl"):
                 truncate_jsonl(out / name, builder.checkpoint_step(checkpoint))
-        elif not cfg.output.resume:
+        else:  # a fresh start (also a resume that found no checkpoint)
             for name in ("metrics.jsonl", "samples.jsonl"):
                 (out / name).unlink(missing_ok=True)
 
