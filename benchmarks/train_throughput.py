@@ -216,9 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             "(grpo.shared_prefill=false grpo.dedup_images=false); 'vrft defaults' has the speed-ups of docs/speed.md\n"
             "on. 'every run' shows the spread between repeats: on a shared machine under load, differences\n"
             "between rows smaller than that spread are noise. A tiny random model makes each step mostly fixed\n"
-            "per-call overhead, so absolute numbers say\n"
-            "little about a 2B model on a GPU; the table is the reference later changes are compared with on the\n"
-            "same machine.\n",
+            "per-call overhead, so absolute numbers say little about a 2B model on a GPU; the table is the\n"
+            "reference later changes are compared with on the same machine.\n",
             encoding="utf-8",
         )
         print(f"wrote {RESULTS}", file=sys.stderr)
