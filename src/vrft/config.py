@@ -184,6 +184,11 @@ class GRPOSection(_Section):
         description="Vision tower: encode each distinct image once per pass and repeat its features "
         "(same outputs and gradients; docs/speed.md); unsupported families fall back, logged.",
     )
+    share_prompt_prefix: bool = Field(
+        True,
+        description="Log-prob passes: run each prompt prefix through the language model once per group of "
+        "identical rows, KV cache repeated (docs/speed.md); stands aside under gradient checkpointing.",
+    )
 
 
 # ----------------------------------------------------------------------------------------------- sft

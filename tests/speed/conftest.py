@@ -77,7 +77,7 @@ def make_trainer(tmp_path, arch: str, *, speed: bool, g: int = 4, beta: float = 
         output_dir=str(tmp_path / f"out-{arch}-{speed}"), use_cpu=True, bf16=False, report_to="none",
         max_completion_length=max_completion_length, num_generations=g, per_device_train_batch_size=2 * g,
         max_steps=steps, logging_steps=1, save_strategy="no", learning_rate=1e-3, seed=seed, beta=beta,
-        num_iterations=num_iterations, disable_dropout=True,
+        num_iterations=num_iterations, disable_dropout=True, activation_checkpointing=False,
     )  # fmt: skip
     reward = RewardLog()
     rollout = sp.shared_prefill_rollout(model, speed)
@@ -85,9 +85,16 @@ def make_trainer(tmp_path, arch: str, *, speed: bool, g: int = 4, beta: float = 
         trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=dataset,
                               processing_class=processor, rollout_func=rollout)  # fmt: skip
     hooks = sp.dedup_vision(trainer, speed)
+    prefix = sp.share_prompt_prefix(trainer, speed)
     grads = GradCapture()
     trainer.add_callback(grads.callback)
-    trainer.vrft_test = {"reward": reward, "grads": grads, "rollout": rollout, "hooks": hooks}
+    trainer.vrft_test = {
+        "reward": reward,
+        "grads": grads,
+        "rollout": rollout,
+        "hooks": hooks,
+        "prefix": prefix,
+    }
     return trainer
 
 

@@ -45,6 +45,12 @@ def test_speedups_give_the_same_step(tmp_path, arch, beta, iters):
     assert off_ref == ([2 * G] if beta else [])
     assert on_ref == ([DISTINCT] if beta else [])
     assert on.vrft_test["rollout"].stats.prefilled == DISTINCT
+    # every log-prob pass ran the shared prompt prefix once per prompt (policy passes; reference pass)
+    policy_prefix = on.vrft_test["prefix"][0].stats
+    assert policy_prefix.shared_calls == (iters > 1) + iters
+    assert policy_prefix.tokens < 0.6 * policy_prefix.tokens_unshared
+    if beta:
+        assert on.vrft_test["prefix"][1].stats.shared_calls == 1
 
     # same seed: the same completions, hence the same rewards
     r_off, r_on = off.vrft_test["reward"], on.vrft_test["reward"]

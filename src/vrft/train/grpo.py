@@ -158,6 +158,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
             rollout_func=rollout,
         )
     speed.dedup_vision(trainer, cfg.grpo.dedup_images)
+    speed.share_prompt_prefix(trainer, cfg.grpo.share_prompt_prefix)
     trainable, total = builder.count_parameters(trainer.model)
     logger.info(
         "GRPO: %d %s prompts, G=%d, %d prompts/step (%d processes x %d x accumulation %d), rewards %s, "

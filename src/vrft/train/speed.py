@@ -1,4 +1,5 @@
-"""Switch vrft's GRPO speed-ups on: shared-prefill rollouts and one vision encode per distinct image.
+"""Switch vrft's GRPO speed-ups on: shared-prefill rollouts, one vision encode per distinct image, and one
+pass of each shared prompt prefix through the language model in the log-prob passes.
 
 `run_grpo` calls these two functions around `GRPOTrainer(...)` (docs/speed.md):
 
@@ -6,6 +7,7 @@
     with speed.quiet_rollout_warning():
         trainer = GRPOTrainer(..., rollout_func=rollout)
     speed.dedup_vision(trainer, cfg.grpo.dedup_images)
+    speed.share_prompt_prefix(trainer, cfg.grpo.share_prompt_prefix)
 
 Each logs one line saying whether it is on, off by config, or not supported for the model family (then
 TRL's own path runs unchanged).
@@ -19,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from vrft.train.prefix_share import TEXT_MODELS, PrefixShare, install_prefix_share
 from vrft.train.rollout import SHARED_PREFILL_FAMILIES, SharedPrefillRollout
 from vrft.train.vision_dedup import VISION_LAYOUTS, VisionDedup, install_vision_dedup
 
@@ -85,5 +88,30 @@ def dedup_vision(trainer: Any, enabled: bool) -> list[VisionDedup]:
     else:
         logger.info(
             "speed: image de-duplication on (%s): one vision encode per distinct image per pass", model_type
+        )
+    return installed
+
+
+def share_prompt_prefix(trainer: Any, enabled: bool) -> list[PrefixShare]:
+    """Install `PrefixShare` on the policy's decoder (and the reference model's); returns the hooks."""
+    model_type = _model_type(trainer.model)
+    if not enabled:
+        logger.info("speed: prompt-prefix sharing off (grpo.share_prompt_prefix=false): G copies per pass")
+        return []
+    installed = []
+    for model in (trainer.model, getattr(trainer, "ref_model", None)):
+        if model is None:
+            continue
+        hook = install_prefix_share(model)
+        if hook is not None:
+            installed.append(hook)
+    if not installed:
+        logger.info(
+            "speed: prompt-prefix sharing not supported for model_type %r (supported: %s): G copies per pass",
+            model_type, ", ".join(TEXT_MODELS),
+        )  # fmt: skip
+    else:
+        logger.info(
+            "speed: prompt-prefix sharing on (%s): each prompt prefix once per log-prob pass", model_type
         )
     return installed
