@@ -1,4 +1,5 @@
-"""Training speed of vrft's GRPO speed-ups (shared prefill + one vision encode per distinct image).
+"""Training speed of vrft's GRPO speed-ups (shared prefill, one vision encode per distinct image, shared
+prompt prefix in the log-prob passes).
 
 One run, one table: completions per second, the step-time split, and images encoded per step, with the
 speed-ups on and off at G = 4 and G = 8, plus TRL's `GRPOTrainer` used as-is with one prompt per step
@@ -10,8 +11,8 @@ spends per token (Qwen2-VL-2B: 0.59x, attention included), and it sees 1,024 pat
 tokens after the 2x2 merge; Qwen2-VL-2B at max_pixels 401,408: ~2,000 patches, 512 tokens). The printed
 header states the measured sizes and FLOPs.
 
-    python benchmarks/train_speed.py                      # the full table (CPU: ~15-25 minutes)
-    python benchmarks/train_speed.py --steps 2 --quick    # a smoke run (G = 4 only, fewer rows)
+    python benchmarks/train_speed.py                      # the full table (2-core CPU: ~10 minutes)
+    python benchmarks/train_speed.py --quick --steps 1 --rounds 1 --no-save    # a smoke run (G = 4 only)
 
 Writes benchmarks/results/train_speed.md (date, machine, load, command, table).
 """
@@ -59,7 +60,14 @@ class Row:
     completion_tokens: list[float] = field(default_factory=list)
 
     def mean(self, key: str) -> float:
-        return statistics.fmean(s[key] for s in self.steps)
+        """Median over the measured steps (robust to the other jobs of a shared machine)."""
+        return statistics.median(s[key] for s in self.steps)
+
+    def merge(self, other: Row) -> Row:
+        self.steps += other.steps
+        self.images += other.images
+        self.completion_tokens += other.completion_tokens
+        return self
 
     @property
     def completions_per_s(self) -> float:
@@ -136,20 +144,29 @@ def _innermost(model: Any) -> Any:
     return get_base() if callable(get_base) else model
 
 
-def vrft_row(model_dir: Path, records: Path, out: Path, *, g: int, prompts: int, speed: bool, steps: int,
-             warmup: int) -> Row:  # fmt: skip
-    """`vrft train` (run_grpo) with the speed-ups on or off; `prompts` prompts per device per step."""
+VARIANTS = {  # name -> (shared_prefill, dedup_images, share_prompt_prefix, label)
+    "off": (False, False, False, "vrft, speed-ups off"),
+    "prefill+images": (True, True, False, "vrft, shared prefill + image dedup only"),
+    "on": (True, True, True, "vrft, speed-ups on (all three)"),
+}
+
+
+def vrft_row(
+    model_dir: Path, records: Path, out: Path, *, g: int, prompts: int, speed: str, steps: int, warmup: int
+) -> Row:
+    """`vrft train` (run_grpo) with the speed-ups of VARIANTS[speed]; `prompts` prompts per device per step."""
+    prefill, images, prefix, label = VARIANTS[speed]
     from vrft.config import load_config
     from vrft.train import run_grpo
 
     cfg = load_config({
-        "name": f"bench-g{g}-{'on' if speed else 'off'}",
+        "name": f"bench-g{g}-{speed}",
         "model": {"path": str(model_dir), "min_pixels": IMAGE_SIDE**2, "max_pixels": IMAGE_SIDE**2},
         "data": {"train": str(records), "task": "detection"},
         "grpo": {
             "num_generations": g, "prompts_per_step": prompts, "per_device_prompts": prompts, "beta": 0.04,
             "max_completion_length": COMPLETION, "max_steps": steps + warmup, "learning_rate": 1e-6,
-            "seed": 0, "shared_prefill": speed, "dedup_images": speed,
+            "seed": 0, "shared_prefill": prefill, "dedup_images": images, "share_prompt_prefix": prefix,
         },
         "output": {"dir": str(out), "logging_steps": 1, "sample_every": 1000, "num_samples": 0, "overwrite": True},
     })  # fmt: skip
@@ -160,15 +177,14 @@ def vrft_row(model_dir: Path, records: Path, out: Path, *, g: int, prompts: int,
         meters.append(Meter(trainer, lambda: sum(r.seconds for r in rewards)))
 
     run_grpo(cfg, trainer_hook=hook)
-    return meters[0].result(
-        Row(f"vrft, speed-ups {'on' if speed else 'off'}", g, prompts, "on" if speed else "off"), warmup
-    )
+    return meters[0].result(Row(label, g, prompts, speed), warmup)
 
 
 def trl_row(
     model_dir: Path, records: Path, out: Path, *, g: int, prompts: int, steps: int, warmup: int
 ) -> Row:
-    """TRL's GRPOTrainer used as-is: same model, data, rewards and hyper-parameters, no vrft speed-ups."""
+    """TRL's GRPOTrainer used as-is: same model, data, rewards and hyper-parameters (activation checkpointing
+    off, as in the vrft rows), no vrft speed-ups."""
     from trl import GRPOConfig, GRPOTrainer
 
     from vrft.data.hf import build_grpo_dataset
@@ -204,6 +220,7 @@ def trl_row(
         per_device_train_batch_size=prompts * g, max_completion_length=COMPLETION, beta=0.04,
         learning_rate=1e-6, max_steps=steps + warmup, logging_steps=1, save_strategy="no",
         reward_weights=[float(w) for w in weights], remove_unused_columns=False, log_completions=False,
+        activation_checkpointing=False,  # TRL's default is on; vrft's (model.gradient_checkpointing) is off
     )  # fmt: skip
     trainer = GRPOTrainer(model=model, reward_funcs=[timed(f) for f in fns], args=args, train_dataset=dataset,
                           processing_class=processor)  # fmt: skip
@@ -214,7 +231,7 @@ def trl_row(
 
 # ------------------------------------------------------------------------------------------- report
 def table(rows: list[Row], baseline: Row) -> str:
-    head = ("| run | G | prompts/step | completions/s | x TRL as-is (1 prompt) | step s | generation | "
+    head = ("| run | G | prompts/step | completions/s | x TRL as-is (1 prompt) | step s (median) | generation | "
             "log-prob | update | reward | other | images encoded/step | mean completion tokens |")  # fmt: skip
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -235,7 +252,7 @@ def speedups(rows: list[Row]) -> list[str]:
         off = [r for r in rows if r.g == g and r.speed == "off" and r.prompts == (on[0].prompts if on else 0)]
         if on and off:
             out.append(
-                f"- G = {g}: step time {off[0].mean('total'):.2f} s -> {on[0].mean('total'):.2f} s "
+                f"- G = {g}: median step time {off[0].mean('total'):.2f} s -> {on[0].mean('total'):.2f} s "
                 f"({off[0].mean('total') / on[0].mean('total'):.2f}x faster with the speed-ups); images "
                 f"encoded per step {statistics.fmean(off[0].images):.0f} -> {statistics.fmean(on[0].images):.0f}"
             )
@@ -301,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="steps dropped before measuring")
     parser.add_argument("--prompts", type=int, default=4, help="prompts per step of the vrft rows")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (shared CPU: 1)")
+    parser.add_argument("--rounds", type=int, default=2, help="repeat every row, in alternating order")
     parser.add_argument("--quick", action="store_true", help="G = 4 rows only (smoke run)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown file of the results")
     parser.add_argument("--no-save", action="store_true", help="print only")
@@ -322,13 +340,23 @@ def main(argv: list[str] | None = None) -> int:
         records = write_records(work / "data", n_records)
         kw = dict(steps=args.steps, warmup=args.warmup)
         gs = [4] if args.quick else [4, 8]
-        baseline = trl_row(model_dir, records, work / "trl1", g=8 if not args.quick else 4, prompts=1, **kw)
-        rows = [baseline]
-        for g in gs:
-            for speed in (False, True):
-                rows.append(vrft_row(model_dir, records, work / f"g{g}-{speed}", g=g, prompts=args.prompts,
-                                     speed=speed, **kw))  # fmt: skip
-                print(f"  done: G={g} speed-ups {'on' if speed else 'off'}", file=sys.stderr, flush=True)
+        base_g = gs[-1]
+        jobs = [("trl", base_g, "")] + [("vrft", g, v) for g in gs for v in ("off", "on")]
+        jobs.insert(-1, ("vrft", base_g, "prefill+images"))  # what the vision-side speed-ups alone give
+        merged: dict[tuple, Row] = {}
+        for r in range(args.rounds):  # alternate the order: slow drifts of the machine's load cancel out
+            for kind, g, speed in jobs if r % 2 == 0 else jobs[::-1]:
+                out = work / f"r{r}-{kind}-g{g}-{speed}"
+                if kind == "trl":
+                    row = trl_row(model_dir, records, out, g=g, prompts=1, **kw)
+                else:
+                    row = vrft_row(model_dir, records, out, g=g, prompts=args.prompts, speed=speed, **kw)
+                key = (kind, g, speed)
+                merged[key] = merged[key].merge(row) if key in merged else row
+                shutil.rmtree(out, ignore_errors=True)
+                print(f"  done: round {r + 1}: {row.name}, G={g}", file=sys.stderr, flush=True)
+        rows = [merged[j] for j in jobs]
+        baseline = rows[0]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
@@ -343,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = "python benchmarks/train_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = "\n".join([
-        "# Training speed: shared prefill + one vision encode per distinct image (issue #7)",
+        "# Training speed: shared prefill, one vision encode per distinct image, shared prompt prefix (issue #7)",
         "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}; wall time {time.time() - started:.0f} s",
         f"- machine: {machine()}",
@@ -352,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- command: `{command.strip()}`",
         f"- model: {model_description(model_dir)}",
         f"- run: detection prompts (one distinct image each), beta 0.04 (reference pass), 1 update per rollout, "
-        f"max {COMPLETION} completion tokens, fp32, {args.warmup} warm-up step(s) dropped, mean of {args.steps} steps",
+        f"max {COMPLETION} completion tokens, fp32, {args.warmup} warm-up step(s) dropped per run, "
+        f"median of {args.steps} steps x {args.rounds} rounds (rows run in alternating order)",
         "- step split (s): generation = rollout forwards, log-prob = reference pass, update = policy forward + "
         "backward + optimizer, other = processor calls, padding, advantages (vrft.train.timing.StepTimer)",
         "",
