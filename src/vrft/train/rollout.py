@@ -39,7 +39,6 @@ SHARED_PREFILL_FAMILIES: dict[str, str] = {
     "qwen2_vl": "multimodal RoPE (rope deltas)",
     "qwen2_5_vl": "multimodal RoPE (rope deltas)",
     "qwen3_vl": "multimodal RoPE (rope deltas)",
-    "qwen3_vl_moe": "multimodal RoPE (rope deltas)",
     "idefics3": "1-D positions",
     "smolvlm": "1-D positions",
 }

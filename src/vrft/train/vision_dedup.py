@@ -36,7 +36,6 @@ VISION_LAYOUTS: dict[str, tuple[str, str]] = {
     "qwen2_vl": ("visual", "rows"),
     "qwen2_5_vl": ("visual", "rows"),
     "qwen3_vl": ("visual", "rows"),
-    "qwen3_vl_moe": ("visual", "rows"),
     "idefics3": ("vision_model", "batch"),
     "smolvlm": ("vision_model", "batch"),
 }
