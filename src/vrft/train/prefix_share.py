@@ -139,6 +139,17 @@ class PrefixShare:
         mask = kwargs.get("attention_mask")
         if mask is not None and (not isinstance(mask, torch.Tensor) or mask.dim() != 2):
             return None
+        known = {
+            "inputs_embeds",
+            "attention_mask",
+            "position_ids",
+            "visual_pos_masks",
+            "cache",
+            "past_key_values",
+        }
+        for key, value in kwargs.items():  # another per-token input we would not know how to split
+            if key not in known and isinstance(value, torch.Tensor) and value.shape[:2] == (n, length):
+                return None
         pos = kwargs.get("position_ids")
         vis = kwargs.get("visual_pos_masks")
         deep = kwargs.get("deepstack_visual_embeds")
