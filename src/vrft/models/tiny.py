@@ -38,10 +38,12 @@ SIZES: dict[str, dict[str, int]] = {
     "tiny": {
         "hidden_size": 64, "layers": 2, "heads": 4, "kv_heads": 2, "intermediate_size": 128,
         "vision_hidden": 32, "vision_depth": 1, "vision_heads": 2, "vision_intermediate": 64, "vocab_size": 512,
+        "rope_theta": 10000,
     },
     "demo": {
         "hidden_size": 128, "layers": 4, "heads": 4, "kv_heads": 2, "intermediate_size": 256,
         "vision_hidden": 128, "vision_depth": 2, "vision_heads": 4, "vision_intermediate": 256, "vocab_size": 512,
+        "rope_theta": 10000,
     },
 }  # fmt: skip
 
@@ -88,6 +90,8 @@ def tiny_settings(
         problems.append(f"vocab_size {s.vocab_size} must be >= 320 (256 bytes + special tokens + merges)")
     if min(s.layers, s.vision_depth) < 1:
         problems.append("layers and vision_depth must be >= 1")
+    if s.rope_theta < 1:
+        problems.append(f"rope_theta {s.rope_theta} must be >= 1")
     if problems:
         raise ConfigError("invalid tiny model settings: " + "; ".join(problems))
     return s
@@ -112,7 +116,7 @@ def build_tiny(
     Args:
         size: preset of SIZES ("tiny" for tests, "demo" for the ~1.5M-parameter miniature); explicit
             size arguments override it (`heads`, `kv_heads`, `intermediate_size`, `vision_heads`,
-            `vision_intermediate`, `vocab_size` via `more_sizes`).
+            `vision_intermediate`, `vocab_size`, `rope_theta` via `more_sizes`).
         image_size: side in pixels of the square pixel budget (min_pixels = max_pixels = side**2 for Qwen),
             rounded to the family's patch factor (28 for Qwen2/2.5-VL, 32 for Qwen3-VL). 112 -> 16 visual
             tokens per image on Qwen2.5-VL.

@@ -34,6 +34,9 @@ class TinySettings:
     image_size: int
     seed: int
     vocab_texts: tuple[str, ...] = ()
+    # Text RoPE base. Qwen's 10000 leaves a tiny model's few width/height M-RoPE frequencies nearly
+    # constant over a 4x4 visual grid; a small base (the demo uses 10) lets it read positions sooner.
+    rope_theta: int = 10000
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def _qwen_text(s: TinySettings, ids: dict[str, int], **extra) -> dict:
         "max_position_embeddings": 4096,
         "rope_parameters": {
             "rope_type": "default",
-            "rope_theta": 10000.0,
+            "rope_theta": float(s.rope_theta),
             "mrope_section": _mrope_section(head_dim),
         },
         "bos_token_id": None,
@@ -128,7 +131,7 @@ def _qwen3_vl_config(s: TinySettings, ids: dict[str, int]):
     text.pop("bos_token_id")
     text.pop("eos_token_id")
     text["rope_parameters"] = {
-        "rope_type": "default", "rope_theta": 10000.0, "mrope_section": _mrope_section(head_dim),
+        "rope_type": "default", "rope_theta": float(s.rope_theta), "mrope_section": _mrope_section(head_dim),
         "mrope_interleaved": True,
     }  # fmt: skip
     return Qwen3VLConfig(text_config=text, vision_config=vision, **_qwen_token_ids(ids))
@@ -162,7 +165,7 @@ def _smolvlm_config(s: TinySettings, ids: dict[str, int]):
         "model_type": "llama", "vocab_size": ids["_vocab"], "hidden_size": s.hidden_size,
         "intermediate_size": s.intermediate_size, "num_hidden_layers": s.layers, "num_attention_heads": s.heads,
         "num_key_value_heads": s.kv_heads, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
+        "rope_parameters": {"rope_type": "default", "rope_theta": float(s.rope_theta)},
         "bos_token_id": ids["<|im_start|>"], "eos_token_id": ids["<end_of_utterance>"],
         "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": False,
     }  # fmt: skip
