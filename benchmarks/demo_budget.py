@@ -1,0 +1,96 @@
+"""Wall time of `vrft demo` against its budgets (2-core CPU machine):
+
+- full run from nothing (empty warm-start cache): at most 15 minutes;
+- full run with the warm start cached: at most 8 minutes;
+- `--quick` from nothing: at most 5 minutes.
+
+Each scenario runs `vrft demo` as a subprocess (a fresh Python, as a user would) with its own output
+directory; "from nothing" uses an empty cache directory, "cached" reuses the one the full run filled.
+The machine is shared, so the load average before and after each run is printed with it.
+
+    python benchmarks/demo_budget.py [--scenarios full,cached,quick] [--keep DIR] [-- extra demo args]
+
+Prints one Markdown table: scenario, wall seconds, budget, within budget, load before / after, and the
+novel-class mAP table of the last full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BUDGETS = {"full": 15 * 60, "cached": 8 * 60, "quick": 5 * 60}
+
+
+def _load() -> str:
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def _run(args: list[str], log: Path) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    with open(log, "w", encoding="utf-8") as fh:
+        rc = subprocess.call(args, stdout=fh, stderr=subprocess.STDOUT)
+    return time.perf_counter() - t0, rc
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenarios", default="full,cached,quick", help="comma-separated: full, cached, quick")
+    p.add_argument("--keep", help="write outputs here (default: a temporary directory, removed)")
+    p.add_argument("extra", nargs="*", help="extra `vrft demo` arguments (key=value settings)")
+    a = p.parse_args(argv)
+    scenarios = [s for s in a.scenarios.split(",") if s]
+    unknown = [s for s in scenarios if s not in BUDGETS]
+    if unknown:
+        p.error(f"unknown scenarios {unknown}; choose from {', '.join(BUDGETS)}")
+    root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="vrft-demo-budget-"))
+    root.mkdir(parents=True, exist_ok=True)
+    vrft = [sys.executable, "-m", "vrft.cli", "demo"]
+    rows = []
+    try:
+        for s in scenarios:
+            cache = root / ("cache-quick" if s == "quick" else "cache-full")
+            if s in ("full", "quick") and cache.exists():
+                shutil.rmtree(cache)
+            out = root / f"out-{s}"
+            cmd = [
+                *vrft,
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(cache),
+                *(["--quick"] if s == "quick" else []),
+                *a.extra,
+            ]
+            before = _load()
+            seconds, rc = _run(cmd, root / f"{s}.log")
+            rows.append((s, seconds, rc, before, _load(), out))
+            print(f"{s}: {seconds:.0f} s (exit {rc}); log {root / f'{s}.log'}", file=sys.stderr, flush=True)
+        print(f"`vrft demo` budgets, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs\n")
+        print("| scenario | wall s | budget s | within | exit | load 1/5/15 min before | after |")
+        print("|---|---:|---:|---|---:|---|---|")
+        for s, seconds, rc, before, after, _ in rows:
+            ok = "yes" if rc == 0 and seconds <= BUDGETS[s] else "NO"
+            print(f"| {s} | {seconds:.0f} | {BUDGETS[s]} | {ok} | {rc} | {before} | {after} |")
+        for s, *_, out in rows:
+            md = out / "results.md"
+            if md.is_file():
+                print(f"\n### {s}: {md}\n")
+                print(md.read_text(encoding="utf-8"))
+    finally:
+        if not a.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0 if all(r[2] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
