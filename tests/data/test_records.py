@@ -107,3 +107,19 @@ def test_missing_task_fields(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_records(tmp_path / "nope.jsonl")
+
+
+def test_prompt_field_roundtrips_and_is_checked(tmp_path):
+    rec = Record(id="a", task="detection", image="x.png", width=10, height=10, category="cat",
+                 boxes=[[1, 1, 5, 5]], prompt="Detect cat.")  # fmt: skip
+    assert rec.to_dict()["prompt"] == "Detect cat."
+    p = _write(
+        tmp_path / "p.jsonl",
+        [
+            json.dumps(rec.to_dict()),
+            '{"id": "b", "task": "detection", "image": "x.png", "width": 10, "height": 10, "category": "cat", "boxes": [], "prompt": 3}',
+        ],
+    )
+    with pytest.raises(DataError) as exc:
+        load_records(p)
+    assert f"{p}:2: prompt: 3 must be a non-empty string" in str(exc.value)

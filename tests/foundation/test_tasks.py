@@ -180,3 +180,16 @@ def test_missing_fields_are_data_errors():
         TASKS["grounding"].reward_columns(
             Record(id="z", task="grounding", image="a", width=1, height=1, expression="e"), FRAMES["norm1000"]
         )
+
+
+@pytest.mark.parametrize("record", [det_record([[10, 20, 30, 40]]), CLS, GRD], ids=lambda r: r.task)
+def test_record_prompt_replaces_the_template_not_the_answer(record):
+    from dataclasses import replace
+
+    task = TASKS[record.task]
+    frame = FRAMES["norm1000"]
+    own = replace(record, prompt="Find it.")
+    assert task.prompt(own, frame) == "Find it."
+    assert task.prompt(record, frame) != "Find it."
+    assert task.answer_text(own, frame) == task.answer_text(record, frame)
+    assert task.reward_columns(own, frame) == task.reward_columns(record, frame)

@@ -41,6 +41,7 @@ FIELDS: tuple[str, ...] = (
     "domain",
     "aliases",
     "expression",
+    "prompt",
     "meta",
 )
 _REQUIRED = ("id", "task", "image", "width", "height")
@@ -65,6 +66,8 @@ class Record:
         domain: classification: ``{"object": "flower", "attribute": "species"}`` (optional).
         aliases: classification: other accepted names for `label` (optional).
         expression: grounding: the referring expression / instruction.
+        prompt: the user text of this example, replacing the task's template (optional; the answer
+            format and rewards are unchanged, so the text should still ask for that format).
         meta: free-form extra information (source ids, frequency tags, ...).
         image_path: absolute image path, resolved at load time (not serialised).
         source: where the record came from, ``"file:line"`` (not serialised).
@@ -83,6 +86,7 @@ class Record:
     domain: dict[str, str] | None = None
     aliases: list[str] | None = None
     expression: str | None = None
+    prompt: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     image_path: Path | None = field(default=None, compare=False, repr=False)
     source: str | None = field(default=None, compare=False, repr=False)
@@ -160,7 +164,7 @@ def validate_record_dict(obj: Any) -> list[tuple[str, str]]:
     iid = obj.get("image_id")
     if iid is not None and (isinstance(iid, bool) or not isinstance(iid, (int, str))):
         problems.append(("image_id", f"{iid!r} must be an integer or string"))
-    for key in ("category", "label", "expression"):
+    for key in ("category", "label", "expression", "prompt"):
         v = obj.get(key)
         if v is not None and (not isinstance(v, str) or not v.strip()):
             problems.append((key, f"{v!r} must be a non-empty string"))

@@ -65,3 +65,8 @@ def need(record: Record, name: str, value: Any) -> Any:
         where = record.source or record.id
         raise DataError(f"{where}: record {record.id!r} ({record.task}) needs the field {name!r}")
     return value
+
+
+def custom_prompt(record: Record) -> str | None:
+    """The record's own user text (``record.prompt``), which replaces a task's template when set."""
+    return record.prompt or None

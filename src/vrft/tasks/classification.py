@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import parse_label
-from vrft.tasks.base import FORMAT_INSTRUCTION, Prediction, answer_of, need, think_answer
+from vrft.tasks.base import FORMAT_INSTRUCTION, Prediction, answer_of, custom_prompt, need, think_answer
 
 if TYPE_CHECKING:
     from vrft.boxes import Frame
@@ -40,6 +40,8 @@ class ClassificationTask:
 
     def prompt(self, record: Record, frame: Frame | None = None) -> str:
         """E.g. "This is an image containing a flower. Please identify the species of the flower ..."."""
+        if custom_prompt(record):
+            return custom_prompt(record)
         obj, attr = self.domain(record)
         return PROMPT.format(article=_article(obj), object=obj, attribute=attr)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import parse_detections
-from vrft.tasks.base import FORMAT_INSTRUCTION, Prediction, answer_of, need, think_answer
+from vrft.tasks.base import FORMAT_INSTRUCTION, Prediction, answer_of, custom_prompt, need, think_answer
 
 if TYPE_CHECKING:
     from vrft.boxes import Frame
@@ -45,6 +45,8 @@ class DetectionTask:
 
     def prompt(self, record: Record, frame: Frame | None = None) -> str:
         """The user text; the coordinate phrase follows ``frame.convention`` (default 0..1000)."""
+        if custom_prompt(record):
+            return custom_prompt(record)
         convention = frame.convention if frame is not None else "norm1000"
         return PROMPT.format(
             category=need(record, "category", record.category), coords=COORDINATE_PHRASES[convention]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import parse_box
-from vrft.tasks.base import FORMAT_INSTRUCTION, Prediction, answer_of, need, think_answer
+from vrft.tasks.base import FORMAT_INSTRUCTION, Prediction, answer_of, custom_prompt, need, think_answer
 
 if TYPE_CHECKING:
     from vrft.boxes import Frame
@@ -43,6 +43,8 @@ class GroundingTask:
 
     def prompt(self, record: Record, frame: Frame | None = None) -> str:
         """The paper's LISA prompt; the box format follows ``frame.convention`` (default 0..1000)."""
+        if custom_prompt(record):
+            return custom_prompt(record)
         convention = frame.convention if frame is not None else "norm1000"
         sentence, template = COORDINATES[convention]
         expression = _sentence(need(record, "expression", record.expression))
