@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vrft.cpu import tune_cpu_process
+
+    tune_cpu_process()  # before torch is imported (OpenMP waiting, allocator reuse)
     from vrft.demo import load_settings, run_demo
     from vrft.demo.results import table_markdown
 
