@@ -118,3 +118,12 @@ def test_bad_arguments(tmp_path):
         synthesize(tmp_path, 1, classes=["blob"])
     with pytest.raises(UserError, match="unknown split"):
         synthesize(tmp_path, 1, split="rare")
+
+
+def test_object_scale_range(tmp_path):
+    for lo, hi in ((0.15, 0.15), (0.5, 0.5)):
+        p = synthesize(tmp_path / str(lo), 8, size=112, min_objects=1, max_objects=1, min_scale=lo, max_scale=hi)
+        heights = [a["bbox"][3] / 112 for a in json.loads(p.read_text())["annotations"]]
+        assert heights and all(lo - 0.01 <= h <= hi + 0.1 for h in heights), (lo, heights)
+    with pytest.raises(UserError):
+        synthesize(tmp_path / "bad", 1, min_scale=0.5, max_scale=0.2)

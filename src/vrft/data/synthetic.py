@@ -438,10 +438,11 @@ def _save_png(img: Image.Image, path: Path) -> None:
 
 
 def _render_detection(job: tuple) -> tuple[int, list[ShapeObject]]:
-    out, index, seed, size, classes, min_objects, max_objects, max_overlap, background = job
+    out, index, seed, size, classes, min_objects, max_objects, max_overlap, background, scale = job
     img, objects = draw_scene(
-        index, seed, size, classes, min_objects, max_objects, max_overlap=max_overlap, background=background
-    )
+        index, seed, size, classes, min_objects, max_objects, *scale, max_overlap=max_overlap,
+        background=background,
+    )  # fmt: skip
     _save_png(img, out / f"images/{index:06d}.png")
     return index, objects
 
@@ -498,6 +499,8 @@ def synthesize(
     start_index: int = 0,
     workers: int | None = None,
     background: str = "textured",
+    min_scale: float = 0.15,
+    max_scale: float = 0.42,
 ) -> Path:
     """Draw the shapes world into `out_dir` and return the path of its COCO `instances.json`.
 
@@ -522,6 +525,7 @@ def synthesize(
         workers: processes used to draw (default 1; a 'spawn' pool, so call from under
             ``if __name__ == "__main__":``); the output does not depend on it.
         background: detection images' background, one of `BACKGROUNDS` ("plain": white).
+        min_scale, max_scale: detection objects' height as a fraction of the image side.
     """
     if background not in BACKGROUNDS:
         raise UserError(f"unknown background {background!r} (use one of: {', '.join(BACKGROUNDS)})")
@@ -529,13 +533,26 @@ def synthesize(
         raise UserError("need n_images >= 0 and 1 <= min_objects <= max_objects")
     if size < 32:
         raise UserError(f"image size {size} is too small (use at least 32 pixels)")
+    if not (0.0 < min_scale <= max_scale <= 0.9):
+        raise UserError(f"need 0 < min_scale <= max_scale <= 0.9 (got {min_scale}, {max_scale})")
     drawn = _resolve_classes(classes, split)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     images, annotations, grounding_records = [], [], []
     ann_id = 0
     jobs = [
-        (out, start_index + i, seed, size, drawn, min_objects, max_objects, max_overlap, background)
+        (
+            out,
+            start_index + i,
+            seed,
+            size,
+            drawn,
+            min_objects,
+            max_objects,
+            max_overlap,
+            background,
+            (min_scale, max_scale),
+        )
         for i in range(n_images)
     ]
     for index, objects in _run_jobs(_render_detection, jobs, workers):
