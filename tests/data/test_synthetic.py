@@ -127,3 +127,17 @@ def test_object_scale_range(tmp_path):
         assert heights and all(lo - 0.01 <= h <= hi + 0.1 for h in heights), (lo, heights)
     with pytest.raises(UserError):
         synthesize(tmp_path / "bad", 1, min_scale=0.5, max_scale=0.2)
+
+
+def test_class_colours(tmp_path):
+    from vrft.data.synthetic import CLASS_COLOURS
+
+    p = synthesize(tmp_path / "c", 12, size=64, min_objects=1, max_objects=3, class_colours=True)
+    data = json.loads(p.read_text())
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    anns = data["annotations"]
+    assert anns and all(a["attributes"]["color"] == CLASS_COLOURS[names[a["category_id"]]][0] for a in anns)
+    assert len({rgb for _, rgb in CLASS_COLOURS.values()}) == len(CLASS_COLOURS)  # one colour per class
+    # The same scenes (boxes) as without class colours: only the fill changes.
+    q = synthesize(tmp_path / "r", 12, size=64, min_objects=1, max_objects=3)
+    assert [a["bbox"] for a in json.loads(q.read_text())["annotations"]] == [a["bbox"] for a in anns]

@@ -52,6 +52,19 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (20, 20, 20),
 }
 
+# One colour per class, for worlds drawn with `class_colours` (the demo's): a 1.6M-parameter model
+# learns to tell colours apart long before shapes. Not part of COLOURS (random draws stay unchanged).
+CLASS_COLOURS: dict[str, tuple[str, tuple[int, int, int]]] = {
+    "circle": ("red", COLOURS["red"]),
+    "square": ("blue", COLOURS["blue"]),
+    "triangle": ("green", COLOURS["green"]),
+    "cross": ("purple", COLOURS["purple"]),
+    "hexagon": ("orange", COLOURS["orange"]),
+    "star": ("yellow", COLOURS["yellow"]),
+    "heart": ("black", COLOURS["black"]),
+    "diamond": ("cyan", (20, 185, 200)),
+}
+
 # Fine-grained classification classes: label -> (shape drawn, variant). Pairs differ in one detail.
 CLASSIFICATION_CLASSES: dict[str, tuple[str, str]] = {
     "circle": ("circle", "filled"),
@@ -278,6 +291,7 @@ def draw_scene(
     max_scale: float = 0.42,
     max_overlap: float = 0.25,
     background: str = "textured",
+    class_colours: bool = False,
 ) -> tuple[Image.Image, list[ShapeObject]]:
     """Draw detection image `index` of the world `seed`.
 
@@ -288,6 +302,7 @@ def draw_scene(
             placed without covering more than `max_overlap` of another is skipped (rare).
         min_scale, max_scale: object height as a fraction of the image side.
         background: one of `BACKGROUNDS` ("plain": white).
+        class_colours: draw each class in its `CLASS_COLOURS` colour (else a random `COLOURS` one).
 
     Returns:
         The RGB image and its objects (boxes in pixels, [x1, y1, x2, y2]).
@@ -310,7 +325,10 @@ def draw_scene(
         if placed is None:
             continue
         poly, box = placed
-        _draw(draw, poly, _jitter(rng, COLOURS[colour]), "filled", obj_size)
+        rgb = COLOURS[colour]
+        if class_colours:
+            colour, rgb = CLASS_COLOURS[shape]
+        _draw(draw, poly, _jitter(rng, rgb), "filled", obj_size)
         box = [round(v, 2) for v in box]
         flat = [round(float(v), 2) for v in poly.reshape(-1)]
         objects.append(ShapeObject(shape, colour, box, flat, round(_poly_area(poly), 2)))
@@ -438,10 +456,10 @@ def _save_png(img: Image.Image, path: Path) -> None:
 
 
 def _render_detection(job: tuple) -> tuple[int, list[ShapeObject]]:
-    out, index, seed, size, classes, min_objects, max_objects, max_overlap, background, scale = job
+    out, index, seed, size, classes, min_objects, max_objects, max_overlap, background, scale, by_class = job
     img, objects = draw_scene(
         index, seed, size, classes, min_objects, max_objects, *scale, max_overlap=max_overlap,
-        background=background,
+        background=background, class_colours=by_class,
     )  # fmt: skip
     _save_png(img, out / f"images/{index:06d}.png")
     return index, objects
@@ -501,6 +519,7 @@ def synthesize(
     background: str = "textured",
     min_scale: float = 0.15,
     max_scale: float = 0.42,
+    class_colours: bool = False,
 ) -> Path:
     """Draw the shapes world into `out_dir` and return the path of its COCO `instances.json`.
 
@@ -526,6 +545,7 @@ def synthesize(
             ``if __name__ == "__main__":``); the output does not depend on it.
         background: detection images' background, one of `BACKGROUNDS` ("plain": white).
         min_scale, max_scale: detection objects' height as a fraction of the image side.
+        class_colours: draw each class in its own colour (`CLASS_COLOURS`) instead of a random one.
     """
     if background not in BACKGROUNDS:
         raise UserError(f"unknown background {background!r} (use one of: {', '.join(BACKGROUNDS)})")
@@ -552,6 +572,7 @@ def synthesize(
             max_overlap,
             background,
             (min_scale, max_scale),
+            class_colours,
         )
         for i in range(n_images)
     ]
@@ -615,6 +636,7 @@ def synthesize(
             "min_objects": min_objects,
             "max_objects": max_objects,
             "background": background,
+            "class_colours": class_colours,
         },
         "images": images,
         "annotations": annotations,
