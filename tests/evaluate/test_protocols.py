@@ -45,6 +45,28 @@ def test_all_categories_expands_missing_pairs_with_gt_boxes(tmp_path):
     assert dog1.boxes == [[70, 5, 120, 60]]
 
 
+def test_records_protocol_adds_nothing_and_added_pairs_keep_a_category_template(tmp_path):
+    from dataclasses import replace
+
+    positives = detection_records(tmp_path, exhaustive=False)
+    setup = detection_setup(positives, gt=coco_gt(), add_missing=False)
+    assert [q.id for q in setup.queries] == [r.id for r in positives]
+    # records with their own prompt: an added pair inherits it only when it is a {category} template
+    templated = [replace(r, prompt="Find every {category}.") for r in positives]
+    added = [
+        q for q in detection_setup(templated, gt=coco_gt()).queries if q.id not in {r.id for r in positives}
+    ]
+    assert added and all(q.prompt == "Find every {category}." for q in added)
+    literal = [replace(r, prompt="Find it.") for r in positives]
+    added = [
+        q for q in detection_setup(literal, gt=coco_gt()).queries if q.id not in {r.id for r in positives}
+    ]
+    assert added and all(q.prompt is None for q in added)
+    gen = ScriptedGenerator(set())
+    m = evaluate_model(_Model(), None, positives, "detection", None, protocol="records", generator=gen)
+    assert len(gen.calls[0][1]) == len(positives) and m["run"]["protocol"] == "records"
+
+
 def test_setup_errors(tmp_path):
     recs = detection_records(tmp_path)
     with pytest.raises(DataError, match="categories not in the ground-truth file: 'zebra'"):

@@ -193,3 +193,14 @@ def test_record_prompt_replaces_the_template_not_the_answer(record):
     assert task.prompt(record, frame) != "Find it."
     assert task.answer_text(own, frame) == task.answer_text(record, frame)
     assert task.reward_columns(own, frame) == task.reward_columns(record, frame)
+
+
+def test_record_prompt_placeholders():
+    from dataclasses import replace
+
+    r = replace(det_record([]), prompt="Find every {category}; answer like {'Position': [..]}.")
+    assert (
+        TASKS["detection"].prompt(r, FRAMES["norm1000"]) == "Find every cat; answer like {'Position': [..]}."
+    )
+    g = replace(GRD, prompt="Box {expression}.")
+    assert TASKS["grounding"].prompt(g, FRAMES["norm1000"]) == f"Box {GRD.expression}."

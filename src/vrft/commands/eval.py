@@ -38,10 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     det = parser.add_argument_group("detection")
     det.add_argument(
         "--protocol",
-        choices=("all-categories", "paper"),
+        choices=("all-categories", "paper", "records"),
         default="all-categories",
         help="all-categories: ask every category for every image; paper: the model's own yes/no presence "
-        "pass first, boxes only where it says yes (default: all-categories)",
+        "pass first, boxes only where it says yes; records: exactly the records' (image, category) pairs, "
+        "nothing added (default: all-categories)",
     )
     det.add_argument(
         "--coco-gt", help="COCO instances JSON: the ground truth (default: built from the records)"

@@ -68,6 +68,7 @@ class Record:
         expression: grounding: the referring expression / instruction.
         prompt: the user text of this example, replacing the task's template (optional; the answer
             format and rewards are unchanged, so the text should still ask for that format).
+            ``{category}``, ``{expression}`` and ``{label}`` are replaced by those fields.
         meta: free-form extra information (source ids, frequency tags, ...).
         image_path: absolute image path, resolved at load time (not serialised).
         source: where the record came from, ``"file:line"`` (not serialised).

@@ -200,7 +200,8 @@ def evaluate_model(
         out_dir: where to write metrics.json / predictions.jsonl / coco_results.json / report.html
             (None: write nothing).
         batch_size: prompts per generate call.
-        protocol: detection only: "all-categories" or "paper" (own presence pass first).
+        protocol: detection only: "all-categories", "paper" (own presence pass first) or "records"
+            (exactly the records' (image, category) pairs).
         max_new_tokens: generation budget (default: the task's ``max_new_tokens``).
         convention: the model's coordinate convention (default: from its family,
             `vrft.models.load.convention_for`).
@@ -235,7 +236,9 @@ def evaluate_model(
     presence: list[bool | None] | None = None
     n_generated = 0
     if task == "detection":
-        queries = detection_setup(task_records, gt=gt, categories=categories, lvis=lvis).queries
+        queries = detection_setup(
+            task_records, gt=gt, categories=categories, lvis=lvis, add_missing=protocol != "records"
+        ).queries
         asked = list(queries)
         if protocol == "paper":
             texts = generator.generate(

@@ -7,6 +7,9 @@
   then the detection prompt only for the pairs the model answered "yes"; the others count as empty
   predictions. The model being evaluated runs its OWN presence pass (the reference reused the
   baseline model's answers for every model; we do not).
+- ``records``: exactly the (image, category) pairs of the records file, nothing added. With records
+  that ask only for the categories present in each image this is an oracle-presence protocol: it
+  measures localisation, not whether the model can tell a category is absent.
 
 The selected categories are ``categories`` when given, else every category named in the records.
 """
@@ -25,7 +28,7 @@ from vrft.evaluate.coco import category_ids_by_name, gt_from_records, image_key
 
 logger = logging.getLogger(__name__)
 
-PROTOCOLS = ("all-categories", "paper")
+PROTOCOLS = ("all-categories", "paper", "records")
 
 PRESENCE_PROMPT = (
     "Is there any object belonging to the category '{category}' in the image? "
@@ -126,6 +129,7 @@ def detection_setup(
     gt: dict | None = None,
     categories: Sequence[str] | None = None,
     lvis: bool = False,
+    add_missing: bool = True,
 ) -> DetectionSetup:
     """Build the ground truth and the all-categories queries for detection `records`.
 
@@ -136,6 +140,8 @@ def detection_setup(
         lvis: `gt` is an LVIS file. Then a pair is only asked when LVIS evaluates it (the class is
             annotated in the image, verified absent, or not exhaustively annotated); LVIS ignores
             detections of any other class in that image, so asking would change nothing.
+        add_missing: ask the selected categories a records file does not list for an image (the
+            all-categories protocol); False: only the records' own pairs (the ``records`` protocol).
 
     Raises:
         DataError: a record's image or category is not in `gt`, or a selected category is unknown.
@@ -191,6 +197,8 @@ def detection_setup(
         for cat in categories:
             rec = by_pair.get((key, cat))
             if rec is None:
+                if not add_missing:
+                    continue
                 if evaluated is not None and cat_ids[cat] not in evaluated.get(iid, ()):
                     continue
                 rid = f"{key}-{cat}"
@@ -205,6 +213,7 @@ def detection_setup(
                     height=template.height,
                     image_id=template.image_id,
                     category=cat,
+                    prompt=template.prompt if template.prompt and "{category}" in template.prompt else None,
                     boxes=gt_boxes.get((iid, cat_ids[cat]), []),
                     meta={"category_id": cat_ids[cat]},
                     image_path=template.image_path,

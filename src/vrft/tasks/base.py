@@ -68,5 +68,15 @@ def need(record: Record, name: str, value: Any) -> Any:
 
 
 def custom_prompt(record: Record) -> str | None:
-    """The record's own user text (``record.prompt``), which replaces a task's template when set."""
-    return record.prompt or None
+    """The record's own user text (``record.prompt``), which replaces a task's template when set.
+
+    The placeholders ``{category}``, ``{expression}`` and ``{label}`` are replaced by those fields (plain
+    text replacement: other braces, e.g. an answer-format example, are kept as written)."""
+    if not record.prompt:
+        return None
+    text = record.prompt
+    for name in ("category", "expression", "label"):
+        value = getattr(record, name)
+        if value is not None:
+            text = text.replace("{" + name + "}", value)
+    return text
