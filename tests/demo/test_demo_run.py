@@ -39,3 +39,14 @@ def test_quick_demo_writes_results_plots_and_report(tmp_path, monkeypatch, capsy
     assert list(out.glob("*.png")), "no plots written"
     assert (out / "report.html").stat().st_size > 1000
     assert "Visual-RFT" in capsys.readouterr().out
+
+    # The warm start is cached by its settings: a second run with other few-shot settings reuses it.
+    run = json.loads((out / "run.json").read_text())
+    assert run["warm_start"]["cached"] is False
+    out2 = tmp_path / "demo2"
+    assert cli_main(["demo", "--quick", "--out", str(out2), *SMALL, "fewshot.shots=[1]", "fewshot.seed=1"]) == 0
+    run2 = json.loads((out2 / "run.json").read_text())
+    assert run2["warm_start"]["cached"] is True and run2["warm_start_dir"] == run["warm_start_dir"]
+    assert [(r["method"], r["shots"]) for r in json.loads((out2 / "results.json").read_text())["rows"]] == [
+        ("baseline", 0), ("sft", 1), ("rft", 1)
+    ]  # fmt: skip

@@ -3,7 +3,7 @@ the same budget (optimizer steps x prompts per step), then the real evaluation o
 
 Both methods go through the project's training entry points (`run_sft`, `run_grpo`) with configs
 built here, exactly what `vrft sft CONFIG` / `vrft train CONFIG` run; evaluation is `evaluate_model`
-(COCO mAP with pycocotools, all-categories protocol, greedy decoding).
+(COCO mAP with pycocotools, greedy decoding; the protocol follows `world.novel_prompts`).
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def evaluate(
             model, processor, test_records, "detection", out,
             batch_size=settings.eval.batch_size, max_new_tokens=settings.eval.max_new_tokens,
             categories=list(NOVEL_CLASSES), progress=False, title=title,
+            protocol="records" if settings.world.novel_prompts == "present" else "all-categories",
         )  # fmt: skip
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     return metrics

@@ -118,11 +118,18 @@ def run_demo(
         "",
         f"Budget of both methods: {f.steps} optimizer steps x {f.prompts_per_step} prompts per step "
         f"(Visual-RFT samples {settings.rft.num_generations} completions per prompt).",
+        f"Test prompts: {len(test)} ({_protocol_note(settings.world.novel_prompts)}).",
         f"Wall time: {timings['total']:.0f} s (warm start {'cached' if warm_info.get('cached') else 'trained'}: "
         f"{timings['warm_start']:.0f} s).",
     ]
     results.write_results_md(rows, out, notes)
     return rows
+
+
+def _protocol_note(novel_prompts: str) -> str:
+    if novel_prompts == "present":
+        return "each test image asked for the novel shapes it holds: the 'records' protocol, which measures localisation"
+    return "every novel shape asked on every test image, absent ones answered 'No Objects': all-categories protocol"
 
 
 def _load() -> list[float] | None:

@@ -39,6 +39,7 @@ def vocab_texts(convention: str, image_size: int) -> list[str]:
     (any text still encodes; frequent words become single tokens, so sequences are shorter)."""
     from vrft.boxes import Frame
     from vrft.data.records import Record
+    from vrft.demo.world import SHORT_PROMPT
     from vrft.tasks import TASKS
 
     task = TASKS["detection"]
@@ -50,7 +51,11 @@ def vocab_texts(convention: str, image_size: int) -> list[str]:
         for boxes in ([], [[10, 20, 40, 50]], [[10, 20, 40, 50], [60, 62, 90, 99]]):
             r = Record(id=name, task="detection", image="x.png", width=image_size, height=image_size,
                        category=name, boxes=boxes)  # fmt: skip
-            texts += [task.prompt(r, frame), task.answer_text(r, frame)]
+            texts += [
+                task.prompt(r, frame),
+                SHORT_PROMPT.replace("{category}", name),
+                task.answer_text(r, frame),
+            ]
     return texts * 3  # repeated: merges need a minimum frequency
 
 
