@@ -47,6 +47,10 @@ digest = hashlib.sha256(b"".join(state[k].detach().contiguous().numpy().tobytes(
 json.dump({"rows": rollout.stats.rows, "prefilled": rollout.stats.prefilled, "encoded": seen.per_call,
            "images_in": vision[0].stats.images_in, "prefix_calls": prefix[0].stats.shared_calls,
            "weights": digest.hexdigest()}, open(os.path.join(out, f"rank{rank}.json"), "w"))
+# Tear the gloo group down before exit: leaving it to interpreter shutdown sometimes aborted a rank
+# ("terminate called without an active exception") on a loaded machine.
+torch.distributed.barrier()
+torch.distributed.destroy_process_group()
 """
 
 
