@@ -42,6 +42,36 @@ class Evaluator(Protocol):
         """Metrics of everything processed (percentages on 0..100, counts as integers)."""
 
 
+class SampleEvaluator:
+    """What the one-row-per-sample evaluators (classification, grounding) share: the task object, the
+    frame function, the rows, and checking and scoring a chunk with the training rewards."""
+
+    task: str = ""
+    reward_names: tuple[str, ...] = ()
+
+    def __init__(self, frame_fn: FrameFn, *, require_tags: bool = True) -> None:
+        from vrft.tasks import TASKS
+
+        self._task = TASKS[self.task]
+        self.frame_fn = frame_fn
+        self.require_tags = require_tags
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all processed samples."""
+        self.rows: list[dict] = []
+
+    def _score(
+        self, records: Sequence[Record], completions: Sequence[str | None]
+    ) -> tuple[list[str], list[Frame], list[dict[str, float]]]:
+        """One chunk's texts (None -> ""), frames and rewards (`reward_names`)."""
+        if len(records) != len(completions):
+            raise ValueError(f"{len(records)} records but {len(completions)} completions")
+        texts = [c or "" for c in completions]
+        frames = [self.frame_fn(r) for r in records]
+        return texts, frames, sample_rewards(self._task, records, texts, frames, self.reward_names)
+
+
 def norm1000_frame(record: Record) -> Frame:
     """The paper's frame: 0..1000 of the original image (used when re-scoring saved completions)."""
     return Frame(record.width, record.height, "norm1000")

@@ -18,35 +18,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from vrft.data.records import Record
-from vrft.evaluate.base import FrameFn, base_row, norm1000_frame, percent, sample_rewards
+from vrft.evaluate.base import FrameFn, SampleEvaluator, base_row, norm1000_frame, percent
 
 REWARD_NAMES = ("format", "classification_exact", "classification_substring")
 
 
-class ClassificationEvaluator:
+class ClassificationEvaluator(SampleEvaluator):
     """Accumulates classification answers; metrics in % (0..100)."""
 
     task = "classification"
+    reward_names = REWARD_NAMES
 
     def __init__(self, frame_fn: FrameFn = norm1000_frame, *, require_tags: bool = True) -> None:
-        from vrft.tasks import TASKS
-
-        self._task = TASKS["classification"]
-        self.frame_fn = frame_fn
-        self.require_tags = require_tags
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget all processed samples."""
-        self.rows: list[dict] = []
+        super().__init__(frame_fn, require_tags=require_tags)
 
     def process(self, records: Sequence[Record], completions: Sequence[str | None]) -> None:
         """Parse one chunk of completions (one per record)."""
-        if len(records) != len(completions):
-            raise ValueError(f"{len(records)} records but {len(completions)} completions")
-        texts = [c or "" for c in completions]
-        frames = [self.frame_fn(r) for r in records]
-        rewards = sample_rewards(self._task, records, texts, frames, REWARD_NAMES)
+        _, _, rewards = self._score(records, completions)
         for rec, comp, rw in zip(records, completions, rewards):
             pred = self._task.parse(comp or "", require_tags=self.require_tags)
             row = base_row(rec, comp, pred)

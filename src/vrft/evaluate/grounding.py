@@ -14,7 +14,7 @@ from typing import Any
 
 from vrft.boxes import iou
 from vrft.data.records import Record
-from vrft.evaluate.base import FrameFn, base_row, percent, sample_rewards
+from vrft.evaluate.base import SampleEvaluator, base_row, percent
 
 REWARD_NAMES = ("format", "grounding_iou")
 
@@ -29,30 +29,16 @@ def _intersection(a: Sequence[float], b: Sequence[float]) -> float:
     return max(0.0, w) * max(0.0, h)
 
 
-class GroundingEvaluator:
-    """Accumulates grounding boxes; metrics in % (0..100)."""
+class GroundingEvaluator(SampleEvaluator):
+    """Accumulates grounding boxes; metrics in % (0..100). `frame_fn` is required: boxes are decoded
+    to pixels in the model's own convention."""
 
     task = "grounding"
-
-    def __init__(self, frame_fn: FrameFn, *, require_tags: bool = True) -> None:
-        from vrft.tasks import TASKS
-
-        self._task = TASKS["grounding"]
-        self.frame_fn = frame_fn
-        self.require_tags = require_tags
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget all processed samples."""
-        self.rows: list[dict] = []
+    reward_names = REWARD_NAMES
 
     def process(self, records: Sequence[Record], completions: Sequence[str | None]) -> None:
         """Parse one chunk of completions (one per record)."""
-        if len(records) != len(completions):
-            raise ValueError(f"{len(records)} records but {len(completions)} completions")
-        texts = [c or "" for c in completions]
-        frames = [self.frame_fn(r) for r in records]
-        rewards = sample_rewards(self._task, records, texts, frames, REWARD_NAMES)
+        texts, frames, rewards = self._score(records, completions)
         for rec, comp, frame, rw in zip(records, texts, frames, rewards):
             pred = self._task.parse(comp, frame, require_tags=self.require_tags)
             gt = [float(v) for v in rec.boxes[0]]
