@@ -94,6 +94,24 @@ def resolve_precision(dtype: str, precision: str, lora: bool) -> Precision:
     return Precision(weights=dtype, bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=not cuda)
 
 
+def shared_trainer_args(cfg: VrftConfig, precision: Precision) -> dict[str, Any]:
+    """The Trainer arguments GRPO and SFT set alike: precision, checkpointing, logging and saving."""
+    o = cfg.output
+    return {
+        "bf16": precision.bf16,
+        "fp16": precision.fp16,
+        "use_cpu": precision.use_cpu,
+        "activation_checkpointing": cfg.model.gradient_checkpointing,
+        "logging_steps": o.logging_steps,
+        "save_strategy": "steps" if o.save_steps else "no",
+        "save_steps": o.save_steps or 500,
+        "save_total_limit": o.save_total_limit,
+        "report_to": o.report_to or "none",
+        "remove_unused_columns": False,
+        "dataloader_num_workers": 0,
+    }
+
+
 # -------------------------------------------------------------------------------------------- outputs
 def prepare_output_dir(
     out: str | Path, resume: bool | str, overwrite: bool = False

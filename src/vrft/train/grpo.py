@@ -34,7 +34,7 @@ def grpo_args(
     """TRL `GRPOConfig` for the config (batch sizes in completions: per-device prompts x G)."""
     from trl import GRPOConfig
 
-    g, o = cfg.grpo, cfg.output
+    g = cfg.grpo
     return GRPOConfig(
         output_dir=str(out),
         seed=g.seed,
@@ -71,19 +71,8 @@ def grpo_args(
         max_grad_norm=g.max_grad_norm,
         max_steps=g.max_steps or -1,
         num_train_epochs=1,  # all passes are laid out in the dataset (builder.prompt_order)
-        bf16=precision.bf16,
-        fp16=precision.fp16,
-        use_cpu=precision.use_cpu,
-        activation_checkpointing=cfg.model.gradient_checkpointing,
-        # outputs
-        logging_steps=o.logging_steps,
-        save_strategy="steps" if o.save_steps else "no",
-        save_steps=o.save_steps or 500,
-        save_total_limit=o.save_total_limit,
-        report_to=o.report_to or "none",
         log_completions=False,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
+        **builder.shared_trainer_args(cfg, precision),
     )
 
 

@@ -22,7 +22,7 @@ def sft_args(cfg: VrftConfig, out: Path, precision: builder.Precision):
     """TRL `SFTConfig` for the config."""
     from trl import SFTConfig
 
-    s, o = cfg.sft, cfg.output
+    s = cfg.sft
     return SFTConfig(
         output_dir=str(out),
         seed=s.seed,
@@ -37,18 +37,8 @@ def sft_args(cfg: VrftConfig, out: Path, precision: builder.Precision):
         num_train_epochs=s.epochs,
         max_length=s.max_length,  # None: never cut the image tokens of a prompt
         completion_only_loss=True,
-        bf16=precision.bf16,
-        fp16=precision.fp16,
-        use_cpu=precision.use_cpu,
-        activation_checkpointing=cfg.model.gradient_checkpointing,
-        logging_steps=o.logging_steps,
-        save_strategy="steps" if o.save_steps else "no",
-        save_steps=o.save_steps or 500,
-        save_total_limit=o.save_total_limit,
-        report_to=o.report_to or "none",
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
         dataloader_drop_last=False,
+        **builder.shared_trainer_args(cfg, precision),
     )
 
 
