@@ -52,8 +52,9 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (20, 20, 20),
 }
 
-# One colour per class, for worlds drawn with `class_colours` (the demo's): a 1.6M-parameter model
-# learns to tell colours apart long before shapes. Not part of COLOURS (random draws stay unchanged).
+# One colour per class, for worlds drawn with `class_colours`: an easier world, where colour alone
+# tells the classes apart (the demo's tiny model still did not learn to within its budget: docs/demo.md).
+# Not part of COLOURS, so random colour draws stay unchanged.
 CLASS_COLOURS: dict[str, tuple[str, tuple[int, int, int]]] = {
     "circle": ("red", COLOURS["red"]),
     "square": ("blue", COLOURS["blue"]),
