@@ -40,11 +40,16 @@ def test_quick_demo_writes_results_plots_and_report(tmp_path, monkeypatch, capsy
     assert (out / "report.html").stat().st_size > 1000
     assert "Visual-RFT" in capsys.readouterr().out
 
-    # The warm start is cached by its settings: a second run with other few-shot settings reuses it.
+    # The warm start is cached by its settings: a second run with other few-shot and test settings (here
+    # the all-categories protocol: every novel shape asked on every test image) reuses it.
     run = json.loads((out / "run.json").read_text())
     assert run["warm_start"]["cached"] is False
+    assert all(r["boxes"] for r in map(json.loads, (out / "world/test/records.jsonl").open()))
     out2 = tmp_path / "demo2"
-    assert cli_main(["demo", "--quick", "--out", str(out2), *SMALL, "fewshot.shots=[1]", "fewshot.seed=1"]) == 0
+    more = ["fewshot.shots=[1]", "fewshot.seed=1", "world.novel_prompts=all"]
+    assert cli_main(["demo", "--quick", "--out", str(out2), *SMALL, *more]) == 0
+    asked = [json.loads(line) for line in (out2 / "eval/baseline/predictions.jsonl").open()]
+    assert any(not r["gt_boxes"] for r in asked) and any(r["gt_boxes"] for r in asked)
     run2 = json.loads((out2 / "run.json").read_text())
     assert run2["warm_start"]["cached"] is True and run2["warm_start_dir"] == run["warm_start_dir"]
     assert [(r["method"], r["shots"]) for r in json.loads((out2 / "results.json").read_text())["rows"]] == [
