@@ -65,6 +65,7 @@ def test_records_protocol_adds_nothing_and_added_pairs_keep_a_category_template(
     gen = ScriptedGenerator(set())
     m = evaluate_model(_Model(), None, positives, "detection", None, protocol="records", generator=gen)
     assert len(gen.calls[0][1]) == len(positives) and m["run"]["protocol"] == "records"
+    assert m["detection"]["num_queries"] == len(positives)  # scored on the same pairs, nothing added
 
 
 def test_setup_errors(tmp_path):

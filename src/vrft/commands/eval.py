@@ -1,6 +1,6 @@
 """`vrft eval`: evaluate a model on records, or re-score saved completions, with the paper's metrics.
 
-    vrft eval --model DIR --data RECORDS --out DIR [--task T] [--protocol all-categories|paper]
+    vrft eval --model DIR --data RECORDS --out DIR [--task T] [--protocol all-categories|paper|records]
               [--batch-size 16] [--max-new-tokens N] [--backend hf|vllm] [--limit N]
               [--coco-gt instances.json | --lvis-gt lvis_v1_val.json] [--categories a,b,...]
     vrft eval --predictions FILE.jsonl --coco-gt instances.json --out DIR [--images DIR]
@@ -351,7 +351,8 @@ def _rescore(args, gt: dict | None, lvis: bool) -> dict:
         texts[key] = obj["completion"]
         presence[key] = obj.get("presence")
     categories = _categories(args.categories) or list(dict.fromkeys(k[1] for k in texts))
-    setup = detection_setup(records, gt=gt, categories=categories, lvis=lvis)
+    add_missing = args.protocol != "records"
+    setup = detection_setup(records, gt=gt, categories=categories, lvis=lvis, add_missing=add_missing)
     queries = setup.queries
     keys = [(image_key(q), q.category) for q in queries]
     unused = set(texts) - set(keys)
@@ -369,6 +370,7 @@ def _rescore(args, gt: dict | None, lvis: bool) -> dict:
         frame_fn=frame_fn,
         categories=categories,
         presence=[presence.get(k) for k in keys] if has_presence else None,
+        add_missing=add_missing,
         **common,
     )
 

@@ -111,12 +111,14 @@ def score_predictions(
     report: bool = True,
     title: str | None = None,
     extra: dict[str, Any] | None = None,
+    add_missing: bool = True,
 ) -> dict[str, Any]:
     """Metrics of `completions` (one per record, ``None`` = not asked) for `task`.
 
     Detection: the records are the asked (image, category) pairs; with the all-categories protocol
     every selected category of every image is evaluated, and a pair without a record/completion
-    counts as "no detections". `gt` is a COCO (or, with ``lvis=True``, LVIS) ground-truth dict;
+    counts as "no detections" (``add_missing=False``, the records protocol: only the records' pairs
+    are evaluated). `gt` is a COCO (or, with ``lvis=True``, LVIS) ground-truth dict;
     default: built from the records. `frame_fn` decodes the model's coordinates (default: 0..1000
     of the original image, the paper's convention).
 
@@ -131,7 +133,9 @@ def score_predictions(
     presence_of = dict(zip((id(r) for r in records), presence)) if presence is not None else {}
     coco_results = None
     if task == "detection":
-        setup = detection_setup([r for r, _ in pairs], gt=gt, categories=categories, lvis=lvis)
+        setup = detection_setup(
+            [r for r, _ in pairs], gt=gt, categories=categories, lvis=lvis, add_missing=add_missing
+        )
         by_pair: dict[tuple, tuple[str | None, bool | None]] = {}
         for r, c in pairs:
             key = (image_key(r), r.category)
@@ -293,4 +297,5 @@ def evaluate_model(
         report=report,
         title=title,
         extra=run,
+        add_missing=protocol != "records",
     )
