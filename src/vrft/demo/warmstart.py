@@ -1,7 +1,7 @@
 """The warm start: a tiny Qwen2.5-VL built offline, then taught the answer format and localisation of
 the BASE classes with the SFT baseline's own code (`vrft.train.sft.run_sft`).
 
-The result is cached under ``<cache>/warm-<key>``, where the key hashes the world, model and warm-start
+The result is cached under ``<cache>/warm-<key>``, where the key hashes the base part of the world, model and warm-start
 settings and the vrft version (`vrft.demo.settings.warm_start_key`), so a second demo run (or a run
 with other few-shot settings) starts from it in seconds. The cache directory is written atomically
 (build elsewhere, then rename), so concurrent runs cannot leave half a model behind.
@@ -37,6 +37,8 @@ def default_cache_dir() -> Path:
 def vocab_texts(convention: str, image_size: int) -> list[str]:
     """Texts the tiny tokenizer's merges are learned from: the demo's exact prompts and SFT answers
     (any text still encodes; frequent words become single tokens, so sequences are shorter)."""
+    from dataclasses import replace
+
     from vrft.boxes import Frame
     from vrft.data.records import Record
     from vrft.demo.world import SHORT_PROMPT
@@ -51,11 +53,8 @@ def vocab_texts(convention: str, image_size: int) -> list[str]:
         for boxes in ([], [[10, 20, 40, 50]], [[10, 20, 40, 50], [60, 62, 90, 99]]):
             r = Record(id=name, task="detection", image="x.png", width=image_size, height=image_size,
                        category=name, boxes=boxes)  # fmt: skip
-            texts += [
-                task.prompt(r, frame),
-                SHORT_PROMPT.replace("{category}", name),
-                task.answer_text(r, frame),
-            ]
+            short = replace(r, prompt=SHORT_PROMPT)
+            texts += [task.prompt(r, frame), task.prompt(short, frame), task.answer_text(r, frame)]
     return texts * 3  # repeated: merges need a minimum frequency
 
 
