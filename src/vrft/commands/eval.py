@@ -12,14 +12,11 @@ Writes metrics.json, predictions.jsonl, coco_results.json (detection) and report
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
-from vrft.errors import DataError, UserError
+from vrft.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -95,32 +92,6 @@ def _categories(text: str | None) -> list[str] | None:
     return names
 
 
-def _infer_task(records, task: str | None) -> str:
-    if task:
-        return task
-    tasks = sorted({r.task for r in records})
-    if len(tasks) != 1:
-        raise UserError(f"the records hold several tasks ({', '.join(tasks)}); choose one with --task")
-    return tasks[0]
-
-
-def _limit(records, task: str, limit: int | None):
-    if limit is None:
-        return records
-    if limit < 1:
-        raise UserError(f"--limit must be >= 1, got {limit}")
-    if task != "detection":
-        return records[:limit]
-    from vrft.evaluate.coco import image_key
-
-    keep: dict[Any, None] = {}
-    for r in records:
-        if len(keep) >= limit and image_key(r) not in keep:
-            continue
-        keep.setdefault(image_key(r), None)
-    return [r for r in records if image_key(r) in keep]
-
-
 def _ground_truth(args) -> tuple[dict | None, bool]:
     from vrft.evaluate.coco import load_gt
 
@@ -186,192 +157,22 @@ def _run_model(args, records, task: str, gt: dict | None, lvis: bool) -> dict:
     )
 
 
-def read_prediction_lines(path: str) -> list[tuple[str, dict]]:
-    """``[(file:line, object)]`` of a predictions JSONL; DataError listing every malformed line."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: predictions file not found")
-    out, problems = [], []
-    with open(p, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{p}:{n}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                problems.append(f"{where}: invalid JSON ({err.msg})")
-                continue
-            if not isinstance(obj, dict):
-                problems.append(f"{where}: expected a JSON object")
-                continue
-            if "completion" not in obj or not (
-                obj["completion"] is None or isinstance(obj["completion"], str)
-            ):
-                problems.append(f"{where}: completion: missing or not a string (the raw model text)")
-                continue
-            out.append((where, obj))
-    if problems:
-        raise DataError(f"{p}: {len(problems)} problem(s):\n  " + "\n  ".join(problems[:50]))
-    return out
-
-
-def _line_image_id(where: str, obj: dict) -> Any:
-    iid = obj.get("image_id")
-    if isinstance(iid, str) and iid.strip().isdigit():
-        return int(iid)
-    if iid is None or isinstance(iid, bool):
-        raise DataError(f"{where}: image_id: missing (detection lines need image_id and category)")
-    return iid
-
-
-def _records_from_gt(lines, gt: dict, images_dir: str | None) -> list:
-    """One detection record per (image, category) named in the prediction lines, targets from `gt`."""
-    from vrft.data.records import Record
-    from vrft.evaluate.coco import category_ids_by_name
-    from vrft.evaluate.protocols import resolve_category
-
-    images = {img["id"]: img for img in gt["images"]}
-    by_name = category_ids_by_name(gt)
-    names = {}  # the name used in the prediction lines -> GT category id
-    for _, obj in lines:
-        cid = resolve_category(str(obj.get("category")), by_name)
-        if cid is not None:
-            names[obj.get("category")] = cid
-    boxes: dict[tuple, list] = defaultdict(list)
-    crowd: dict[tuple, list] = defaultdict(list)
-    for a in gt["annotations"]:
-        x, y, w, h = a["bbox"]
-        (crowd if a.get("iscrowd", 0) else boxes)[(a["image_id"], a["category_id"])].append(
-            [x, y, x + w, y + h]
-        )
-    records, seen, problems = [], set(), []
-    for where, obj in lines:
-        iid, cat = _line_image_id(where, obj), obj.get("category")
-        if iid not in images:
-            problems.append(f"{where}: image_id {iid!r} is not an image of the ground-truth file")
-            continue
-        if cat not in names:
-            problems.append(f"{where}: category {cat!r} is not a category of the ground-truth file")
-            continue
-        if (iid, cat) in seen:
-            continue
-        seen.add((iid, cat))
-        img = images[iid]
-        name = img.get("file_name") or (img.get("coco_url") or "").rsplit("/", 1)[-1] or f"{iid}.jpg"
-        path = Path(images_dir) / name if images_dir else Path(name)
-        meta: dict = {"category_id": names[cat]}
-        if crowd.get((iid, names[cat])):
-            meta["crowd_boxes"] = crowd[(iid, names[cat])]
-        records.append(
-            Record(
-                id=str(obj.get("id") or f"{iid}-{cat}"),
-                task="detection",
-                image=str(path),
-                width=int(img["width"]),
-                height=int(img["height"]),
-                image_id=iid,
-                category=cat,
-                boxes=boxes.get((iid, names[cat]), []),
-                meta=meta,
-                image_path=path.resolve() if images_dir else None,
-                source=where,
-            )
-        )
-    if problems:
-        raise DataError(
-            f"{len(problems)} prediction line(s) do not match the ground truth:\n  "
-            + "\n  ".join(problems[:50])
-        )
-    return records
-
-
 def _rescore(args, gt: dict | None, lvis: bool) -> dict:
-    from vrft.boxes import Frame
-    from vrft.data.records import load_records
-    from vrft.evaluate.coco import image_key
-    from vrft.evaluate.pipeline import score_predictions
-    from vrft.evaluate.protocols import detection_setup
+    from vrft.evaluate.rescore import rescore
 
-    convention = "norm1000" if args.convention == "auto" else args.convention
-    if convention not in ("norm1000", "pixels"):
-        raise UserError(
-            "--predictions: --convention must be norm1000 or pixels (resized_pixels needs the model)"
-        )
-
-    def frame_fn(r):
-        return Frame(r.width, r.height, convention)
-
-    lines = read_prediction_lines(args.predictions)
-    if args.data:
-        records = load_records(args.data)
-        task = _infer_task(records, args.task)
-    elif gt is not None:
-        task = args.task or "detection"
-        if task != "detection":
-            raise UserError(
-                "--predictions without --data needs detection (give --data RECORDS for other tasks)"
-            )
-        records = _records_from_gt(lines, gt, args.images)
-    else:
-        raise UserError("--predictions needs --data RECORDS or --coco-gt / --lvis-gt to score against")
-    records = [r for r in records if r.task == task]
-    extra = {"predictions": str(args.predictions), "convention": convention}
-    common = dict(
-        gt=gt, lvis=lvis, require_tags=not args.lenient_parse, report=not args.no_report, extra=extra,
-        title=f"vrft eval: {Path(args.predictions).name} ({task})",
-    )  # fmt: skip
-    if task != "detection":
-        by_id = {r.id: r for r in records}
-        chosen, completions, missing = [], [], []
-        for where, obj in lines:
-            rec = by_id.get(str(obj.get("id")))
-            if rec is None:
-                missing.append(f"{where}: id {obj.get('id')!r}")
-                continue
-            chosen.append(rec)
-            completions.append(obj["completion"])
-        if missing:
-            raise DataError(
-                "prediction lines whose id is not a record id of --data:\n  " + "\n  ".join(missing[:50])
-            )
-        return score_predictions(chosen, completions, task, args.out, frame_fn=frame_fn, **common)
-    by_id = {r.id: r for r in records}
-    texts: dict[tuple, str | None] = {}
-    presence: dict[tuple, bool | None] = {}
-    for where, obj in lines:
-        rec = by_id.get(str(obj.get("id"))) if obj.get("id") is not None else None
-        key = (
-            (image_key(rec), rec.category)
-            if rec is not None
-            else (_line_image_id(where, obj), obj.get("category"))
-        )
-        if key in texts:
-            raise DataError(f"{where}: a second line for image {key[0]!r}, category {key[1]!r}")
-        texts[key] = obj["completion"]
-        presence[key] = obj.get("presence")
-    categories = _categories(args.categories) or list(dict.fromkeys(k[1] for k in texts))
-    add_missing = args.protocol != "records"
-    setup = detection_setup(records, gt=gt, categories=categories, lvis=lvis, add_missing=add_missing)
-    queries = setup.queries
-    keys = [(image_key(q), q.category) for q in queries]
-    unused = set(texts) - set(keys)
-    if unused:
-        logger.warning(
-            "%d prediction line(s) name an (image, category) outside the evaluated images/categories; ignored "
-            "(e.g. %s)", len(unused), sorted(map(str, unused))[:3],
-        )  # fmt: skip
-    has_presence = any(v is not None for v in presence.values())
-    return score_predictions(
-        queries,
-        [texts.get(k) for k in keys],
-        "detection",
+    return rescore(
+        args.predictions,
         args.out,
-        frame_fn=frame_fn,
-        categories=categories,
-        presence=[presence.get(k) for k in keys] if has_presence else None,
-        add_missing=add_missing,
-        **common,
+        data=args.data,
+        task=args.task,
+        gt=gt,
+        lvis=lvis,
+        images_dir=args.images,
+        convention="norm1000" if args.convention == "auto" else args.convention,
+        categories=_categories(args.categories),
+        protocol=args.protocol,
+        require_tags=not args.lenient_parse,
+        report=not args.no_report,
     )
 
 
@@ -391,6 +192,7 @@ def _summary(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from vrft.data.records import load_records
+    from vrft.evaluate.rescore import infer_task, limit_records
 
     if bool(args.model) == bool(args.predictions):
         raise UserError("give exactly one of --model DIR (run the model) or --predictions FILE (re-score)")
@@ -401,8 +203,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.data:
             raise UserError("--model needs --data RECORDS (the evaluation records)")
         records = load_records(args.data)
-        task = _infer_task(records, args.task)
-        records = _limit([r for r in records if r.task == task], task, args.limit)
+        task = infer_task(records, args.task)
+        records = limit_records([r for r in records if r.task == task], task, args.limit)
         metrics = _run_model(args, records, task, gt, lvis)
     print(_summary(metrics))
     print(f"wrote {Path(args.out) / 'metrics.json'}")

@@ -1,0 +1,253 @@
+"""Re-scoring saved completions without a model (``vrft eval --predictions``), and choosing what a
+model is evaluated on.
+
+- `rescore(predictions, out_dir, ...)`: metrics of a predictions JSONL against records or a COCO/LVIS
+  ground truth;
+- `records_from_gt(lines, gt, images_dir)`: one detection record per (image, category) of the lines;
+- `read_prediction_lines(path)`: the checked lines of a predictions JSONL;
+- `infer_task`, `limit_records`: the task of a record file, and its first N images / records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vrft.boxes import Frame
+from vrft.data.records import Record, load_records
+from vrft.errors import DataError, UserError
+from vrft.evaluate.coco import category_ids_by_name, image_key
+from vrft.evaluate.pipeline import score_predictions
+from vrft.evaluate.protocols import detection_setup, resolve_category
+
+logger = logging.getLogger(__name__)
+
+
+def infer_task(records, task: str | None) -> str:
+    """`task`, or the single task of `records` (UserError when they hold several)."""
+    if task:
+        return task
+    tasks = sorted({r.task for r in records})
+    if len(tasks) != 1:
+        raise UserError(f"the records hold several tasks ({', '.join(tasks)}); choose one with --task")
+    return tasks[0]
+
+
+def limit_records(records, task: str, limit: int | None):
+    """The first `limit` records; detection: every record of the first `limit` images."""
+    if limit is None:
+        return records
+    if limit < 1:
+        raise UserError(f"--limit must be >= 1, got {limit}")
+    if task != "detection":
+        return records[:limit]
+    keep: dict[Any, None] = {}
+    for r in records:
+        if len(keep) >= limit and image_key(r) not in keep:
+            continue
+        keep.setdefault(image_key(r), None)
+    return [r for r in records if image_key(r) in keep]
+
+
+def read_prediction_lines(path: str) -> list[tuple[str, dict]]:
+    """``[(file:line, object)]`` of a predictions JSONL; DataError listing every malformed line."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: predictions file not found")
+    out, problems = [], []
+    with open(p, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{p}:{n}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                problems.append(f"{where}: invalid JSON ({err.msg})")
+                continue
+            if not isinstance(obj, dict):
+                problems.append(f"{where}: expected a JSON object")
+                continue
+            if "completion" not in obj or not (
+                obj["completion"] is None or isinstance(obj["completion"], str)
+            ):
+                problems.append(f"{where}: completion: missing or not a string (the raw model text)")
+                continue
+            out.append((where, obj))
+    if problems:
+        raise DataError(f"{p}: {len(problems)} problem(s):\n  " + "\n  ".join(problems[:50]))
+    return out
+
+
+def line_image_id(where: str, obj: dict) -> Any:
+    iid = obj.get("image_id")
+    if isinstance(iid, str) and iid.strip().isdigit():
+        return int(iid)
+    if iid is None or isinstance(iid, bool):
+        raise DataError(f"{where}: image_id: missing (detection lines need image_id and category)")
+    return iid
+
+
+def records_from_gt(lines, gt: dict, images_dir: str | None) -> list[Record]:
+    """One detection record per (image, category) named in the prediction lines, targets from `gt`."""
+    images = {img["id"]: img for img in gt["images"]}
+    by_name = category_ids_by_name(gt)
+    names = {}  # the name used in the prediction lines -> GT category id
+    for _, obj in lines:
+        cid = resolve_category(str(obj.get("category")), by_name)
+        if cid is not None:
+            names[obj.get("category")] = cid
+    boxes: dict[tuple, list] = defaultdict(list)
+    crowd: dict[tuple, list] = defaultdict(list)
+    for a in gt["annotations"]:
+        x, y, w, h = a["bbox"]
+        (crowd if a.get("iscrowd", 0) else boxes)[(a["image_id"], a["category_id"])].append(
+            [x, y, x + w, y + h]
+        )
+    records, seen, problems = [], set(), []
+    for where, obj in lines:
+        iid, cat = line_image_id(where, obj), obj.get("category")
+        if iid not in images:
+            problems.append(f"{where}: image_id {iid!r} is not an image of the ground-truth file")
+            continue
+        if cat not in names:
+            problems.append(f"{where}: category {cat!r} is not a category of the ground-truth file")
+            continue
+        if (iid, cat) in seen:
+            continue
+        seen.add((iid, cat))
+        img = images[iid]
+        name = img.get("file_name") or (img.get("coco_url") or "").rsplit("/", 1)[-1] or f"{iid}.jpg"
+        path = Path(images_dir) / name if images_dir else Path(name)
+        meta: dict = {"category_id": names[cat]}
+        if crowd.get((iid, names[cat])):
+            meta["crowd_boxes"] = crowd[(iid, names[cat])]
+        records.append(
+            Record(
+                id=str(obj.get("id") or f"{iid}-{cat}"),
+                task="detection",
+                image=str(path),
+                width=int(img["width"]),
+                height=int(img["height"]),
+                image_id=iid,
+                category=cat,
+                boxes=boxes.get((iid, names[cat]), []),
+                meta=meta,
+                image_path=path.resolve() if images_dir else None,
+                source=where,
+            )
+        )
+    if problems:
+        raise DataError(
+            f"{len(problems)} prediction line(s) do not match the ground truth:\n  "
+            + "\n  ".join(problems[:50])
+        )
+    return records
+
+
+def rescore(
+    predictions: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    data: str | os.PathLike | None = None,
+    task: str | None = None,
+    gt: dict | None = None,
+    lvis: bool = False,
+    images_dir: str | None = None,
+    convention: str = "norm1000",
+    categories: Sequence[str] | None = None,
+    protocol: str = "all-categories",
+    require_tags: bool = True,
+    report: bool = True,
+) -> dict:
+    """Metrics of saved completions (``vrft eval --predictions``), without a model.
+
+    `predictions`: JSONL with ``completion`` per line, and ``id`` (a record id of `data`) or, for
+    detection against `gt`, ``image_id`` and ``category``. `convention`: the coordinates of the answers
+    (norm1000 or pixels). Detection pairs of the evaluated images and categories that have no line count
+    as no detections, except with ``protocol="records"``.
+    """
+    if convention not in ("norm1000", "pixels"):
+        raise UserError(
+            "--predictions: --convention must be norm1000 or pixels (resized_pixels needs the model)"
+        )
+
+    def frame_fn(r):
+        return Frame(r.width, r.height, convention)
+
+    lines = read_prediction_lines(predictions)
+    if data:
+        records = load_records(data)
+        task = infer_task(records, task)
+    elif gt is not None:
+        task = task or "detection"
+        if task != "detection":
+            raise UserError(
+                "--predictions without --data needs detection (give --data RECORDS for other tasks)"
+            )
+        records = records_from_gt(lines, gt, images_dir)
+    else:
+        raise UserError("--predictions needs --data RECORDS or --coco-gt / --lvis-gt to score against")
+    records = [r for r in records if r.task == task]
+    extra = {"predictions": str(predictions), "convention": convention}
+    common = dict(
+        gt=gt, lvis=lvis, require_tags=require_tags, report=report, extra=extra,
+        title=f"vrft eval: {Path(predictions).name} ({task})",
+    )  # fmt: skip
+    if task != "detection":
+        by_id = {r.id: r for r in records}
+        chosen, completions, missing = [], [], []
+        for where, obj in lines:
+            rec = by_id.get(str(obj.get("id")))
+            if rec is None:
+                missing.append(f"{where}: id {obj.get('id')!r}")
+                continue
+            chosen.append(rec)
+            completions.append(obj["completion"])
+        if missing:
+            raise DataError(
+                "prediction lines whose id is not a record id of --data:\n  " + "\n  ".join(missing[:50])
+            )
+        return score_predictions(chosen, completions, task, out_dir, frame_fn=frame_fn, **common)
+    by_id = {r.id: r for r in records}
+    texts: dict[tuple, str | None] = {}
+    presence: dict[tuple, bool | None] = {}
+    for where, obj in lines:
+        rec = by_id.get(str(obj.get("id"))) if obj.get("id") is not None else None
+        key = (
+            (image_key(rec), rec.category)
+            if rec is not None
+            else (line_image_id(where, obj), obj.get("category"))
+        )
+        if key in texts:
+            raise DataError(f"{where}: a second line for image {key[0]!r}, category {key[1]!r}")
+        texts[key] = obj["completion"]
+        presence[key] = obj.get("presence")
+    categories = list(categories or ()) or list(dict.fromkeys(k[1] for k in texts))
+    add_missing = protocol != "records"
+    setup = detection_setup(records, gt=gt, categories=categories, lvis=lvis, add_missing=add_missing)
+    queries = setup.queries
+    keys = [(image_key(q), q.category) for q in queries]
+    unused = set(texts) - set(keys)
+    if unused:
+        logger.warning(
+            "%d prediction line(s) name an (image, category) outside the evaluated images/categories; ignored "
+            "(e.g. %s)", len(unused), sorted(map(str, unused))[:3],
+        )  # fmt: skip
+    has_presence = any(v is not None for v in presence.values())
+    return score_predictions(
+        queries,
+        [texts.get(k) for k in keys],
+        "detection",
+        out_dir,
+        frame_fn=frame_fn,
+        categories=categories,
+        presence=[presence.get(k) for k in keys] if has_presence else None,
+        add_missing=add_missing,
+        **common,
+    )
