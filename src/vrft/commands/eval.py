@@ -60,13 +60,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--limit", type=int, help="evaluate only the first N images (detection) / records")
     gen.add_argument("--dtype", default="auto", help="model dtype: auto, float32, bfloat16, float16")
     gen.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    gen.add_argument("--min-pixels", type=int, help="image processor min_pixels (Qwen; paper: 3136)")
-    gen.add_argument("--max-pixels", type=int, help="image processor max_pixels (Qwen; paper: 401408)")
+    gen.add_argument(
+        "--min-pixels", type=int, help="image processor min_pixels (Qwen; paper: 3136; default: vrft.json)"
+    )
+    gen.add_argument(
+        "--max-pixels", type=int, help="image processor max_pixels (Qwen; paper: 401408; default: vrft.json)"
+    )
     gen.add_argument(
         "--convention",
         default="auto",
-        help="coordinate convention of the answers: auto (from the model family), norm1000, resized_pixels, "
-        "pixels; --predictions: norm1000 (default) or pixels",
+        help="coordinate convention of the answers: auto (the model's vrft.json, else from the model family), "
+        "norm1000, resized_pixels, pixels; --predictions: norm1000 (default) or pixels",
+    )
+    gen.add_argument(
+        "--prompt",
+        help="user text template for every record, e.g. 'Detect every {category}.'; 'default': the task's "
+        "own (default: the records' own prompt, else the model's vrft.json, else the task's)",
     )
     gen.add_argument(
         "--presence-max-new-tokens",
@@ -112,26 +121,39 @@ def _device(name: str) -> str:
     return name
 
 
-def _run_model(args, records, task: str, gt: dict | None, lvis: bool) -> dict:
+def _settings(args):
+    from vrft.models.contract import resolve_settings
+
+    return resolve_settings(
+        args.model,
+        prompt=args.prompt,
+        answer_format="answer_only" if getattr(args, "answer_only", False) else None,
+        convention=None if args.convention == "auto" else args.convention,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+        command="vrft eval",
+    )
+
+
+def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) -> dict:
     from vrft.evaluate.pipeline import evaluate_model
     from vrft.models.load import convention_for, load_model_and_processor, load_processor
 
-    override = None if args.convention == "auto" else args.convention
+    override = settings.convention
+    pixels = {"min_pixels": settings.min_pixels, "max_pixels": settings.max_pixels}
     extra = {"model": str(args.model), "data": str(args.data), "backend": args.backend}
     if args.backend == "vllm":
         from transformers import AutoConfig
 
         from vrft.evaluate.runner import VLLMGenerator
 
-        processor = load_processor(args.model, min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+        processor = load_processor(args.model, **pixels)
         config = AutoConfig.from_pretrained(args.model, local_files_only=True)
         generator = VLLMGenerator(args.model, processor, dtype=args.dtype)
         model = None
         convention = convention_for(config, override)
     else:
-        model, processor = load_model_and_processor(
-            args.model, dtype=args.dtype, min_pixels=args.min_pixels, max_pixels=args.max_pixels
-        )
+        model, processor = load_model_and_processor(args.model, dtype=args.dtype, **pixels)
         model.to(_device(args.device))
         generator = None
         convention = convention_for(model.config, override)
@@ -193,6 +215,7 @@ def _summary(metrics: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from vrft.data.records import load_records
     from vrft.evaluate.rescore import infer_task, limit_records
+    from vrft.models.contract import apply_to_records, for_task, pick_task
 
     if bool(args.model) == bool(args.predictions):
         raise UserError("give exactly one of --model DIR (run the model) or --predictions FILE (re-score)")
@@ -203,9 +226,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.data:
             raise UserError("--model needs --data RECORDS (the evaluation records)")
         records = load_records(args.data)
-        task = infer_task(records, args.task)
+        settings = _settings(args)
+        task = infer_task(records, pick_task(settings, [r.task for r in records], args.task))
+        settings = for_task(settings, task, command="vrft eval")
         records = limit_records([r for r in records if r.task == task], task, args.limit)
-        metrics = _run_model(args, records, task, gt, lvis)
+        metrics = _run_model(args, settings, apply_to_records(records, settings), task, gt, lvis)
     print(_summary(metrics))
     print(f"wrote {Path(args.out) / 'metrics.json'}")
     return 0

@@ -1,6 +1,7 @@
 """`vrft predict --model DIR IMAGE (--detect "cat,dog" | --classify "a flower" | --ground "the red cup")`.
 
-Asks the model with the task's training prompt, prints the parsed answer (pixels of IMAGE; the
+Asks the model as it was trained (the model directory's ``vrft.json``: prompt template, coordinates,
+pixel budget; else the task's default prompt), prints the parsed answer (pixels of IMAGE; the
 thinking too with -v) and writes a copy of the image with the boxes drawn (``--out``, default
 ``<image stem>.vrft.png`` in the working directory).
 """
@@ -30,12 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="also print the thinking and raw text")
     parser.add_argument("--max-new-tokens", type=int, help="token budget (default: the task's)")
     parser.add_argument(
-        "--convention", default="auto", help="coordinate convention (default: from the family)"
+        "--convention",
+        default="auto",
+        help="coordinate convention (default: the model's vrft.json, else from the family)",
+    )
+    parser.add_argument(
+        "--prompt",
+        help="user text template, e.g. 'Detect every {category}.' ({category}, {expression}, {label} are "
+        "filled in); 'default': the task's own template (default: the model's vrft.json, else the task's)",
     )
     parser.add_argument("--dtype", default="auto", help="model dtype (auto, float32, bfloat16, float16)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if available)")
-    parser.add_argument("--min-pixels", type=int, help="image processor min_pixels (Qwen)")
-    parser.add_argument("--max-pixels", type=int, help="image processor max_pixels (Qwen)")
+    parser.add_argument(
+        "--min-pixels", type=int, help="image processor min_pixels (Qwen; default: vrft.json)"
+    )
+    parser.add_argument(
+        "--max-pixels", type=int, help="image processor max_pixels (Qwen; default: vrft.json)"
+    )
 
 
 def _strip_article(text: str) -> str:
@@ -67,6 +79,7 @@ def draw(image, items: list[tuple[str, list[float], str]], out: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     from vrft.data.records import Record
     from vrft.evaluate.runner import HFGenerator, Request, load_image
+    from vrft.models.contract import apply_to_records, for_task, resolve_settings
     from vrft.models.load import convention_for, frame_for, load_model_and_processor
     from vrft.parsing import split
     from vrft.tasks import TASKS
@@ -96,12 +109,23 @@ def run(args: argparse.Namespace) -> int:
             raise UserError('--ground needs an expression, e.g. --ground "the red cup"')
         records = [Record(id="predict", task=task, expression=args.ground, boxes=[[0, 0, w, h]], **base)]
 
+    settings = resolve_settings(
+        args.model,
+        prompt=args.prompt,
+        answer_format="answer_only" if getattr(args, "answer_only", False) else None,
+        convention=None if args.convention == "auto" else args.convention,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+        command="vrft predict",
+    )
+    settings = for_task(settings, task, command="vrft predict")
+    records = apply_to_records(records, settings)
     model, processor = load_model_and_processor(
-        args.model, dtype=args.dtype, min_pixels=args.min_pixels, max_pixels=args.max_pixels
+        args.model, dtype=args.dtype, min_pixels=settings.min_pixels, max_pixels=settings.max_pixels
     )
     if args.device != "auto" or __import__("torch").cuda.is_available():
         model.to("cuda" if args.device == "auto" else args.device)
-    convention = convention_for(model.config, None if args.convention == "auto" else args.convention)
+    convention = convention_for(model.config, settings.convention)
     frame = frame_for(w, h, convention, processor)
     t = TASKS[task]
     budget = args.max_new_tokens or t.max_new_tokens
@@ -115,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         if args.verbose:
             parts = split(text)
             print(f"--- {rec.category or rec.expression or args.classify}")
+            print(f"prompt: {t.prompt(rec, frame)}")
             print(f"thinking: {parts.think if parts.think is not None else '(no <think> tags)'}")
             print(f"raw: {text}")
         if not pred.ok:

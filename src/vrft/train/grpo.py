@@ -10,7 +10,8 @@
 5. the model and processor from a LOCAL directory (left padding), frozen vision tower / LoRA if asked;
 6. `GRPOTrainer(...).train(resume_from_checkpoint=...)` with callbacks writing `metrics.jsonl`,
    `samples.jsonl` and the step-time split;
-7. the final model in `<output.dir>/final`, `samples.html`, `config.resolved.yaml`.
+7. the final model in `<output.dir>/final` with `vrft.json` (how the model must be asked, also in every
+   checkpoint), `samples.html`, `config.resolved.yaml`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from vrft.config import VrftConfig, validate
 from vrft.train import builder, speed
 from vrft.train.callbacks import MetricsWriter, NamedReward, SampleRecorder, SampleWriter, truncate_jsonl
+from vrft.train.contract import ContractWriter, save_contract, training_contract
 from vrft.train.timing import StepTimer
 
 logger = logging.getLogger(__name__)
@@ -118,6 +120,9 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     if cfg.model.freeze_vision:
         logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
     frame_fn = builder.make_frame_fn(convention, processor)
+    contract = training_contract(
+        task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think")
+    )
     dataset = build_grpo_dataset(records, task, frame_fn)
     order = builder.prompt_order(
         len(dataset), cfg.grpo.prompts_per_step, epochs=cfg.grpo.epochs, max_steps=cfg.grpo.max_steps,
@@ -164,6 +169,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     trainer.add_callback(timer)
     trainer.add_callback(MetricsWriter(out / "metrics.jsonl", extra=timer.pop_window))
     trainer.add_callback(SampleWriter(recorder, out / "samples.jsonl", dict(zip(names, weights))))
+    trainer.add_callback(ContractWriter(contract, main))
     for cb in extra_callbacks or []:
         trainer.add_callback(cb)
     if trainer_hook is not None:
@@ -173,6 +179,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     timer.remove()
 
     final = save_final(trainer, processor, out, lora=cfg.model.lora.enabled)
+    save_contract(out, contract, main)
     write_rank_checksum(trainer, out)
     if main:
         write_samples_html(out, title=f"{cfg.name or 'vrft'}: training samples")

@@ -14,6 +14,7 @@ from typing import Any
 from vrft.config import VrftConfig, validate
 from vrft.train import builder
 from vrft.train.callbacks import MetricsWriter, truncate_jsonl
+from vrft.train.contract import ContractWriter, save_contract, training_contract
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     """Train the SFT baseline as `cfg` says; return the directory of the final model.
 
     Writes to `cfg.sft_output_dir` (output.sft_dir, default '<output.dir>-sft'): checkpoints,
-    metrics.jsonl, config.resolved.yaml and `final/` (LoRA: merged; adapter in `adapter/`).
+    metrics.jsonl, config.resolved.yaml and `final/` (LoRA: merged; adapter in `adapter/`), each model
+    directory with `vrft.json` (how the model must be asked, `vrft.models.contract`).
     """
     from trl import SFTTrainer
 
@@ -72,6 +74,9 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     if cfg.model.freeze_vision:
         logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
     dataset = build_sft_dataset(records, task, builder.make_frame_fn(convention, processor))
+    contract = training_contract(
+        task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think")
+    )
 
     trainer = SFTTrainer(
         model=model,
@@ -86,9 +91,12 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
         len(dataset), task_name, f"{trainable:,}", f"{total:,}",
     )  # fmt: skip
     trainer.add_callback(MetricsWriter(out / "metrics.jsonl"))
+    trainer.add_callback(ContractWriter(contract, main))
     for cb in extra_callbacks or []:
         trainer.add_callback(cb)
     if trainer_hook is not None:
         trainer_hook(trainer)
     trainer.train(resume_from_checkpoint=checkpoint)
-    return save_final(trainer, processor, out, lora=cfg.model.lora.enabled)
+    final = save_final(trainer, processor, out, lora=cfg.model.lora.enabled)
+    save_contract(out, contract, main)
+    return final

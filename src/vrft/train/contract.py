@@ -1,0 +1,68 @@
+"""Saving the trained model's contract (``vrft.json``, see `vrft.models.contract`) beside its weights.
+
+`training_contract` builds it from what training actually used (the records' shared prompt template,
+the resolved coordinate convention, the processor's pixel budget); `ContractWriter` writes it into
+every ``checkpoint-<step>`` directory as it is saved, and `save_contract` into ``final/`` (and the
+LoRA ``adapter/``), mentioning it in a model card (README.md) found there or in the run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from vrft.models.contract import ModelContract, mention_in_card, shared_prompt, write_contract
+
+logger = logging.getLogger(__name__)
+
+
+def training_contract(
+    task: str, records: Sequence[Any], convention: str, processor: Any, answer_format: str = "think"
+) -> ModelContract:
+    """The contract of a model trained on `records` of `task` with this processor and convention."""
+    from vrft.models.load import pixel_budget
+
+    budget = pixel_budget(processor)
+    return ModelContract(
+        task=task,
+        prompt=shared_prompt(records),
+        answer_format=answer_format,
+        coordinate_convention=convention,
+        min_pixels=int(budget[0]) if budget and budget[0] is not None else None,
+        max_pixels=int(budget[1]) if budget and budget[1] is not None else None,
+    )
+
+
+class ContractWriter(TrainerCallback):
+    """Writes ``vrft.json`` into each checkpoint directory right after the Trainer saved it."""
+
+    def __init__(self, contract: ModelContract, is_main: bool = True) -> None:
+        self.contract = contract
+        self.is_main = is_main
+
+    def on_save(self, args, state, control, **kwargs):
+        if not self.is_main:
+            return
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if ckpt.is_dir():
+            write_contract(ckpt, self.contract)
+
+
+def save_contract(run_dir: Path, contract: ModelContract, is_main: bool = True) -> None:
+    """``vrft.json`` into ``final/`` and ``adapter/`` (when present); the run's model card mentions it."""
+    if not is_main:
+        return
+    for name in ("final", "adapter"):
+        d = Path(run_dir) / name
+        if d.is_dir():
+            write_contract(d, contract)
+    mention_in_card(Path(run_dir) / "README.md", contract)
+    logger.info(
+        "saved how to ask the model (%s: task=%s, prompt=%s, coordinates=%s) in %s",
+        "vrft.json", contract.task, contract.prompt or "the task's default", contract.coordinate_convention,
+        Path(run_dir) / "final" / "vrft.json",
+    )  # fmt: skip
