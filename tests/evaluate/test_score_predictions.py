@@ -177,3 +177,30 @@ def test_grounding_miou_and_accuracy():
     assert m["acc@0.5"] == pytest.approx(200 / 3)
     assert m["box_cIoU"] == pytest.approx(100 * (5000 + 2500) / (5000 + 5000 + 5000))
     assert m["parse_fail"] == pytest.approx(100 / 3)
+
+
+def test_lenient_parse_reaches_accuracy_iou_and_the_report_score(tmp_path):
+    # untagged answers: a bare label, an answer after </think>, an unclosed <answer>
+    recs = [_cls(0, "tulip"), _cls(1, "rose"), _cls(2, "daisy"), _cls(3, "iris")]
+    comps = ["tulip", "<think>petals</think> Rose", "<answer>daisy", "<think>x</think><answer>lily</answer>"]
+    strict = score_predictions(recs, comps, "classification", None)["classification"]
+    assert strict["accuracy"] == 0.0 and strict["parse_fail"] == 75.0
+    out = tmp_path / "cls"
+    lenient = score_predictions(recs, comps, "classification", out, require_tags=False, report=False)
+    m = lenient["classification"]
+    assert m["accuracy"] == 75.0 and m["substring_accuracy"] == 75.0 and m["parse_fail"] == 0.0
+    assert m["per_class_accuracy"] == {"daisy": 100.0, "iris": 0.0, "rose": 100.0, "tulip": 100.0}
+    rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["score"] for r in rows] == [1.0, 1.0, 1.0, 0.0]  # the report sorts by these
+    assert [r["rewards"]["classification_exact"] for r in rows] == [0.0] * 4  # training rewards unchanged
+
+    # detection: an exact box without tags (image 1, 200x100; dog [70, 5, 120, 60] = 0..1000 [350, 50, 600, 600])
+    det = [r for r in detection_records(tmp_path / "det") if r.image_id == 1 and r.category == "dog"]
+    text = ["<think>a dog</think> [{'Position': [350, 50, 600, 600], 'Confidence': 0.9}]"]
+    strict = score_predictions(det, text, "detection", None, report=False)["detection"]
+    assert strict["mean_iou_reward"] == 0.0 and strict["parse_fail"] == 100.0 and strict["AP50"] == 0.0
+    out = tmp_path / "det_out"
+    lenient = score_predictions(det, text, "detection", out, require_tags=False, report=False)["detection"]
+    assert lenient["mean_iou_reward"] == pytest.approx(100.0) and lenient["AP50"] == pytest.approx(100.0)
+    row = json.loads((out / "predictions.jsonl").read_text())
+    assert row["score"] == pytest.approx(1.0) and row["rewards"]["detection_iou"] == 0.0

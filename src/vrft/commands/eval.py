@@ -87,7 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--lenient-parse",
         action="store_true",
-        help="read answers without <answer> tags (text after </think>, or the whole text); default: tags required",
+        help="read answers without <answer> tags (text after </think>, or the whole text) for every metric "
+        "(accuracy, AP, mean IoU, the report's score); default: tags required, as the rewards",
     )
     out.add_argument("--no-report", action="store_true", help="do not write report.html")
 

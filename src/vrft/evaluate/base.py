@@ -99,6 +99,24 @@ def sample_rewards(
     return out
 
 
+def metric_texts(completions: Sequence[str], require_tags: bool) -> list[str]:
+    """The completions the METRIC rewards are computed on: as given with ``require_tags``; otherwise a
+    completion without a complete ``<answer>`` pair is replaced by its lenient answer
+    (`vrft.parsing.lenient_answer`) wrapped in the tags, so ``--lenient-parse`` reaches accuracy, mean
+    IoU and the report's sort score (the per-sample ``rewards`` stay those of training)."""
+    from vrft.parsing import ANSWER_CLOSE, ANSWER_OPEN, lenient_answer, split
+
+    if require_tags:
+        return list(completions)
+    out = []
+    for c in completions:
+        text = c or ""
+        out.append(
+            text if split(text).answer is not None else f"{ANSWER_OPEN}{lenient_answer(text)}{ANSWER_CLOSE}"
+        )
+    return out
+
+
 def base_row(record: Record, completion: str | None, prediction: Any) -> dict[str, Any]:
     """The fields every predictions.jsonl row has (also a `vrft.report.html` sample dict)."""
     return {

@@ -2,7 +2,8 @@
 
 Both numbers are the training rewards themselves averaged over samples
 (`vrft.rewards.REWARDS["classification_exact"]` and ``["classification_substring"]``), so the metric
-and the reward cannot drift apart:
+and the reward cannot drift apart (with ``require_tags=False``, ``--lenient-parse``, they are computed on
+the lenient answer, `vrft.evaluate.base.metric_texts`):
 
 - ``accuracy``: the answer equals the label or one of its aliases after normalisation (case-folded,
   only letters and digits kept);
@@ -18,9 +19,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from vrft.data.records import Record
-from vrft.evaluate.base import FrameFn, SampleEvaluator, base_row, norm1000_frame, percent
+from vrft.evaluate.base import (
+    FrameFn,
+    SampleEvaluator,
+    base_row,
+    metric_texts,
+    norm1000_frame,
+    percent,
+    sample_rewards,
+)
 
 REWARD_NAMES = ("format", "classification_exact", "classification_substring")
+METRIC_NAMES = ("classification_exact", "classification_substring")
 
 
 class ClassificationEvaluator(SampleEvaluator):
@@ -34,8 +44,11 @@ class ClassificationEvaluator(SampleEvaluator):
 
     def process(self, records: Sequence[Record], completions: Sequence[str | None]) -> None:
         """Parse one chunk of completions (one per record)."""
-        _, _, rewards = self._score(records, completions)
-        for rec, comp, rw in zip(records, completions, rewards):
+        texts, frames, rewards = self._score(records, completions)
+        metric = rewards
+        if not self.require_tags:
+            metric = sample_rewards(self._task, records, metric_texts(texts, False), frames, METRIC_NAMES)
+        for rec, comp, rw, m in zip(records, completions, rewards, metric):
             pred = self._task.parse(comp or "", require_tags=self.require_tags)
             row = base_row(rec, comp, pred)
             row.update(
@@ -43,7 +56,9 @@ class ClassificationEvaluator(SampleEvaluator):
                 gt_label=rec.label,
                 pred_label=pred.label,
                 rewards=rw,
-                score=rw["classification_exact"],
+                correct=m["classification_exact"],
+                correct_substring=m["classification_substring"],
+                score=m["classification_exact"],
             )
             self.rows.append(row)
 
@@ -52,12 +67,10 @@ class ClassificationEvaluator(SampleEvaluator):
         n = len(self.rows)
         per_class: dict[str, list[float]] = defaultdict(list)
         for r in self.rows:
-            per_class[str(r["gt_label"])].append(r["rewards"]["classification_exact"])
+            per_class[str(r["gt_label"])].append(r["correct"])
         return {
-            "accuracy": percent(sum(r["rewards"]["classification_exact"] for r in self.rows), n),
-            "substring_accuracy": percent(
-                sum(r["rewards"]["classification_substring"] for r in self.rows), n
-            ),
+            "accuracy": percent(sum(r["correct"] for r in self.rows), n),
+            "substring_accuracy": percent(sum(r["correct_substring"] for r in self.rows), n),
             "format_ok": percent(sum(r["rewards"]["format"] for r in self.rows), n),
             "parse_fail": percent(sum(1 for r in self.rows if not r["parse_ok"]), n),
             "num_samples": n,
