@@ -64,3 +64,47 @@ def test_bad_rows_listed(tmp_path, rows):
         convert_reference(tmp_path / "disk", tmp_path / "o", skip_invalid=True, progress=False)
     )
     assert [r.meta["row"] for r in recs] == [1, 2]
+
+
+def test_convention_option_and_impossible_boxes(tmp_path, rows, capsys):
+    from vrft.cli import main
+
+    _dataset(rows).save_to_disk(str(tmp_path / "disk"))
+    # the same solution read as pixels of the 200x100 image: [100, 200, 500, 1000] is impossible there
+    with pytest.raises(DataError) as exc:
+        convert_reference(tmp_path / "disk", tmp_path / "px", convention="pixels", progress=False)
+    msg = str(exc.value)
+    assert "row 0: solution: box [100.0, 200.0, 500.0, 1000.0] lies outside the 200x100 image" in msg
+    assert "try --convention norm1000" in msg
+    with pytest.raises(DataError, match="not skippable"):  # a wrong convention is never silently skipped
+        convert_reference(tmp_path / "disk", tmp_path / "px", convention="pixels", skip_invalid=True,
+                          progress=False)  # fmt: skip
+
+    # a set written in pixels: > 1000 is impossible in norm1000 (the default), and says which one fits
+    big = Image.new("RGB", (1600, 1200))
+    px_rows = [{"image": big, "problem": DET.format("cat"),
+                "solution": "<answer>[{'Position': [100, 200, 1500, 1100], 'Confidence': 1}]</answer>"},
+               {"image": big, "problem": "Output the bounding box of the region: the cat",
+                "solution": "<answer>[800, 50, 1200, 600]</answer>"}]  # fmt: skip
+    _dataset(px_rows).save_to_disk(str(tmp_path / "pxset"))
+    capsys.readouterr()
+    args = ["data", "convert", "reference", str(tmp_path / "pxset"), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "vrft data: error:" in err and "row 0: solution: box [100.0, 200.0, 1500.0, 1100.0]" in err
+    assert "row 1: solution: box [800.0, 50.0, 1200.0, 600.0] lies outside 0..1000" in err
+    assert "try --convention pixels" in err and "Traceback" not in err
+    assert main([*args, "--convention", "pixels"]) == 0
+    cat, grounding = load_records(tmp_path / "o" / "records.jsonl")
+    assert cat.boxes == [[100.0, 200.0, 1500.0, 1100.0]] and grounding.boxes == [[800.0, 50.0, 1200.0, 600.0]]
+
+    # resized_pixels needs the processor budget; with it, boxes are scaled from the resized image
+    assert main([*args, "--convention", "resized_pixels"]) == 2
+    assert "needs --min-pixels and --max-pixels" in capsys.readouterr().err
+    rz = [{"image": big, "problem": DET.format("cat"),
+           "solution": "<answer>[{'Position': [98, 49, 700, 588], 'Confidence': 1}]</answer>"}]  # fmt: skip
+    _dataset(rz).save_to_disk(str(tmp_path / "rzset"))
+    assert main(["data", "convert", "reference", str(tmp_path / "rzset"), "--out", str(tmp_path / "r"),
+                 "--convention", "resized_pixels", "--min-pixels", "3136", "--max-pixels", str(800 * 600)]) == 0  # fmt: skip
+    (cat,) = load_records(tmp_path / "r" / "records.jsonl")  # 1600x1200 -> 784x588 (factor 28)
+    assert cat.boxes == [[pytest.approx(v, abs=0.01) for v in (200.0, 100.0, 700 * 1600 / 784, 1200.0)]]

@@ -127,6 +127,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--split", help="split of a dataset dict")
     p.add_argument("--task", choices=["detection", "classification", "grounding"], help="force the task")
     p.add_argument("--skip-invalid", action="store_true", help="drop unconvertible rows (logged)")
+    p.add_argument(
+        "--convention",
+        choices=["norm1000", "pixels", "resized_pixels"],
+        default="norm1000",
+        help="coordinates of the solutions: norm1000 (0..1000, the reference's sets; default), pixels of the "
+        "image, or resized_pixels (Qwen2.5-VL resized image; needs --min-pixels and --max-pixels)",
+    )
+    p.add_argument("--min-pixels", type=int, help="--convention resized_pixels: processor min_pixels")
+    p.add_argument("--max-pixels", type=int, help="--convention resized_pixels: processor max_pixels")
 
     p = sub.add_parser("validate", help="report every defect of records JSONL / COCO / LVIS JSON files")
     p.add_argument("files", type=Path, nargs="+")
@@ -272,8 +281,9 @@ def _convert(args: argparse.Namespace) -> int:
         from vrft.data.reference import convert_reference
 
         path = convert_reference(
-            args.path, args.out, split=args.split, task=args.task, skip_invalid=args.skip_invalid
-        )
+            args.path, args.out, split=args.split, task=args.task, skip_invalid=args.skip_invalid,
+            convention=args.convention, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+        )  # fmt: skip
         _report(len(load_records(path)), "records", path)
     else:
         raise UserError("give a KIND: coco, lvis, imagefolder, coop, refcoco, lisa or reference")

@@ -7,10 +7,16 @@ They are read with the `datasets` library (`load_dataset("parquet", ...)`, `load
 
 The task of each row comes from its text: "category '{x}'" in the problem -> detection (solution:
 ``[{'Position': [x1, y1, x2, y2], 'Confidence': c}, ...]`` or ``No Objects``, coordinates 0..1000
-of the image -> pixels); "bounding box" -> grounding (one 0..1000 box); else classification
+of the image -> pixels); "bounding box" -> grounding (one box); else classification
 (the answer is the label; the domain is read from "containing a {object}. Please identify the
 {attribute} of ..."). Solutions are parsed by `vrft.parsing` (the same parser as rewards and
 metrics) and converted by `vrft.boxes` (the only module that converts coordinates).
+
+The coordinates are read in one convention (``convention``): ``norm1000`` (default; the reference's
+sets are 0..1000 of the image), ``pixels`` of the image, or ``resized_pixels`` of the image resized by
+a Qwen2.5-VL processor with the given ``min_pixels`` / ``max_pixels``. A box that cannot exist in that
+convention (a coordinate below 0 or beyond 1000, the image, or the resized image) is refused with its
+row, never clipped: it means the set is written in another convention.
 
 Rows showing the same picture (a detection set has one row per image and category) share one PNG
 and one ``image_id``, so few-shot sampling and splits see real images.
@@ -30,7 +36,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from vrft.data.records import Record, check_box, format_problems, save_records
-from vrft.errors import DataError
+from vrft.errors import DataError, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +99,30 @@ def detect_task(problem: str) -> str:
     return "classification"
 
 
+def _impossible(box: Any, frame: Any) -> str | None:
+    """Why `box` (in the frame's convention) cannot exist there, or None."""
+    ex, ey = frame.extent
+    if all(0.0 <= float(v) <= hi for v, hi in zip(box, (ex, ey, ex, ey))):
+        return None
+    if frame.convention == "norm1000":
+        where = "0..1000"
+    elif frame.convention == "pixels":
+        where = f"the {frame.width:g}x{frame.height:g} image"
+    else:
+        where = f"the {ex:g}x{ey:g} resized image"
+    hints = []
+    for name in ("norm1000", "pixels"):
+        if name != frame.convention:
+            hx, hy = (1000.0, 1000.0) if name == "norm1000" else (float(frame.width), float(frame.height))
+            if all(0.0 <= float(v) <= hi for v, hi in zip(box, (hx, hy, hx, hy))):
+                hints.append(f"--convention {name}")
+    fix = f"the set is not {frame.convention}; " + (
+        f"try {' or '.join(hints)}" if hints else "fix the box or choose the set's --convention"
+    )
+    shown = [round(float(v), 2) for v in box]
+    return f"box {shown} lies outside {where} ({frame.convention} coordinates): {fix}"
+
+
 def convert_reference(
     path: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -102,6 +132,9 @@ def convert_reference(
     id_prefix: str = "ref",
     skip_invalid: bool = False,
     progress: bool = True,
+    convention: str = "norm1000",
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
 ) -> Path:
     """Convert a reference dataset to ``out_dir/records.jsonl`` with images in ``out_dir/images/``.
 
@@ -110,21 +143,37 @@ def convert_reference(
         split: the split of a dataset dict (needed when it has several).
         task: force the task (default: detected per row from the problem text).
         skip_invalid: drop rows whose solution cannot be converted (each is logged) instead of
-            failing with the full list of them.
+            failing with the full list of them. Boxes impossible in `convention` are never skipped:
+            they mean the whole set is read in the wrong convention.
+        convention: the coordinates of the solutions: ``norm1000`` (the reference's), ``pixels`` or
+            ``resized_pixels`` (needs `min_pixels` and `max_pixels`, the Qwen processor budget).
 
     Returns:
         The records path.
     """
-    from vrft.boxes import Frame
+    from vrft.boxes import CONVENTIONS, Frame
     from vrft.parsing import parse_box, parse_detections
     from vrft.parsing import split as split_completion
 
+    if convention not in CONVENTIONS:
+        raise UserError(f"--convention: unknown {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    if convention == "resized_pixels" and (min_pixels is None or max_pixels is None):
+        raise UserError(
+            "--convention resized_pixels needs --min-pixels and --max-pixels (the image processor budget the "
+            "set was written with; Qwen2.5-VL's defaults: --min-pixels 3136 --max-pixels 12845056)"
+        )
+    if convention != "resized_pixels" and (min_pixels is not None or max_pixels is not None):
+        raise UserError("--min-pixels / --max-pixels only apply to --convention resized_pixels")
+    if min_pixels is not None and max_pixels is not None and not 0 < min_pixels <= max_pixels:
+        raise UserError(f"--min-pixels ({min_pixels}) must be > 0 and <= --max-pixels ({max_pixels})")
+    budget = {} if min_pixels is None else {"min_pixels": int(min_pixels), "max_pixels": int(max_pixels)}
     ds = load_reference_dataset(path, split)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     seen: dict[str, tuple[str, int]] = {}  # image content hash -> (file name, image id)
     records: list[Record] = []
     problems: list[str] = []
+    impossible: list[str] = []
     labels: set[str] = set()
     for i, row in enumerate(tqdm(ds, desc="converting", disable=not progress or len(ds) < 500, unit="row")):
         where = f"{path}: row {i}"
@@ -145,7 +194,7 @@ def convert_reference(
             seen[key] = (name, len(seen) + 1)
         name, image_id = seen[key]
         w, h = img.size
-        frame = Frame(w, h, "norm1000")
+        frame = Frame.for_image(w, h, convention, **budget)
         kind = task or detect_task(problem)
         rec = Record(
             id=f"{id_prefix}-{i}",
@@ -168,11 +217,19 @@ def convert_reference(
                 problems.append(f"{where}: solution: {why} in {answer[:80]!r}")
                 continue
             rec.category = m.group(1).strip()
+            why = next((b for b in (_impossible(d.box, frame) for d in parsed.detections) if b), None)
+            if why:
+                impossible.append(f"{where}: solution: {why}")
+                continue
             rec.boxes = [[round(v, 2) for v in frame.decode(d.box)] for d in parsed.detections]
         elif kind == "grounding":
             parsed = parse_box(answer)
             if not parsed.ok:
                 problems.append(f"{where}: solution: {parsed.reason} in {answer[:80]!r}")
+                continue
+            why = _impossible(parsed.box, frame)
+            if why:
+                impossible.append(f"{where}: solution: {why}")
                 continue
             rec.boxes = [[round(v, 2) for v in frame.decode(parsed.box)]]
             m = _INSTRUCTION.search(problem)
@@ -198,6 +255,14 @@ def convert_reference(
         for rec in records:
             if rec.task == "classification":
                 rec.classes = classes
+    if impossible:
+        raise DataError(
+            format_problems(
+                impossible + problems,
+                f"{path}: {len(impossible)} row(s) hold boxes impossible in {convention} coordinates "
+                "(not skippable: the set is probably in another convention; see --convention):",
+            )
+        )
     if problems:
         if not skip_invalid:
             raise DataError(
