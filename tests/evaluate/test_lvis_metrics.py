@@ -1,12 +1,14 @@
-"""LVIS federated rules, through the official LVIS API."""
+"""LVIS federated rules, through the official LVIS API.
+
+``lvis`` is in the ``test`` extra, so these tests run (never skip) wherever the test suite runs.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-pytest.importorskip("lvis", reason="the LVIS API is optional: pip install 'vrft[lvis]'")
-
-from vrft.evaluate.lvis import lvis_metrics  # noqa: E402
+from vrft.evaluate.lvis import _numpy_float_alias, lvis_metrics
 
 
 def _lvis_gt():
@@ -115,3 +117,16 @@ def test_lvis_records_pipeline_asks_only_evaluated_pairs(tmp_path):
     assert m["num_queries"] == 4 and m["num_asked"] == 2
     assert m["AP"] == pytest.approx(100.0) and m["APr"] == pytest.approx(100.0)
     assert set(m["per_class_AP"]) == {"die", "egg_roll"}
+
+
+def test_numpy_float_shim_does_not_leak():
+    import lvis  # noqa: F401  (installed by the test extra: a missing package fails here, not skips)
+
+    before = hasattr(np, "float")
+    m = lvis_metrics(_lvis_gt(), [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 30], "score": 0.9}])
+    assert m["per_class_AP"]["die"] == pytest.approx(100.0)  # accumulate() ran (it is the call that needs np.float)
+    assert hasattr(np, "float") == before
+    with pytest.raises(RuntimeError), _numpy_float_alias():  # restored also when the evaluation raises
+        assert np.float is float  # type: ignore[attr-defined]
+        raise RuntimeError("boom")
+    assert hasattr(np, "float") == before

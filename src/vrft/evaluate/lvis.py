@@ -12,9 +12,10 @@ The ground truth must be an LVIS annotation file (``lvis_v1_val.json``), or a di
 shape: images carry ``neg_category_ids`` and ``not_exhaustive_category_ids``, categories carry
 ``frequency`` (``"r"``, ``"c"`` or ``"f"``). AP values are on 0..100, ``None`` where undefined.
 
-lvis 0.5.3 (the current release) calls ``np.float``, which NumPy removed in 1.24; while
-``LVISEval`` runs (and only then) we define that alias as the builtin ``float`` it always meant,
-and remove it afterwards.
+lvis 0.5.3 (the current release) calls ``np.float`` (in ``LVISEval.accumulate``), which NumPy
+removed in 1.24; while ``LVISEval`` runs (and only then, one evaluation at a time) we define that
+alias as the builtin ``float`` it always meant, and remove it afterwards, also when the evaluation
+raises: numpy is left exactly as it was (``hasattr(np, "float")`` is unchanged; tested).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -51,16 +53,22 @@ def _import_lvis():
     return LVIS, LVISEval, LVISResults
 
 
+_ALIAS_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _numpy_float_alias() -> Iterator[None]:
-    added = "float" not in np.__dict__
-    if added:
-        np.float = float  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
+    """``np.float = float`` for the duration of the block only (serialised: two threads evaluating LVIS
+    at once cannot remove the alias under each other); an existing ``np.float`` is left untouched."""
+    with _ALIAS_LOCK:
+        added = "float" not in np.__dict__
         if added:
-            del np.float  # type: ignore[attr-defined]
+            np.float = float  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            if added:
+                np.__dict__.pop("float", None)
 
 
 def _load_lvis(gt: dict | str | os.PathLike):
