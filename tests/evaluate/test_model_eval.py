@@ -40,9 +40,35 @@ def test_vrft_eval_with_a_tiny_model(det_dir, tiny_model_dir, capsys):
     assert (out / "report.html").read_text().count('class="sample"') == 4
 
 
+class _Recording:
+    """A generator wrapping the real one: the same completions, kept for the expected metrics."""
+
+    def __init__(self, inner):
+        self.inner, self.texts = inner, []
+
+    def generate(self, requests, desc="generate"):
+        out = self.inner.generate(requests, desc)
+        self.texts += out
+        return out
+
+
+class _Scripted:
+    """A controlled generator: fixed answers, in the order of the requests."""
+
+    def __init__(self, answers):
+        self.answers, self.prompts = list(answers), []
+
+    def generate(self, requests, desc="generate"):
+        self.prompts += [r.text for r in requests]
+        return self.answers[: len(requests)]
+
+
 def test_api_grounding_and_classification(tmp_path, tiny_model_dir):
     from vrft.evaluate.pipeline import evaluate_model
+    from vrft.evaluate.runner import HFGenerator
     from vrft.models.load import load_model_and_processor
+    from vrft.rewards.classification import exact_match
+    from vrft.tasks import TASKS
 
     model, processor = load_model_and_processor(tiny_model_dir)
     img = tmp_path / "a.png"
@@ -54,9 +80,32 @@ def test_api_grounding_and_classification(tmp_path, tiny_model_dir):
     ]
     g = evaluate_model(model, processor, recs, "grounding", tmp_path / "g", max_new_tokens=5, progress=False)
     assert g["grounding"]["num_samples"] == 1 and 0.0 <= g["grounding"]["mIoU"] <= 100.0
-    c = evaluate_model(model, processor, recs, "classification", None, max_new_tokens=5, report=False)
-    assert c["classification"]["num_samples"] == 1 and c["classification"]["accuracy"] in (0.0, 100.0)
+    # the real model's (random) answer, scored exactly as the metric must score it
+    real = _Recording(HFGenerator(model, processor, progress=False))
+    c = evaluate_model(model, processor, recs, "classification", None, max_new_tokens=5, report=False,
+                       generator=real)  # fmt: skip
+    (text,) = real.texts
+    pred = TASKS["classification"].parse(text)
+    expected = 100.0 if pred.ok and exact_match(pred.label, "field") else 0.0
+    assert c["classification"]["num_samples"] == 1 and c["classification"]["accuracy"] == expected
     assert not (tmp_path / "c").exists()
+
+    # a controlled generator: exact accuracy, substring accuracy and per-class values
+    labels = ["field", "meadow", "forest"]
+    cls = [Record(id=f"c{i}", task="classification", label=lab, **common) for i, lab in enumerate(labels)]
+    scripted = _Scripted([
+        "<think>green</think> <answer>Field</answer>",  # exact (case-folded)
+        "<think>green</think> <answer>lawn</answer>",  # wrong
+        "<think>trees</think> <answer>pine forest</answer>",  # substring only
+    ])  # fmt: skip
+    m = evaluate_model(None, processor, cls, "classification", tmp_path / "s", generator=scripted,
+                       convention="norm1000", report=False)["classification"]  # fmt: skip
+    assert m["accuracy"] == pytest.approx(100 / 3) and m["substring_accuracy"] == pytest.approx(200 / 3)
+    assert m["per_class_accuracy"] == {"field": 100.0, "forest": 0.0, "meadow": 0.0}
+    assert m["parse_fail"] == 0.0 and m["num_samples"] == 3
+    assert len(scripted.prompts) == 3 and all(
+        "identify the category of the object" in p for p in scripted.prompts
+    )
 
 
 def test_vrft_predict_draws_boxes(tmp_path, tiny_model_dir, capsys, monkeypatch):
