@@ -97,7 +97,7 @@ def test_grpo_model_is_asked_with_its_training_prompt(make_config, tmp_path, sen
     assert len(sent) == n_images * len(cats)  # all-categories protocol
     assert set(sent) == {PROMPT.replace("{category}", c) for c in cats}
     run = json.loads((tmp_path / "ev" / "metrics.json").read_text())["run"]
-    assert run["convention"] == "resized_pixels"
+    assert run["convention"] == "resized_pixels" and run["prompt"] == PROMPT and run["model_contract"] is True
 
 
 def test_sft_writes_the_contract_with_the_default_prompt(make_config):

@@ -142,7 +142,8 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
 
     override = settings.convention
     pixels = {"min_pixels": settings.min_pixels, "max_pixels": settings.max_pixels}
-    extra = {"model": str(args.model), "data": str(args.data), "backend": args.backend}
+    extra = {"model": str(args.model), "data": str(args.data), "backend": args.backend,
+             "prompt": settings.prompt, "model_contract": settings.contract is not None}  # fmt: skip
     if args.backend == "vllm":
         from transformers import AutoConfig
 
