@@ -116,6 +116,8 @@ def test_rescore_classification_by_record_id(tmp_path):
         (lambda d: ["--predictions", str(d / "bad_img.jsonl"), "--coco-gt", str(d / "instances.json"),
                     "--out", str(d / "o")], "image_id 99 is not an image"),
         (lambda d: ["--predictions", str(d / "bad_img.jsonl"), "--out", str(d / "o")], "needs --data"),
+        (lambda d: ["--predictions", str(d / "bad_img.jsonl"), "--data", str(d / "det.jsonl"), "--prompt", "x",
+                    "--out", str(d / "o")], "--prompt asks a model"),
         (lambda d: ["--model", str(d / "no-model"), "--data", str(d / "det.jsonl"), "--out", str(d / "o")],
          "model directory not found"),
     ],

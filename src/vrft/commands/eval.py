@@ -222,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.model) == bool(args.predictions):
         raise UserError("give exactly one of --model DIR (run the model) or --predictions FILE (re-score)")
     gt, lvis = _ground_truth(args)
+    if args.predictions and args.prompt is not None:
+        raise UserError("--prompt asks a model: it applies to --model, not to re-scoring --predictions")
     if args.predictions:
         metrics = _rescore(args, gt, lvis)
     else:
