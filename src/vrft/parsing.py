@@ -593,3 +593,103 @@ def parse_label(answer: str | None) -> LabelAnswer:
     if not label:
         return LabelAnswer(label="", ok=False, reason="empty answer", raw=answer)
     return LabelAnswer(label=label, ok=True, raw=answer)
+
+
+# ----------------------------------------------------------------------------------------------
+# Counts (counting): a point list, an integer, or No Objects
+# ----------------------------------------------------------------------------------------------
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True)
+class CountAnswer:
+    """A parsed counting answer.
+
+    ``ok``: the answer is a point list ``[[x, y], ...]``, an integer or ``No Objects`` (``reason``
+    says why not). ``count``: the answered count (a point list's length; ``No Objects`` and ``[]``:
+    0). ``points``: the points (model convention) when the answer is a point list, else ``None``
+    (an integer answer has no points). ``no_objects``: the answer was ``No Objects``.
+    """
+
+    count: int | None = None
+    points: tuple[tuple[float, float], ...] | None = None
+    no_objects: bool = False
+    ok: bool = False
+    reason: str = "ok"
+
+
+def _point(v: Any) -> tuple[float, float] | None:
+    """``[x, y]``: exactly two finite numbers (not strings, not booleans); None otherwise."""
+    if not isinstance(v, list) or len(v) != 2:
+        return None
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+        return None
+    return (float(v[0]), float(v[1]))
+
+
+def parse_count(answer: str | None) -> CountAnswer:
+    """Parse a counting answer (the text inside ``<answer>``); never raises.
+
+    Accepted, after stripping: ``No Objects`` (as for detection), an integer (``[+-]?digits``), or
+    exactly one list of points ``[[x, y], ...]`` (each point two finite numbers; ``[]`` is 0 points;
+    nothing but whitespace around the list). Anything else, including a truncated list, a point with
+    a third number or text around the answer, is not a counting answer (``ok=False``).
+    """
+    if answer is None:
+        return CountAnswer(reason="no answer")
+    if not isinstance(answer, str):
+        answer = completion_text(answer)
+    text = answer.strip()
+    if len(text) > MAX_CHARS:
+        return CountAnswer(reason="answer too long")
+    if is_no_objects(text):
+        return CountAnswer(count=0, points=(), no_objects=True, ok=True)
+    if _INTEGER.fullmatch(text):
+        return CountAnswer(count=int(text), ok=True)
+    if not text.startswith("["):
+        return CountAnswer(reason="not a point list, an integer or No Objects")
+    sc = _Scanner(text, 0)
+    try:
+        value = sc.value()
+    except _Stop as stop:
+        return CountAnswer(reason=_reason(stop))
+    sc.ws()
+    if sc.i != sc.n:
+        return CountAnswer(reason=f"text after the point list at offset {sc.i}")
+    points = []
+    for i, v in enumerate(value):
+        p = _point(v)
+        if p is None:
+            return CountAnswer(reason=f"point {i} is not [x, y] (two numbers)")
+        points.append(p)
+    return CountAnswer(count=len(points), points=tuple(points), ok=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Text (OCR)
+# ----------------------------------------------------------------------------------------------
+
+
+def normalize_text(text: str) -> str:
+    """OCR normalisation: strip, and collapse every whitespace run to one space (case kept)."""
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class TextAnswer:
+    """A parsed OCR answer: ``text`` normalised (:func:`normalize_text`); ``ok`` False without an
+    answer (an empty answer is a valid answer: the image has no text)."""
+
+    text: str = ""
+    ok: bool = False
+    reason: str = "ok"
+
+
+def parse_text(answer: str | None) -> TextAnswer:
+    """Parse an OCR answer (at most :data:`MAX_CHARS` characters are read); never raises."""
+    if answer is None:
+        return TextAnswer(reason="no answer")
+    if not isinstance(answer, str):
+        answer = completion_text(answer)
+    return TextAnswer(text=normalize_text(answer[:MAX_CHARS]), ok=True)

@@ -1,17 +1,21 @@
-"""`vrft score TASK FILE.jsonl [--preset default|visual-rft]`: re-score completions offline.
+"""`vrft score TASK FILE.jsonl [--preset NAME | --rewards a,b,...]`: re-score completions offline.
 
 Each input line is a JSON object with ``completion`` (a string or a list of message dicts) and a target:
 
 - ``solution`` in the reference's style, coordinates 0..1000: ``<answer>[{'Position': [x1, y1, x2, y2],
   'Confidence': 1}]</answer>`` or ``<answer>No Objects</answer>`` (detection), ``<answer>label</answer>``
-  (classification), ``<answer> (x1,y1),(x2,y2) </answer>`` (grounding); the tags may be omitted;
+  (classification), ``<answer> (x1,y1),(x2,y2) </answer>`` (grounding); counting: written like a
+  detection solution, the GT boxes of the counted objects (the count is their number); OCR:
+  ``<answer>TEXT</answer>``; the tags may be omitted;
 - or our record format, PIXEL coordinates: a record object under ``record``, or its fields at the top
-  level (detection/grounding: ``boxes`` + ``width`` + ``height``; classification: ``label``, optionally
-  ``aliases``). Pixel boxes are converted to 0..1000 with ``vrft.boxes.Frame``.
+  level (detection/grounding/counting: ``boxes`` + ``width`` + ``height``; classification: ``label``,
+  optionally ``aliases``; OCR: ``text``). Pixel boxes are converted to 0..1000 with ``vrft.boxes.Frame``.
 
 Output: one JSON line per scored input line, in input order, e.g.
 ``{"rewards": {"format": 1.0, "iou": 0.5, "confidence": 1.0}, "total": 2.5}``; ``total`` is the plain sum
-of the shown components. A bad input line (not JSON, no completion, unusable target) produces NO output
+of the shown components. With ``--rewards a,b,...`` the listed rewards are shown instead, keyed by
+their registry name (``{"rewards": {"count_points": 0.8, "count_exact": 0.0}, "total": 0.8}``), and
+``total`` is their plain (unweighted) sum. A bad input line (not JSON, no completion, unusable target) produces NO output
 line; it is reported as ``FILE:LINE: problem`` on stderr and the command exits 1 after scoring every good
 line. Blank lines are skipped. This module must not import torch.
 """
@@ -26,11 +30,11 @@ from collections.abc import Callable
 from typing import Any
 
 from vrft.boxes import Frame
-from vrft.errors import UserError
+from vrft.errors import ConfigError, UserError
 from vrft.parsing import parse_box, parse_detections, parse_label, split
-from vrft.rewards import PRESETS, rewards_for
+from vrft.rewards import PRESETS, get_reward, rewards_for
 
-TASK_NAMES = ("detection", "classification", "grounding")
+TASK_NAMES = ("detection", "classification", "grounding", "counting", "ocr")
 
 # reward name -> key in the output line
 DISPLAY: dict[str, str] = {
@@ -44,6 +48,15 @@ DISPLAY: dict[str, str] = {
     "grounding_iou": "iou",
     "grounding_giou": "giou",
     "grounding_giou_plus1": "giou",
+    "format_answer_only": "format",
+    "detection_iou_hungarian": "iou",
+    "detection_f1": "f1",
+    "detection_confidence_hungarian": "confidence",
+    "count_points": "points",
+    "count_exact": "exact",
+    "count_relative": "relative",
+    "ocr_similarity": "similarity",
+    "ocr_exact": "exact",
 }
 
 
@@ -59,13 +72,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         choices=list(PRESETS),
-        default="default",
-        help="reward preset: 'default' (recommended) or 'visual-rft' (the reference's formulas, defects fixed)",
+        default=None,
+        help="reward preset (default 'default'): 'default' (recommended), 'visual-rft' (the reference's "
+        "formulas, defects fixed) or 'perception' (Perception-R1: Hungarian matching, answer-only format)",
+    )
+    parser.add_argument(
+        "--rewards",
+        help="comma-separated registered reward names to show instead of a preset, e.g. "
+        "count_points,count_exact; total = their unweighted sum",
     )
 
 
+def chosen_rewards(task: str, preset: str | None, names: str | None) -> list[tuple[str, Callable]]:
+    """``[(output key, reward function)]``: the preset's weighted rewards (display keys), or the named
+    rewards keyed by their registry name."""
+    if names is None:
+        fns, weights = rewards_for(task, preset or "default")
+        return [(DISPLAY.get(fn.__name__, fn.__name__), fn) for fn, w in zip(fns, weights) if w != 0]
+    if preset is not None:
+        raise UserError("give either --preset or --rewards, not both")
+    listed = [n.strip() for n in names.split(",") if n.strip()]
+    if not listed:
+        raise UserError("--rewards is empty; give registered reward names, e.g. --rewards format,count_exact")
+    if len(set(listed)) != len(listed):
+        raise UserError(f"--rewards names a reward twice: {names}")
+    try:
+        return [(name, get_reward(name)) for name in listed]
+    except ConfigError as err:
+        raise UserError(f"--rewards: {err}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    rewards = [(DISPLAY[fn.__name__], fn) for fn, w in zip(*rewards_for(args.task, args.preset)) if w != 0]
+    rewards = chosen_rewards(args.task, args.preset, args.rewards)
     name = "<stdin>" if args.file == "-" else args.file
     try:
         lines = sys.stdin.readlines() if args.file == "-" else _read(args.file)
@@ -99,7 +137,12 @@ def score_line(
 ) -> dict[str, Any]:
     """``{"rewards": {key: value}, "total": sum}`` for one completion (values rounded to 6 decimals)."""
     batch = {k: [v] for k, v in columns.items()}
-    shown = {key: round(float(fn([completion], **batch)[0]), 6) for key, fn in rewards}
+    shown = {}
+    for key, fn in rewards:
+        try:
+            shown[key] = round(float(fn([completion], **batch)[0]), 6)
+        except ValueError as err:  # a reward reading a column this task's lines do not have
+            raise UserError(f"reward {key!r} cannot score these lines: {err}") from None
     return {"rewards": shown, "total": round(sum(shown.values()), 6)}
 
 
@@ -127,11 +170,13 @@ def _from_solution(solution: Any, task: str) -> dict[str, Any]:
     answer = split(solution).answer
     if answer is None:
         answer = solution.strip()
-    if task == "detection":
+    if task == "ocr":
+        return {"gt_text": answer}
+    if task in ("detection", "counting"):
         d = parse_detections(answer)
         if not d.ok or d.n_invalid or d.truncated:
             raise _BadLine(
-                "unusable detection solution: expected <answer>[{'Position': [x1, y1, x2, y2], "
+                f"unusable {task} solution: expected <answer>[{{'Position': [x1, y1, x2, y2], "
                 f"'Confidence': 1}}, ...]</answer> or <answer>No Objects</answer> ({d.reason}, "
                 f"{d.n_invalid} invalid entries)"
             )
@@ -185,6 +230,11 @@ def _from_record(obj: dict, task: str) -> dict[str, Any]:
         ):
             raise _BadLine("'aliases' must be a list of strings")
         return {"gt_label": label, "gt_aliases": aliases}
+    if task == "ocr":
+        text = obj.get("text")
+        if not isinstance(text, str):
+            raise _BadLine("missing target: give 'solution', a 'record', or 'text' (the text in the image)")
+        return {"gt_text": text}
     boxes = _pixel_boxes(obj)
     frame = Frame(_number(obj, "width"), _number(obj, "height"), "norm1000")
     encoded = [frame.encode(b) for b in boxes]

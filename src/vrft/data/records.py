@@ -20,7 +20,8 @@ from typing import Any
 
 from vrft.errors import DataError
 
-TASK_NAMES: tuple[str, ...] = ("detection", "classification", "grounding")
+TASK_NAMES: tuple[str, ...] = ("detection", "classification", "grounding", "counting", "ocr")
+ANSWER_FORMATS: tuple[str, ...] = ("think", "answer_only")
 
 # Boxes may exceed the image by at most this many pixels (annotation tools and float rounding
 # routinely produce x2 = W + 0.5); beyond it the box is an error.
@@ -41,7 +42,9 @@ FIELDS: tuple[str, ...] = (
     "domain",
     "aliases",
     "expression",
+    "text",
     "prompt",
+    "answer_format",
     "meta",
 )
 _REQUIRED = ("id", "task", "image", "width", "height")
@@ -58,17 +61,22 @@ class Record:
         image: image path as written in the file (relative to the JSONL file, or absolute).
         width, height: original image size in pixels (> 0).
         image_id: id of the image in its source dataset (COCO image id), if any.
-        category: detection: the category asked about.
-        boxes: detection: every GT box of `category` ([] means "No Objects"); grounding: one box.
+        category: detection / counting: the category asked about.
+        boxes: detection: every GT box of `category` ([] means "No Objects"); grounding: one box;
+            counting: every object of `category` (the count is their number).
             Pixels of the original image, ``[x1, y1, x2, y2]`` with x1 < x2, y1 < y2.
         label: classification: the correct class name.
         classes: classification: the list of class names of the dataset (optional).
         domain: classification: ``{"object": "flower", "attribute": "species"}`` (optional).
         aliases: classification: other accepted names for `label` (optional).
         expression: grounding: the referring expression / instruction.
+        text: ocr: the text in the image ("" for an image without text).
         prompt: the user text of this example, replacing the task's template (optional; the answer
             format and rewards are unchanged, so the text should still ask for that format).
             ``{category}``, ``{expression}`` and ``{label}`` are replaced by those fields.
+        answer_format: "think" (the default: ``<think>..</think> <answer>..</answer>``) or
+            "answer_only" (prompt for ``<answer>..</answer>`` alone and score that format); None: the
+            run's setting (`data.answer_format`, `vrft eval --answer-only`).
         meta: free-form extra information (source ids, frequency tags, ...).
         image_path: absolute image path, resolved at load time (not serialised).
         source: where the record came from, ``"file:line"`` (not serialised).
@@ -87,7 +95,9 @@ class Record:
     domain: dict[str, str] | None = None
     aliases: list[str] | None = None
     expression: str | None = None
+    text: str | None = None
     prompt: str | None = None
+    answer_format: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     image_path: Path | None = field(default=None, compare=False, repr=False)
     source: str | None = field(default=None, compare=False, repr=False)
@@ -100,7 +110,7 @@ class Record:
             if name in _REQUIRED:
                 out[name] = value
             elif name == "boxes":
-                if self.task in ("detection", "grounding") or value:
+                if self.task in ("detection", "grounding", "counting") or value:
                     out[name] = [list(b) for b in value]
             elif name == "meta":
                 if value:
@@ -177,6 +187,14 @@ def validate_record_dict(obj: Any) -> list[tuple[str, str]]:
         problem = check_box(box, obj.get("width"), obj.get("height"))
         if problem:
             problems.append((f"boxes[{i}]", problem))
+    text = obj.get("text")
+    if text is not None and not isinstance(text, str):
+        problems.append(("text", f"{text!r} must be a string (the text in the image)"))
+    fmt = obj.get("answer_format")
+    if fmt is not None and fmt not in ANSWER_FORMATS:
+        problems.append(
+            ("answer_format", f"{fmt!r} must be one of {', '.join(ANSWER_FORMATS)} (or leave it out)")
+        )
     for key in ("classes", "aliases"):
         v = obj.get(key)
         if v is not None and (
@@ -206,6 +224,14 @@ def validate_record_dict(obj: Any) -> list[tuple[str, str]]:
         label = obj.get("label")
         if isinstance(classes, list) and isinstance(label, str) and classes and label not in classes:
             problems.append(("label", f"{label!r} is not in 'classes' (add it to the class list)"))
+    elif task == "counting":
+        if obj.get("category") is None:
+            problems.append(("category", "missing (a counting record counts the objects of one category)"))
+        if "boxes" not in obj:
+            problems.append(("boxes", "missing (the boxes of the objects counted; [] for none)"))
+    elif task == "ocr":
+        if "text" not in obj:
+            problems.append(("text", 'missing (the text in the image of an OCR record; "" for none)'))
     elif task == "grounding":
         if obj.get("expression") is None:
             problems.append(("expression", "missing (the referring expression of a grounding record)"))

@@ -1,8 +1,8 @@
 """Verifiable rewards with TRL's calling convention ``fn(completions, **columns) -> list[float]``.
 
 Every reward is finite and within its documented range for any input; malformed output scores 0.
-Columns read: ``gt_boxes`` (boxes in the model's coordinate convention; [] = No Objects),
-``gt_label``, ``gt_aliases``. Each function's ``__name__`` equals its key in :data:`REWARDS` (TRL logs
+Columns read: ``gt_boxes`` (boxes in the model's coordinate convention; [] = No Objects; counting: the
+objects counted), ``gt_label``, ``gt_aliases``, ``gt_text`` (OCR). Each function's ``__name__`` equals its key in :data:`REWARDS` (TRL logs
 ``rewards/<name>``). See docs/rewards.md for the presets and the reference defects fixed.
 """
 
@@ -18,9 +18,12 @@ from vrft.rewards.classification import (
     classification_substring,
     parse_fail_classification,
 )
+from vrft.rewards.counting import count_exact, count_points, count_relative, parse_fail_counting
 from vrft.rewards.detection import detection_confidence, detection_iou, parse_fail_detection
-from vrft.rewards.format import format_nonempty_think, format_reward, format_strict
+from vrft.rewards.format import format_answer_only, format_nonempty_think, format_reward, format_strict
 from vrft.rewards.grounding import grounding_giou, grounding_giou_plus1, grounding_iou, parse_fail_grounding
+from vrft.rewards.hungarian import detection_confidence_hungarian, detection_f1, detection_iou_hungarian
+from vrft.rewards.ocr import ocr_exact, ocr_similarity, parse_fail_ocr
 
 RewardFn = Callable[..., list]
 
@@ -29,8 +32,12 @@ REWARDS: dict[str, RewardFn] = {
     "format": format_reward,  # {0, 1}, whitespace around the completion allowed
     "format_strict": format_strict,  # {0, 1}, the reference's full match
     "format_nonempty_think": format_nonempty_think,  # {0, 1}, format + non-blank think
+    "format_answer_only": format_answer_only,  # {0, 1}, exactly <answer>...</answer>, no think tag
     "detection_iou": detection_iou,  # [0, 1]
     "detection_confidence": detection_confidence,  # [0, 1]
+    "detection_iou_hungarian": detection_iou_hungarian,  # [0, 1], Hungarian matching
+    "detection_f1": detection_f1,  # [0, 1], Hungarian matching
+    "detection_confidence_hungarian": detection_confidence_hungarian,  # [0, 1], Hungarian matching
     "parse_fail_detection": parse_fail_detection,  # {0, 1} diagnostic
     "classification_exact": classification_exact,  # {0, 1}
     "classification_substring": classification_substring,  # {0, 1}, the reference's rule
@@ -39,7 +46,18 @@ REWARDS: dict[str, RewardFn] = {
     "grounding_giou": grounding_giou,  # [0, 1] = (GIoU + 1) / 2
     "grounding_giou_plus1": grounding_giou_plus1,  # [0, 2], the reference's LISA reward
     "parse_fail_grounding": parse_fail_grounding,  # {0, 1} diagnostic
+    "count_exact": count_exact,  # {0, 1}
+    "count_relative": count_relative,  # [0, 1]
+    "count_points": count_points,  # [0, 1], point-in-box matching F1
+    "parse_fail_counting": parse_fail_counting,  # {0, 1} diagnostic
+    "ocr_similarity": ocr_similarity,  # [0, 1], 1 - normalised edit distance
+    "ocr_exact": ocr_exact,  # {0, 1}
+    "parse_fail_ocr": parse_fail_ocr,  # {0, 1} diagnostic
 }
+
+THINK_FORMAT_REWARDS = ("format", "format_strict", "format_nonempty_think")
+"""The rewards of the think format; answer-only mode scores `format_answer_only` instead."""
+ANSWER_FORMATS = ("think", "answer_only")
 
 # preset -> task -> {reward name: weight}. Weight 0 = logged by TRL, not trained on.
 PRESETS: dict[str, dict[str, dict[str, float]]] = {
@@ -52,6 +70,8 @@ PRESETS: dict[str, dict[str, dict[str, float]]] = {
         },
         "classification": {"format": 1.0, "classification_exact": 1.0, "parse_fail_classification": 0.0},
         "grounding": {"format": 1.0, "grounding_iou": 1.0, "parse_fail_grounding": 0.0},
+        "counting": {"format": 1.0, "count_points": 1.0, "count_exact": 1.0, "parse_fail_counting": 0.0},
+        "ocr": {"format": 1.0, "ocr_similarity": 1.0, "parse_fail_ocr": 0.0},
     },
     "visual-rft": {
         "detection": {
@@ -66,6 +86,29 @@ PRESETS: dict[str, dict[str, dict[str, float]]] = {
             "parse_fail_classification": 0.0,
         },
         "grounding": {"format_strict": 1.0, "grounding_giou_plus1": 1.0, "parse_fail_grounding": 0.0},
+    },
+    # Perception-R1: Hungarian matching, point counting, edit similarity, no thinking.
+    "perception": {
+        "detection": {
+            "format_answer_only": 1.0,
+            "detection_iou_hungarian": 1.0,
+            "detection_f1": 1.0,
+            "detection_confidence_hungarian": 1.0,
+            "parse_fail_detection": 0.0,
+        },
+        "classification": {
+            "format_answer_only": 1.0,
+            "classification_exact": 1.0,
+            "parse_fail_classification": 0.0,
+        },
+        "grounding": {"format_answer_only": 1.0, "grounding_iou": 1.0, "parse_fail_grounding": 0.0},
+        "counting": {
+            "format_answer_only": 1.0,
+            "count_points": 1.0,
+            "count_exact": 1.0,
+            "parse_fail_counting": 0.0,
+        },
+        "ocr": {"format_answer_only": 1.0, "ocr_similarity": 1.0, "parse_fail_ocr": 0.0},
     },
 }
 
@@ -84,25 +127,53 @@ def get_reward(name: str) -> RewardFn:
             raise ConfigError(f"reward {name!r} is not callable")
         return fn
     close = difflib.get_close_matches(name, REWARDS, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ConfigError(
-        f"unknown reward {name!r}{hint} Known rewards: {', '.join(REWARDS)} (or write package.module:function)"
+        f"unknown reward {name!r}{hint}. Known rewards: {', '.join(REWARDS)} (or write package.module:function)"
     )
 
 
+def preset_for_format(rewards: Mapping[str, float], answer_format: str | None) -> dict[str, float]:
+    """A preset's ``{reward: weight}`` with its format reward following ``answer_format``.
+
+    ``"answer_only"``: the think-format rewards (``format``, ``format_strict``,
+    ``format_nonempty_think``) are replaced, in place and with their weight, by ``format_answer_only``;
+    ``"think"``: ``format_answer_only`` is replaced by ``format``; ``None``: unchanged (the preset as
+    written). So one switch compares thinking with answering alone under the same task rewards.
+    """
+    if answer_format is None:
+        return dict(rewards)
+    if answer_format not in ANSWER_FORMATS:
+        raise ConfigError(f"unknown answer format {answer_format!r}; use one of {', '.join(ANSWER_FORMATS)}")
+    swap = THINK_FORMAT_REWARDS if answer_format == "answer_only" else ("format_answer_only",)
+    target = "format_answer_only" if answer_format == "answer_only" else "format"
+    out: dict[str, float] = {}
+    for name, w in rewards.items():
+        key = target if name in swap else name
+        out.setdefault(key, w)
+    return out
+
+
 def rewards_for(
-    task: str, preset: str = "default", weights: Mapping[str, float] | None = None
+    task: str,
+    preset: str = "default",
+    weights: Mapping[str, float] | None = None,
+    answer_format: str | None = None,
 ) -> tuple[list[RewardFn], list[float]]:
     """The reward functions and weights of ``task`` under ``preset``, in a stable order.
 
-    ``weights`` overrides preset weights and adds rewards (e.g. ``{"format": 0,
-    "format_nonempty_think": 1}``); a weight of 0 keeps the reward as a logged diagnostic.
+    ``answer_format`` (``"think"`` / ``"answer_only"``, None: the preset as written) swaps the preset's
+    format reward (`preset_for_format`). ``weights`` then overrides preset weights and adds rewards
+    (e.g. ``{"format": 0, "format_nonempty_think": 1}``); a weight of 0 keeps the reward as a logged
+    diagnostic.
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown reward preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if task not in PRESETS[preset]:
-        raise ConfigError(f"no rewards for task {task!r}; tasks: {', '.join(PRESETS[preset])}")
-    merged = dict(PRESETS[preset][task])
+        raise ConfigError(
+            f"no rewards for task {task!r} in preset {preset!r}; tasks: {', '.join(PRESETS[preset])}"
+        )
+    merged = preset_for_format(PRESETS[preset][task], answer_format)
     for name, w in (weights or {}).items():
         try:
             merged[name] = float(w)
@@ -112,4 +183,4 @@ def rewards_for(
     return fns, list(merged.values())
 
 
-__all__ = ["PRESETS", "REWARDS", "get_reward", "rewards_for"]
+__all__ = ["ANSWER_FORMATS", "PRESETS", "REWARDS", "get_reward", "preset_for_format", "rewards_for"]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from vrft.boxes import iou_matrix
-from vrft.parsing import DetectionAnswer, parse_detections
+from vrft.parsing import Detection, DetectionAnswer, parse_detections
 from vrft.rewards._columns import answers, column
 
 MATCH_IOU = 0.5
@@ -37,6 +37,18 @@ class DetectionScore:
     parsed: bool = True
 
 
+def unique_detections(parsed: DetectionAnswer) -> list[Detection]:
+    """The valid detections of a parsed answer in output order, exact-duplicate boxes dropped (the
+    first entry of a box is kept, whatever its confidence)."""
+    seen: set[tuple[float, ...]] = set()
+    out = []
+    for d in parsed.detections:
+        if d.box not in seen:
+            seen.add(d.box)
+            out.append(d)
+    return out
+
+
 def score_detections(parsed: DetectionAnswer, gt_boxes: Sequence[Sequence[float]]) -> DetectionScore:
     """Score one parsed answer against the GT boxes (same coordinate convention).
 
@@ -48,12 +60,7 @@ def score_detections(parsed: DetectionAnswer, gt_boxes: Sequence[Sequence[float]
     """
     if not parsed.ok:
         return DetectionScore(0.0, 0.0, parsed=False)
-    seen: set[tuple[float, ...]] = set()
-    preds = []
-    for d in parsed.detections:
-        if d.box not in seen:
-            seen.add(d.box)
-            preds.append(d)
+    preds = unique_detections(parsed)
     preds.sort(key=lambda d: -d.confidence)
     gt = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
     n_pred = len(preds) + parsed.n_invalid

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vrft.parsing import completion_text, split
+from vrft.parsing import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, completion_text, split
 
 
 def format_strict(completions: Sequence[Any], **_: Any) -> list[float]:
@@ -33,3 +33,22 @@ def format_nonempty_think(completions: Sequence[Any], **_: Any) -> list[float]:
         s = split(completion_text(c))
         out.append(1.0 if s.format_ok and s.think else 0.0)
     return out
+
+
+def answer_only_ok(text: str) -> bool:
+    """The completion, outer whitespace stripped, is exactly ``<answer>...</answer>``: it starts with
+    ``<answer>``, ends with ``</answer>``, holds no other ``<answer>`` / ``</answer>`` inside and no
+    think tag (``<think>`` or ``</think>``) anywhere."""
+    t = text.strip()
+    if not (t.startswith(ANSWER_OPEN) and t.endswith(ANSWER_CLOSE)):
+        return False
+    inner = t[len(ANSWER_OPEN) : len(t) - len(ANSWER_CLOSE)]
+    if len(t) < len(ANSWER_OPEN) + len(ANSWER_CLOSE) or ANSWER_OPEN in inner or ANSWER_CLOSE in inner:
+        return False
+    return THINK_OPEN not in t and THINK_CLOSE not in t
+
+
+def format_answer_only(completions: Sequence[Any], **_: Any) -> list[float]:
+    """Answer-only format reward, range {0, 1}: :func:`answer_only_ok` (Perception-R1's finding that
+    explicit thinking hurts perception; `data.answer_format: answer_only`)."""
+    return [1.0 if answer_only_ok(completion_text(c)) else 0.0 for c in completions]

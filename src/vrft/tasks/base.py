@@ -17,6 +17,14 @@ FORMAT_INSTRUCTION = (
     "Please strictly follow the format."
 )
 
+# Answer-only mode (Perception-R1: explicit thinking hurts perception): the two parts of
+# FORMAT_INSTRUCTION that ask for thinking, and what replaces them.
+_THINK_SENTENCE = (
+    "Output the thinking process in <think> </think> and final answer in <answer> </answer> tags."
+)
+_ANSWER_ONLY_SENTENCE = "Output only the final answer in <answer> </answer> tags, without any thinking."
+_THINK_EXAMPLE = "<think> ... </think> <answer>"
+
 
 @dataclass
 class Prediction:
@@ -26,6 +34,8 @@ class Prediction:
     ``ok``: the answer was parsed; ``reason``: why not (or ``"ok"``). ``boxes``/``scores``: detection
     boxes and confidences (grounding: one box, score 1.0). ``label``: classification. ``no_objects``:
     the model answered No Objects. ``n_invalid``/``truncated``: see ``vrft.parsing.DetectionAnswer``.
+    ``count``/``points``: counting (points in pixels when a frame was given; None for an integer
+    answer). ``text``: OCR (normalised).
     """
 
     task: str
@@ -40,15 +50,39 @@ class Prediction:
     no_objects: bool = False
     n_invalid: int = 0
     truncated: bool = False
+    count: int | None = None
+    points: list[list[float]] | None = None
+    text: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (for predictions.jsonl)."""
         return asdict(self)
 
 
-def think_answer(think: str, answer: str) -> str:
-    """The SFT target ``<think> ... </think> <answer>...</answer>``."""
+def is_answer_only(record: Record | None) -> bool:
+    """Whether the record asks for the answer alone (``record.answer_format == "answer_only"``)."""
+    return record is not None and record.answer_format == "answer_only"
+
+
+def think_answer(think: str, answer: str, record: Record | None = None) -> str:
+    """The SFT target ``<think> ... </think> <answer>...</answer>``, or ``<answer>...</answer>`` alone
+    for an answer-only record."""
+    if is_answer_only(record):
+        return f"<answer>{answer}</answer>"
     return f"<think> {think} </think> <answer>{answer}</answer>"
+
+
+def answer_only_prompt(text: str) -> str:
+    """A prompt asking for the answer alone: the think instruction of :data:`FORMAT_INSTRUCTION`
+    becomes "Output only the final answer in <answer> </answer> tags, without any thinking." and its
+    example ``<think> ... </think> <answer>X</answer>`` becomes ``<answer>X</answer>``. A prompt
+    without that instruction (a record's own prompt) is returned unchanged."""
+    return text.replace(_THINK_SENTENCE, _ANSWER_ONLY_SENTENCE).replace(_THINK_EXAMPLE, "<answer>")
+
+
+def finish_prompt(record: Record, text: str) -> str:
+    """The user text of ``record`` in its answer format (see :func:`answer_only_prompt`)."""
+    return answer_only_prompt(text) if is_answer_only(record) else text
 
 
 def answer_of(text: Any, require_tags: bool) -> tuple[str | None, bool, bool]:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import parse_label
-from vrft.tasks.base import FORMAT_INSTRUCTION, Prediction, answer_of, custom_prompt, need, think_answer
+from vrft.tasks.base import (
+    FORMAT_INSTRUCTION,
+    Prediction,
+    answer_of,
+    custom_prompt,
+    finish_prompt,
+    need,
+    think_answer,
+)
 
 if TYPE_CHECKING:
     from vrft.boxes import Frame
@@ -41,15 +49,19 @@ class ClassificationTask:
     def prompt(self, record: Record, frame: Frame | None = None) -> str:
         """E.g. "This is an image containing a flower. Please identify the species of the flower ..."."""
         if custom_prompt(record):
-            return custom_prompt(record)
+            return finish_prompt(record, custom_prompt(record))
         obj, attr = self.domain(record)
-        return PROMPT.format(article=_article(obj), object=obj, attribute=attr)
+        return finish_prompt(record, PROMPT.format(article=_article(obj), object=obj, attribute=attr))
+
+    def answer(self, record: Record, frame: Frame | None = None) -> str:
+        """The correct answer (the text inside ``<answer>``): the label."""
+        return need(record, "label", record.label)
 
     def answer_text(self, record: Record, frame: Frame | None = None) -> str:
         """SFT target: ``<think> The species of this flower is rose. </think> <answer>rose</answer>``."""
         label = need(record, "label", record.label)
         obj, attr = self.domain(record)
-        return think_answer(f"The {attr} of this {obj} is {label}.", label)
+        return think_answer(f"The {attr} of this {obj} is {label}.", label, record)
 
     def reward_columns(self, record: Record, frame: Frame | None = None) -> dict[str, Any]:
         """``{"gt_label": str, "gt_aliases": list[str] | None}``."""

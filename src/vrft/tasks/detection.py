@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import parse_detections
-from vrft.tasks.base import FORMAT_INSTRUCTION, Prediction, answer_of, custom_prompt, need, think_answer
+from vrft.tasks.base import (
+    FORMAT_INSTRUCTION,
+    Prediction,
+    answer_of,
+    custom_prompt,
+    finish_prompt,
+    need,
+    think_answer,
+)
 
 if TYPE_CHECKING:
     from vrft.boxes import Frame
@@ -46,11 +54,17 @@ class DetectionTask:
     def prompt(self, record: Record, frame: Frame | None = None) -> str:
         """The user text; the coordinate phrase follows ``frame.convention`` (default 0..1000)."""
         if custom_prompt(record):
-            return custom_prompt(record)
+            return finish_prompt(record, custom_prompt(record))
         convention = frame.convention if frame is not None else "norm1000"
-        return PROMPT.format(
+        text = PROMPT.format(
             category=need(record, "category", record.category), coords=COORDINATE_PHRASES[convention]
         )
+        return finish_prompt(record, text)
+
+    def answer(self, record: Record, frame: Frame) -> str:
+        """The correct answer (the text inside ``<answer>``): the GT boxes in the model's convention
+        with confidence 1, or ``No Objects``."""
+        return format_detections([frame.encode(b) for b in record.boxes])
 
     def answer_text(self, record: Record, frame: Frame) -> str:
         """SFT target: a short count as think text, the GT boxes in the model's convention."""
@@ -61,7 +75,7 @@ class DetectionTask:
             think = f"There is no {category} in the image."
         else:
             think = f"The image shows {n} {category}{'' if n == 1 else '(s)'}."
-        return think_answer(think, format_detections(boxes))
+        return think_answer(think, format_detections(boxes), record)
 
     def reward_columns(self, record: Record, frame: Frame) -> dict[str, Any]:
         """``{"gt_boxes": [[x1, y1, x2, y2], ...]}`` in the model's convention."""

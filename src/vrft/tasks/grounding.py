@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import parse_box
-from vrft.tasks.base import FORMAT_INSTRUCTION, Prediction, answer_of, custom_prompt, need, think_answer
+from vrft.tasks.base import (
+    FORMAT_INSTRUCTION,
+    Prediction,
+    answer_of,
+    custom_prompt,
+    finish_prompt,
+    need,
+    think_answer,
+)
 
 if TYPE_CHECKING:
     from vrft.boxes import Frame
@@ -44,12 +52,16 @@ class GroundingTask:
     def prompt(self, record: Record, frame: Frame | None = None) -> str:
         """The paper's LISA prompt; the box format follows ``frame.convention`` (default 0..1000)."""
         if custom_prompt(record):
-            return custom_prompt(record)
+            return finish_prompt(record, custom_prompt(record))
         convention = frame.convention if frame is not None else "norm1000"
         sentence, template = COORDINATES[convention]
         expression = _sentence(need(record, "expression", record.expression))
         head = PROMPT.format(expression=expression, coords=sentence)
-        return head + FORMAT_INSTRUCTION.replace("{answer}", template)
+        return finish_prompt(record, head + FORMAT_INSTRUCTION.replace("{answer}", template))
+
+    def answer(self, record: Record, frame: Frame) -> str:
+        """The correct answer (the text inside ``<answer>``): the GT box in the model's convention."""
+        return format_box(self._box(record, frame), frame.convention)
 
     def _box(self, record: Record, frame: Frame) -> list[int]:
         boxes = need(record, "boxes", record.boxes)
@@ -60,7 +72,7 @@ class GroundingTask:
     def answer_text(self, record: Record, frame: Frame) -> str:
         """SFT target: ``<think> Locating: the red cup. </think> <answer>(x1,y1),(x2,y2)</answer>``."""
         expression = _sentence(need(record, "expression", record.expression))
-        return think_answer(f"Locating: {expression}", format_box(self._box(record, frame), frame.convention))
+        return think_answer(f"Locating: {expression}", self.answer(record, frame), record)
 
     def reward_columns(self, record: Record, frame: Frame) -> dict[str, Any]:
         """``{"gt_boxes": [[x1, y1, x2, y2]]}`` in the model's convention."""

@@ -1,0 +1,72 @@
+"""OCR: read the text in the image; the answer is the text."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vrft.parsing import normalize_text, parse_text
+from vrft.tasks.base import (
+    FORMAT_INSTRUCTION,
+    Prediction,
+    answer_of,
+    custom_prompt,
+    finish_prompt,
+    think_answer,
+)
+
+if TYPE_CHECKING:
+    from vrft.boxes import Frame
+    from vrft.data.records import Record
+
+PROMPT = (
+    "Read all the text in the image and write it out exactly as it appears (same letters and case, "
+    "words separated by single spaces). If the image contains no text, give an empty answer. "
+) + FORMAT_INSTRUCTION.replace("{answer}", "text")
+
+
+def record_text(record: Record) -> str:
+    """The record's ``text`` (a DataError naming the record when it is missing; "" is a valid text)."""
+    if record.text is None:
+        from vrft.errors import DataError
+
+        raise DataError(f"{record.source or record.id}: record {record.id!r} (ocr) needs the field 'text'")
+    return record.text
+
+
+class OCRTask:
+    """OCR. Reward columns: ``gt_text`` (the record's text)."""
+
+    name = "ocr"
+    max_new_tokens = 1024
+
+    def prompt(self, record: Record, frame: Frame | None = None) -> str:
+        """The user text (no coordinates)."""
+        return finish_prompt(record, custom_prompt(record) or PROMPT)
+
+    def answer(self, record: Record, frame: Frame | None = None) -> str:
+        """The correct answer (the text inside ``<answer>``): the normalised text."""
+        return normalize_text(record_text(record))
+
+    def answer_text(self, record: Record, frame: Frame | None = None) -> str:
+        """SFT target: ``<think> The image reads: TEXT </think> <answer>TEXT</answer>``."""
+        text = self.answer(record, frame)
+        think = f"The image reads: {text}" if text else "The image contains no text."
+        return think_answer(think, text, record)
+
+    def reward_columns(self, record: Record, frame: Frame | None = None) -> dict[str, Any]:
+        """``{"gt_text": str}``."""
+        return {"gt_text": record_text(record)}
+
+    def parse(self, text: Any, frame: Frame | None = None, *, require_tags: bool = True) -> Prediction:
+        """Completion -> normalised text; never raises."""
+        answer, fmt_ok, fmt_strict = answer_of(text, require_tags)
+        t = parse_text(answer)
+        return Prediction(
+            task=self.name,
+            ok=t.ok,
+            reason=t.reason,
+            format_ok=fmt_ok,
+            format_strict=fmt_strict,
+            answer=answer,
+            text=t.text if t.ok else None,
+        )
