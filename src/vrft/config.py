@@ -98,7 +98,14 @@ class DataSection(_Section):
         None, description="Evaluation records for this experiment (used by `vrft eval`)."
     )
     task: str | None = Field(
-        None, description="detection | classification | grounding (None: read from the records)."
+        None,
+        description="detection | classification | grounding | counting | ocr (None: read from the records).",
+    )
+    answer_format: Literal["think", "answer_only"] = Field(
+        "think",
+        description="'think': <think>..</think> <answer>..</answer> (the paper); 'answer_only': prompt for "
+        "<answer>..</answer> alone and score format_answer_only instead of the think format (Perception-R1). "
+        "Records may set answer_format too; they must agree with this.",
     )
     max_samples: int | None = Field(None, gt=0, description="Use at most this many training records.")
     seed: int = Field(0, description="Seed that picks the `max_samples` subset.")
@@ -536,7 +543,12 @@ def _check_rewards(cfg: VrftConfig, task_name: str | None, add) -> None:
         from vrft.rewards import rewards_for
 
         try:
-            rewards_for(task_name, r.preset, {k: v for k, v in r.weights.items() if k in REWARDS})
+            rewards_for(
+                task_name,
+                r.preset,
+                {k: v for k, v in r.weights.items() if k in REWARDS},
+                answer_format=cfg.data.answer_format,
+            )
         except ConfigError as err:
             add("rewards.preset", str(err))
     for name in r.weights:

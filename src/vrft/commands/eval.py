@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--data", help="records JSONL (vrft data convert / synthesize output)")
     src.add_argument("--out", required=True, help="output directory")
     src.add_argument(
-        "--task", choices=("detection", "classification", "grounding"), help="default: the records' task"
+        "--task",
+        choices=("detection", "classification", "grounding", "counting", "ocr"),
+        help="default: the records' task",
     )
     det = parser.add_argument_group("detection")
     det.add_argument(
@@ -89,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read answers without <answer> tags (text after </think>, or the whole text) for every metric "
         "(accuracy, AP, mean IoU, the report's score); default: tags required, as the rewards",
+    )
+    out.add_argument(
+        "--answer-only",
+        action="store_true",
+        help="prompt for <answer>..</answer> alone (no thinking) and score that format (Perception-R1); "
+        "overrides the records' answer_format (default: each record's, else the model's vrft.json, else think)",
     )
     out.add_argument("--no-report", action="store_true", help="do not write report.html")
 
@@ -178,6 +186,7 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
         report=not args.no_report,
         title=f"vrft eval: {Path(args.model).name} on {Path(args.data).name} ({task})",
         extra=extra,
+        answer_format="answer_only" if args.answer_only else None,
     )
 
 
@@ -197,6 +206,7 @@ def _rescore(args, gt: dict | None, lvis: bool) -> dict:
         protocol=args.protocol,
         require_tags=not args.lenient_parse,
         report=not args.no_report,
+        answer_format="answer_only" if args.answer_only else None,
     )
 
 

@@ -7,7 +7,8 @@ and so on. A class is:
 - detection: the category of a record with at least one box (the image's record for that category
   is included; with ``keep_negatives`` also the image's "No Objects" records of the sampled classes);
 - classification: the label;
-- grounding: a single class (k images overall).
+- counting: the category (every record, also those with 0 objects);
+- grounding, OCR: a single class (k images overall).
 
 Splits assign whole IMAGES to train or test, so no image is in both.
 """
@@ -42,6 +43,8 @@ def class_of(record: Record) -> str | None:
         return record.category if record.boxes else None
     if record.task == "classification":
         return record.label
+    if record.task == "counting":
+        return record.category  # an image with 0 objects is a shot too: counting 0 is an answer
     return "*"
 
 

@@ -85,8 +85,12 @@ def sample_rewards(
     names: Sequence[str],
 ) -> list[dict[str, float]]:
     """``[{reward name: value}]`` per sample, computed by `vrft.rewards.REWARDS[name]` on the task's
-    reward columns (model convention), exactly as training computes them."""
+    reward columns (model convention), exactly as training computes them.
+
+    ``"format"`` is the format reward of each record's answer format: ``format`` for the think format,
+    ``format_answer_only`` for an answer-only record (``record.answer_format``)."""
     from vrft.rewards import REWARDS
+    from vrft.tasks.base import is_answer_only
 
     if not records:
         return []
@@ -94,7 +98,11 @@ def sample_rewards(
     columns = {k: [c[k] for c in cols] for k in cols[0]}
     out: list[dict[str, float]] = [{} for _ in records]
     for name in names:
-        for row, value in zip(out, REWARDS[name](list(completions), **columns)):
+        values = REWARDS[name](list(completions), **columns)
+        if name == "format" and any(is_answer_only(r) for r in records):
+            answer_only = REWARDS["format_answer_only"](list(completions))
+            values = [a if is_answer_only(r) else v for r, v, a in zip(records, values, answer_only)]
+        for row, value in zip(out, values):
             row[name] = float(value) if value is not None else None
     return out
 
@@ -115,6 +123,18 @@ def metric_texts(completions: Sequence[str], require_tags: bool) -> list[str]:
             text if split(text).answer is not None else f"{ANSWER_OPEN}{lenient_answer(text)}{ANSWER_CLOSE}"
         )
     return out
+
+
+def set_answer_format(records: Sequence[Record], answer_format: str | None) -> list[Record]:
+    """Copies of `records` asking for `answer_format` ("think" / "answer_only"); None: unchanged (each
+    record's own ``answer_format``, think when unset)."""
+    import dataclasses
+
+    if answer_format is None:
+        return list(records)
+    if answer_format not in ("think", "answer_only"):
+        raise ValueError(f"unknown answer format {answer_format!r} (think or answer_only)")
+    return [dataclasses.replace(r, answer_format=answer_format) for r in records]
 
 
 def base_row(record: Record, completion: str | None, prediction: Any) -> dict[str, Any]:

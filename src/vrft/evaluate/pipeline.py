@@ -22,11 +22,13 @@ from typing import Any
 
 from vrft.data.records import Record
 from vrft.errors import DataError, UserError
-from vrft.evaluate.base import FrameFn, norm1000_frame
+from vrft.evaluate.base import FrameFn, norm1000_frame, set_answer_format
 from vrft.evaluate.classification import ClassificationEvaluator
 from vrft.evaluate.coco import image_key
+from vrft.evaluate.counting import CountingEvaluator
 from vrft.evaluate.detection import DetectionEvaluator
 from vrft.evaluate.grounding import GroundingEvaluator
+from vrft.evaluate.ocr import OCREvaluator
 from vrft.evaluate.protocols import (
     PRESENCE_MAX_NEW_TOKENS,
     PROTOCOLS,
@@ -38,7 +40,14 @@ from vrft.evaluate.runner import HFGenerator, Request
 
 logger = logging.getLogger(__name__)
 
-TASK_NAMES = ("detection", "classification", "grounding")
+TASK_NAMES = ("detection", "classification", "grounding", "counting", "ocr")
+# task -> evaluator with one row per sample (detection has its own: queries, COCO / LVIS AP)
+SAMPLE_EVALUATORS: dict[str, Any] = {
+    "classification": ClassificationEvaluator,
+    "grounding": GroundingEvaluator,
+    "counting": CountingEvaluator,
+    "ocr": OCREvaluator,
+}
 REPORT_MAX_SAMPLES = 1000
 """Samples shown in report.html at most: the lowest-scoring three quarters, plus a seeded random
 quarter of the rest (every sample stays in predictions.jsonl)."""
@@ -112,8 +121,12 @@ def score_predictions(
     title: str | None = None,
     extra: dict[str, Any] | None = None,
     add_missing: bool = True,
+    answer_format: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of `completions` (one per record, ``None`` = not asked) for `task`.
+
+    `answer_format` ("think" / "answer_only") overrides the records' ``answer_format`` (which format
+    the ``format`` reward and ``format_ok`` score); None: each record's own (think when unset).
 
     Detection: the records are the asked (image, category) pairs; with the all-categories protocol
     every selected category of every image is evaluated, and a pair without a record/completion
@@ -127,6 +140,7 @@ def score_predictions(
     """
     if len(records) != len(completions):
         raise ValueError(f"{len(records)} records but {len(completions)} completions")
+    records = set_answer_format(records, answer_format)
     task_records = _check_task(task, records)
     keep = {id(r) for r in task_records}
     pairs = [(r, c) for r, c in zip(records, completions) if id(r) in keep]
@@ -153,14 +167,17 @@ def score_predictions(
             [a[1] for a in answers] if presence is not None else None,
         )
         coco_results = evaluator.results
-    elif task == "classification":
-        evaluator = ClassificationEvaluator(frame_fn, require_tags=require_tags)
-        evaluator.process([r for r, _ in pairs], [c for _, c in pairs])
     else:
-        evaluator = GroundingEvaluator(frame_fn, require_tags=require_tags)
+        evaluator = SAMPLE_EVALUATORS[task](frame_fn, require_tags=require_tags)
         evaluator.process([r for r, _ in pairs], [c for _, c in pairs])
     metrics: dict[str, Any] = {task: evaluator.evaluate()}
-    metrics["run"] = {"task": task, "require_tags": require_tags, **(extra or {})}
+    formats = sorted({r.answer_format or "think" for r in task_records})
+    metrics["run"] = {
+        "task": task,
+        "require_tags": require_tags,
+        "answer_format": formats[0] if len(formats) == 1 else formats,
+        **(extra or {}),
+    }
     if out_dir is not None:
         write_outputs(
             out_dir,
@@ -194,13 +211,14 @@ def evaluate_model(
     progress: bool = True,
     title: str | None = None,
     extra: dict[str, Any] | None = None,
+    answer_format: str | None = None,
 ) -> dict[str, Any]:
     """Generate answers for `records` with `model` and score them (see `score_predictions`).
 
     Args:
         model, processor: a loaded model and its LEFT-padding processor (`vrft.models.load`).
         records: evaluation records (only those of `task` are used).
-        task: "detection", "classification" or "grounding".
+        task: "detection", "classification", "grounding", "counting" or "ocr".
         out_dir: where to write metrics.json / predictions.jsonl / coco_results.json / report.html
             (None: write nothing).
         batch_size: prompts per generate call.
@@ -212,6 +230,8 @@ def evaluate_model(
         gt, lvis, categories: detection ground truth / LVIS rules / selected categories.
         generator: an object with ``generate(requests, desc) -> list[str]`` (default: `HFGenerator`).
         presence_max_new_tokens: budget of each presence answer (paper protocol).
+        answer_format: "think" / "answer_only": every prompt asks for that format and it is scored
+            (overrides the records' ``answer_format``); None: each record's own (think when unset).
 
     Returns:
         The metrics dict (``{task: {...}, "run": {...}}``).
@@ -219,6 +239,7 @@ def evaluate_model(
     from vrft.models.load import convention_for, frame_for
     from vrft.tasks import TASKS
 
+    records = set_answer_format(records, answer_format)
     task_records = _check_task(task, records)
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")

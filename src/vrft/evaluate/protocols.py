@@ -214,6 +214,7 @@ def detection_setup(
                     image_id=template.image_id,
                     category=cat,
                     prompt=template.prompt if template.prompt and "{category}" in template.prompt else None,
+                    answer_format=template.answer_format,
                     boxes=gt_boxes.get((iid, cat_ids[cat]), []),
                     meta={"category_id": cat_ids[cat]},
                     image_path=template.image_path,

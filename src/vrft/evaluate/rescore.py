@@ -164,13 +164,15 @@ def rescore(
     protocol: str = "all-categories",
     require_tags: bool = True,
     report: bool = True,
+    answer_format: str | None = None,
 ) -> dict:
     """Metrics of saved completions (``vrft eval --predictions``), without a model.
 
     `predictions`: JSONL with ``completion`` per line, and ``id`` (a record id of `data`) or, for
     detection against `gt`, ``image_id`` and ``category``. `convention`: the coordinates of the answers
     (norm1000 or pixels). Detection pairs of the evaluated images and categories that have no line count
-    as no detections, except with ``protocol="records"``.
+    as no detections, except with ``protocol="records"``. `answer_format` ("think" / "answer_only")
+    overrides the records' ``answer_format`` for the format score (None: each record's own).
     """
     if convention not in ("norm1000", "pixels"):
         raise UserError(
@@ -197,7 +199,7 @@ def rescore(
     extra = {"predictions": str(predictions), "convention": convention}
     common = dict(
         gt=gt, lvis=lvis, require_tags=require_tags, report=report, extra=extra,
-        title=f"vrft eval: {Path(predictions).name} ({task})",
+        title=f"vrft eval: {Path(predictions).name} ({task})", answer_format=answer_format,
     )  # fmt: skip
     if task != "detection":
         by_id = {r.id: r for r in records}

@@ -182,7 +182,23 @@ def training_records(cfg: VrftConfig) -> tuple[list[Any], str]:
         rng = random.Random(cfg.data.seed)
         keep = sorted(rng.sample(range(len(records)), cfg.data.max_samples))
         records = [records[i] for i in keep]
-    return records, task
+    return with_answer_format(records, cfg.data.answer_format, "data.answer_format"), task
+
+
+def with_answer_format(records: list[Any], answer_format: str, setting: str) -> list[Any]:
+    """The records with ``answer_format`` set to the run's format (copies; the prompts, SFT targets and
+    format reward follow it). A record that sets a DIFFERENT format is a ConfigError naming it: one run
+    trains (and its model contract records) one format."""
+    import dataclasses
+
+    clash = [r for r in records if r.answer_format not in (None, answer_format)]
+    if clash:
+        where = ", ".join(f"{r.source or r.id} ({r.answer_format})" for r in clash[:5])
+        raise ConfigError(
+            f"{setting} is {answer_format!r} but {len(clash)} record(s) set another answer_format: {where}; "
+            f"set {setting} to match the records, or remove answer_format from them"
+        )
+    return [dataclasses.replace(r, answer_format=answer_format) for r in records]
 
 
 def prompt_order(
@@ -237,6 +253,7 @@ def make_frame_fn(convention: str, processor: Any) -> Callable[[Any], Any]:
 def reward_functions(cfg: VrftConfig, task: str) -> tuple[list[tuple[str, Callable]], list[float]]:
     """[(name, fn)] and weights: the task's preset rewards, re-weighted, plus external ones.
 
+    The preset's format reward follows `data.answer_format` (`vrft.rewards.preset_for_format`);
     `rewards.weights` overrides (or adds) weights by reward name (`vrft.rewards.rewards_for`);
     `rewards.extra` adds 'package.module:function' rewards (weight 1 unless `weights` names them by the
     full string or the function name).
@@ -244,7 +261,7 @@ def reward_functions(cfg: VrftConfig, task: str) -> tuple[list[tuple[str, Callab
     from vrft.rewards import REWARDS, rewards_for
 
     registered = {k: v for k, v in cfg.rewards.weights.items() if k in REWARDS}
-    fns, weights = rewards_for(task, cfg.rewards.preset, registered)
+    fns, weights = rewards_for(task, cfg.rewards.preset, registered, answer_format=cfg.data.answer_format)
     pairs = [(_reward_name(fn), fn) for fn in fns]
     weights = [float(w) for w in weights]
     names = [n for n, _ in pairs]
