@@ -7,10 +7,13 @@
     vrft data convert refcoco refs.json --instances instances.json --split train --out refcoco.jsonl
     vrft data convert lisa lisa/train --out lisa_train.jsonl
     vrft data convert reference ViRFT_COCO_base65/ --out ref_base65/
+    vrft data convert counting pixmo_count.json --images imgs --coords percent --out count.jsonl
+    vrft data convert ocr words.jsonl --out ocr.jsonl
+    vrft data convert icdar icdar2015_words/ --out ocr.jsonl
     vrft data validate FILE [FILE ...]
     vrft data fewshot records.jsonl --shots 1,2,4,8,16 --seed 0 --out fewshot/
     vrft data split records.jsonl --test-fraction 0.2 --seed 0 --out split/
-    vrft data synth --out shapes/ --images 1000 --seed 0 --size 112 --split base
+    vrft data synth --out shapes/ --images 1000 --seed 0 --size 112 --split base [--counting N] [--ocr N]
 
 See docs/data.md.
 """
@@ -121,6 +124,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("folder", type=Path)
     p.add_argument("--out", type=Path, required=True)
 
+    p = convert.add_parser(
+        "counting", help="Pixmo-Count / CLEVR-count style JSON (points or boxes) -> counting"
+    )
+    p.add_argument("json", type=Path, help="JSON list (or JSONL) of {image, category, points | boxes}")
+    p.add_argument("--out", type=Path, required=True, help="records JSONL to write")
+    p.add_argument("--images", type=Path, help="folder the image paths are relative to (default: the JSON's)")
+    p.add_argument("--category", help="category of entries that name none (e.g. 'object')")
+    p.add_argument(
+        "--coords", choices=["pixels", "percent", "unit"], default="pixels",
+        help="point / box coordinates: pixels, percent of the image side (Pixmo, 0..100) or unit (0..1)",
+    )  # fmt: skip
+    p.add_argument("--box-format", choices=["xyxy", "xywh"], default="xyxy")
+    p.add_argument(
+        "--point-radius", type=float, default=0.04,
+        help="a GT point becomes a box of this half-side x the shorter image side (default 0.04)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-check-images", action="store_true", help="do not open images (entries need width/height)"
+    )
+    p.add_argument("--id-prefix", default="count")
+
+    p = convert.add_parser("ocr", help="generic OCR JSONL ({image, text} per line) -> OCR records")
+    p.add_argument("jsonl", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--images", type=Path, help="folder the image paths are relative to (default: the file's)")
+    p.add_argument("--id-prefix", default="ocr")
+
+    p = convert.add_parser(
+        "icdar", help="ICDAR-style folder (images + gt.txt or a text file per image) -> OCR"
+    )
+    p.add_argument("folder", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--id-prefix", default="icdar")
+
     p = convert.add_parser("reference", help="the reference implementation's parquet / arrow sets -> records")
     p.add_argument("path", type=Path, help="parquet file or folder, save_to_disk folder, or .arrow file")
     p.add_argument("--out", type=Path, required=True, help="output folder (records.jsonl + images/)")
@@ -186,6 +223,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--grounding", action="store_true", help="also write grounding.jsonl (referring expressions)"
+    )
+    p.add_argument(
+        "--counting",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write N counting images + counting.jsonl (0..6 shapes of one category, distractors)",
+    )
+    p.add_argument(
+        "--ocr", type=int, default=0, metavar="N", help="also write N OCR images (rendered words) + ocr.jsonl"
     )
     p.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
     p.add_argument(
@@ -276,6 +323,28 @@ def _convert(args: argparse.Namespace) -> int:
 
         records = convert_lisa(args.folder, out=args.out)
         _report(len(records), "grounding records", args.out)
+    elif kind == "counting":
+        from vrft.data.counting import convert_counting
+
+        records = convert_counting(
+            args.json, images_dir=args.images, category=args.category, coords=args.coords,
+            box_format=args.box_format, point_radius=args.point_radius, id_prefix=args.id_prefix,
+            check_images=not args.no_check_images, out=args.out,
+        )  # fmt: skip
+        total = sum(len(r.boxes) for r in records)
+        _report(len(records), f"counting records ({total} objects)", args.out)
+    elif kind == "ocr":
+        from vrft.data.ocr import convert_ocr_jsonl
+
+        records = convert_ocr_jsonl(
+            args.jsonl, images_dir=args.images, id_prefix=args.id_prefix, out=args.out
+        )
+        _report(len(records), "OCR records", args.out)
+    elif kind == "icdar":
+        from vrft.data.ocr import convert_icdar
+
+        records = convert_icdar(args.folder, id_prefix=args.id_prefix, out=args.out)
+        _report(len(records), "OCR records", args.out)
     elif kind == "reference":
         from vrft.data.records import load_records
         from vrft.data.reference import convert_reference
@@ -286,7 +355,9 @@ def _convert(args: argparse.Namespace) -> int:
         )  # fmt: skip
         _report(len(load_records(path)), "records", path)
     else:
-        raise UserError("give a KIND: coco, lvis, imagefolder, coop, refcoco, lisa or reference")
+        raise UserError(
+            "give a KIND: coco, lvis, imagefolder, coop, refcoco, lisa, counting, ocr, icdar or reference"
+        )
     return 0
 
 
@@ -334,6 +405,12 @@ def _split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_classes(split: str) -> list[str]:
+    from vrft.data.synthetic import ALL_CLASSES, SHAPE_SPLIT
+
+    return list(ALL_CLASSES if split == "all" else SHAPE_SPLIT[split])
+
+
 def _synth(args: argparse.Namespace) -> int:
     import time
 
@@ -360,6 +437,20 @@ def _synth(args: argparse.Namespace) -> int:
         print(f"grounding records: {args.out / 'grounding.jsonl'}")
     if n_cls:
         print(f"classification records: {args.out / 'classification.jsonl'}")
+    if args.counting:
+        from vrft.data.synthetic import synthesize_counting
+
+        path = synthesize_counting(
+            args.out, args.counting, args.seed, size=args.size, classes=_csv(args.classes) or
+            _split_classes(args.split), start_index=args.start_index,
+        )  # fmt: skip
+        print(f"counting records: {path}")
+    if args.ocr:
+        from vrft.data.synthetic import synthesize_ocr
+
+        path = synthesize_ocr(args.out, args.ocr, args.seed, width=args.size, height=max(16, args.size // 3),
+                              start_index=args.start_index)  # fmt: skip
+        print(f"ocr records: {path}")
     if args.records:
         from vrft.data.coco import convert_coco
 

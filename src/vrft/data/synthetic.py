@@ -4,8 +4,9 @@ Each image has a noisy, textured background and 1..4 coloured shapes (8 classes,
 like the paper's open-vocabulary COCO setting). Detection data is written as a standard COCO
 instances JSON, so it flows through the same converter as real data (`vrft data convert coco`).
 Optionally the world also emits classification records (one dominant shape per image, with
-fine-grained pairs such as "square" vs "hollow square") and grounding records (referring
-expressions that are unambiguous for their image).
+fine-grained pairs such as "square" vs "hollow square"), grounding records (referring
+expressions that are unambiguous for their image), counting records (several shapes of one asked
+category among distractors) and OCR records (rendered words, Pillow's built-in font: no download).
 
 Determinism: image ``i`` is drawn from ``numpy.random.default_rng([seed, i, stream])``, so the same
 seed gives byte-identical PNGs and JSON, and image ``i`` is the same whatever the number of images.
@@ -89,7 +90,17 @@ CLASSIFICATION_CLASSES: dict[str, tuple[str, str]] = {
 _SHAPE_FAMILY = {"pentagon": "hexagon", "star6": "star"}
 CLASSIFICATION_DOMAIN = {"object": "shape", "attribute": "type"}
 
-_STREAM_DETECTION, _STREAM_CLASSIFICATION, _STREAM_GROUNDING = 0, 1, 2
+_STREAM_DETECTION, _STREAM_CLASSIFICATION, _STREAM_GROUNDING, _STREAM_COUNTING, _STREAM_OCR = 0, 1, 2, 3, 4
+
+# The words OCR images are made of (common English words, mixed case, a few digits).
+OCR_WORDS: tuple[str, ...] = (
+    "the", "red", "blue", "green", "shape", "circle", "square", "star", "open", "closed", "exit", "stop",
+    "north", "south", "east", "west", "River", "Street", "Park", "Hotel", "Cafe", "Museum", "Station",
+    "Market", "Garden", "Bridge", "Library", "School", "Tower", "Square", "OPEN", "SALE", "EXIT", "No",
+    "Entry", "Welcome", "Today", "Fresh", "Bread", "Coffee", "Tea", "Books", "Music", "Gate", "Hall",
+    "Road", "Lane", "Main", "High", "Old", "New", "Green", "Sun", "Moon", "2024", "42", "7", "100",
+    "A1", "B12",
+)  # fmt: skip
 
 # Detection backgrounds: "textured" (muted gradient, blotches, noise, strokes) or "plain" (white; the demo's
 # 1.5M-parameter model learns to localise on it in minutes, on "textured" it does not).
@@ -708,3 +719,179 @@ def synthesize_classification(
             )
         )
     return save_records(records, out / "classification.jsonl")
+
+
+# --------------------------------------------------------------------------- counting
+def draw_counting(
+    index: int,
+    seed: int,
+    size: int = 224,
+    classes: Sequence[str] = ALL_CLASSES,
+    max_count: int = 6,
+    max_distractors: int = 2,
+    min_scale: float = 0.1,
+    max_scale: float = 0.22,
+    background: str = "textured",
+) -> tuple[Image.Image, str, list[list[float]]]:
+    """Draw counting image `index`: 0..`max_count` shapes of one asked category and up to
+    `max_distractors` shapes of other categories (none when only one class is drawn).
+
+    Returns the RGB image, the asked category and the boxes of its shapes (pixels, [x1, y1, x2, y2]).
+    A shape that cannot be placed without overlap is skipped, so the count is the boxes' number.
+    """
+    rng = np.random.default_rng([seed, index, _STREAM_COUNTING])
+    img = (
+        _background(rng, size)
+        if background == "textured"
+        else Image.new("RGB", (size, size), (255, 255, 255))
+    )
+    draw = ImageDraw.Draw(img)
+    category = classes[int(rng.integers(len(classes)))]
+    others = [c for c in classes if c != category]
+    n_target = int(rng.integers(0, max_count + 1))
+    n_other = int(rng.integers(0, max_distractors + 1)) if others else 0
+    wanted = [category] * n_target + [others[int(rng.integers(len(others)))] for _ in range(n_other)]
+    order = rng.permutation(len(wanted))
+    placed_boxes: list[list[float]] = []
+    targets: list[list[float]] = []
+    colour_names = list(COLOURS)
+    for k in order:
+        shape = wanted[int(k)]
+        obj_size = float(rng.uniform(min_scale, max_scale)) * size
+        placed = _place(rng, shape, size, obj_size, placed_boxes, 0.0)
+        colour = colour_names[int(rng.integers(len(colour_names)))]
+        if placed is None:
+            continue
+        poly, box = placed
+        _draw(draw, poly, _jitter(rng, COLOURS[colour]), "filled", obj_size)
+        box = [round(v, 2) for v in box]
+        placed_boxes.append(box)
+        if shape == category:
+            targets.append(box)
+    return img, category, targets
+
+
+def synthesize_counting(
+    out_dir: str | os.PathLike,
+    n_images: int,
+    seed: int = 0,
+    *,
+    size: int = 224,
+    classes: Sequence[str] = ALL_CLASSES,
+    max_count: int = 6,
+    max_distractors: int = 2,
+    background: str = "textured",
+    start_index: int = 0,
+) -> Path:
+    """Write `n_images` counting images under ``out_dir/counting/`` and their records
+    ``out_dir/counting.jsonl`` (task ``counting``: the asked ``category`` and the ``boxes`` of its
+    shapes; the count is their number). Returns the records path."""
+    if n_images < 0 or max_count < 0 or max_distractors < 0:
+        raise UserError("need n_images >= 0, max_count >= 0 and max_distractors >= 0")
+    if size < 32:
+        raise UserError(f"image size {size} is too small (use at least 32 pixels)")
+    if background not in BACKGROUNDS:
+        raise UserError(f"unknown background {background!r} (use one of: {', '.join(BACKGROUNDS)})")
+    drawn = _resolve_classes(classes, "all")
+    out = Path(out_dir)
+    (out / "counting").mkdir(parents=True, exist_ok=True)
+    records = []
+    for i in range(n_images):
+        index = start_index + i
+        img, category, boxes = draw_counting(
+            index, seed, size, drawn, max_count, max_distractors, background=background
+        )
+        rel = f"counting/{index:06d}.png"
+        _save_png(img, out / rel)
+        records.append(
+            Record(
+                id=f"shapes-count-{index}",
+                task="counting",
+                image=rel,
+                width=size,
+                height=size,
+                image_id=index + 1,
+                category=category,
+                boxes=boxes,
+            )
+        )
+    return save_records(records, out / "counting.jsonl")
+
+
+# --------------------------------------------------------------------------- OCR
+def _font(size: int):
+    """Pillow's built-in font at `size` pixels (its scalable FreeType face; the fixed bitmap face where
+    Pillow has no FreeType)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, ValueError, OSError, ImportError):
+        return ImageFont.load_default()
+
+
+def draw_ocr(
+    index: int, seed: int, width: int = 224, height: int = 64, max_words: int = 3
+) -> tuple[Image.Image, str]:
+    """Draw OCR image `index`: 1..`max_words` words of `OCR_WORDS` in one line, dark text on a light
+    noisy background (random size, position and colour). Returns the image and its text."""
+    rng = np.random.default_rng([seed, index, _STREAM_OCR])
+    base = rng.uniform(200, 250, size=3)
+    noise = rng.normal(0, 6, size=(height, width, 3))
+    img = Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(img)
+    n = int(rng.integers(1, max_words + 1))
+    words = [OCR_WORDS[int(rng.integers(len(OCR_WORDS)))] for _ in range(n)]
+    text = " ".join(words)
+    font_px = int(rng.integers(max(8, height // 4), max(9, height // 2) + 1))
+    font = _font(font_px)
+    while True:  # shrink until the line fits the width
+        x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
+        if x1 - x0 <= width - 4 or font_px <= 6:
+            break
+        font_px -= 2
+        font = _font(font_px)
+    tw, th = x1 - x0, y1 - y0
+    x = float(rng.uniform(2, max(2.0, width - tw - 2))) - x0
+    y = float(rng.uniform(2, max(2.0, height - th - 2))) - y0
+    ink = tuple(int(v) for v in rng.uniform(0, 90, size=3))
+    draw.text((x, y), text, font=font, fill=ink)
+    return img, text
+
+
+def synthesize_ocr(
+    out_dir: str | os.PathLike,
+    n_images: int,
+    seed: int = 0,
+    *,
+    width: int = 224,
+    height: int = 64,
+    max_words: int = 3,
+    start_index: int = 0,
+) -> Path:
+    """Write `n_images` OCR images under ``out_dir/ocr/`` and their records ``out_dir/ocr.jsonl``
+    (task ``ocr``, ``text`` = the rendered words). Returns the records path."""
+    if n_images < 0 or max_words < 1:
+        raise UserError("need n_images >= 0 and max_words >= 1")
+    if width < 32 or height < 16:
+        raise UserError(f"OCR image {width}x{height} is too small (use at least 32x16 pixels)")
+    out = Path(out_dir)
+    (out / "ocr").mkdir(parents=True, exist_ok=True)
+    records = []
+    for i in range(n_images):
+        index = start_index + i
+        img, text = draw_ocr(index, seed, width, height, max_words)
+        rel = f"ocr/{index:06d}.png"
+        _save_png(img, out / rel)
+        records.append(
+            Record(
+                id=f"shapes-ocr-{index}",
+                task="ocr",
+                image=rel,
+                width=width,
+                height=height,
+                image_id=index + 1,
+                text=text,
+            )
+        )
+    return save_records(records, out / "ocr.jsonl")
