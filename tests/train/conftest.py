@@ -35,6 +35,10 @@ def write_records(root: Path, task: str, n: int = 4) -> Path:
         elif task == "classification":
             rec.update(label=["circle", "square", "ring"][i % 3], classes=["circle", "square", "ring"],
                        domain={"object": "shape", "attribute": "type"})  # fmt: skip
+        elif task == "counting":
+            rec.update(category="square", boxes=[box] if i % 2 else [])
+        elif task == "ocr":
+            rec.update(text=["STOP", "Hello World", ""][i % 3])
         else:
             rec.update(expression=f"the shape number {i}", boxes=[box])
         lines.append(json.dumps(rec))

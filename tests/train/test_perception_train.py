@@ -1,0 +1,75 @@
+"""The issue 13 tasks train and evaluate on tiny models: one GRPO step each (counting in answer-only mode
+with the perception preset, OCR in the think format), one SFT step answer-only, then `evaluate_model`."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from vrft.errors import ConfigError
+
+from .conftest import read_jsonl
+
+
+@pytest.mark.parametrize(
+    "task,overrides,expected",
+    [
+        ("counting", ["data.answer_format=answer_only", "rewards.preset=perception"],
+         ["format_answer_only", "count_points", "count_exact", "parse_fail_counting"]),
+        ("ocr", [], ["format", "ocr_similarity", "parse_fail_ocr"]),
+    ],
+)  # fmt: skip
+def test_one_grpo_step_then_evaluate(make_config, task, overrides, expected, tmp_path):
+    from vrft.data.records import load_records
+    from vrft.evaluate import evaluate_model
+    from vrft.models.load import load_model_and_processor
+    from vrft.train import run_grpo
+
+    cfg = make_config(task=task, overrides=["grpo.max_steps=1", *overrides])
+    final = run_grpo(cfg)
+    rows = [r for r in read_jsonl(final.parent / "metrics.jsonl") if "train/reward" in r]
+    assert [r["step"] for r in rows] == [1]
+    for name in expected:
+        value = rows[0][f"train/reward/{name}"]
+        assert value is not None and math.isfinite(value), name
+    assert 0 <= rows[0]["train/parse_fail_rate"] <= 1
+    samples = read_jsonl(final.parent / "samples.jsonl")
+    assert samples and set(expected) <= set(samples[0]["rewards"])
+    from vrft.train.builder import get_task, training_records
+
+    trained, _ = training_records(cfg)
+    assert ("<think>" in get_task(task).prompt(trained[0])) == (task == "ocr")  # answer-only prompts
+
+    # evaluate the trained tiny model (greedy, a few tokens)
+    model, processor = load_model_and_processor(str(final))
+    records = load_records(cfg.data.train)
+    metrics = evaluate_model(model, processor, records, task, tmp_path / "eval", batch_size=2,
+                             max_new_tokens=4, progress=False,
+                             answer_format=cfg.data.answer_format)  # fmt: skip
+    m = metrics[task]
+    keys = {"counting": ("accuracy", "mae", "point_f1"), "ocr": ("edit_distance", "exact_match", "word_f1")}[task]
+    for key in keys + ("format_ok", "parse_fail"):
+        assert m[key] is not None and math.isfinite(m[key]), key
+    assert m["num_samples"] == len(records) and metrics["run"]["answer_format"] == cfg.data.answer_format
+    assert (tmp_path / "eval" / "predictions.jsonl").is_file()
+
+
+def test_answer_only_sft_step_and_format_agreement(make_config, tmp_path):
+    from vrft.train import run_sft
+    from vrft.train.builder import training_records
+
+    cfg = make_config(task="counting", overrides=["data.answer_format=answer_only", "sft.max_steps=1"])
+    records, task = training_records(cfg)
+    assert task == "counting" and all(r.answer_format == "answer_only" for r in records)
+    final = run_sft(cfg)
+    assert (final / "config.json").is_file()
+
+    # a record that asks for another format than the config is refused, naming the record
+    path = tmp_path / "mixed.jsonl"
+    lines = open(cfg.data.train).read().splitlines()
+    lines[0] = lines[0][:-1] + ', "answer_format": "think"}'
+    path.write_text("\n".join(lines) + "\n")
+    bad = make_config(task="counting", overrides=["data.answer_format=answer_only", f"data.train={path}"])
+    with pytest.raises(ConfigError, match="record\\(s\\) set another answer_format"):
+        training_records(bad)
