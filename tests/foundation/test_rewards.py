@@ -38,7 +38,8 @@ def test_names_are_distinct_and_match_registry():
 
 def test_presets_reference_registered_rewards_and_log_parse_fail():
     for preset, tasks in PRESETS.items():
-        assert set(tasks) == {"detection", "classification", "grounding"}
+        assert {"detection", "classification", "grounding"} <= set(tasks)
+        assert set(tasks) <= {"detection", "classification", "grounding", "counting", "ocr"}
         for task, weights in tasks.items():
             assert set(weights) <= set(REWARDS)
             assert weights[f"parse_fail_{task}"] == 0.0
@@ -257,12 +258,15 @@ def test_every_reward_finite_and_in_range_on_mutated_outputs():
         comp("Boeing 737-800"),
         comp("(0,0),(100,100)"),
         comp('[{"bbox_2d": [0, 0, 100, 100]}]'),
+        comp("[[50, 50], [250, 250]]"),
+        "<answer>3</answer>",
     ]
     comps = [_mutate(rng, rng.choice(seeds)) for _ in range(600)]
     cols = {
         "gt_boxes": [rng.choice([[], [A], [A, B], [[0, 0, 0, 0]]]) for _ in comps],
         "gt_label": ["Boeing 737-800"] * len(comps),
         "gt_aliases": [None] * len(comps),
+        "gt_text": [rng.choice(["", "Boeing 737-800", "No  Objects"]) for _ in comps],
     }
     for name, fn in REWARDS.items():
         lo, hi = RANGES.get(name, (0.0, 1.0))
