@@ -96,7 +96,12 @@ def test_ocr_jsonl(tmp_path):
     with pytest.raises(DataError) as err:
         convert_ocr_jsonl(src)
     assert "4 problem(s)" in str(err.value)
-    for n, fragment in [(1, "text: missing"), (2, "invalid JSON"), (3, "file not found"), (4, "expected an object")]:
+    for n, fragment in [
+        (1, "text: missing"),
+        (2, "invalid JSON"),
+        (3, "file not found"),
+        (4, "expected an object"),
+    ]:
         assert f"ocr.jsonl:{n}: " in str(err.value) and fragment in str(err.value)
 
 
@@ -104,13 +109,17 @@ def test_icdar_folders(tmp_path, capsys):
     words = tmp_path / "words"
     image(words / "word_1.png")
     image(words / "word_2.png")
-    (words / "gt.txt").write_text('\ufeffword_1.png, "Tiredness"\nword_2.png, "say \\"hi\\""\n', encoding="utf-8")
+    (words / "gt.txt").write_text(
+        '\ufeffword_1.png, "Tiredness"\nword_2.png, "say \\"hi\\""\n', encoding="utf-8"
+    )
     recs = convert_icdar(words)
     assert [r.text for r in recs] == ["Tiredness", 'say "hi"'] and recs[0].id == "icdar-word_1"
     scenes = tmp_path / "scenes"
     image(scenes / "img_1.jpg")
     image(scenes / "img_2.png")
-    (scenes / "gt_img_1.txt").write_text("1,2,3,4,5,6,7,8,Genaxis\n1,2,3,4,5,6,7,8,###\n9,9,9,9,9,9,9,9,Theatre\n")
+    (scenes / "gt_img_1.txt").write_text(
+        "1,2,3,4,5,6,7,8,Genaxis\n1,2,3,4,5,6,7,8,###\n9,9,9,9,9,9,9,9,Theatre\n"
+    )
     (scenes / "img_2.txt").write_text("  plain text\n")
     out = tmp_path / "icdar.jsonl"
     assert main(["data", "convert", "icdar", str(scenes), "--out", str(out)]) == 0
@@ -120,7 +129,9 @@ def test_icdar_folders(tmp_path, capsys):
     (scenes / "orphan.txt").write_text("x")
     with pytest.raises(DataError) as err:
         convert_icdar(scenes)
-    assert "img_3.png: no text file" in str(err.value) and "orphan.txt: a text file without an image" in str(err.value)
+    assert "img_3.png: no text file" in str(err.value) and "orphan.txt: a text file without an image" in str(
+        err.value
+    )
     with pytest.raises(DataError, match="not a folder"):
         convert_icdar(tmp_path / "none")
 
@@ -129,7 +140,9 @@ def test_synth_counting_and_ocr(tmp_path, capsys):
     from vrft.data.synthetic import draw_counting, draw_ocr
 
     out = tmp_path / "shapes"
-    rc = main(["data", "synth", "--out", str(out), "--images", "0", "--size", "64", "--counting", "6", "--ocr", "4"])
+    rc = main(
+        ["data", "synth", "--out", str(out), "--images", "0", "--size", "64", "--counting", "6", "--ocr", "4"]
+    )
     assert rc == 0
     counting = load_records(out / "counting.jsonl", task="counting")
     ocr = load_records(out / "ocr.jsonl", task="ocr")

@@ -259,14 +259,19 @@ def test_perception_preset_and_format_switch():
     assert {k for k, w in PRESETS["perception"]["counting"].items() if w} == {
         "format_answer_only", "count_points", "count_exact",
     }  # fmt: skip
-    assert {k for k, w in PRESETS["perception"]["ocr"].items() if w} == {"format_answer_only", "ocr_similarity"}
+    assert {k for k, w in PRESETS["perception"]["ocr"].items() if w} == {
+        "format_answer_only",
+        "ocr_similarity",
+    }
     for preset in PRESETS.values():
         for weights in preset.values():
             assert set(weights) <= set(REWARDS)
     # the format reward follows the answer format; the task rewards stay
     swapped = preset_for_format(PRESETS["default"]["counting"], "answer_only")
     assert list(swapped) == ["format_answer_only", "count_points", "count_exact", "parse_fail_counting"]
-    assert list(preset_for_format(PRESETS["visual-rft"]["detection"], "answer_only"))[0] == "format_answer_only"
+    assert (
+        list(preset_for_format(PRESETS["visual-rft"]["detection"], "answer_only"))[0] == "format_answer_only"
+    )
     assert list(preset_for_format(PRESETS["perception"]["ocr"], "think"))[0] == "format"
     assert preset_for_format(PRESETS["perception"]["ocr"], None) == PRESETS["perception"]["ocr"]
     fns, weights = rewards_for("counting", "perception", {"count_relative": 0.5}, answer_format="answer_only")

@@ -24,7 +24,9 @@ def run(capsys, *argv):
 def boxes_solution(*boxes) -> str:
     if not boxes:
         return "<answer>No Objects</answer>"
-    return "<answer>[" + ", ".join(f"{{'Position': {list(b)}, 'Confidence': 1}}" for b in boxes) + "]</answer>"
+    return (
+        "<answer>[" + ", ".join(f"{{'Position': {list(b)}, 'Confidence': 1}}" for b in boxes) + "]</answer>"
+    )
 
 
 A, B = [0, 0, 100, 100], [200, 200, 300, 300]
@@ -38,7 +40,12 @@ def test_counting_rewards_by_name(tmp_path, capsys):
         {"completion": "<answer>No Objects</answer>", "solution": boxes_solution()},
         {"completion": "<answer>three</answer>", "solution": sol},
         # pixel record: a 2000x1000 image, box -> 0..1000 [0, 0, 100, 200]; point (50, 150) inside
-        {"completion": "<answer>[[50, 150]]</answer>", "boxes": [[0, 0, 200, 200]], "width": 2000, "height": 1000},
+        {
+            "completion": "<answer>[[50, 150]]</answer>",
+            "boxes": [[0, 0, 200, 200]],
+            "width": 2000,
+            "height": 1000,
+        },
     ]
     names = "count_exact,count_relative,count_points,format_answer_only,format"
     rc, out, err = run(capsys, "counting", write(tmp_path, rows), "--rewards", names)
@@ -73,7 +80,9 @@ def test_ocr_rewards_by_name(tmp_path, capsys):
 
 def test_hungarian_by_name_and_the_perception_preset(tmp_path, capsys):
     g1, g2 = [0, 0, 10, 10], [2, 0, 12, 10]
-    pred = "[{'Position': [1, 0, 11, 10], 'Confidence': 0.9}, {'Position': [-2, 0, 8, 10], 'Confidence': 0.6}]"
+    pred = (
+        "[{'Position': [1, 0, 11, 10], 'Confidence': 0.9}, {'Position': [-2, 0, 8, 10], 'Confidence': 0.6}]"
+    )
     rows = [{"completion": f"<answer>{pred}</answer>", "solution": boxes_solution(g1, g2)}]
     names = "detection_iou_hungarian,detection_f1,detection_confidence_hungarian,detection_iou"
     rc, out, _ = run(capsys, "detection", write(tmp_path, rows), "--rewards", names)

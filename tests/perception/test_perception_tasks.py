@@ -29,7 +29,10 @@ def test_counting_task_prompt_answer_and_parse():
     prompt = t.prompt(r, FRAME)
     assert "'apple'" in prompt and "(between 0 and 1000, integer)" in prompt and "<think>" in prompt
     assert t.answer(r, FRAME) == "[[50, 50], [550, 600]]"  # centres of the encoded boxes
-    assert t.answer_text(r, FRAME) == "<think> There are 2 apple(s). </think> <answer>[[50, 50], [550, 600]]</answer>"
+    assert (
+        t.answer_text(r, FRAME)
+        == "<think> There are 2 apple(s). </think> <answer>[[50, 50], [550, 600]]</answer>"
+    )
     assert t.reward_columns(r, FRAME) == {"gt_boxes": [[0, 0, 100, 100], [500, 500, 600, 700]]}
     # the honest answer earns every counting reward
     cols = {k: [v] for k, v in t.reward_columns(r, FRAME).items()}
@@ -82,11 +85,21 @@ def test_answer_only_prompts_and_targets(task):
 
 
 def test_records_accept_counting_ocr_and_answer_format(tmp_path):
-    ok = {"id": "a", "task": "counting", "image": "x.png", "width": 4, "height": 4, "category": "dot", "boxes": []}
+    ok = {
+        "id": "a",
+        "task": "counting",
+        "image": "x.png",
+        "width": 4,
+        "height": 4,
+        "category": "dot",
+        "boxes": [],
+    }
     assert validate_record_dict(ok) == []
     assert validate_record_dict({**ok, "answer_format": "answer_only"}) == []
     assert [f for f, _ in validate_record_dict({**ok, "answer_format": "none"})] == ["answer_format"]
-    assert {f for f, _ in validate_record_dict({k: v for k, v in ok.items() if k != "category"})} == {"category"}
+    assert {f for f, _ in validate_record_dict({k: v for k, v in ok.items() if k != "category"})} == {
+        "category"
+    }
     assert {f for f, _ in validate_record_dict({k: v for k, v in ok.items() if k != "boxes"})} == {"boxes"}
     ocr = {"id": "b", "task": "ocr", "image": "x.png", "width": 4, "height": 4, "text": ""}
     assert validate_record_dict(ocr) == []

@@ -48,7 +48,9 @@ def test_one_grpo_step_then_evaluate(make_config, task, overrides, expected, tmp
                              max_new_tokens=4, progress=False,
                              answer_format=cfg.data.answer_format)  # fmt: skip
     m = metrics[task]
-    keys = {"counting": ("accuracy", "mae", "point_f1"), "ocr": ("edit_distance", "exact_match", "word_f1")}[task]
+    keys = {"counting": ("accuracy", "mae", "point_f1"), "ocr": ("edit_distance", "exact_match", "word_f1")}[
+        task
+    ]
     for key in keys + ("format_ok", "parse_fail"):
         assert m[key] is not None and math.isfinite(m[key]), key
     assert m["num_samples"] == len(records) and metrics["run"]["answer_format"] == cfg.data.answer_format

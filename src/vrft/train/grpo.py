@@ -215,7 +215,7 @@ def _describer(records, task, frame_fn):
             "task": r.task,
             "query": query,
             "gt_boxes": r.boxes or [],
-            "gt_label": r.label,
+            "gt_label": r.label if r.label is not None else r.text,
         }
 
     return describe
@@ -236,7 +236,7 @@ def _parser(records, task, frame_fn):
         return {
             "pred_boxes": [list(map(float, b)) for b in pred.boxes],
             "confidences": list(pred.scores),
-            "pred_label": pred.label,
+            "pred_label": pred.label if pred.label is not None else pred.text,
             "no_objects": pred.no_objects,
             "parse_ok": pred.ok,
             "reason": pred.reason,
