@@ -15,9 +15,9 @@ Output: one JSON line per scored input line, in input order, e.g.
 ``{"rewards": {"format": 1.0, "iou": 0.5, "confidence": 1.0}, "total": 2.5}``; ``total`` is the plain sum
 of the shown components. With ``--rewards a,b,...`` the listed rewards are shown instead, keyed by
 their registry name (``{"rewards": {"count_points": 0.8, "count_exact": 0.0}, "total": 0.8}``), and
-``total`` is their plain (unweighted) sum. A bad input line (not JSON, no completion, unusable target) produces NO output
-line; it is reported as ``FILE:LINE: problem`` on stderr and the command exits 1 after scoring every good
-line. Blank lines are skipped. This module must not import torch.
+``total`` is their plain (unweighted) sum. A bad input line (not JSON, no completion, unusable target)
+produces NO output line; it is reported as ``FILE:LINE: problem`` on stderr and the command exits 1
+after scoring every good line. Blank lines are skipped. This module must not import torch.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Every reward is finite and within its documented range for any input; malformed output scores 0.
 Columns read: ``gt_boxes`` (boxes in the model's coordinate convention; [] = No Objects; counting: the
-objects counted), ``gt_label``, ``gt_aliases``, ``gt_text`` (OCR). Each function's ``__name__`` equals its key in :data:`REWARDS` (TRL logs
-``rewards/<name>``). See docs/rewards.md for the presets and the reference defects fixed.
+objects counted), ``gt_label``, ``gt_aliases``, ``gt_text`` (OCR). Each function's ``__name__`` equals
+its key in :data:`REWARDS` (TRL logs ``rewards/<name>``). See docs/rewards.md for the presets, every
+formula and the reference defects fixed.
 """
 
 from __future__ import annotations
