@@ -196,3 +196,35 @@ def test_config_answer_format_key_and_presets():
     with pytest.raises(ConfigError, match="no rewards for task 'ocr'"):
         load_config({**base, "data": {"train": "t.jsonl", "task": "ocr"}}, ["rewards.preset=visual-rft"],
                     check_paths=False)  # fmt: skip
+
+
+def test_eval_cli_answer_only_on_saved_completions(tmp_path, capsys):
+    from vrft.cli import main
+
+    lines = [
+        {"id": "a", "task": "ocr", "image": "x.png", "width": 8, "height": 8, "text": "Hi"},
+        {"id": "b", "task": "ocr", "image": "x.png", "width": 8, "height": 8, "text": "Yo",
+         "answer_format": "answer_only"},
+    ]  # fmt: skip
+    (tmp_path / "r.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    preds = [
+        {"id": "a", "completion": "<answer>Hi</answer>"},
+        {"id": "b", "completion": "<answer>Yo</answer>"},
+    ]
+    (tmp_path / "p.jsonl").write_text("\n".join(json.dumps(x) for x in preds) + "\n")
+    argv = [
+        "eval",
+        "--predictions",
+        str(tmp_path / "p.jsonl"),
+        "--data",
+        str(tmp_path / "r.jsonl"),
+        "--no-report",
+    ]
+    assert main([*argv, "--out", str(tmp_path / "e1")]) == 0  # per record: a think, b answer-only
+    m = json.loads((tmp_path / "e1" / "metrics.json").read_text())
+    assert m["ocr"]["format_ok"] == 50.0 and m["ocr"]["exact_match"] == 100.0
+    assert m["run"]["answer_format"] == ["answer_only", "think"]
+    assert main([*argv, "--out", str(tmp_path / "e2"), "--answer-only"]) == 0
+    m = json.loads((tmp_path / "e2" / "metrics.json").read_text())
+    assert m["ocr"]["format_ok"] == 100.0 and m["run"]["answer_format"] == "answer_only"
+    capsys.readouterr()
