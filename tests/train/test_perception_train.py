@@ -3,6 +3,7 @@ with the perception preset, OCR in the think format), one SFT step answer-only, 
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -22,12 +23,12 @@ from .conftest import read_jsonl
 )  # fmt: skip
 def test_one_grpo_step_then_evaluate(make_config, task, overrides, expected, tmp_path):
     from vrft.data.records import load_records
-    from vrft.evaluate import evaluate_model
-    from vrft.models.load import load_model_and_processor
     from vrft.train import run_grpo
 
     cfg = make_config(task=task, overrides=["grpo.max_steps=1", *overrides])
     final = run_grpo(cfg)
+    contract = json.loads((final / "vrft.json").read_text())  # the model contract records the format
+    assert contract["task"] == task and contract["answer_format"] == cfg.data.answer_format
     rows = [r for r in read_jsonl(final.parent / "metrics.jsonl") if "train/reward" in r]
     assert [r["step"] for r in rows] == [1]
     for name in expected:
@@ -41,12 +42,15 @@ def test_one_grpo_step_then_evaluate(make_config, task, overrides, expected, tmp
     trained, _ = training_records(cfg)
     assert ("<think>" in get_task(task).prompt(trained[0])) == (task == "ocr")  # answer-only prompts
 
-    # evaluate the trained tiny model (greedy, a few tokens)
-    model, processor = load_model_and_processor(str(final))
+    # evaluate the trained tiny model (greedy, a few tokens) with `vrft eval`: without --answer-only the
+    # model's vrft.json gives the answer format
+    from vrft.cli import main
+
     records = load_records(cfg.data.train)
-    metrics = evaluate_model(model, processor, records, task, tmp_path / "eval", batch_size=2,
-                             max_new_tokens=4, progress=False,
-                             answer_format=cfg.data.answer_format)  # fmt: skip
+    argv = ["eval", "--model", str(final), "--data", str(cfg.data.train), "--out", str(tmp_path / "eval"),
+            "--max-new-tokens", "4", "--batch-size", "2", "--device", "cpu", "--no-report"]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     m = metrics[task]
     keys = {"counting": ("accuracy", "mae", "point_f1"), "ocr": ("edit_distance", "exact_match", "word_f1")}[
         task

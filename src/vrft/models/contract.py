@@ -31,7 +31,7 @@ from vrft.errors import UserError
 logger = logging.getLogger(__name__)
 
 CONTRACT_FILE = "vrft.json"
-TASKS = ("detection", "classification", "grounding")
+TASKS = ("detection", "classification", "grounding", "counting", "ocr")
 ANSWER_FORMATS = ("think", "answer_only")
 CONVENTIONS = ("norm1000", "resized_pixels", "pixels")
 DEFAULT_PROMPT = "default"
