@@ -21,7 +21,7 @@ from .conftest import read_jsonl
         ("ocr", [], ["format", "ocr_similarity", "parse_fail_ocr"]),
     ],
 )  # fmt: skip
-def test_one_grpo_step_then_evaluate(make_config, task, overrides, expected, tmp_path):
+def test_one_grpo_step_then_evaluate(make_config, task, overrides, expected, tmp_path, capsys):
     from vrft.data.records import load_records
     from vrft.train import run_grpo
 
@@ -58,6 +58,18 @@ def test_one_grpo_step_then_evaluate(make_config, task, overrides, expected, tmp
     for key in keys + ("format_ok", "parse_fail"):
         assert m[key] is not None and math.isfinite(m[key]), key
     assert m["num_samples"] == len(records) and metrics["run"]["answer_format"] == cfg.data.answer_format
+
+    # `vrft predict` asks one image the way the model was trained (vrft.json: answer-only for counting)
+    what = ["--count", "square"] if task == "counting" else ["--read"]
+    argv = ["predict", "--model", str(final), str(records[0].resolved_image()), *what, "--max-new-tokens", "4",
+            "--device", "cpu", "--out", str(tmp_path / "p.png"), "-v"]  # fmt: skip
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    prompt = next(line for line in out.splitlines() if line.startswith("prompt: "))
+    assert ("<think>" in prompt) == (task == "ocr")
+    assert "could not parse" in out or ("square: " in out if task == "counting" else "text: " in out)
+    assert (tmp_path / "p.png").is_file() == (task == "counting")
     assert (tmp_path / "eval" / "predictions.jsonl").is_file()
 
 

@@ -1,4 +1,5 @@
-"""`vrft predict --model DIR IMAGE (--detect "cat,dog" | --classify "a flower" | --ground "the red cup")`.
+"""`vrft predict --model DIR IMAGE (--detect "cat,dog" | --classify "a flower" | --ground "the red cup" |
+--count "apple" | --read)`.
 
 Asks the model as it was trained (the model directory's ``vrft.json``: prompt template, coordinates,
 pixel budget; else the task's default prompt), prints the parsed answer (pixels of IMAGE; the
@@ -26,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--detect", metavar="CATEGORIES", help='comma-separated categories, e.g. "cat,dog"')
     what.add_argument("--classify", metavar="OBJECT", help='what the image contains, e.g. "a flower"')
     what.add_argument("--ground", metavar="EXPRESSION", help='a referring expression, e.g. "the red cup"')
+    what.add_argument("--count", metavar="CATEGORY", help="count (and point to) the objects of a category")
+    what.add_argument("--read", action="store_true", help="read the text in the image (OCR)")
     parser.add_argument("--attribute", default="category", help='--classify: what to name, e.g. "species"')
     parser.add_argument("--out", help="annotated image to write (default: <image stem>.vrft.png)")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print the thinking and raw text")
@@ -39,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prompt",
         help="user text template, e.g. 'Detect every {category}.' ({category}, {expression}, {label} are "
         "filled in); 'default': the task's own template (default: the model's vrft.json, else the task's)",
+    )
+    parser.add_argument(
+        "--answer-only",
+        action="store_true",
+        help="ask for <answer>..</answer> alone, no thinking (default: the model's vrft.json, else think)",
     )
     parser.add_argument("--dtype", default="auto", help="model dtype (auto, float32, bfloat16, float16)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if available)")
@@ -103,6 +111,14 @@ def run(args: argparse.Namespace) -> int:
             raise UserError('--classify needs what the image contains, e.g. --classify "a flower"')
         domain = {"object": obj, "attribute": args.attribute}
         records = [Record(id="predict", task=task, label="?", domain=domain, **base)]
+    elif args.count is not None:
+        task = "counting"
+        if not args.count.strip():
+            raise UserError('--count needs a category, e.g. --count "apple"')
+        records = [Record(id="predict", task=task, category=args.count.strip(), **base)]
+    elif args.read:
+        task = "ocr"
+        records = [Record(id="predict", task=task, text="", **base)]
     else:
         task = "grounding"
         if not args.ground.strip():
@@ -147,6 +163,14 @@ def run(args: argparse.Namespace) -> int:
             continue
         if task == "classification":
             print(f"label: {pred.label}")
+        elif task == "ocr":
+            print(f"text: {pred.text}")
+        elif task == "counting":
+            points = pred.points or []
+            shown = f", points {[[round(v, 1) for v in p] for p in points]} (pixels)" if points else ""
+            print(f"{rec.category}: {pred.count}{shown}")
+            r = max(2.0, max(w, h) / 100)
+            items += [("", [x - r, y - r, x + r, y + r], colour) for x, y in points]
         elif task == "grounding":
             box = [round(v, 1) for v in pred.boxes[0]]
             print(f"box: {box} (pixels)")
@@ -157,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             for box, score in zip(pred.boxes, pred.scores):
                 print(f"{rec.category}: {[round(v, 1) for v in box]} confidence {score:.2f} (pixels)")
                 items.append((f"{rec.category} {score:.2f}", box, colour))
-    if task != "classification":
+    if task not in ("classification", "ocr"):
         out = Path(args.out) if args.out else Path.cwd() / f"{path.stem}.vrft.png"
         draw(image, items, out)
         print(f"wrote {out}")
