@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +114,15 @@ def convert_counting(
     if not (_num(point_radius) and 0 < point_radius <= 0.5):
         raise UserError(f"--point-radius {point_radius!r}: a fraction of the shorter image side in (0, 0.5]")
     path = Path(path)
-    base = Path(images_dir) if images_dir is not None else path.parent
+    opts = _Options(
+        base=Path(images_dir) if images_dir is not None else path.parent,
+        default_category=category, coords=coords, box_format=box_format, point_radius=point_radius,
+        id_prefix=id_prefix, check_images=check_images,
+    )  # fmt: skip
     problems: list[str] = []
     records: list[Record] = []
     for n, (where, entry) in enumerate(read_entries(path)):
-        rec = _entry_record(entry, where, n, base, category, coords, box_format, point_radius, id_prefix,
-                            check_images, problems)  # fmt: skip
+        rec = _entry_record(entry, where, n, opts, problems)
         if rec is not None:
             records.append(rec)
     if problems:
@@ -130,104 +134,133 @@ def convert_counting(
     return records
 
 
-def _entry_record(
-    entry: Any, where: str, n: int, base: Path, default_category: str | None, coords: str, box_format: str,
-    point_radius: float, id_prefix: str, check_images: bool, problems: list[str],
-) -> Record | None:  # fmt: skip
+@dataclass(frozen=True)
+class _Options:
+    base: Path
+    default_category: str | None
+    coords: str
+    box_format: str
+    point_radius: float
+    id_prefix: str
+    check_images: bool
+
+
+def _fields(entry: Any, where: str, opts: _Options, problems: list[str]) -> tuple[str, str, str] | None:
+    """(image, category, "points" | "boxes") of an entry, or None after reporting what is missing."""
     if not isinstance(entry, dict):
         problems.append(f"{where}: expected an object with image, category and points or boxes")
         return None
     bad = len(problems)
     image = _first(entry, _IMAGE_KEYS)
     if not isinstance(image, str) or not image.strip():
-        problems.append(f"{where}: image: missing (give 'image': a path relative to {base})")
-    category = _first(entry, _CATEGORY_KEYS) or default_category
+        problems.append(f"{where}: image: missing (give 'image': a path relative to {opts.base})")
+    category = _first(entry, _CATEGORY_KEYS) or opts.default_category
     if not isinstance(category, str) or not category.strip():
         problems.append(f"{where}: category: missing (give 'category', or --category for every entry)")
-    points, boxes = entry.get("points"), entry.get("boxes")
-    if points is None and boxes is None:
+    has_points, has_boxes = entry.get("points") is not None, entry.get("boxes") is not None
+    if not has_points and not has_boxes:
         problems.append(
             f"{where}: neither 'points' nor 'boxes' (a count alone cannot be scored by point matching; "
             "give the objects' points or boxes)"
         )
-    elif points is not None and boxes is not None:
+    elif has_points and has_boxes:
         problems.append(f"{where}: both 'points' and 'boxes'; give one of them")
     if len(problems) > bad:
         return None
-    img_path = Path(os.path.normpath(base / image))
+    return image, category.strip(), "points" if has_points else "boxes"
+
+
+def _size(
+    entry: dict, img_path: Path, where: str, opts: _Options, problems: list[str]
+) -> tuple[int, int] | None:
     w, h = entry.get("width"), entry.get("height")
-    if not (isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0):
-        if not check_images:
-            problems.append(f"{where}: width/height: missing (needed with --no-check-images)")
-            return None
-        size = image_size(img_path)
-        if isinstance(size, str):
-            problems.append(f"{where}: image: {img_path}: {size}")
-            return None
-        w, h = size
-    sx, sy = _scale(coords, w, h)
-    pixel_boxes: list[list[float]] = []
-    kept_points: list[list[float]] = []
-    items = points if points is not None else boxes
-    if not isinstance(items, list):
-        problems.append(f"{where}: {'points' if points is not None else 'boxes'}: must be a list")
+    if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+        return w, h
+    if not opts.check_images:
+        problems.append(f"{where}: width/height: missing (needed with --no-check-images)")
         return None
+    size = image_size(img_path)
+    if isinstance(size, str):
+        problems.append(f"{where}: image: {img_path}: {size}")
+        return None
+    return size
+
+
+def _point_box(item: Any, w: int, h: int, opts: _Options) -> tuple[list[float], list[float]] | str:
+    """(point, box around it) in pixels, or a problem description."""
+    if isinstance(item, dict):
+        item = [item.get("x"), item.get("y")]
+    if not (isinstance(item, list) and len(item) == 2 and all(_num(v) for v in item)):
+        return f"{item!r} is not [x, y] (two finite numbers)"
+    sx, sy = _scale(opts.coords, w, h)
+    x, y = item[0] * sx, item[1] * sy
+    if not (-1 <= x <= w + 1 and -1 <= y <= h + 1):
+        return f"({x:g}, {y:g}) px lies outside the {w}x{h} image (check --coords: pixels, percent or unit)"
+    x, y = min(max(x, 0.0), w), min(max(y, 0.0), h)
+    r = opts.point_radius * min(w, h)
+    box = [max(0.0, x - r), max(0.0, y - r), min(w, x + r), min(h, y + r)]
+    return [round(x, 2), round(y, 2)], [round(v, 2) for v in box]
+
+
+def _box(item: Any, w: int, h: int, opts: _Options) -> list[float] | str:
+    """A pixel box ``[x1, y1, x2, y2]`` clipped to the image, or a problem description."""
+    if not (isinstance(item, list) and len(item) == 4 and all(_num(v) for v in item)):
+        return f"{item!r} is not four finite numbers ({opts.box_format})"
+    a, b, c, d = item
+    if opts.box_format == "xywh":
+        c, d = a + c, b + d
+    sx, sy = _scale(opts.coords, w, h)
+    box = [a * sx, b * sy, c * sx, d * sy]
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return f"{item!r} has no area ({opts.box_format}; check --box-format)"
+    if box[0] < -1 or box[1] < -1 or box[2] > w + 1 or box[3] > h + 1:
+        return f"{item!r} lies outside the {w}x{h} image (check --coords)"
+    return [round(min(max(v, 0.0), hi), 2) for v, hi in zip(box, (w, h, w, h))]
+
+
+def _entry_record(entry: Any, where: str, n: int, opts: _Options, problems: list[str]) -> Record | None:
+    fields = _fields(entry, where, opts, problems)
+    if fields is None:
+        return None
+    image, category, kind = fields
+    img_path = Path(os.path.normpath(opts.base / image))
+    size = _size(entry, img_path, where, opts, problems)
+    if size is None:
+        return None
+    w, h = size
+    items = entry[kind]
+    if not isinstance(items, list):
+        problems.append(f"{where}: {kind}: must be a list")
+        return None
+    bad = len(problems)
+    boxes: list[list[float]] = []
+    points: list[list[float]] = []
     for i, item in enumerate(items):
-        if points is not None:
-            if isinstance(item, dict):
-                item = [item.get("x"), item.get("y")]
-            if not (isinstance(item, list) and len(item) == 2 and all(_num(v) for v in item)):
-                problems.append(f"{where}: points[{i}]: {item!r} is not [x, y] (two finite numbers)")
-                continue
-            x, y = item[0] * sx, item[1] * sy
-            if not (-1 <= x <= w + 1 and -1 <= y <= h + 1):
-                problems.append(f"{where}: points[{i}]: ({x:g}, {y:g}) px lies outside the {w}x{h} image "
-                                f"(check --coords: pixels, percent or unit)")  # fmt: skip
-                continue
-            x, y = min(max(x, 0.0), w), min(max(y, 0.0), h)
-            r = point_radius * min(w, h)
-            kept_points.append([round(x, 2), round(y, 2)])
-            pixel_boxes.append(
-                [round(max(0.0, x - r), 2), round(max(0.0, y - r), 2), round(min(w, x + r), 2), round(min(h, y + r), 2)]
-            )  # fmt: skip
+        got = _point_box(item, w, h, opts) if kind == "points" else _box(item, w, h, opts)
+        if isinstance(got, str):
+            problems.append(f"{where}: {kind}[{i}]: {got}")
+        elif kind == "points":
+            points.append(got[0])
+            boxes.append(got[1])
         else:
-            if not (isinstance(item, list) and len(item) == 4 and all(_num(v) for v in item)):
-                problems.append(f"{where}: boxes[{i}]: {item!r} is not four finite numbers ({box_format})")
-                continue
-            a, b, c, d = item
-            if box_format == "xywh":
-                c, d = a + c, b + d
-            box = [a * sx, b * sy, c * sx, d * sy]
-            if box[2] <= box[0] or box[3] <= box[1]:
-                problems.append(
-                    f"{where}: boxes[{i}]: {item!r} has no area ({box_format}; check --box-format)"
-                )
-                continue
-            if box[0] < -1 or box[1] < -1 or box[2] > w + 1 or box[3] > h + 1:
-                problems.append(
-                    f"{where}: boxes[{i}]: {item!r} lies outside the {w}x{h} image (check --coords)"
-                )
-                continue
-            pixel_boxes.append([round(min(max(v, 0.0), hi), 2) for v, hi in zip(box, (w, h, w, h))])
+            boxes.append(got)
     count = entry.get("count")
     if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count != len(items)):
-        problems.append(
-            f"{where}: count: {count!r} but {len(items)} {'points' if points is not None else 'boxes'}"
-        )
+        problems.append(f"{where}: count: {count!r} but {len(items)} {kind}")
     if len(problems) > bad:
         return None
     rid = entry.get("id")
-    meta: dict[str, Any] = {"points": kept_points} if points is not None else {}
+    rid = rid if isinstance(rid, (str, int)) and str(rid).strip() else n
     return Record(
-        id=f"{id_prefix}-{rid if isinstance(rid, (str, int)) and str(rid).strip() else n}-{slug(category)}",
+        id=f"{opts.id_prefix}-{rid}-{slug(category)}",
         task="counting",
         image=str(img_path),
         width=int(w),
         height=int(h),
         image_id=entry.get("image_id") if isinstance(entry.get("image_id"), (int, str)) else None,
-        category=category.strip(),
-        boxes=pixel_boxes,
-        meta=meta,
+        category=category,
+        boxes=boxes,
+        meta={"points": points} if kind == "points" else {},
         image_path=img_path.resolve() if img_path.exists() else img_path,
         source=where,
     )
