@@ -2,7 +2,16 @@ import json
 
 import pytest
 
-from vrft.data.classification import clean_class_name, convert_coop, convert_imagefolder, parse_domain
+from pathlib import Path
+
+from vrft.data.classification import (
+    clean_class_name,
+    clean_class_names,
+    convert_coop,
+    convert_imagefolder,
+    has_index_prefixes,
+    parse_domain,
+)
 from vrft.data.records import load_records
 from vrft.errors import DataError, UserError
 
@@ -15,12 +24,59 @@ from .conftest import write_image
         ("001.Black_footed_Albatross", "black footed albatross"),
         ("12_Pink  Primrose", "pink primrose"),
         ("Boeing_737-300", "boeing 737-300"),
-        ("3-american_bulldog", "american bulldog"),
+        ("3-american_bulldog", "3-american bulldog"),  # '-' is never an index separator
         ("rose", "rose"),
+        ("2012 Acura RL Sedan", "2012 acura rl sedan"),  # a year is not an index
+        ("737-200", "737-200"),  # nor a model number
+        ("F-16A/B", "f-16a/b"),
     ],
 )
 def test_clean_class_name(raw, clean):
     assert clean_class_name(raw) == clean
+
+
+def test_index_prefixes_only_when_every_name_has_a_distinct_one():
+    assert has_index_prefixes(["001.Black_footed_Albatross", "002.Laysan_Albatross"])
+    assert clean_class_names(["001.Black_footed_Albatross", "002.Laysan_Albatross"]) == [
+        "black footed albatross",
+        "laysan albatross",
+    ]
+    # a repeated number is a year / model number, not an index: kept
+    years = ["2012_Acura_RL_Sedan", "2012_Acura_TL_Sedan", "2008_Acura_TL_Type-S"]
+    assert not has_index_prefixes(years)
+    assert clean_class_names(years) == ["2012 acura rl sedan", "2012 acura tl sedan", "2008 acura tl type-s"]
+    assert not has_index_prefixes(["001.rose", "tulip"])  # not every name: nothing stripped
+    assert clean_class_names(["001.rose", "tulip"]) == ["001.rose", "tulip"]
+
+
+COOP_NAMES = Path(__file__).parent / "fixtures" / "coop_classnames"
+
+
+@pytest.mark.parametrize(
+    "dataset, count, samples",
+    [
+        ("flowers102", 102, {0: "pink primrose", 1: "hard-leaved pocket orchid"}),
+        ("pets37", 37, {1: "american bulldog", 2: "american pit bull terrier"}),
+        # years and variants kept: 7 labels collided when the leading number was stripped
+        ("cars196", 196, {1: "2012 acura rl sedan", 2: "2012 acura tl sedan", 3: "2008 acura tl type-s"}),
+        # model numbers kept: '737-200' became '200' (3 collisions) before
+        ("aircraft", 100, {2: "737-200", 3: "737-300", 21: "a300b4", 72: "f-16a/b", 73: "f/a-18"}),
+    ],
+)
+def test_coop_real_class_name_styles_convert(tmp_path, dataset, count, samples):
+    """The four CoOp datasets' class names (the reference's val_data/*.txt lists, as CoOp writes them)
+    convert without 'two labels share a class name'; years, variants and model numbers are kept."""
+    names = (COOP_NAMES / f"{dataset}.txt").read_text(encoding="utf-8").splitlines()
+    assert len(names) == count
+    write_image(tmp_path / "img" / "x.jpg")
+    split = {"test": [["x.jpg", k, name] for k, name in enumerate(names)]}
+    path = tmp_path / f"split_{dataset}.json"
+    path.write_text(json.dumps(split))
+    res = convert_coop(path, tmp_path / "img", splits=["test"], domain=dataset, progress=False)
+    classes = res["test"][0].classes
+    assert len(classes) == len(set(classes)) == count
+    for k, name in samples.items():
+        assert classes[k] == name
 
 
 def test_imagefolder(tmp_path):

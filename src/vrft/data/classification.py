@@ -1,7 +1,8 @@
 """Classification sources -> classification records.
 
 - ImageFolder: ``root/<class folder>/<image>``; folder names are cleaned for prompts
-  (``001.Black_footed_Albatross`` -> ``black footed albatross``).
+  (``001.Black_footed_Albatross`` -> ``black footed albatross``; a folder index is stripped only when
+  every folder has a distinct one, so years and model numbers stay: ``2012 Acura RL Sedan``, ``737-200``).
 - CoOp-style split files: ``{"train": [[path, label, classname], ...], "val": [...], "test": [...]}``
   (paths relative to the images folder), one records file per split.
 
@@ -39,15 +40,43 @@ DOMAIN_PRESETS: dict[str, tuple[str, str]] = {
 }
 
 
-def clean_class_name(name: str) -> str:
+_INDEX_PREFIX = re.compile(r"^(\d+)[._](?=\S)")
+
+
+def clean_class_name(name: str, *, strip_index: bool = True) -> str:
     """Folder / dataset class name -> prompt text.
 
-    Strips a numeric prefix (``001.``, ``12_``, ``3-``), turns underscores into spaces, collapses
-    whitespace and lower-cases: ``001.Black_footed_Albatross`` -> ``black footed albatross``.
+    With `strip_index`, a folder-index prefix (digits then ``.`` or ``_``: ``001.``, ``12_``) is
+    removed; then underscores become spaces, whitespace is collapsed and the text lower-cased:
+    ``001.Black_footed_Albatross`` -> ``black footed albatross``. A year or a model number is never
+    an index: ``2012 Acura RL Sedan`` -> ``2012 acura rl sedan``, ``737-200`` stays ``737-200``.
+    A dataset's names are better cleaned together with `clean_class_names`, which strips indices only
+    when every name carries a distinct one.
     """
-    text = re.sub(r"^\d+[._\-\s]+", "", name.strip())
+    text = name.strip()
+    if strip_index:
+        text = _INDEX_PREFIX.sub("", text, count=1)
     text = text.replace("_", " ")
     return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def has_index_prefixes(names: Sequence[str]) -> bool:
+    """True when the names look like an enumeration of folders: EVERY distinct name starts with a
+    number followed by ``.`` or ``_`` and no two names share that number (``001.Black_footed_Albatross``,
+    ``002.Laysan_Albatross``, ...). A repeated number is a year or a model number (Stanford Cars'
+    ``2012 ...``), not an index."""
+    distinct = set(names)
+    matches = [_INDEX_PREFIX.match(n.strip()) for n in distinct]
+    if not distinct or not all(matches):
+        return False
+    return len({int(m.group(1)) for m in matches if m}) == len(distinct)
+
+
+def clean_class_names(names: Sequence[str]) -> list[str]:
+    """`clean_class_name` over a dataset's class names, stripping folder indices only when
+    `has_index_prefixes` holds for the whole list (so a year or a model number is always kept)."""
+    strip = has_index_prefixes(names)
+    return [clean_class_name(n, strip_index=strip) for n in names]
 
 
 def parse_domain(spec: str | None) -> dict[str, str] | None:
@@ -114,8 +143,7 @@ def convert_imagefolder(
     if not folders:
         raise DataError(f"{root}: no class sub-folders found (expected root/<class>/<image files>)")
     names: dict[str, str] = {}
-    for f in folders:
-        clean = clean_class_name(f.name)
+    for f, clean in zip(folders, clean_class_names([f.name for f in folders])):
         if not clean:
             raise DataError(f"{root / f.name}: folder name gives an empty class name (rename the folder)")
         if clean in names:
@@ -177,7 +205,8 @@ def convert_coop(
 ) -> dict[str, list[Record]]:
     """CoOp-style split file -> ``{split: records}`` (and ``out_dir/<split>.jsonl`` when given).
 
-    Class names are cleaned (`clean_class_name`); the class list is ordered by the integer label.
+    Class names are cleaned together (`clean_class_names`: years and model numbers kept); the class
+    list is ordered by the integer label.
     Raises DataError (every problem, as ``file: split[i]: ...``) for malformed entries, a label
     used with two class names, or unreadable images.
     """
@@ -191,6 +220,14 @@ def convert_coop(
         raise DataError(f"{src}: no split(s) {missing} (the file has {sorted(data)}; choose with --splits)")
     label_names: dict[int, str] = {}
     problems = []
+    raw_names = [
+        e[2]
+        for s in splits
+        if isinstance(data[s], list)
+        for e in data[s]
+        if isinstance(e, list) and len(e) == 3 and isinstance(e[2], str)
+    ]
+    strip_index = has_index_prefixes(raw_names)
     for s in splits:
         entries = data[s]
         if not isinstance(entries, list):
@@ -208,7 +245,7 @@ def convert_coop(
             if not ok:
                 problems.append(f"{src}: {s}[{i}]: {e!r} is not [path, integer label, classname]")
                 continue
-            name = clean_class_name(e[2])
+            name = clean_class_name(e[2], strip_index=strip_index)
             if label_names.setdefault(e[1], name) != name:
                 problems.append(
                     f"{src}: {s}[{i}]: label {e[1]} named {name!r} but earlier {label_names[e[1]]!r}"
