@@ -1,8 +1,7 @@
 import json
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from vrft.data.classification import (
     clean_class_name,

@@ -124,9 +124,72 @@ def test_numpy_float_shim_does_not_leak():
 
     before = hasattr(np, "float")
     m = lvis_metrics(_lvis_gt(), [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 30], "score": 0.9}])
-    assert m["per_class_AP"]["die"] == pytest.approx(100.0)  # accumulate() ran (it is the call that needs np.float)
+    assert m["per_class_AP"]["die"] == pytest.approx(
+        100.0
+    )  # accumulate() ran (it is the call that needs np.float)
     assert hasattr(np, "float") == before
     with pytest.raises(RuntimeError), _numpy_float_alias():  # restored also when the evaluation raises
         assert np.float is float  # type: ignore[attr-defined]
         raise RuntimeError("boom")
     assert hasattr(np, "float") == before
+
+
+def _area_gt():
+    # one class with a small (20x20), a medium (50x50) and a large (150x150) instance
+    return {
+        "images": [
+            {"id": i, "width": 200, "height": 200, "neg_category_ids": [], "not_exhaustive_category_ids": []}
+            for i in (1, 2, 3)
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400},
+            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [20, 20, 50, 50], "area": 2500},
+            {"id": 3, "image_id": 3, "category_id": 1, "bbox": [10, 10, 150, 150], "area": 22500},
+        ],
+        "categories": [{"id": 1, "name": "egg_roll", "frequency": "r"}],
+    }
+
+
+def test_per_class_ap_averaged_over_the_four_areas_as_the_reference_notebook(tmp_path):
+    """area='average' equals the reference's scoring notebook: np.mean of precision[:, :, k, :] over the
+    values > -1 (all four area ranges pooled); area='all' (the default) is area range 0 only."""
+    import copy
+    import json
+
+    import numpy as np
+    from lvis import LVIS, LVISEval, LVISResults
+
+    res = [
+        _det(1, 1, [10, 10, 20, 20], 0.9),  # small: exact
+        _det(2, 1, [25, 25, 50, 50], 0.3),  # medium: IoU ~0.68, low score
+        _det(3, 1, [100, 100, 90, 90], 0.8),  # large: a miss (false positive, large)
+        _det(3, 1, [10, 10, 140, 150], 0.2),  # large: IoU 0.93, lowest score
+    ]
+    gt = _area_gt()
+    avg = lvis_metrics(gt, res, area="average")
+    every = lvis_metrics(gt, res)
+    assert every["per_class_area"] == "all" and avg["per_class_area"] == "average"
+
+    path = tmp_path / "lvis_gt.json"
+    path.write_text(json.dumps(gt))
+    api = LVIS(str(path))
+    ev = LVISEval(api, LVISResults(api, copy.deepcopy(res), max_dets=300), "bbox")
+    added = "float" not in np.__dict__  # lvis 0.5.3 still calls np.float
+    if added:
+        np.float = float
+    try:
+        ev.run()
+    finally:
+        if added:
+            del np.float
+    precision = ev.eval["precision"][:, :, 0, :]  # the notebook: precisions[:, :, idx, :]
+    assert precision.shape[-1] == 4
+    notebook = float(np.mean(precision[precision > -1]) * 100)
+    area_all = ev.eval["precision"][:, :, 0, 0]
+    assert avg["per_class_AP"]["egg_roll"] == pytest.approx(notebook, abs=1e-9)
+    assert avg["mAP"] == pytest.approx(notebook, abs=1e-9)
+    assert every["per_class_AP"]["egg_roll"] == pytest.approx(float(np.mean(area_all[area_all > -1]) * 100))
+    assert abs(notebook - every["per_class_AP"]["egg_roll"]) > 1.0  # the fixture tells them apart
+    assert avg["AP"] == every["AP"]  # LVIS's own summary numbers do not change
+    with pytest.raises(Exception, match="area"):
+        lvis_metrics(gt, res, area="small")

@@ -5,6 +5,7 @@
               [--coco-gt instances.json | --lvis-gt lvis_v1_val.json] [--categories a,b,...]
     vrft eval --predictions FILE.jsonl --coco-gt instances.json --out DIR [--images DIR]
     vrft eval --predictions FILE.jsonl --data RECORDS --out DIR
+    ... [--paper] [--protocol paper --presence-from exist_map.json|predictions.jsonl]
 
 Writes metrics.json, predictions.jsonl, coco_results.json (detection) and report.html into --out.
 """
@@ -53,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--categories", help="comma-separated selected categories (default: those in the records)"
     )
     det.add_argument("--images", help="--predictions with --coco-gt: directory of the images, for the report")
+    det.add_argument(
+        "--presence-from",
+        metavar="FILE",
+        help="--protocol paper with another run's presence answers instead of the model's own pass: a "
+        "predictions.jsonl of a --protocol paper run, or the reference's exist_map_*.json (the paper's protocol)",
+    )
     gen = parser.add_argument_group("generation")
     gen.add_argument("--batch-size", type=int, default=16, help="prompts per generate call (default 16)")
     gen.add_argument("--max-new-tokens", type=int, help="token budget per answer (default: the task's)")
@@ -99,6 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "overrides the records' answer_format (default: each record's, else the model's vrft.json, else think)",
     )
     out.add_argument("--no-report", action="store_true", help="do not write report.html")
+    out.add_argument(
+        "--paper",
+        action="store_true",
+        help="the reference implementation's evaluation: its prompt texts (LISA: its system prompt, 128 "
+        "tokens), the processor's default pixel budget (max 12845056), LVIS per-class AP averaged over "
+        "the four area ranges (docs/evaluation.md, paper reproduction mode)",
+    )
 
 
 def _categories(text: str | None) -> list[str] | None:
@@ -133,9 +147,11 @@ def _device(name: str) -> str:
 def _settings(args):
     from vrft.models.contract import resolve_settings
 
+    # --paper asks with the reference's texts (vrft.tasks.reference), not a trained template
+    paper_prompt = getattr(args, "paper", False) and args.prompt is None
     return resolve_settings(
         args.model,
-        prompt=args.prompt,
+        prompt="default" if paper_prompt else args.prompt,
         answer_format="answer_only" if getattr(args, "answer_only", False) else None,
         convention=None if args.convention == "auto" else args.convention,
         min_pixels=args.min_pixels,
@@ -145,13 +161,18 @@ def _settings(args):
 
 
 def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) -> dict:
+    from vrft.evaluate.paper import paper_options
     from vrft.evaluate.pipeline import evaluate_model
     from vrft.models.load import convention_for, load_model_and_processor, load_processor
 
     override = settings.convention
-    pixels = {"min_pixels": settings.min_pixels, "max_pixels": settings.max_pixels}
+    paper = paper_options(args, task)  # --paper: the processor's default budget (explicit flags win)
+    pixels = {
+        "min_pixels": paper.min_pixels if paper.min_pixels is not None else settings.min_pixels,
+        "max_pixels": paper.max_pixels if paper.max_pixels is not None else settings.max_pixels,
+    }
     extra = {"model": str(args.model), "data": str(args.data), "backend": args.backend,
-             "prompt": settings.prompt, "model_contract": settings.contract is not None}  # fmt: skip
+             "prompt": settings.prompt, "model_contract": settings.contract is not None, **pixels}  # fmt: skip
     if args.backend == "vllm":
         from transformers import AutoConfig
 
@@ -187,12 +208,17 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
         title=f"vrft eval: {Path(args.model).name} on {Path(args.data).name} ({task})",
         extra=extra,
         answer_format="answer_only" if args.answer_only else None,
+        prompt_style=paper.prompt_style,
+        presence_map=paper.presence_map,
+        lvis_area=paper.lvis_area,
     )
 
 
 def _rescore(args, gt: dict | None, lvis: bool) -> dict:
+    from vrft.evaluate.paper import paper_options
     from vrft.evaluate.rescore import rescore
 
+    paper = paper_options(args)
     return rescore(
         args.predictions,
         args.out,
@@ -207,6 +233,8 @@ def _rescore(args, gt: dict | None, lvis: bool) -> dict:
         require_tags=not args.lenient_parse,
         report=not args.no_report,
         answer_format="answer_only" if args.answer_only else None,
+        presence_map=paper.presence_map,
+        lvis_area=paper.lvis_area,
     )
 
 

@@ -100,7 +100,9 @@ class DetectionEvaluator:
         img_ids = sorted(set(self.setup.image_ids.values()))
         cat_ids = list(self._cat_ids.values())
         if self.setup.lvis:
-            metrics = lvis_metrics(self.setup.gt, self.results, img_ids=img_ids, cat_ids=cat_ids)
+            metrics = lvis_metrics(
+                self.setup.gt, self.results, img_ids=img_ids, cat_ids=cat_ids, area=self.setup.lvis_area
+            )
         else:
             metrics = coco_metrics(self.setup.gt, self.results, img_ids=img_ids, cat_ids=cat_ids)
         asked = [r for r in self.rows if r["asked"]]

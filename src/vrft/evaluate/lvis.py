@@ -40,6 +40,10 @@ logger = logging.getLogger(__name__)
 
 LVIS_MAX_DETS = 300
 FREQUENCY_GROUPS = ("r", "c", "f")
+AREAS = ("all", "average")
+"""Per-class AP: over area "all" (index 0 of LVIS's precision array), or "average": the mean of every
+defined precision value over all four area ranges (all, small, medium, large), which is how the
+reference's scoring notebook computes its per-class AP (``precision[:, :, k, :]``, values > -1)."""
 
 
 def _import_lvis():
@@ -93,6 +97,7 @@ def lvis_metrics(
     img_ids: Sequence[int] | None = None,
     cat_ids: Sequence[int] | None = None,
     max_dets: int = LVIS_MAX_DETS,
+    area: str = "all",
 ) -> dict[str, Any]:
     """LVIS box AP of COCO-style `results` (``bbox`` xywh pixels, ``score``) against `gt`.
 
@@ -102,14 +107,18 @@ def lvis_metrics(
         img_ids: images to evaluate (default: all images of `gt`).
         cat_ids: selected classes (default: all classes of `gt`).
         max_dets: detections kept per image over all classes (LVIS: 300).
+        area: per-class AP (and so ``mAP``) over area ``"all"`` (default), or ``"average"`` over the
+            four area ranges as the reference's notebook (`AREAS`); AP / APr / APc / APf are LVIS's own.
 
     Returns:
         ``{"AP", "AP50", "AP75", "APr", "APc", "APf", "mAP", "per_class_AP", "num_images",
-        "num_classes", "num_classes_with_gt", "num_detections"}`` on 0..100.
+        "num_classes", "num_classes_with_gt", "num_detections", "per_class_area"}`` on 0..100.
 
     Raises:
         UserError: the ``lvis`` package is not installed.
     """
+    if area not in AREAS:
+        raise UserError(f"LVIS per-class area must be one of {', '.join(AREAS)}, got {area!r}")
     _, LVISEval, LVISResults = _import_lvis()
     gt_api = _load_lvis(gt)
     img_ids = sorted(gt_api.get_img_ids()) if img_ids is None else sorted({int(i) for i in img_ids})
@@ -121,6 +130,7 @@ def lvis_metrics(
         "num_images": len(img_ids),
         "num_classes": len(cat_ids),
         "num_detections": len(results),
+        "per_class_area": area,
     }
     if not results:
         # LVISResults cannot take an empty list; with no detections every defined AP is 0.
@@ -146,8 +156,11 @@ def lvis_metrics(
         ev.accumulate()
         ev.summarize()
     # precision: [T iou thresholds, R recall thresholds, K classes, A areas]; area "all" = 0.
-    precision = ev.eval["precision"][:, :, :, 0]
-    per_class = {names[c]: _mean_defined(precision[:, :, k]) for k, c in enumerate(cat_ids)}
+    precision = ev.eval["precision"]
+    if area == "all":
+        per_class = {names[c]: _mean_defined(precision[:, :, k, 0]) for k, c in enumerate(cat_ids)}
+    else:
+        per_class = {names[c]: _mean_defined(precision[:, :, k, :]) for k, c in enumerate(cat_ids)}
     defined = [v for v in per_class.values() if v is not None]
 
     def scaled(key: str) -> float | None:

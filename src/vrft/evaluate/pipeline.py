@@ -32,6 +32,7 @@ from vrft.evaluate.ocr import OCREvaluator
 from vrft.evaluate.protocols import (
     PRESENCE_MAX_NEW_TOKENS,
     PROTOCOLS,
+    apply_presence_map,
     detection_setup,
     parse_presence,
     presence_prompt,
@@ -122,6 +123,7 @@ def score_predictions(
     extra: dict[str, Any] | None = None,
     add_missing: bool = True,
     answer_format: str | None = None,
+    lvis_area: str = "all",
 ) -> dict[str, Any]:
     """Metrics of `completions` (one per record, ``None`` = not asked) for `task`.
 
@@ -133,7 +135,8 @@ def score_predictions(
     counts as "no detections" (``add_missing=False``, the records protocol: only the records' pairs
     are evaluated). `gt` is a COCO (or, with ``lvis=True``, LVIS) ground-truth dict;
     default: built from the records. `frame_fn` decodes the model's coordinates (default: 0..1000
-    of the original image, the paper's convention).
+    of the original image, the paper's convention). `lvis_area`: LVIS per-class AP over area "all" or
+    "average" (the reference's notebook; `vrft.evaluate.lvis.lvis_metrics`).
 
     Returns:
         ``{task: metrics, "run": {...}}`` (also written as ``metrics.json`` when `out_dir` is given).
@@ -150,6 +153,7 @@ def score_predictions(
         setup = detection_setup(
             [r for r, _ in pairs], gt=gt, categories=categories, lvis=lvis, add_missing=add_missing
         )
+        setup.lvis_area = lvis_area
         by_pair: dict[tuple, tuple[str | None, bool | None]] = {}
         for r, c in pairs:
             key = (image_key(r), r.category)
@@ -212,6 +216,9 @@ def evaluate_model(
     title: str | None = None,
     extra: dict[str, Any] | None = None,
     answer_format: str | None = None,
+    prompt_style: str = "vrft",
+    presence_map: Any = None,
+    lvis_area: str = "all",
 ) -> dict[str, Any]:
     """Generate answers for `records` with `model` and score them (see `score_predictions`).
 
@@ -232,20 +239,28 @@ def evaluate_model(
         presence_max_new_tokens: budget of each presence answer (paper protocol).
         answer_format: "think" / "answer_only": every prompt asks for that format and it is scored
             (overrides the records' ``answer_format``); None: each record's own (think when unset).
+        prompt_style: "vrft" (the tasks' templates) or "visual-rft" (the reference's inference texts
+            byte for byte, with its system prompt and budget where it has them; `vrft.tasks.reference`).
+        presence_map: paper protocol only: a `protocols.PresenceMap` (another model's presence
+            answers) used instead of running the model's own presence pass.
+        lvis_area: LVIS per-class AP over area "all" or "average" (the reference's notebook).
 
     Returns:
         The metrics dict (``{task: {...}, "run": {...}}``).
     """
     from vrft.models.load import convention_for, frame_for
-    from vrft.tasks import TASKS
+    from vrft.tasks import task_for
 
     records = set_answer_format(records, answer_format)
     task_records = _check_task(task, records)
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if presence_map is not None and protocol != "paper":
+        raise UserError("a presence map (--presence-from) needs --protocol paper")
     if convention is None:
         convention = convention_for(getattr(model, "config", None))
-    task_obj = TASKS[task]
+    task_obj = task_for(task, prompt_style, "eval")
+    system = getattr(task_obj, "system_prompt", None)
     budget = int(max_new_tokens or task_obj.max_new_tokens)
     frames: dict[tuple[int, int], Any] = {}
 
@@ -265,7 +280,16 @@ def evaluate_model(
             task_records, gt=gt, categories=categories, lvis=lvis, add_missing=protocol != "records"
         ).queries
         asked = list(queries)
-        if protocol == "paper":
+        if protocol == "paper" and presence_map is not None:
+            _, presence = apply_presence_map(queries, [""] * len(queries), presence_map)
+            asked = [q for q, p in zip(queries, presence) if p]
+            logger.info(
+                "presence map %s: %d of %d (image, category) pairs present",
+                presence_map.source,
+                len(asked),
+                len(queries),
+            )
+        elif protocol == "paper":
             texts = generator.generate(
                 [Request(q.resolved_image(), presence_prompt(q), presence_max_new_tokens) for q in queries],
                 desc="presence",
@@ -277,7 +301,7 @@ def evaluate_model(
                 "presence pass: %d of %d (image, category) pairs answered yes", len(asked), len(queries)
             )
         texts = generator.generate(
-            [Request(q.resolved_image(), task_obj.prompt(q, frame_fn(q)), budget) for q in asked],
+            [Request(q.resolved_image(), task_obj.prompt(q, frame_fn(q)), budget, system) for q in asked],
             desc="detect",
         )
         n_generated += len(texts)
@@ -288,7 +312,10 @@ def evaluate_model(
         eval_records = task_records
         completions = list(
             generator.generate(
-                [Request(r.resolved_image(), task_obj.prompt(r, frame_fn(r)), budget) for r in task_records],
+                [
+                    Request(r.resolved_image(), task_obj.prompt(r, frame_fn(r)), budget, system)
+                    for r in task_records
+                ],
                 desc=task,
             )
         )
@@ -299,6 +326,8 @@ def evaluate_model(
         "convention": convention,
         "batch_size": batch_size,
         "max_new_tokens": budget,
+        "prompt_style": prompt_style,
+        "presence_from": presence_map.source if presence_map is not None else None,
         "num_generations": n_generated,
         "generation_seconds": round(seconds, 3),
         "generations_per_second": round(n_generated / seconds, 3) if seconds > 0 else None,
@@ -319,4 +348,5 @@ def evaluate_model(
         title=title,
         extra=run,
         add_missing=protocol != "records",
+        lvis_area=lvis_area,
     )

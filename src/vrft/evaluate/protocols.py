@@ -6,7 +6,9 @@
 - ``paper``: first a PRESENCE pass, one yes/no prompt per (image, category) (`PRESENCE_PROMPT`),
   then the detection prompt only for the pairs the model answered "yes"; the others count as empty
   predictions. The model being evaluated runs its OWN presence pass (the reference reused the
-  baseline model's answers for every model; we do not).
+  baseline model's answers for every model; we do not by default). With a `PresenceMap` (``vrft
+  eval --presence-from``: another run's presence answers, or the reference's published
+  ``exist_map_*.json``) the pass is not run and the map decides: the paper's exact protocol.
 - ``records``: exactly the (image, category) pairs of the records file, nothing added. With records
   that ask only for the categories present in each image this is an oracle-presence protocol: it
   measures localisation, not whether the model can tell a category is absent.
@@ -16,13 +18,16 @@ The selected categories are ``categories`` when given, else every category named
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from vrft.data.records import Record
+from vrft.data.records import Record, format_problems
 from vrft.errors import DataError, UserError
 from vrft.evaluate.coco import category_ids_by_name, gt_from_records, image_key
 
@@ -63,6 +68,8 @@ class DetectionSetup:
         category_ids: selected category name -> category id in `gt`.
         queries: one detection record per asked (image, selected category), image order kept.
         lvis: whether `gt` is an LVIS file (federated evaluation).
+        lvis_area: LVIS per-class AP over area "all" (default) or "average" (the reference's scoring
+            notebook: every defined precision of the four area ranges averaged; `lvis_metrics`).
     """
 
     gt: dict
@@ -71,6 +78,7 @@ class DetectionSetup:
     category_ids: dict[str, int]
     queries: list[Record] = field(default_factory=list)
     lvis: bool = False
+    lvis_area: str = "all"
 
 
 def _boxes_from_gt(gt: dict) -> dict[tuple[int, int], list[list[float]]]:
@@ -232,6 +240,117 @@ def detection_setup(
     return DetectionSetup(
         gt=gt, image_ids=image_ids, categories=categories, category_ids=cat_ids, queries=queries, lvis=lvis
     )
+
+
+def _norm_category(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").split()).casefold()
+
+
+def presence_key(record: Record) -> str:
+    """The image key a presence map uses: the image id as text, else the image path."""
+    return str(record.image_id) if record.image_id is not None else str(record.resolved_image())
+
+
+@dataclass
+class PresenceMap:
+    """Per image, the categories another model said are present (``vrft eval --presence-from``).
+
+    Attributes:
+        source: the file it was read from.
+        present: image key (`presence_key`) -> normalised names (underscores as spaces, case-folded,
+            so ``egg_roll`` matches ``egg roll``) answered present.
+    """
+
+    source: str
+    present: dict[str, set[str]]
+
+    def says_present(self, record: Record) -> bool | None:
+        """Whether the map lists the record's category for its image; None for an image it lacks."""
+        names = self.present.get(presence_key(record))
+        if names is None:
+            return None
+        return _norm_category(record.category or "") in names
+
+
+def load_presence_map(path: str | os.PathLike) -> PresenceMap:
+    """Read a presence map from either
+    - a JSON object ``{"<image id>": ["category", ...], ...}`` (the reference's
+      ``exist_map_coco_Qwen2_vl_2B_baseline.json`` / ``exist_map_lvis_...`` files), or
+    - a ``predictions.jsonl`` of a ``vrft eval --protocol paper`` run (lines with ``image_id``,
+      ``category`` and ``presence``).
+
+    Raises:
+        DataError: unreadable file, wrong shape (every problem listed), or a predictions file without
+            presence answers.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: presence map not found (--presence-from)")
+    text = p.read_text(encoding="utf-8")
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict):
+        problems = [
+            f"{p}: key {k!r}: expected a list of category names"
+            for k, v in whole.items()
+            if not (isinstance(v, list) and all(isinstance(c, str) for c in v))
+        ]
+        if problems:
+            raise DataError(format_problems(problems, f"{p}: {len(problems)} problem(s):"))
+        return PresenceMap(str(p), {str(k): {_norm_category(c) for c in v} for k, v in whole.items()})
+    present: dict[str, set[str]] = {}
+    problems = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(f"{p}:{n}: invalid JSON ({err.msg})")
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("category"), str):
+            problems.append(f"{p}:{n}: expected an object with image_id, category and presence")
+            continue
+        answer = row.get("presence")
+        if answer is None:
+            continue
+        key = str(row["image_id"]) if row.get("image_id") is not None else str(row.get("image"))
+        names = present.setdefault(key, set())
+        if answer is True:
+            names.add(_norm_category(row["category"]))
+    if problems:
+        raise DataError(format_problems(problems, f"{p}: {len(problems)} problem(s):"))
+    if not present:
+        raise DataError(
+            f"{p}: no presence answers (neither a {{image id: [categories]}} JSON object nor the "
+            "predictions.jsonl of a `vrft eval --protocol paper` run)"
+        )
+    return PresenceMap(str(p), present)
+
+
+def apply_presence_map(
+    queries: Sequence[Record], completions: Sequence[str | None], presence_map: PresenceMap
+) -> tuple[list[str | None], list[bool]]:
+    """The paper protocol with a given map: a query the map does not list as present is not asked
+    (its completion becomes None); returns (completions, presence answers). An image missing from
+    the map counts as "nothing present" (logged)."""
+    out, presence, missing = [], [], set()
+    for q, c in zip(queries, completions):
+        said = presence_map.says_present(q)
+        if said is None:
+            missing.add(presence_key(q))
+        presence.append(bool(said))
+        out.append(c if said else None)
+    if missing:
+        logger.warning(
+            "%d evaluated image(s) are not in the presence map %s: nothing asked there (e.g. %s)",
+            len(missing),
+            presence_map.source,
+            sorted(missing)[:3],
+        )
+    return out, presence
 
 
 def presence_prompt(record: Record) -> str:

@@ -23,7 +23,7 @@ from vrft.data.records import Record, load_records
 from vrft.errors import DataError, UserError
 from vrft.evaluate.coco import category_ids_by_name, image_key
 from vrft.evaluate.pipeline import score_predictions
-from vrft.evaluate.protocols import detection_setup, resolve_category
+from vrft.evaluate.protocols import apply_presence_map, detection_setup, resolve_category
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +165,8 @@ def rescore(
     require_tags: bool = True,
     report: bool = True,
     answer_format: str | None = None,
+    presence_map: Any = None,
+    lvis_area: str = "all",
 ) -> dict:
     """Metrics of saved completions (``vrft eval --predictions``), without a model.
 
@@ -173,7 +175,15 @@ def rescore(
     (norm1000 or pixels). Detection pairs of the evaluated images and categories that have no line count
     as no detections, except with ``protocol="records"``. `answer_format` ("think" / "answer_only")
     overrides the records' ``answer_format`` for the format score (None: each record's own).
+    `presence_map` (a `protocols.PresenceMap`, detection with ``protocol="paper"``): only the pairs it
+    lists count as asked, the others as not asked: an all-categories run re-scored under another
+    model's presence answers. `lvis_area`: LVIS per-class AP over area "all" or "average" (the
+    reference's notebook).
     """
+    if presence_map is not None and protocol != "paper":
+        raise UserError(
+            "--presence-from replaces the presence pass of the paper protocol: add --protocol paper"
+        )
     if convention not in ("norm1000", "pixels"):
         raise UserError(
             "--predictions: --convention must be norm1000 or pixels (resized_pixels needs the model)"
@@ -200,8 +210,11 @@ def rescore(
     common = dict(
         gt=gt, lvis=lvis, require_tags=require_tags, report=report, extra=extra,
         title=f"vrft eval: {Path(predictions).name} ({task})", answer_format=answer_format,
+        lvis_area=lvis_area,
     )  # fmt: skip
     if task != "detection":
+        if presence_map is not None:
+            raise UserError("--presence-from applies to detection only")
         by_id = {r.id: r for r in records}
         chosen, completions, missing = [], [], []
         for where, obj in lines:
@@ -241,10 +254,15 @@ def rescore(
             "%d prediction line(s) name an (image, category) outside the evaluated images/categories; ignored "
             "(e.g. %s)", len(unused), sorted(map(str, unused))[:3],
         )  # fmt: skip
+    answers = [texts.get(k) for k in keys]
+    if presence_map is not None:  # the paper protocol with another run's presence answers
+        answers, said = apply_presence_map(queries, answers, presence_map)
+        presence = dict(zip(keys, said))
+        extra["presence_from"] = presence_map.source
     has_presence = any(v is not None for v in presence.values())
     return score_predictions(
         queries,
-        [texts.get(k) for k in keys],
+        answers,
         "detection",
         out_dir,
         frame_fn=frame_fn,

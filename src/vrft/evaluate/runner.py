@@ -1,9 +1,10 @@
 """Batched generation for evaluation: Hugging Face ``generate`` (default) or vLLM (optional).
 
 A `Request` is one user turn ``[image, text]`` (the training prompt layout, no system prompt of
-our own; the model's chat template applies its default). `HFGenerator` batches requests (LEFT
-padding, greedy unless asked otherwise), stops each sequence at ``</answer>`` or EOS, and returns
-the completion text of every request in input order. Requests are grouped by their token budget
+our own; the model's chat template applies its default), optionally after a system turn
+(``Request.system``: the reference's LISA inference, ``vrft eval --paper``). `HFGenerator` batches
+requests (LEFT padding, greedy unless asked otherwise), stops each sequence at ``</answer>`` or EOS,
+and returns the completion text of every request in input order. Requests are grouped by their token budget
 and sorted by prompt size so that a batch pads little; the output order is the input order.
 """
 
@@ -25,16 +26,22 @@ STOP_STRINGS = ("</answer>",)
 
 @dataclass(frozen=True)
 class Request:
-    """One generation request: an image (path or PIL image), the user text, the token budget."""
+    """One generation request: an image (path or PIL image), the user text, the token budget and an
+    optional system prompt (None: the chat template's default)."""
 
     image: Any
     text: str
     max_new_tokens: int
+    system: str | None = None
 
 
-def messages_for(text: str) -> list[dict]:
-    """The conversational user turn ``[image, text]`` used for training and evaluation alike."""
-    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+def messages_for(text: str, system: str | None = None) -> list[dict]:
+    """The conversational user turn ``[image, text]`` used for training and evaluation alike, after a
+    system turn when `system` is given."""
+    user = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
+    if system is None:
+        return [user]
+    return [{"role": "system", "content": system}, user]
 
 
 def load_image(image: Any):
@@ -99,16 +106,16 @@ class HFGenerator:
         self.stop_strings = tuple(stop_strings)
         self.progress = progress
 
-    def _chat(self, text: str) -> str:
+    def _chat(self, request: Request) -> str:
         return self.processor.apply_chat_template(
-            messages_for(text), tokenize=False, add_generation_prompt=True
+            messages_for(request.text, request.system), tokenize=False, add_generation_prompt=True
         )
 
     def _generate_batch(self, batch: Sequence[Request]) -> list[str]:
         import torch
 
         images = [load_image(r.image) for r in batch]
-        texts = [self._chat(r.text) for r in batch]
+        texts = [self._chat(r) for r in batch]
         # One image per prompt, as a nested list: the form every image-text processor accepts (Idefics3 /
         # SmolVLM needs it; Qwen flattens it).
         inputs = self.processor(text=texts, images=[[im] for im in images], padding=True, return_tensors="pt")
@@ -218,7 +225,9 @@ class VLLMGenerator:
             prompts = [
                 {
                     "prompt": self.processor.apply_chat_template(
-                        messages_for(requests[i].text), tokenize=False, add_generation_prompt=True
+                        messages_for(requests[i].text, requests[i].system),
+                        tokenize=False,
+                        add_generation_prompt=True,
                     ),
                     "multi_modal_data": {"image": load_image(requests[i].image)},
                 }

@@ -24,8 +24,30 @@ TASKS = {
     "ocr": OCRTask(),
 }
 
+PROMPT_STYLES = ("vrft", "visual-rft")
+"""``vrft``: the task's own templates (the default); ``visual-rft``: the reference implementation's
+texts byte for byte (`vrft.tasks.reference`)."""
+
+
+def task_for(name: str, style: str = "vrft", phase: str = "train"):
+    """The task object `name` with the prompt texts of `style` for `phase` (``train`` or ``eval``; the
+    reference's texts differ between its training and its inference scripts)."""
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
+    if style == "vrft":
+        return TASKS[name]
+    if style == "visual-rft":
+        from vrft.tasks.reference import REFERENCE_TASKS
+
+        # tasks the reference does not have (counting, ocr) keep vrft's own texts
+        return REFERENCE_TASKS[name](phase) if name in REFERENCE_TASKS else TASKS[name]
+    raise ValueError(f"unknown prompt style {style!r}; use one of {', '.join(PROMPT_STYLES)}")
+
+
 __all__ = [
+    "PROMPT_STYLES",
     "TASKS",
+    "task_for",
     "ClassificationTask",
     "CountingTask",
     "DetectionTask",

@@ -230,13 +230,14 @@ def prompt_order(
     return order[:needed]
 
 
-def get_task(name: str):
-    """The task object of `vrft.tasks.TASKS`."""
-    from vrft.tasks import TASKS
+def get_task(name: str, preset: str = "default"):
+    """The task object of `vrft.tasks.TASKS`; under the ``visual-rft`` reward preset its prompts are
+    the reference implementation's training texts byte for byte (`vrft.tasks.reference`)."""
+    from vrft.tasks import TASKS, task_for
 
     if name not in TASKS:
         raise ConfigError(f"data.task: unknown task '{name}'; known: {', '.join(TASKS)}")
-    return TASKS[name]
+    return task_for(name, "visual-rft" if preset == "visual-rft" else "vrft", "train")
 
 
 def make_frame_fn(convention: str, processor: Any) -> Callable[[Any], Any]:

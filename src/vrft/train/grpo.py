@@ -111,7 +111,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
                 (out / name).unlink(missing_ok=True)
 
     records, task_name = builder.training_records(cfg)
-    task = builder.get_task(task_name)
+    task = builder.get_task(task_name, cfg.rewards.preset)
     reward_pairs, weights = builder.reward_functions(cfg, task_name)
     precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     args = grpo_args(cfg, out, accumulation, precision, weights)

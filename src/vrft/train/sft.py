@@ -66,7 +66,7 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
             (out / "metrics.jsonl").unlink(missing_ok=True)
 
     records, task_name = builder.training_records(cfg)
-    task = builder.get_task(task_name)
+    task = builder.get_task(task_name, cfg.rewards.preset)
     precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     args = sft_args(cfg, out, precision)
 
