@@ -34,12 +34,12 @@ AIRCRAFT_QUESTION = (
 )
 LISA_TRAIN = (
     "Output the bounding box in the image corresponding to the instruction: what can I sit on? Output the "
-    "thinking process in <think> </think> and your grouding box. Following \"<think> thinking process "
+    'thinking process in <think> </think> and your grouding box. Following "<think> thinking process '
     '</think>\n<answer>(x1,y1),(x2,y2)</answer>)" format.'
 )
 LISA_EVAL = (
     "Output the bounding box in the image corresponding to the instruction: what can I sit on?. Output the "
-    "thinking process in <think> </think> and your grouding box. Following \"<think> thinking process "
+    'thinking process in <think> </think> and your grouding box. Following "<think> thinking process '
     '</think>\n<answer>(x1,y1),(x2,y2)</answer>)" format.'
 )
 R1_SYSTEM = (
@@ -66,13 +66,18 @@ def test_detection_question_byte_exact():
 
 def test_detection_other_convention_changes_only_the_coordinate_phrase():
     text = task_for("detection", "visual-rft").prompt(DET, Frame(W, H, "pixels"))
-    assert text == DET_QUESTION.replace("(between 0 and 1000, integer)", "(absolute pixel coordinates, integer)")
+    assert text == DET_QUESTION.replace(
+        "(between 0 and 1000, integer)", "(absolute pixel coordinates, integer)"
+    )
 
 
 @pytest.mark.parametrize(
     "domain, head",
     [
-        ({"object": "aircraft", "attribute": "model"}, "an aircraft. Please identify the model of the aircraft"),
+        (
+            {"object": "aircraft", "attribute": "model"},
+            "an aircraft. Please identify the model of the aircraft",
+        ),
         ({"object": "plant", "attribute": "species"}, "a plant. Please identify the species of the plant"),
         ({"object": "car", "attribute": "model"}, "a car. Please identify the model of the car"),
         ({"object": "pet", "attribute": "breed"}, "a pet. Please identify the breed of the pet"),
@@ -98,7 +103,10 @@ def test_lisa_training_and_inference_prompts_system_and_budget():
     ev = task_for("grounding", "visual-rft", "eval")
     assert ev.prompt(GRD) == LISA_EVAL
     assert ev.system_prompt == R1_SYSTEM and ev.max_new_tokens == 128
-    assert TASKS["grounding"].max_new_tokens == 512 and getattr(TASKS["grounding"], "system_prompt", None) is None
+    assert (
+        TASKS["grounding"].max_new_tokens == 512
+        and getattr(TASKS["grounding"], "system_prompt", None) is None
+    )
 
 
 def test_record_prompt_still_wins_and_bad_style_or_phase_raise():
