@@ -291,7 +291,7 @@ def load_presence_map(path: str | os.PathLike) -> PresenceMap:
         whole = json.loads(text)
     except json.JSONDecodeError:
         whole = None
-    if isinstance(whole, dict):
+    if isinstance(whole, dict) and not {"category", "completion", "presence"} & set(whole):
         problems = [
             f"{p}: key {k!r}: expected a list of category names"
             for k, v in whole.items()
