@@ -68,3 +68,25 @@ def test_lisa(tmp_path):
     assert [r.expression for r in recs] == ["what can I sit on?", "the object for sitting"]
     assert recs[0].boxes == [[10.0, 5.0, 60.0, 48.0]]
     assert load_records(tmp_path / "lisa.jsonl")[1].meta["n_polygons"] == 2
+
+
+def test_lisa_reference_recipe_first_shape_first_instruction(tmp_path):
+    """--first-shape: the box of shapes[0] whatever its label (the reference's gen_box_ann.py);
+    --first-instruction: one record per image with text[0] (its LISA test items)."""
+    d = tmp_path / "lisa"
+    write_image(d / "a.jpg", size=(60, 50))
+    (d / "a.json").write_text(json.dumps({
+        "text": ["what can I sit on?", "the object for sitting"],
+        "shapes": [
+            {"label": "ignore", "points": [[1, 2], [5, 9], [3, 4]]},
+            {"label": "target", "points": [[10, 10], [20, 5], [25, 30]]},
+        ],
+    }))  # fmt: skip
+    default = convert_lisa(d)
+    assert [r.boxes for r in default] == [[[10.0, 5.0, 25.0, 30.0]]] * 2
+    paper = convert_lisa(d, first_shape=True)
+    assert [r.boxes for r in paper] == [[[1.0, 2.0, 5.0, 9.0]]] * 2 and paper[0].meta[
+        "box_from"
+    ] == "first shape"
+    test = convert_lisa(d, first_shape=True, first_instruction=True)
+    assert [r.expression for r in test] == ["what can I sit on?"]

@@ -122,7 +122,9 @@ def test_bad_arguments(tmp_path):
 
 def test_object_scale_range(tmp_path):
     for lo, hi in ((0.15, 0.15), (0.5, 0.5)):
-        p = synthesize(tmp_path / str(lo), 8, size=112, min_objects=1, max_objects=1, min_scale=lo, max_scale=hi)
+        p = synthesize(
+            tmp_path / str(lo), 8, size=112, min_objects=1, max_objects=1, min_scale=lo, max_scale=hi
+        )
         heights = [a["bbox"][3] / 112 for a in json.loads(p.read_text())["annotations"]]
         assert heights and all(lo - 0.01 <= h <= hi + 0.1 for h in heights), (lo, heights)
     with pytest.raises(UserError):

@@ -123,6 +123,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = convert.add_parser("lisa", help="LISA-style folder (image + JSON with polygons) -> grounding")
     p.add_argument("folder", type=Path)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--first-shape",
+        action="store_true",
+        help="the reference's box: the first shape's only (default: all shapes not labelled ignore)",
+    )
+    p.add_argument(
+        "--first-instruction",
+        action="store_true",
+        help="one record per image, its first instruction (the reference's LISA test items)",
+    )
 
     p = convert.add_parser(
         "counting", help="Pixmo-Count / CLEVR-count style JSON (points or boxes) -> counting"
@@ -321,7 +331,9 @@ def _convert(args: argparse.Namespace) -> int:
     elif kind == "lisa":
         from vrft.data.grounding import convert_lisa
 
-        records = convert_lisa(args.folder, out=args.out)
+        records = convert_lisa(
+            args.folder, first_shape=args.first_shape, first_instruction=args.first_instruction, out=args.out
+        )
         _report(len(records), "grounding records", args.out)
     elif kind == "counting":
         from vrft.data.counting import convert_counting

@@ -5,7 +5,9 @@
 - Simple list: ``[{"image": path, "expression": text, "bbox": [x, y, w, h]}, ...]``.
 - LISA-style folder: per image a JSON (labelme-like) with ``text`` (instructions) and ``shapes``
   (``{"label", "points": polygon}``); the target box is the box enclosing every non-"ignore"
-  polygon (clipped to the image); one record per instruction.
+  polygon (clipped to the image); one record per instruction. The reference's recipe
+  (``first_shape``: the box of the FIRST shape only, as its ``gen_box_ann.py``; ``first_instruction``:
+  one record per image with the first instruction, as its LISA inference) is available too.
 """
 
 from __future__ import annotations
@@ -196,6 +198,8 @@ def convert_lisa(
     folder: str | os.PathLike,
     *,
     id_prefix: str = "lisa",
+    first_shape: bool = False,
+    first_instruction: bool = False,
     out: str | os.PathLike | None = None,
 ) -> list[Record]:
     """LISA-style folder (``name.jpg`` + ``name.json`` per image) -> grounding records.
@@ -204,6 +208,12 @@ def convert_lisa(
     (``[{"label": "target" | "ignore" | ..., "points": [[x, y], ...]}]``). Shapes labelled
     ``ignore`` are skipped; the box encloses all other polygons, clipped to the image. One record
     per instruction, all sharing the box. Every problem of every file is reported together.
+
+    Args:
+        first_shape: the reference's box (its ``gen_box_ann.py``): the box of the first shape of the
+            file, whatever its label, ignoring the others (still clipped to the image).
+        first_instruction: one record per image with its first instruction (the reference's LISA
+            inference scores one item per image with ``instruction[0]``).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -247,8 +257,10 @@ def convert_lisa(
             problems.append(f"{where}: shapes: missing (a list of {{label, points}})")
             continue
         boxes = []
-        for k, s in enumerate(shapes):
-            if not isinstance(s, dict) or str(s.get("label", "")).lower() == "ignore":
+        for k, s in enumerate(shapes[:1] if first_shape else shapes):
+            if not isinstance(s, dict):
+                continue
+            if not first_shape and str(s.get("label", "")).lower() == "ignore":
                 continue
             pts = s.get("points")
             if not (
@@ -278,7 +290,8 @@ def convert_lisa(
             )
             continue
         box = [round(v, 2) for v in (x1, y1, x2, y2)]
-        for k, text in enumerate(t for t in texts if isinstance(t, str) and t.strip()):
+        instructions = [t for t in texts if isinstance(t, str) and t.strip()]
+        for k, text in enumerate(instructions[:1] if first_instruction else instructions):
             records.append(
                 Record(
                     id=f"{id_prefix}-{slug(jf.stem)}-{k}",
@@ -288,7 +301,11 @@ def convert_lisa(
                     height=h,
                     expression=text.strip(),
                     boxes=[box],
-                    meta={"is_sentence": ann.get("is_sentence"), "n_polygons": len(boxes)},
+                    meta={
+                        "is_sentence": ann.get("is_sentence"),
+                        "n_polygons": len(boxes),
+                        "box_from": "first shape" if first_shape else "all non-ignore shapes",
+                    },
                     image_path=img_path,
                     source=where,
                 )
