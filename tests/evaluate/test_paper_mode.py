@@ -174,3 +174,20 @@ def test_eval_pixel_budget_reaches_the_processor(det_dir, monkeypatch, flags, bu
     assert seen["budget"] == (budget or pixel_budget(load_processor(model_dir)))
     assert seen["prompt_style"] == ("visual-rft" if flags else "vrft")
     assert seen["lvis_area"] == ("average" if flags else "all")
+
+
+def test_paper_budget_for_grounding_is_the_model_directory_processor():
+    """The reference's LISA inference loads the processor saved with the evaluated checkpoint."""
+    from argparse import Namespace
+
+    from vrft.evaluate.paper import paper_options
+
+    args = Namespace(
+        paper=True, presence_from=None, protocol="all-categories", min_pixels=None, max_pixels=None
+    )
+    assert (paper_options(args, "grounding").min_pixels, paper_options(args, "grounding").max_pixels) == (
+        None,
+        None,
+    )
+    assert paper_options(args, "classification").max_pixels == PAPER_MAX_PIXELS
+    assert paper_options(args, "grounding").prompt_style == "visual-rft"
