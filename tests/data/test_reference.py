@@ -108,3 +108,23 @@ def test_convention_option_and_impossible_boxes(tmp_path, rows, capsys):
                  "--convention", "resized_pixels", "--min-pixels", "3136", "--max-pixels", str(800 * 600)]) == 0  # fmt: skip
     (cat,) = load_records(tmp_path / "r" / "records.jsonl")  # 1600x1200 -> 784x588 (factor 28)
     assert cat.boxes == [[pytest.approx(v, abs=0.01) for v in (200.0, 100.0, 700 * 1600 / 784, 1200.0)]]
+
+
+def test_keep_prompts_and_drop_no_objects(tmp_path, rows):
+    """--keep-prompts: training sees each published problem text byte for byte; --drop-no-objects: the
+    paper's training set had no 'No Objects' prompts (maintainer, reference issue #8)."""
+    from vrft.boxes import Frame
+    from vrft.data.hf import build_grpo_dataset
+    from vrft.train.builder import get_task
+
+    rows[0]["problem"] = "  " + DET.format("cat") + "\nOutput ... tags.The output\n"  # odd spacing kept
+    _dataset(rows).save_to_disk(str(tmp_path / "disk"))
+    recs = load_records(
+        convert_reference(
+            tmp_path / "disk", tmp_path / "o", keep_prompts=True, drop_no_objects=True, progress=False
+        )
+    )
+    assert [r.task for r in recs] == ["detection", "classification"]  # the No Objects row is gone
+    assert recs[0].prompt == rows[0]["problem"] and recs[1].prompt == CLS
+    ds = build_grpo_dataset(recs[:1], get_task("detection", "visual-rft"), lambda r: Frame(r.width, r.height))
+    assert ds.data.column("prompt").to_pylist()[0][0]["content"][1]["text"] == rows[0]["problem"]

@@ -183,6 +183,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--min-pixels", type=int, help="--convention resized_pixels: processor min_pixels")
     p.add_argument("--max-pixels", type=int, help="--convention resized_pixels: processor max_pixels")
+    p.add_argument(
+        "--keep-prompts",
+        action="store_true",
+        help="train on each row's published problem text, byte for byte",
+    )
+    p.add_argument(
+        "--drop-no-objects",
+        action="store_true",
+        help="drop 'No Objects' detection rows (the paper's training set had none, reference issue #8)",
+    )
 
     p = sub.add_parser("validate", help="report every defect of records JSONL / COCO / LVIS JSON files")
     p.add_argument("files", type=Path, nargs="+")
@@ -364,6 +374,7 @@ def _convert(args: argparse.Namespace) -> int:
         path = convert_reference(
             args.path, args.out, split=args.split, task=args.task, skip_invalid=args.skip_invalid,
             convention=args.convention, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+            keep_prompts=args.keep_prompts, drop_no_objects=args.drop_no_objects,
         )  # fmt: skip
         _report(len(load_records(path)), "records", path)
     else:

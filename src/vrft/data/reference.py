@@ -131,6 +131,8 @@ def convert_reference(
     task: str | None = None,
     id_prefix: str = "ref",
     skip_invalid: bool = False,
+    keep_prompts: bool = False,
+    drop_no_objects: bool = False,
     progress: bool = True,
     convention: str = "norm1000",
     min_pixels: int | None = None,
@@ -147,6 +149,10 @@ def convert_reference(
             they mean the whole set is read in the wrong convention.
         convention: the coordinates of the solutions: ``norm1000`` (the reference's), ``pixels`` or
             ``resized_pixels`` (needs `min_pixels` and `max_pixels`, the Qwen processor budget).
+        keep_prompts: keep each row's ``problem`` text as the record's ``prompt``, so that training
+            sees the published text byte for byte (otherwise the task renders its template).
+        drop_no_objects: drop detection rows whose answer is 'No Objects' (the maintainer says the
+            paper's training set had none, reference issue #8; its published base-65 set has a few).
 
     Returns:
         The records path.
@@ -175,6 +181,7 @@ def convert_reference(
     problems: list[str] = []
     impossible: list[str] = []
     labels: set[str] = set()
+    dropped = 0
     for i, row in enumerate(tqdm(ds, desc="converting", disable=not progress or len(ds) < 500, unit="row")):
         where = f"{path}: row {i}"
         try:
@@ -222,6 +229,9 @@ def convert_reference(
                 impossible.append(f"{where}: solution: {why}")
                 continue
             rec.boxes = [[round(v, 2) for v in frame.decode(d.box)] for d in parsed.detections]
+            if drop_no_objects and not rec.boxes:
+                dropped += 1
+                continue
         elif kind == "grounding":
             parsed = parse_box(answer)
             if not parsed.ok:
@@ -249,7 +259,11 @@ def convert_reference(
         if bad:
             problems.append(f"{where}: solution: {bad[0]}")
             continue
+        if keep_prompts:
+            rec.prompt = problem
         records.append(rec)
+    if dropped:
+        logger.info("%s: dropped %d 'No Objects' detection row(s) (--drop-no-objects)", path, dropped)
     if labels:
         classes = sorted(labels)
         for rec in records:
