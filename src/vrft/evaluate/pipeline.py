@@ -255,8 +255,8 @@ def evaluate_model(
     task_records = _check_task(task, records)
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    if presence_map is not None and protocol != "paper":
-        raise UserError("a presence map (--presence-from) needs --protocol paper")
+    if presence_map is not None and (protocol != "paper" or task != "detection"):
+        raise UserError("a presence map (--presence-from) needs detection with --protocol paper")
     if convention is None:
         convention = convention_for(getattr(model, "config", None))
     task_obj = task_for(task, prompt_style, "eval")
