@@ -143,3 +143,44 @@ def test_training_under_the_visual_rft_preset_uses_the_reference_text():
         frame_fn,
     )  # fmt: skip
     assert lisa.data.column("prompt").to_pylist()[0][0]["content"][1]["text"] == LISA_TRAIN
+
+
+def test_a_visual_rft_model_is_asked_at_evaluation_with_its_training_text():
+    """vrft.json gets the training text as its prompt template (placeholders for the record's fields),
+    which `vrft eval` / `vrft predict` then apply to records without a prompt."""
+    import dataclasses
+
+    from vrft.models.contract import ModelContract
+    from vrft.tasks.base import custom_prompt
+    from vrft.train.builder import get_task, with_task_prompt
+
+    base = ModelContract("detection", None, "think", "norm1000", 3136, 401408)
+    det = with_task_prompt(base, get_task("detection", "visual-rft"), [DET], "norm1000")
+    assert custom_prompt(dataclasses.replace(DET, prompt=det.prompt)) == DET_QUESTION
+    grd = with_task_prompt(
+        dataclasses.replace(base, task="grounding"), get_task("grounding", "visual-rft"), [GRD], "norm1000"
+    )
+    assert custom_prompt(dataclasses.replace(GRD, prompt=grd.prompt)) == LISA_TRAIN
+    cls = [
+        Record(
+            id=f"c{i}",
+            task="classification",
+            label="x",
+            domain={"object": "car", "attribute": "model"},
+            **IMG,
+        )
+        for i in range(2)
+    ]
+    got = with_task_prompt(
+        dataclasses.replace(base, task="classification"),
+        get_task("classification", "visual-rft"),
+        cls,
+        "norm1000",
+    )
+    assert got.prompt == task_for("classification", "visual-rft").prompt(cls[0])
+    mixed = [*cls, dataclasses.replace(cls[0], domain={"object": "pet", "attribute": "breed"})]
+    assert with_task_prompt(base, get_task("classification", "visual-rft"), mixed, "norm1000").prompt is None
+    # vrft's own templates (default preset) leave the contract's prompt null, and a records' prompt stays
+    assert with_task_prompt(base, get_task("detection", "default"), [DET], "norm1000") is base
+    own = dataclasses.replace(base, prompt="Find {category}.")
+    assert with_task_prompt(own, get_task("detection", "visual-rft"), [DET], "norm1000") is own

@@ -22,7 +22,8 @@ convention only the coordinate phrase changes (the reference has no text for tho
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from vrft.tasks.base import custom_prompt, need
 from vrft.tasks.classification import ClassificationTask, _article
@@ -110,6 +111,12 @@ class ReferenceDetectionTask(DetectionTask):
             text = text.replace(COORDINATE_PHRASES["norm1000"], COORDINATE_PHRASES[convention])
         return IMAGE_LINE + text if self.phase == "eval" else text
 
+    def template_for(self, records: Any, convention: str) -> str | None:
+        """The text as a record-prompt template (``{category}``) for the model's ``vrft.json``."""
+        return self.prompt(
+            _placeholder("detection", category="{category}"), SimpleNamespace(convention=convention)
+        )
+
 
 class ReferenceClassificationTask(ClassificationTask):
     """Classification with the reference's text: newlines, "tags.The", ``species name`` always."""
@@ -125,6 +132,11 @@ class ReferenceClassificationTask(ClassificationTask):
         obj, attr = self.domain(record)
         text = _fill(CLASSIFICATION_QUESTION, article=_article(obj), object=obj, attribute=attr)
         return IMAGE_LINE + text if self.phase == "eval" else text
+
+    def template_for(self, records: Any, convention: str) -> str | None:
+        """The text for the model's ``vrft.json`` when every record has the same domain, else None."""
+        domains = {self.domain(r) for r in records}
+        return self.prompt(records[0]) if len(domains) == 1 else None
 
 
 class ReferenceGroundingTask(GroundingTask):
@@ -145,6 +157,16 @@ class ReferenceGroundingTask(GroundingTask):
         instruction = need(record, "expression", record.expression).strip()
         template = LISA_EVAL_PROMPT if self.phase == "eval" else LISA_TRAIN_PROMPT
         return _fill(template, instruction=instruction)
+
+    def template_for(self, records: Any, convention: str) -> str | None:
+        """The text as a record-prompt template (``{expression}``) for the model's ``vrft.json``."""
+        return self.prompt(_placeholder("grounding", expression="{expression}"))
+
+
+def _placeholder(task: str, **fields: str) -> Record:
+    from vrft.data.records import Record
+
+    return Record(id="template", task=task, image="template", width=1, height=1, **fields)
 
 
 REFERENCE_TASKS = {

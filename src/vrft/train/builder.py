@@ -8,12 +8,13 @@ then load the model.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,17 @@ def get_task(name: str, preset: str = "default"):
     if name not in TASKS:
         raise ConfigError(f"data.task: unknown task '{name}'; known: {', '.join(TASKS)}")
     return task_for(name, "visual-rft" if preset == "visual-rft" else "vrft", "train")
+
+
+def with_task_prompt(contract: Any, task: Any, records: Sequence[Any], convention: str) -> Any:
+    """The contract (``vrft.json``) with the task's training text as its prompt template when the task
+    renders its own texts (the ``visual-rft`` prompt style) and the records carry none, so that
+    ``vrft eval`` / ``vrft predict`` ask the model with the text it was trained on."""
+    template_for = getattr(task, "template_for", None)
+    if contract.prompt is not None or template_for is None:
+        return contract
+    template = template_for(records, convention)
+    return dataclasses.replace(contract, prompt=template) if template else contract
 
 
 def make_frame_fn(convention: str, processor: Any) -> Callable[[Any], Any]:

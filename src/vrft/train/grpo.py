@@ -123,6 +123,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     contract = training_contract(
         task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think")
     )
+    contract = builder.with_task_prompt(contract, task, records, convention)
     dataset = build_grpo_dataset(records, task, frame_fn)
     order = builder.prompt_order(
         len(dataset), cfg.grpo.prompts_per_step, epochs=cfg.grpo.epochs, max_steps=cfg.grpo.max_steps,

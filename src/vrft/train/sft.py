@@ -77,6 +77,7 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     contract = training_contract(
         task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think")
     )
+    contract = builder.with_task_prompt(contract, task, records, convention)
 
     trainer = SFTTrainer(
         model=model,
