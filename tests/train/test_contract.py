@@ -27,9 +27,9 @@ def sent(monkeypatch):
     texts: list[str] = []
     chat = runner.HFGenerator._chat
 
-    def spy(self, text):
+    def spy(self, text, *rest):
         texts.append(text)
-        return chat(self, text)
+        return chat(self, text, *rest)
 
     monkeypatch.setattr(runner.HFGenerator, "_chat", spy)
     return texts

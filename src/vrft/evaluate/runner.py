@@ -106,16 +106,16 @@ class HFGenerator:
         self.stop_strings = tuple(stop_strings)
         self.progress = progress
 
-    def _chat(self, request: Request) -> str:
+    def _chat(self, text: str, system: str | None = None) -> str:
         return self.processor.apply_chat_template(
-            messages_for(request.text, request.system), tokenize=False, add_generation_prompt=True
+            messages_for(text, system), tokenize=False, add_generation_prompt=True
         )
 
     def _generate_batch(self, batch: Sequence[Request]) -> list[str]:
         import torch
 
         images = [load_image(r.image) for r in batch]
-        texts = [self._chat(r) for r in batch]
+        texts = [self._chat(r.text) if r.system is None else self._chat(r.text, r.system) for r in batch]
         # One image per prompt, as a nested list: the form every image-text processor accepts (Idefics3 /
         # SmolVLM needs it; Qwen flattens it).
         inputs = self.processor(text=texts, images=[[im] for im in images], padding=True, return_tensors="pt")
