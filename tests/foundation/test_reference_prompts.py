@@ -116,6 +116,12 @@ def test_record_prompt_still_wins_and_bad_style_or_phase_raise():
         task_for("detection", "paper")
     with pytest.raises(ValueError, match="phase"):
         task_for("detection", "visual-rft", "test")
+    from vrft.errors import UserError
+
+    only = Record(id="d3", task="detection", category="cat", answer_format="answer_only", **IMG)
+    with pytest.raises(UserError, match="answer-only record"):
+        task_for("detection", "visual-rft", "eval").prompt(only)
+    assert task_for("counting", "visual-rft") is TASKS["counting"]  # no reference text: vrft's own
 
 
 def test_training_under_the_visual_rft_preset_uses_the_reference_text():

@@ -25,7 +25,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from vrft.tasks.base import custom_prompt, need
+from vrft.errors import UserError
+from vrft.tasks.base import custom_prompt, is_answer_only, need
 from vrft.tasks.classification import ClassificationTask, _article
 from vrft.tasks.detection import COORDINATE_PHRASES, DetectionTask
 from vrft.tasks.grounding import GroundingTask
@@ -88,6 +89,15 @@ def _fill(template: str, **values: str) -> str:
     return template
 
 
+def _think_only(record: Record) -> None:
+    if is_answer_only(record):
+        raise UserError(
+            f"{record.source or record.id}: the visual-rft prompt style (the reference's texts) asks for "
+            "<think> ... </think> <answer> ... </answer>; an answer-only record needs vrft's own prompts "
+            "(rewards.preset default / vrft eval without --paper)"
+        )
+
+
 def _check_phase(phase: str) -> str:
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
@@ -105,6 +115,7 @@ class ReferenceDetectionTask(DetectionTask):
     def prompt(self, record: Record, frame: Frame | None = None) -> str:
         if custom_prompt(record):
             return custom_prompt(record)
+        _think_only(record)
         text = _fill(DETECTION_QUESTION, category=need(record, "category", record.category))
         convention = frame.convention if frame is not None else "norm1000"
         if convention != "norm1000":
@@ -129,6 +140,7 @@ class ReferenceClassificationTask(ClassificationTask):
     def prompt(self, record: Record, frame: Frame | None = None) -> str:
         if custom_prompt(record):
             return custom_prompt(record)
+        _think_only(record)
         obj, attr = self.domain(record)
         text = _fill(CLASSIFICATION_QUESTION, article=_article(obj), object=obj, attribute=attr)
         return IMAGE_LINE + text if self.phase == "eval" else text
@@ -154,6 +166,7 @@ class ReferenceGroundingTask(GroundingTask):
     def prompt(self, record: Record, frame: Frame | None = None) -> str:
         if custom_prompt(record):
             return custom_prompt(record)
+        _think_only(record)
         instruction = need(record, "expression", record.expression).strip()
         template = LISA_EVAL_PROMPT if self.phase == "eval" else LISA_TRAIN_PROMPT
         return _fill(template, instruction=instruction)
