@@ -181,20 +181,26 @@ class GRPOSection(_Section):
     vllm_gpu_memory_utilization: float = Field(
         0.3, gt=0.0, le=1.0, description="GPU memory share vLLM may take (colocate mode)."
     )
-    shared_prefill: bool = Field(
-        True,
+    speedups: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="vrft's three GRPO speed-ups (docs/speed.md). auto: each is on only where tests prove it "
+        "(precision x distribution x model family, the table in docs/speed.md) and otherwise stands aside with "
+        "one logged line saying why; on: forced on wherever the family is supported; off: TRL as-is.",
+    )
+    shared_prefill: bool | None = Field(
+        None,
         description="Rollouts: one processor call and one prefill per distinct prompt, KV cache repeated G "
-        "times (docs/speed.md); families without support fall back to TRL's generation, logged.",
+        "times. None: follow grpo.speedups; true/false: force this one on/off (overrides grpo.speedups).",
     )
-    dedup_images: bool = Field(
-        True,
-        description="Vision tower: encode each distinct image once per pass and repeat its features "
-        "(same outputs and gradients; docs/speed.md); unsupported families fall back, logged.",
+    dedup_images: bool | None = Field(
+        None,
+        description="Vision tower: encode each distinct image once per pass and repeat its features. None: "
+        "follow grpo.speedups; true/false: force this one on/off (overrides grpo.speedups).",
     )
-    share_prompt_prefix: bool = Field(
-        True,
-        description="Log-prob passes: run each prompt prefix through the language model once per group of "
-        "identical rows, KV cache repeated (docs/speed.md); stands aside under gradient checkpointing.",
+    share_prompt_prefix: bool | None = Field(
+        None,
+        description="Log-prob passes: each prompt prefix once per group of identical rows, KV cache repeated "
+        "(stands aside under gradient checkpointing). None: follow grpo.speedups; true/false: force on/off.",
     )
 
 

@@ -62,7 +62,8 @@ class GradCapture:
 
 
 def make_trainer(tmp_path, arch: str, *, speed: bool, g: int = 4, beta: float = 0.0, num_iterations: int = 1,
-                 max_completion_length: int = 8, seed: int = 0, steps: int = 1, model_dir=None):  # fmt: skip
+                 max_completion_length: int = 8, seed: int = 0, steps: int = 1, model_dir=None,
+                 dtype: str = "float32", bf16: bool = False):  # fmt: skip
     """A GRPOTrainer over 2 prompts x G completions per step; with `speed`, vrft's rollout and image dedup."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
@@ -71,10 +72,10 @@ def make_trainer(tmp_path, arch: str, *, speed: bool, g: int = 4, beta: float = 
     from vrft.models.tiny import cached_tiny
     from vrft.train import speed as sp
 
-    model, processor = load_model_and_processor(model_dir or cached_tiny(arch), dtype="float32")
+    model, processor = load_model_and_processor(model_dir or cached_tiny(arch), dtype=dtype)
     dataset = Dataset.from_dict({"prompt": [prompt(t) for t in TEXTS], "image": images()})
     args = GRPOConfig(
-        output_dir=str(tmp_path / f"out-{arch}-{speed}"), use_cpu=True, bf16=False, report_to="none",
+        output_dir=str(tmp_path / f"out-{arch}-{speed}"), use_cpu=True, bf16=bf16, report_to="none",
         max_completion_length=max_completion_length, num_generations=g, per_device_train_batch_size=2 * g,
         max_steps=steps, logging_steps=1, save_strategy="no", learning_rate=1e-3, seed=seed, beta=beta,
         num_iterations=num_iterations, disable_dropout=True, activation_checkpointing=False,

@@ -115,6 +115,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     reward_pairs, weights = builder.reward_functions(cfg, task_name)
     precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     args = grpo_args(cfg, out, accumulation, precision, weights)
+    speed.refuse_data_parallel(args.n_gpu)
 
     model, processor, convention = builder.load_policy(cfg, precision.weights, checkpoint)
     if cfg.model.freeze_vision:
@@ -141,7 +142,9 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     )
     rewards = [NamedReward(fn, name, recorder) for name, fn in reward_pairs]
     names = [r.__name__ for r in rewards]
-    rollout = speed.shared_prefill_rollout(model, cfg.grpo.shared_prefill, use_vllm=cfg.grpo.use_vllm)
+    g = cfg.grpo
+    modes = {name: speed.mode_of(g.speedups, getattr(g, name)) for name in speed.SPEEDUPS}
+    rollout = speed.rollout_candidate(model, modes["shared_prefill"], use_vllm=g.use_vllm)
     with speed.quiet_rollout_warning():
         trainer = GRPOTrainer(
             model=model,
@@ -152,8 +155,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
             peft_config=builder.lora_config(cfg, model),
             rollout_func=rollout,
         )
-    speed.dedup_vision(trainer, cfg.grpo.dedup_images)
-    speed.share_prompt_prefix(trainer, cfg.grpo.share_prompt_prefix)
+    speed.apply(trainer, rollout, modes, use_vllm=g.use_vllm)
     trainable, total = builder.count_parameters(trainer.model)
     logger.info(
         "GRPO: %d %s prompts, G=%d, %d prompts/step (%d processes x %d x accumulation %d), rewards %s, "

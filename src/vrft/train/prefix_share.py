@@ -268,8 +268,13 @@ def _split(
 
 
 # ------------------------------------------------------------------------------------------ install
-def install_prefix_share(model: torch.nn.Module) -> PrefixShare | None:
-    """Put `PrefixShare` on the model's decoder; None (nothing installed) for unsupported families."""
+# keyword arguments the hooks pass to (or read from) the decoder's forward, by family
+DECODER_KEYWORDS = ("inputs_embeds", "attention_mask", "position_ids", "cache", "use_cache")
+DEEPSTACK_KEYWORDS = ("visual_pos_masks", "deepstack_visual_embeds")  # Qwen3-VL
+
+
+def find_decoder(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The decoder (text model) of a supported VLM (PEFT / DDP wrappers looked through), or None."""
     from vrft.train.vision_dedup import _unwrap
 
     inner = _unwrap(model)
@@ -281,4 +286,22 @@ def install_prefix_share(model: torch.nn.Module) -> PrefixShare | None:
     for name, module in inner.named_modules():
         if name.rsplit(".", 1)[-1] == attr and (best is None or name.count(".") < best[0]):
             best = (name.count("."), module)
-    return None if best is None else PrefixShare(best[1])
+    return None if best is None else best[1]
+
+
+def prefix_share_problem(model: torch.nn.Module) -> str | None:
+    """Why `PrefixShare` cannot sit on this model's decoder (keyword names differ), or None."""
+    from vrft.train.vision_dedup import _unwrap, signature_problem
+
+    decoder = find_decoder(model)
+    if decoder is None:
+        return None
+    model_type = getattr(getattr(_unwrap(model), "config", None), "model_type", None)
+    needed = DECODER_KEYWORDS + (DEEPSTACK_KEYWORDS if model_type == "qwen3_vl" else ())
+    return signature_problem(decoder, needed, "prompt-prefix sharing")
+
+
+def install_prefix_share(model: torch.nn.Module) -> PrefixShare | None:
+    """Put `PrefixShare` on the model's decoder; None (nothing installed) for unsupported families."""
+    decoder = find_decoder(model)
+    return None if decoder is None else PrefixShare(decoder)

@@ -101,7 +101,12 @@ class SharedPrefillRollout:
         fields = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in fields.items()}
 
         args = trainer.args
-        dist = getattr(trainer, "_dist", None)  # FSDP: gather the full parameters (as TRL's generation does)
+        dist = _gather_backend(trainer)  # FSDP v1: gather the full parameters (as TRL's generation does)
+        if dist is None and _fsdp_version(trainer) == 1:
+            raise RuntimeError(
+                "shared prefill under FSDP v1 needs TRL's DistributedBackend to gather the parameters for "
+                "generation, and this TRL has none; set grpo.shared_prefill=false"
+            )
         with (
             unwrap_model_for_generation(
                 trainer.model_wrapped,
@@ -131,6 +136,43 @@ class SharedPrefillRollout:
             logprobs = [lp[: len(c)] for lp, c in zip(logps, completion_ids)]
         prompt_ids = [list(unique_ids[u]) for u in inverse]
         return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": logprobs}
+
+
+# ------------------------------------------------------------------------------------- distribution
+def _fsdp_version(trainer: Any) -> int | None:
+    plugin = getattr(getattr(getattr(trainer, "accelerator", None), "state", None), "fsdp_plugin", None)
+    return None if plugin is None else int(getattr(plugin, "fsdp_version", 1) or 1)
+
+
+def _gather_backend(trainer: Any) -> Any | None:
+    """The object whose `summon_full_params` gathers FSDP v1 parameters for generation: the trainer's own
+    (TRL keeps it in the private `_dist`), else one built from TRL's `DistributedBackend`; None if neither."""
+    dist = getattr(trainer, "_dist", None)
+    if dist is not None and callable(getattr(dist, "summon_full_params", None)):
+        return dist
+    try:
+        from trl.distributed import DistributedBackend
+    except ImportError:
+        return None
+    return DistributedBackend(trainer.accelerator)
+
+
+def rollout_problem(trainer: Any, distribution: str) -> str | None:
+    """Why the shared-prefill rollout cannot run with this trainer, or None.
+
+    - FSDP v1 shards parameters outside forward calls: generation must gather them first, and without a
+      way to (TRL's `DistributedBackend`) generation would run on shards, so it stands aside;
+    - the decoder must take the `cache` keyword the rollout passes to `generate` (transformers 5 naming).
+    """
+    if distribution == "fsdp1" and _gather_backend(trainer) is None:
+        return "FSDP v1 and no TRL DistributedBackend to gather the parameters for generation"
+    from vrft.train.prefix_share import find_decoder
+    from vrft.train.vision_dedup import signature_problem
+
+    decoder = find_decoder(trainer.model)
+    if decoder is not None:
+        return signature_problem(decoder, ("cache", "use_cache"), "shared prefill")
+    return None
 
 
 # ------------------------------------------------------------------------------------------ grouping

@@ -15,6 +15,7 @@ from vrft.config import VrftConfig, validate
 from vrft.train import builder
 from vrft.train.callbacks import MetricsWriter, truncate_jsonl
 from vrft.train.contract import ContractWriter, save_contract, training_contract
+from vrft.train.speed import refuse_data_parallel
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     task = builder.get_task(task_name, cfg.rewards.preset)
     precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     args = sft_args(cfg, out, precision)
+    refuse_data_parallel(args.n_gpu)  # one process per GPU (accelerate launch), never nn.DataParallel
 
     model, processor, convention = builder.load_policy(cfg, precision.weights, checkpoint)
     if cfg.model.freeze_vision:

@@ -21,6 +21,7 @@ the pixels (and grid / patch mask) confirms them. A missed duplicate only costs 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -241,6 +242,31 @@ def _unwrap(model: Any) -> Any:
         model = model.module
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
+
+
+def signature_problem(module: Any, needed: tuple[str, ...], what: str) -> str | None:
+    """A reason when `module.forward` does not take the keyword arguments a hook passes, else None."""
+    try:
+        params = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return f"cannot read the signature of {type(module).__name__}.forward"
+    missing = [n for n in needed if n not in params]
+    if missing:
+        return (
+            f"{type(module).__name__}.forward takes no {', '.join(repr(m) for m in missing)} "
+            f"({what} was written for transformers' keyword names; this version differs)"
+        )
+    return None
+
+
+def vision_dedup_problem(model: torch.nn.Module) -> str | None:
+    """Why `VisionDedup` cannot sit on this model's tower (its forward's argument names differ), or None."""
+    found = find_vision_tower(model)
+    if found is None:
+        return None
+    tower, layout = found
+    needed = ("hidden_states", "grid_thw") if layout == "rows" else ("pixel_values", "patch_attention_mask")
+    return signature_problem(tower, needed, "image de-duplication")
 
 
 def install_vision_dedup(model: torch.nn.Module) -> VisionDedup | None:
