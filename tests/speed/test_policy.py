@@ -132,7 +132,9 @@ def test_other_keyword_names_stand_aside_even_when_forced():
     problem = prefix_share_problem(model)
     assert "'cache'" in problem and "'visual_pos_masks'" in problem and "'deepstack_visual_embeds'" in problem
     assert "'hidden_states'" in vision_dedup_problem(model) and "'grid_thw'" in vision_dedup_problem(model)
-    trainer = SimpleNamespace(model=model, accelerator=SimpleNamespace(state=SimpleNamespace(fsdp_plugin=None)))
+    trainer = SimpleNamespace(
+        model=model, accelerator=SimpleNamespace(state=SimpleNamespace(fsdp_plugin=None))
+    )
     assert "'cache'" in rollout_problem(trainer, "single")
     d = decide("share_prompt_prefix", "on", Setting("fp32", "single", "qwen3_vl"), problem)
     assert not d.on and "takes no 'cache'" in d.line

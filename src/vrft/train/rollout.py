@@ -26,7 +26,8 @@ import copy
 import hashlib
 import inspect
 import logging
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,7 +122,8 @@ class SharedPrefillRollout:
             else nullcontext(),
         ):
             config = _generation_config(trainer, model, self.return_logprobs)
-            result = _prefill_and_generate(model, ids, mask, fields, per_token, index, config)
+            with _root_gathered(trainer.model_wrapped):
+                result = _prefill_and_generate(model, ids, mask, fields, per_token, index, config)
 
         completions = result.sequences[:, ids.shape[1] :]
         eos = {int(t) for t in trainer.eos_token_ids}
@@ -155,6 +157,22 @@ def _gather_backend(trainer: Any) -> Any | None:
     except ImportError:
         return None
     return DistributedBackend(trainer.accelerator)
+
+
+@contextmanager
+def _root_gathered(module: Any) -> Iterator[None]:
+    """FSDP2: gather the root module's own parameters for the block (transformers' `generate` encodes
+    images outside the root's forward, where FSDP2 would gather them); the layers gather themselves."""
+    from torch.distributed.fsdp import FSDPModule
+
+    if not isinstance(module, FSDPModule):
+        yield
+        return
+    module.unshard()
+    try:
+        yield
+    finally:
+        module.reshard()
 
 
 def rollout_problem(trainer: Any, distribution: str) -> str | None:
