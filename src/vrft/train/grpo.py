@@ -181,7 +181,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     trainer.train(resume_from_checkpoint=checkpoint)
     timer.remove()
 
-    final = save_final(trainer, processor, out, lora=cfg.model.lora.enabled)
+    final = save_final(trainer, processor, out, lora=cfg.model.lora.enabled, base=cfg.model.path)
     save_contract(out, contract, main)
     write_rank_checksum(trainer, out)
     if main:
@@ -248,21 +248,53 @@ def _parser(records, task, frame_fn):
     return parse
 
 
-def save_final(trainer: Any, processor: Any, out: Path, *, lora: bool) -> Path:
-    """Save the trained model + processor to `<out>/final` (LoRA: adapter to `<out>/adapter`, merged to final)."""
+SHARDED = ("fsdp1", "fsdp2", "zero3")  # distributions where no process holds the full weights
+
+
+def save_final(
+    trainer: Any, processor: Any, out: Path, *, lora: bool, base: str | Path | None = None
+) -> Path:
+    """Save the trained model + processor to `<out>/final` (LoRA: adapter to `<out>/adapter`, merged to final).
+
+    LoRA under FSDP or DeepSpeed ZeRO-3 (weights sharded over the processes): the Trainer's `save_model`
+    gathers the adapter from all ranks into `<out>/adapter`; rank 0 then merges it into the untouched base
+    weights read from `base` (the LoRA base is frozen), never into its own shard.
+    """
+    from vrft.train.speed import distribution_of
+
     final = out / "final"
+    acc = trainer.accelerator
     if lora:
         trainer.save_model(str(out / "adapter"))
-        if trainer.accelerator.is_main_process:
-            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        acc.wait_for_everyone()
+        sharded = distribution_of(acc) in SHARDED
+        if acc.is_main_process:
+            if sharded:
+                if base is None:
+                    raise ValueError("save_final: LoRA under sharding needs the base model directory")
+                dtype = next(p.dtype for p in acc.unwrap_model(trainer.model).parameters())
+                merged = merge_saved_adapter(base, out / "adapter", str(dtype).removeprefix("torch."))
+                logger.info("LoRA under %s: merged the gathered adapter into %s", distribution_of(acc), base)
+            else:
+                merged = acc.unwrap_model(trainer.model).merge_and_unload()
             merged.save_pretrained(final)
             processor.save_pretrained(final)
     else:
         trainer.save_model(str(final))
-        if trainer.accelerator.is_main_process:
+        if acc.is_main_process:
             processor.save_pretrained(final)
-    trainer.accelerator.wait_for_everyone()
+    acc.wait_for_everyone()
     return final
+
+
+def merge_saved_adapter(base: str | Path, adapter: str | Path, dtype: str = "float32") -> Any:
+    """The base model (loaded on CPU) with the saved LoRA adapter merged in: a plain transformers model."""
+    from peft import PeftModel
+
+    from vrft.models.load import load_model_and_processor
+
+    model, _ = load_model_and_processor(base, dtype=dtype)
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
 
 
 def write_rank_checksum(trainer: Any, out: Path) -> None:

@@ -100,6 +100,6 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     if trainer_hook is not None:
         trainer_hook(trainer)
     trainer.train(resume_from_checkpoint=checkpoint)
-    final = save_final(trainer, processor, out, lora=cfg.model.lora.enabled)
+    final = save_final(trainer, processor, out, lora=cfg.model.lora.enabled, base=cfg.model.path)
     save_contract(out, contract, main)
     return final
