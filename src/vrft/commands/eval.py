@@ -177,10 +177,14 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
         from transformers import AutoConfig
 
         from vrft.evaluate.runner import VLLMGenerator
+        from vrft.models.load import pixel_budget
 
         processor = load_processor(args.model, **pixels)
         config = AutoConfig.from_pretrained(args.model, local_files_only=True)
-        generator = VLLMGenerator(args.model, processor, dtype=args.dtype)
+        # vLLM resizes images with the budget the answers are decoded with (the processor's), batches
+        # at most --batch-size sequences, and refuses a --device it cannot honour
+        generator = VLLMGenerator(args.model, processor, dtype=args.dtype, batch_size=args.batch_size,
+                                  pixel_budget=pixel_budget(processor), device=args.device)  # fmt: skip
         model = None
         convention = convention_for(config, override)
     else:

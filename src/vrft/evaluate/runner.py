@@ -169,10 +169,35 @@ class HFGenerator:
         return [r if r is not None else "" for r in results]
 
 
+def vllm_device(device: str) -> None:
+    """UserError unless `--device` is one vLLM can honour here ("auto" or "cuda"; vLLM picks the GPU)."""
+    if device in ("auto", "cuda"):
+        return
+    if device.startswith("cuda:"):
+        index = device.partition(":")[2]
+        raise UserError(
+            f"--device {device}: vLLM does not take a GPU index; run with CUDA_VISIBLE_DEVICES={index} and "
+            "--device cuda (or auto)"
+        )
+    raise UserError(
+        f"--device {device}: --backend vllm runs on CUDA GPUs only; use --backend hf --device {device}"
+    )
+
+
 class VLLMGenerator:
     """Generation with vLLM (``pip install 'vrft[vllm]'``, a CUDA GPU); same interface as `HFGenerator`.
 
     Greedy by default, stops at ``</answer>`` (kept in the text) or EOS.
+
+    Args:
+        model_path: the local model directory.
+        processor: the processor the answers are decoded with (chat template; its pixel budget).
+        batch_size: the most sequences vLLM runs at once (`max_num_seqs`); None: vLLM's default.
+        pixel_budget: (min_pixels, max_pixels) the images are resized to (Qwen-VL families), passed to vLLM
+            as `mm_processor_kwargs`: it must be the budget the decoding frame is built from
+            (`vrft.models.load.pixel_budget(processor)`), or boxes in resized pixels are read in another
+            frame than the model saw. None: the family has no pixel budget.
+        device: "auto" or "cuda" (others refused: `vllm_device`).
     """
 
     def __init__(
@@ -186,8 +211,14 @@ class VLLMGenerator:
         stop_strings: Sequence[str] = STOP_STRINGS,
         gpu_memory_utilization: float = 0.85,
         dtype: str = "auto",
+        batch_size: int | None = None,
+        pixel_budget: tuple[int, int] | None = None,
+        device: str = "auto",
         **llm_kwargs: Any,
     ) -> None:
+        vllm_device(device)
+        if batch_size is not None and batch_size < 1:
+            raise UserError(f"--batch-size must be >= 1, got {batch_size}")
         try:
             from vllm import LLM
         except ImportError:
@@ -199,6 +230,12 @@ class VLLMGenerator:
         self.temperature = temperature
         self.top_p = top_p
         self.stop_strings = tuple(stop_strings)
+        if batch_size is not None:
+            llm_kwargs.setdefault("max_num_seqs", int(batch_size))
+        if pixel_budget is not None:
+            lo, hi = (int(x) for x in pixel_budget)
+            llm_kwargs.setdefault("mm_processor_kwargs", {"min_pixels": lo, "max_pixels": hi})
+        self.llm_kwargs = dict(llm_kwargs)
         self.llm = LLM(
             model=str(Path(model_path)),
             limit_mm_per_prompt={"image": 1},
