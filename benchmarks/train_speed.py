@@ -151,25 +151,41 @@ VARIANTS = {  # name -> (shared_prefill, dedup_images, share_prompt_prefix, labe
 }
 
 
-def vrft_row(
-    model_dir: Path, records: Path, out: Path, *, g: int, prompts: int, speed: str, steps: int, warmup: int
-) -> Row:
-    """`vrft train` (run_grpo) with the speed-ups of VARIANTS[speed]; `prompts` prompts per device per step."""
-    prefill, images, prefix, label = VARIANTS[speed]
-    from vrft.config import load_config
-    from vrft.train import run_grpo
-
-    cfg = load_config({
+def vrft_config(
+    model_dir: Path, records: Path, out: Path, *, g: int, prompts: int, speed: str, steps: int, warmup: int,
+    image_side: int = IMAGE_SIDE, completion: int = COMPLETION, extra: dict | None = None,
+) -> dict:  # fmt: skip
+    """The config dict of a `vrft_row` run (`extra`: more keys per section, e.g. {"model": {"lora": ...}})."""
+    prefill, images, prefix, _ = VARIANTS[speed]
+    data = {
         "name": f"bench-g{g}-{speed}",
-        "model": {"path": str(model_dir), "min_pixels": IMAGE_SIDE**2, "max_pixels": IMAGE_SIDE**2},
+        "model": {"path": str(model_dir), "min_pixels": image_side**2, "max_pixels": image_side**2},
         "data": {"train": str(records), "task": "detection"},
         "grpo": {
             "num_generations": g, "prompts_per_step": prompts, "per_device_prompts": prompts, "beta": 0.04,
-            "max_completion_length": COMPLETION, "max_steps": steps + warmup, "learning_rate": 1e-6,
+            "max_completion_length": completion, "max_steps": steps + warmup, "learning_rate": 1e-6,
             "seed": 0, "shared_prefill": prefill, "dedup_images": images, "share_prompt_prefix": prefix,
         },
         "output": {"dir": str(out), "logging_steps": 1, "sample_every": 1000, "num_samples": 0, "overwrite": True},
-    })  # fmt: skip
+    }  # fmt: skip
+    for section, values in (extra or {}).items():
+        data.setdefault(section, {}).update(values)
+    return data
+
+
+def vrft_row(
+    model_dir: Path, records: Path, out: Path, *, g: int, prompts: int, speed: str, steps: int, warmup: int,
+    image_side: int = IMAGE_SIDE, completion: int = COMPLETION, extra: dict | None = None,
+) -> Row:  # fmt: skip
+    """`vrft train` (run_grpo) with the speed-ups of VARIANTS[speed]; `prompts` prompts per device per step."""
+    label = VARIANTS[speed][3]
+    from vrft.config import load_config
+    from vrft.train import run_grpo
+
+    cfg = load_config(vrft_config(
+        model_dir, records, out, g=g, prompts=prompts, speed=speed, steps=steps, warmup=warmup,
+        image_side=image_side, completion=completion, extra=extra,
+    ))  # fmt: skip
     meters: list[Meter] = []
 
     def hook(trainer):
@@ -181,8 +197,9 @@ def vrft_row(
 
 
 def trl_row(
-    model_dir: Path, records: Path, out: Path, *, g: int, prompts: int, steps: int, warmup: int
-) -> Row:
+    model_dir: Path, records: Path, out: Path, *, g: int, prompts: int, steps: int, warmup: int,
+    image_side: int = IMAGE_SIDE, completion: int = COMPLETION, gpu: bool = False,
+) -> Row:  # fmt: skip
     """TRL's GRPOTrainer used as-is: same model, data, rewards and hyper-parameters (activation checkpointing
     off, as in the vrft rows), no vrft speed-ups."""
     from trl import GRPOConfig, GRPOTrainer
@@ -194,7 +211,7 @@ def trl_row(
     from vrft.tasks import TASKS
 
     model, processor = load_model_and_processor(
-        str(model_dir), dtype="float32", min_pixels=IMAGE_SIDE**2, max_pixels=IMAGE_SIDE**2
+        str(model_dir), dtype="float32", min_pixels=image_side**2, max_pixels=image_side**2
     )
     convention = convention_for(model.config)
     task = TASKS["detection"]
@@ -216,8 +233,8 @@ def trl_row(
         return wrapped
 
     args = GRPOConfig(
-        output_dir=str(out), use_cpu=True, bf16=False, report_to="none", seed=0, num_generations=g,
-        per_device_train_batch_size=prompts * g, max_completion_length=COMPLETION, beta=0.04,
+        output_dir=str(out), use_cpu=not gpu, bf16=gpu, report_to="none", seed=0, num_generations=g,
+        per_device_train_batch_size=prompts * g, max_completion_length=completion, beta=0.04,
         learning_rate=1e-6, max_steps=steps + warmup, logging_steps=1, save_strategy="no",
         reward_weights=[float(w) for w in weights], remove_unused_columns=False, log_completions=False,
         activation_checkpointing=False,  # TRL's default is on; vrft's (model.gradient_checkpointing) is off
