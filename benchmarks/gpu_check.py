@@ -376,13 +376,18 @@ def markdown(result: dict) -> str:
 
 
 def machine() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     import torch
-    import transformers
-    import trl
 
     gpu = torch.cuda.get_device_name(0) if _cuda() else "no GPU (CPU)"
-    return (f"{gpu}, torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, "
-            f"Python {platform.python_version()}")  # fmt: skip
+    versions = []
+    for name in ("torch", "transformers", "trl", "accelerate", "peft", "datasets", "pyarrow"):
+        try:
+            versions.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            versions.append(f"{name} missing")
+    return f"{gpu}, {', '.join(versions)}, Python {platform.python_version()}"
 
 
 def main(argv: list[str] | None = None) -> int:
