@@ -25,6 +25,8 @@ Rules (also in ``docs/rewards.md``):
   (the rewards drop exact duplicates).
 - Boxes (grounding): ``(x1,y1),(x2,y2)``, ``[x1, y1, x2, y2]``, ``{"bbox_2d": [...], "label": ...}``
   alone, in a list or in a code fence; the first box found wins (the tuple form is tried first).
+- Numbers use ASCII digits only: fullwidth (``１２``) or Arabic-Indic (``١٢``) digits are not numbers
+  (an entry written with them is invalid), as in the reference's JSON / Python-literal parsing.
 - Labels: stripped, whitespace collapsed; the raw answer is kept too.
 """
 
@@ -49,11 +51,13 @@ MAX_DEPTH = 32
 """Nesting depth of brackets; deeper input is a syntax error."""
 
 _WS = re.compile(r"\s*")
-_NUM = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+# Numbers are ASCII only ([0-9], not `\d`): fullwidth (１２) and Arabic-Indic (١٢) digits are not
+# numbers here, as in the reference's JSON / Python-literal parsing and in what the tokenizers write.
+_NUM = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SEP_ANSWER = re.compile(r"\s*<answer>")
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-_NUMS = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+_NUMS = r"([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
 _TUPLE_BOX = re.compile(
     r"\(\s*" + _NUMS + r"\s*,\s*" + _NUMS + r"\s*\)\s*,?\s*\(\s*" + _NUMS + r"\s*,\s*" + _NUMS + r"\s*\)"
 )
@@ -218,7 +222,7 @@ class _Scanner:
             return self.obj(depth)
         if c in "'\"":
             return self.string()
-        if c.isdigit() or c in "+-.":
+        if c in "0123456789+-.":
             return self.number()
         if c.isalpha() or c == "_":
             return self.ident()
