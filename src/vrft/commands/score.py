@@ -15,9 +15,10 @@ Output: one JSON line per scored input line, in input order, e.g.
 ``{"rewards": {"format": 1.0, "iou": 0.5, "confidence": 1.0}, "total": 2.5}``; ``total`` is the plain sum
 of the shown components. With ``--rewards a,b,...`` the listed rewards are shown instead, keyed by
 their registry name (``{"rewards": {"count_points": 0.8, "count_exact": 0.0}, "total": 0.8}``), and
-``total`` is their plain (unweighted) sum. A bad input line (not JSON, no completion, unusable target)
-produces NO output line; it is reported as ``FILE:LINE: problem`` on stderr and the command exits 1
-after scoring every good line. Blank lines are skipped. This module must not import torch.
+``total`` is their plain (unweighted) sum. A bad input line (not JSON, no completion, unusable target,
+more than `MAX_GT_BOXES` = 1,000 ground-truth boxes) produces NO output line; it is reported as
+``FILE:LINE: problem`` on stderr and the command exits 1 after scoring every good line. Blank lines
+are skipped. This module must not import torch.
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ from typing import Any
 
 from vrft.boxes import Frame
 from vrft.errors import ConfigError, UserError
-from vrft.parsing import parse_box, parse_detections, parse_label, split
+from vrft.parsing import MAX_ENTRIES, parse_box, parse_detections, parse_label, split
 from vrft.rewards import PRESETS, get_reward, rewards_for
 
 TASK_NAMES = ("detection", "classification", "grounding", "counting", "ocr")
+
+MAX_GT_BOXES = MAX_ENTRIES
+"""Ground-truth boxes one line may hold (1,000, the same cap as the predictions a completion may
+hold, `vrft.parsing.MAX_ENTRIES`). A line with more is reported as a bad line, not scored: matching
+100k boxes took 37 s and 6.4 GB."""
 
 # reward name -> key in the output line
 DISPLAY: dict[str, str] = {
@@ -105,10 +111,7 @@ def chosen_rewards(task: str, preset: str | None, names: str | None) -> list[tup
 def run(args: argparse.Namespace) -> int:
     rewards = chosen_rewards(args.task, args.preset, args.rewards)
     name = "<stdin>" if args.file == "-" else args.file
-    try:
-        lines = sys.stdin.readlines() if args.file == "-" else _read(args.file)
-    except OSError as err:
-        raise UserError(f"cannot read {args.file}: {err.strerror or err}") from err
+    lines = _read(args.file)
     bad = 0
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -128,8 +131,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        return f.readlines()
+    """The input lines (file or '-' for stdin); UserError for a missing file, a directory, non-UTF-8."""
+    from vrft.inputs import check_file, decode_lines
+
+    if path == "-":
+        stream = getattr(sys.stdin, "buffer", None)
+        data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+        return decode_lines(data, "<stdin>", UserError)
+    p = check_file(path, "input file", UserError)
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror or err}") from None
+    return decode_lines(data, str(p), UserError)
 
 
 def score_line(
@@ -151,6 +165,8 @@ def _parse_line(line: str, task: str) -> tuple[Any, dict[str, Any]]:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
         raise _BadLine(f"not valid JSON ({err.msg} at column {err.colno})") from None
+    except RecursionError:
+        raise _BadLine("JSON nested too deeply") from None
     if not isinstance(obj, dict):
         raise _BadLine("each line must be a JSON object with 'completion' and a target")
     completion = obj.get("completion")
@@ -174,6 +190,8 @@ def _from_solution(solution: Any, task: str) -> dict[str, Any]:
         return {"gt_text": answer}
     if task in ("detection", "counting"):
         d = parse_detections(answer)
+        if d.truncated and len(d.detections) >= MAX_GT_BOXES:
+            raise _BadLine(f"the solution holds more than {MAX_GT_BOXES} ground-truth boxes (the cap; split it)")
         if not d.ok or d.n_invalid or d.truncated:
             raise _BadLine(
                 f"unusable {task} solution: expected <answer>[{{'Position': [x1, y1, x2, y2], "
@@ -206,6 +224,10 @@ def _pixel_boxes(obj: dict) -> list[list[float]]:
     if not isinstance(boxes, list):
         raise _BadLine(
             "missing target: give 'solution', a 'record', or 'boxes' + 'width' + 'height' (pixels)"
+        )
+    if len(boxes) > MAX_GT_BOXES:
+        raise _BadLine(
+            f"'boxes' holds {len(boxes)} ground-truth boxes, more than the cap of {MAX_GT_BOXES} (split it)"
         )
     out = []
     for i, b in enumerate(boxes):
