@@ -25,10 +25,10 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from vrft.errors import ConfigError, UserError
 
@@ -37,10 +37,22 @@ logger = logging.getLogger(__name__)
 Convention = Literal["auto", "norm1000", "resized_pixels", "pixels"]
 
 
+def _seed(value: int) -> int:
+    from vrft.inputs import normalize_seed
+
+    return normalize_seed(value)
+
+
+Seed = Annotated[int, AfterValidator(_seed)]
+"""Any integer; negative (and >= 2**32) seeds are taken mod 2**32 (`vrft.inputs.normalize_seed`)."""
+
+
 class _Section(BaseModel):
     """Base of every config section: unknown keys are errors, assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: a float key (grpo.learning_rate, grpo.beta, rewards.weights, ...) set to
+    # .inf / .nan is a schema error at check-config time, not a crash at training step 2.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -108,7 +120,7 @@ class DataSection(_Section):
         "Records may set answer_format too; they must agree with this.",
     )
     max_samples: int | None = Field(None, gt=0, description="Use at most this many training records.")
-    seed: int = Field(0, description="Seed that picks the `max_samples` subset.")
+    seed: Seed = Field(0, description="Seed that picks the `max_samples` subset.")
     shuffle: bool = Field(
         True, description="Shuffle the prompts each epoch (seeded by grpo.seed / sft.seed)."
     )
@@ -171,7 +183,7 @@ class GRPOSection(_Section):
     mask_truncated_completions: bool = Field(
         False, description="Drop completions cut at max length from the loss."
     )
-    seed: int = Field(42, description="Seed of the run (sampling, data order, adapter init).")
+    seed: Seed = Field(42, description="Seed of the run (sampling, data order, adapter init).")
     use_vllm: bool = Field(False, description="Generate rollouts with vLLM (needs `pip install vrft[vllm]`).")
     vllm_mode: Literal["colocate", "server"] = Field(
         "colocate", description="vLLM inside the training processes, or a separate `trl vllm-serve` server."
@@ -220,7 +232,7 @@ class SFTSection(_Section):
     max_length: int | None = Field(
         None, gt=0, description="Truncate examples to this many tokens (None: no)."
     )
-    seed: int = Field(42, description="Seed of the run.")
+    seed: Seed = Field(42, description="Seed of the run.")
 
 
 # -------------------------------------------------------------------------------------------- output
@@ -309,18 +321,11 @@ def load_config(
     if isinstance(source, Mapping):
         origin, data, lines = "<dict>", _deep_copy(source), {}
     else:
+        from vrft.inputs import read_yaml
+
         path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        text = path.read_text(encoding="utf-8")
         origin = str(path)
-        try:
-            data = yaml.safe_load(text)
-            lines = _key_lines(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            at = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-            raise ConfigError(f"{at}: invalid YAML: {getattr(err, 'problem', err)}") from None
+        data, lines = read_yaml(path, "config file")
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -356,27 +361,6 @@ def _deep_copy(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_deep_copy(v) for v in obj]
     return obj
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """Map each dotted key path of a YAML document to the 1-based line of its key."""
-    out: dict[str, int] = {}
-    root = yaml.compose(text)
-
-    def walk(node: yaml.Node, prefix: str) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                dotted = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
-                out[dotted] = key_node.start_mark.line + 1
-                walk(value_node, dotted)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                out[f"{prefix}.{i}"] = item.start_mark.line + 1
-                walk(item, f"{prefix}.{i}")
-
-    if root is not None:
-        walk(root, "")
-    return out
 
 
 def _parse_override(item: str) -> tuple[str, Any]:
@@ -621,13 +605,16 @@ def model_convention(model_type: str | None, configured: str) -> str:
 
 
 def _check_records(cfg: VrftConfig, task_name: str | None, add) -> str | None:
-    from vrft.data.records import load_records
+    from vrft.data.records import image_problems, load_records, sample_records
 
     for key in ("data.train", "data.eval"):
         value = getattr(cfg.data, key.split(".")[1])
         if value is None:
             continue
         path = Path(value).expanduser()
+        if path.is_dir():
+            add(key, f"{path} is a directory, not a records file (give the .jsonl file inside it)")
+            continue
         if not path.is_file():
             add(key, f"records file not found: {path} (make one with `vrft data ...`, see docs/data.md)")
             continue
@@ -648,6 +635,16 @@ def _check_records(cfg: VrftConfig, task_name: str | None, add) -> str | None:
             _check_task_name(task_name, key, add)
         if task_name is not None and not any(r.task == task_name for r in records):
             add(key, f"{path} has no '{task_name}' records")
+        elif task_name is not None or len(tasks) == 1:
+            # every image the run will read, header only (a bad image must not surface at step 1)
+            used = sample_records(
+                [r for r in records if r.task == (task_name or tasks[0])], cfg.data.max_samples, cfg.data.seed
+            )
+            bad = image_problems(used)
+            if bad:
+                from vrft.data.records import format_problems
+
+                add(key, format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))
     return task_name
 
 

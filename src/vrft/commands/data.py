@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from vrft.errors import UserError
+from vrft.inputs import seed_arg
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -76,7 +77,9 @@ def _detection_options(p: argparse.ArgumentParser) -> None:
         help="'No Objects' records per positive record (seeded sample of absent categories), or 'all' "
         "(every absent category of every image: the evaluation protocol). Default 0",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of negative sampling / --max-images (default 0)")
+    p.add_argument(
+        "--seed", type=seed_arg, default=0, help="seed of negative sampling / --max-images (default 0; any integer)"
+    )
     p.add_argument("--max-images", type=int, help="use a seeded random subset of this many images")
     p.add_argument("--no-check-images", action="store_true", help="do not require the image files to exist")
     p.add_argument("--id-prefix", help="prefix of record ids (default: coco / lvis)")
@@ -202,7 +205,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("fewshot", help="nested k-shot sets (k images per class), seeded")
     p.add_argument("records", type=Path)
     p.add_argument("--shots", default="1,2,4,8,16", help="comma-separated k values (default 1,2,4,8,16)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0, help="any integer; taken mod 2**32 (default 0)")
     p.add_argument("--out", type=Path, required=True, help="writes {k}shot.jsonl and manifest.json there")
     p.add_argument("--categories", help="restrict to these classes (comma-separated)")
     from vrft.data.presets import PRESETS
@@ -215,13 +218,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("split", help="train/test split by image (no image in both)")
     p.add_argument("records", type=Path)
     p.add_argument("--test-fraction", type=float, required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0, help="any integer; taken mod 2**32 (default 0)")
     p.add_argument("--out", type=Path, required=True, help="writes train.jsonl and test.jsonl there")
 
     p = sub.add_parser("synth", help="draw the synthetic shapes world (COCO instances + PNGs)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--images", type=int, default=1000, help="number of detection images (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0, help="any integer; taken mod 2**32 (default 0)")
     p.add_argument(
         "--size", type=int, default=224, help="image side in pixels (default 224; the demo uses 112)"
     )

@@ -87,14 +87,13 @@ def draw(image, items: list[tuple[str, list[float], str]], out: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     from vrft.data.records import Record
     from vrft.evaluate.runner import HFGenerator, Request, load_image
+    from vrft.inputs import check_file
     from vrft.models.contract import apply_to_records, for_task, resolve_settings
     from vrft.models.load import convention_for, frame_for, load_model_and_processor
     from vrft.parsing import split
     from vrft.tasks import TASKS
 
-    path = Path(args.image)
-    if not path.is_file():
-        raise UserError(f"image not found: {path}")
+    path = check_file(args.image, "image file", UserError)
     image = load_image(path)
     w, h = image.size
     base = dict(image=str(path), width=w, height=h, image_path=path.resolve())

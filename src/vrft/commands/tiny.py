@@ -7,13 +7,13 @@ can be tried end to end without downloading a model: `vrft train model.path=DIR 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 _SIZE_OPTIONS = ("hidden_size", "layers", "heads", "kv_heads", "intermediate_size", "vision_hidden",
                  "vision_depth", "vision_heads", "vision_intermediate", "vocab_size")  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vrft.inputs import seed_arg
     from vrft.models.tiny import SIZES, TINY_ARCHS
 
     parser.add_argument("--arch", required=True, choices=list(TINY_ARCHS), help="architecture to build")
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="preset: 'tiny' (fast tests) or 'demo' (the ~1.5M-parameter miniature); options below override it",
     )  # fmt: skip
     parser.add_argument(
-        "--seed", type=int, default=0, help="weights are identical for the same seed (default 0)"
+        "--seed", type=seed_arg, default=0, help="weights are identical for the same seed (default 0)"
     )
     parser.add_argument(
         "--image-size", type=int, default=112,
@@ -39,14 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vrft.errors import UserError
+    from vrft.inputs import read_text
     from vrft.models.tiny import build_tiny
 
-    texts = []
-    for name in args.vocab_text:
-        try:
-            texts.append(Path(name).read_text(encoding="utf-8"))
-        except OSError as err:
-            raise UserError(f"--vocab-text {name}: cannot read: {err}") from err
+    texts = [read_text(name, "--vocab-text file", UserError) for name in args.vocab_text]
     sizes = {name: getattr(args, name) for name in _SIZE_OPTIONS if getattr(args, name) is not None}
     out = build_tiny(
         args.arch,

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from vrft.data.coco import load_json, slug
@@ -95,14 +94,11 @@ def parse_domain(spec: str | None) -> dict[str, str] | None:
 
 
 def image_size(path: Path) -> tuple[int, int] | str:
-    """(width, height) from the image header, or a problem description."""
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except FileNotFoundError:
-        return "file not found"
-    except (UnidentifiedImageError, OSError) as err:
-        return f"unreadable image ({err.__class__.__name__}: {err})"
+    """(width, height) from the image header, or a problem description (`vrft.inputs.image_size`:
+    missing, unreadable, or larger than `vrft.inputs.MAX_IMAGE_PIXELS`)."""
+    from vrft.inputs import image_size as header_size
+
+    return header_size(path)
 
 
 def _sized_records(items: list[dict[str, Any]], source: str, progress: bool) -> list[Record]:

@@ -17,7 +17,6 @@ serve as negatives.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -25,7 +24,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -35,16 +34,12 @@ from vrft.errors import DataError
 logger = logging.getLogger(__name__)
 
 
-def load_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file; DataError naming the file and position when it is missing or invalid."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (check the path)")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{err.lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+def load_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """Read a JSON file; DataError naming the file and position when it is missing, a directory,
+    not UTF-8 or invalid (`vrft.inputs.read_json`)."""
+    from vrft.inputs import read_json
+
+    return read_json(path, what)
 
 
 def slug(text: str) -> str:
@@ -110,6 +105,9 @@ def structural_problems(data: Any, source: str) -> list[str]:
         if iid is None:
             problems.append(f"{source}: images[{i}]: missing 'id'")
             continue
+        if isinstance(iid, bool) or not isinstance(iid, (int, str)):
+            problems.append(f"{source}: images[{i}]: id={iid!r} must be an integer (or a string)")
+            continue
         if iid in image_ids:
             problems.append(f"{source}: image id={iid}: duplicate image id")
         image_ids.add(iid)
@@ -125,6 +123,9 @@ def structural_problems(data: Any, source: str) -> list[str]:
         if cid is None:
             problems.append(f"{source}: categories[{i}]: missing 'id'")
             continue
+        if isinstance(cid, bool) or not isinstance(cid, int):
+            problems.append(f"{source}: categories[{i}]: id={cid!r} must be an integer")
+            continue
         if cid in cat_ids:
             problems.append(f"{source}: category id={cid}: duplicate category id")
         cat_ids.add(cid)
@@ -137,36 +138,108 @@ def structural_problems(data: Any, source: str) -> list[str]:
             problems.append(f"{source}: annotations[{i}]: not an object")
             continue
         aid = ann.get("id", f"#{i}")
+        where = f"{source}: annotation id={aid}" if "id" in ann else f"{source}: annotations[{i}]"
         if "id" in ann:
-            if aid in ann_ids:
-                problems.append(f"{source}: annotation id={aid}: duplicate annotation id")
-            ann_ids.add(aid)
-        if ann.get("image_id") not in image_ids:
-            problems.append(f"{source}: annotation id={aid}: unknown image_id={ann.get('image_id')!r}")
-        if ann.get("category_id") not in cat_ids:
-            problems.append(f"{source}: annotation id={aid}: unknown category_id={ann.get('category_id')!r}")
-        bbox = ann.get("bbox")
-        if not (
-            isinstance(bbox, list)
-            and len(bbox) == 4
-            and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox
-            )
-        ):
+            try:
+                if aid in ann_ids:
+                    problems.append(f"{where}: duplicate annotation id")
+                ann_ids.add(aid)
+            except TypeError:  # an unhashable id (a list, an object)
+                problems.append(f"{where}: id must be an integer")
+        if not _hashable(ann.get("image_id")) or ann.get("image_id") not in image_ids:
+            problems.append(f"{where}: unknown image_id={ann.get('image_id')!r} (not an image id of the file)")
+        if not _hashable(ann.get("category_id")) or ann.get("category_id") not in cat_ids:
             problems.append(
-                f"{source}: annotation id={aid}: bbox={bbox!r} must be 4 finite numbers [x, y, w, h]"
+                f"{where}: unknown category_id={ann.get('category_id')!r} (not a category id of the file)"
             )
+        bbox = ann.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_finite(v) for v in bbox)):
+            problems.append(f"{where}: bbox={bbox!r} must be 4 finite numbers [x, y, w, h]")
+        elif bbox[2] < 0 or bbox[3] < 0:
+            problems.append(f"{where}: bbox={bbox!r} has a negative width or height ([x, y, w, h], w, h >= 0)")
+        if "iscrowd" in ann and ann["iscrowd"] not in (0, 1):
+            problems.append(f"{where}: iscrowd={ann['iscrowd']!r} must be 0 or 1")
+        if "area" in ann and not (_finite(ann["area"]) and ann["area"] >= 0):
+            problems.append(f"{where}: area={ann['area']!r} must be a finite number >= 0")
     return problems
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
 
 
 def xywh_to_xyxy(bbox: Sequence[float], width: int, height: int) -> list[float] | None:
     """COCO [x, y, w, h] -> [x1, y1, x2, y2] clipped to the image; None when empty after clipping."""
-    x, y, w, h = (float(v) for v in bbox)
-    x1, y1 = max(0.0, x), max(0.0, y)
-    x2, y2 = min(float(width), x + w), min(float(height), y + h)
+    from vrft.boxes import xywh_to_xyxy as corners
+
+    x1, y1, x2, y2 = corners(bbox)
+    x1, y1 = max(0.0, x1), max(0.0, y1)
+    x2, y2 = min(float(width), x2), min(float(height), y2)
     if x2 <= x1 or y2 <= y1:
         return None
     return [round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)]
+
+
+def read_instances(path: str | os.PathLike, what: str = "COCO instances file") -> dict:
+    """THE reader of a COCO / LVIS instances (ground-truth) file, shared by `vrft data convert`,
+    `vrft data validate` (which lists the same `structural_problems` without raising) and
+    `vrft eval --coco-gt / --lvis-gt`.
+
+    Raises DataError (every problem, each naming the image / category / annotation id or index and
+    the field) for: a missing file or directory, bytes that are not UTF-8, invalid JSON, missing
+    lists, duplicate or unknown ids, a bbox that is not 4 finite numbers or has a negative size, an
+    iscrowd other than 0/1, a non-finite or negative area.
+    """
+    source = str(path)
+    data = load_json(path, what)
+    problems = structural_problems(data, source)
+    if problems:
+        from vrft.data.records import format_problems
+
+        raise DataError(
+            format_problems(problems, f"{source}: {len(problems)} problem(s) (see `vrft data validate`):")
+        )
+    return data
+
+
+class GTBoxes(NamedTuple):
+    """Pixel boxes ``[x1, y1, x2, y2]`` (clipped to the image) of a checked instances file."""
+
+    boxes: dict[tuple[Any, Any], list[list[float]]]
+    """(image id, category id) -> the non-crowd boxes: the targets."""
+    crowd: dict[tuple[Any, Any], list[list[float]]]
+    """(image id, category id) -> the crowd boxes (iscrowd=1): ignore regions, never targets."""
+    dropped: list[Any]
+    """Ids of annotations whose box is empty after clipping to the image."""
+
+
+def gt_boxes(data: dict, categories: Iterable[Any] | None = None) -> GTBoxes:
+    """The ONE xywh -> xyxy and crowd split of COCO ground truth (convert, eval and its protocols use
+    it): each annotation of `categories` (default all) as a clipped pixel box, crowd kept apart."""
+    images = {img["id"]: img for img in data["images"]}
+    wanted = None if categories is None else set(categories)
+    boxes: dict[tuple, list[list[float]]] = defaultdict(list)
+    crowd: dict[tuple, list[list[float]]] = defaultdict(list)
+    dropped = []
+    for ann in data["annotations"]:
+        iid, cid = ann["image_id"], ann["category_id"]
+        if wanted is not None and cid not in wanted:
+            continue
+        img = images[iid]
+        box = xywh_to_xyxy(ann["bbox"], img["width"], img["height"])
+        if box is None:
+            dropped.append(ann.get("id"))
+            continue
+        (crowd if ann.get("iscrowd", 0) else boxes)[(iid, cid)].append(box)
+    return GTBoxes(dict(boxes), dict(crowd), dropped)
 
 
 NegativeFn = Callable[[dict, set], Iterable[int]]
@@ -204,22 +277,11 @@ def build_detection_records(
     sel = list(selected)
     sel_set = set(sel)
     order = {cid: k for k, cid in enumerate(sel)}
-    boxes: dict[tuple, list[list[float]]] = defaultdict(list)
-    crowd: dict[tuple, list[list[float]]] = defaultdict(list)
     present: dict[Any, set] = defaultdict(set)
     images = {img["id"]: img for img in data["images"]}
-    dropped = []
     for ann in data["annotations"]:
-        iid, cid = ann["image_id"], ann["category_id"]
-        present[iid].add(cid)
-        if cid not in sel_set:
-            continue
-        img = images[iid]
-        box = xywh_to_xyxy(ann["bbox"], img["width"], img["height"])
-        if box is None:
-            dropped.append(ann.get("id"))
-            continue
-        (crowd if ann.get("iscrowd", 0) else boxes)[(iid, cid)].append(box)
+        present[ann["image_id"]].add(ann["category_id"])
+    boxes, crowd, dropped = gt_boxes(data, sel_set)
     if dropped:
         logger.warning(
             "%s: dropped %d annotation(s) with an empty box after clipping to the image (ids: %s%s)",
@@ -329,14 +391,7 @@ def prepare(
     """Load and structurally check an instances file; resolve every image path."""
     json_path = Path(json_path)
     source = str(json_path)
-    data = load_json(json_path)
-    problems = structural_problems(data, source)
-    if problems:
-        from vrft.data.records import format_problems
-
-        raise DataError(
-            format_problems(problems, f"{source}: {len(problems)} problem(s) (see `vrft data validate`):")
-        )
+    data = read_instances(json_path)
     names = [image_file_name(img) for img in data["images"]]
     base = resolve_images_dir(json_path, names, images_dir)
     paths = {

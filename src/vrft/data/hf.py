@@ -33,9 +33,11 @@ FrameFn = Callable[[Record], Any]
 
 
 def load_rgb(path: str) -> Image.Image:
-    """Open an image file fully as an RGB PIL image (the file handle is closed)."""
-    with Image.open(path) as im:
-        return im.convert("RGB")
+    """Open an image file fully as an RGB PIL image (the file handle is closed); DataError naming the
+    file when it is missing, unreadable or a decompression bomb (`vrft.inputs.open_image`)."""
+    from vrft.inputs import open_image
+
+    return open_image(path)
 
 
 def _lazy_images(batch: dict[str, list]) -> dict[str, list]:

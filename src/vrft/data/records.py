@@ -276,11 +276,40 @@ def format_problems(problems: list[str], header: str) -> str:
 
 
 def iter_record_lines(path: Path) -> Iterable[tuple[int, str]]:
-    """Yield ``(line_number, text)`` for non-blank lines of a JSONL file (1-based line numbers)."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if line.strip():
-                yield lineno, line
+    """Yield ``(line_number, text)`` for non-blank lines of a JSONL file (1-based line numbers).
+
+    DataError ``file:line: not UTF-8 ...`` for a line that is not UTF-8 (`vrft.inputs.iter_lines`)."""
+    from vrft.inputs import iter_lines
+
+    yield from iter_lines(path, "records file")
+
+
+def sample_records(records: list[Record], max_samples: int | None, seed: int) -> list[Record]:
+    """At most `max_samples` of `records`: a seeded subset (`random.Random(seed)`), file order kept."""
+    import random
+
+    if max_samples is None or len(records) <= max_samples:
+        return records
+    keep = sorted(random.Random(seed).sample(range(len(records)), max_samples))
+    return [records[i] for i in keep]
+
+
+def image_problems(records: Iterable[Record]) -> list[str]:
+    """``file:line: image: PATH: problem`` for every record whose image is missing or unreadable.
+
+    Reads each distinct image's header once (no pixel decoded; `vrft.inputs.image_size`): what a
+    training run checks before it loads the model, so a bad image is not found at step 1."""
+    from vrft.inputs import image_problem
+
+    checked: dict[Path, str | None] = {}
+    problems = []
+    for rec in records:
+        path = rec.resolved_image()
+        if path not in checked:
+            checked[path] = image_problem(path)
+        if checked[path]:
+            problems.append(f"{rec.source or rec.id}: image: {path}: {checked[path]}")
+    return problems
 
 
 def load_records(path: str | os.PathLike, *, task: str | None = None) -> list[Record]:
@@ -298,6 +327,8 @@ def load_records(path: str | os.PathLike, *, task: str | None = None) -> list[Re
             ``file:line: field: problem (how to fix)``), or ids repeat.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a records file (give the .jsonl file inside it)")
     if not path.is_file():
         raise DataError(
             f"{path}: records file not found (write it with `vrft data convert ...` or check the path)"
@@ -315,6 +346,9 @@ def load_records(path: str | os.PathLike, *, task: str | None = None) -> list[Re
             problems.append(
                 f"{where}: -: invalid JSON ({err.msg} at column {err.colno}; one object per line)"
             )
+            continue
+        except RecursionError:
+            problems.append(f"{where}: -: JSON nested too deeply (one flat record object per line)")
             continue
         line_problems = validate_record_dict(obj)
         if task is not None and isinstance(obj, dict) and obj.get("task") not in (None, task):

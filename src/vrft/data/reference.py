@@ -25,7 +25,6 @@ and one ``image_id``, so few-shot sampling and splits see real images.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import re
@@ -70,6 +69,8 @@ def load_reference_dataset(path: str | os.PathLike, split: str | None = None):
         if split not in ds:
             raise DataError(f"{path}: no split {split!r} (has {names})")
         ds = ds[split]
+    if isinstance(ds.features.get("image"), datasets.Image):  # decoded by us, with the pixel limit
+        ds = ds.cast_column("image", datasets.Image(decode=False))
     missing = [c for c in ("image", "problem", "solution") if c not in ds.column_names]
     if missing:
         raise DataError(
@@ -79,14 +80,17 @@ def load_reference_dataset(path: str | os.PathLike, split: str | None = None):
 
 
 def _to_pil(value: Any) -> Image.Image:
+    """The row's image decoded as RGB (ValueError naming the problem: unreadable, too many pixels)."""
+    from vrft.inputs import open_image
+
     if isinstance(value, Image.Image):
-        return value
+        return open_image(value, "image", error=ValueError)
     if isinstance(value, dict) and value.get("bytes"):
-        return Image.open(io.BytesIO(value["bytes"]))
+        return open_image(bytes(value["bytes"]), "image", error=ValueError)
     if isinstance(value, dict) and value.get("path"):
-        return Image.open(value["path"])
+        return open_image(value["path"], error=ValueError)
     if isinstance(value, str):
-        return Image.open(value)
+        return open_image(value, error=ValueError)
     raise ValueError(f"unsupported image value of type {type(value).__name__}")
 
 

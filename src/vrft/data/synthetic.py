@@ -106,6 +106,16 @@ OCR_WORDS: tuple[str, ...] = (
 # 1.5M-parameter model learns to localise on it in minutes, on "textured" it does not).
 BACKGROUNDS = ("textured", "plain")
 
+# Bounds of `synthesize` (a side of 100000 px asked for a 37 GiB image): clear errors, not allocations.
+MAX_SIZE = 4096
+"""Largest image side in pixels (a 4096 x 4096 RGB image is 50 MB while drawn)."""
+MAX_IMAGES = 1_000_000
+"""Most detection (and classification) images one call draws."""
+MAX_OBJECTS = 64
+"""Most objects per detection image."""
+MAX_WORKERS = 256
+"""Most drawing processes."""
+
 
 # --------------------------------------------------------------------------- geometry of shapes
 def _regular(n: int, phase: float = -math.pi / 2) -> np.ndarray:
@@ -511,6 +521,39 @@ def _resolve_classes(classes: Sequence[str] | None, split: str) -> tuple[str, ..
     return tuple(classes)
 
 
+def check_bounds(
+    *,
+    n_images: int,
+    size: int,
+    min_objects: int = 1,
+    max_objects: int = 1,
+    classification: int = 0,
+    start_index: int = 0,
+    workers: int | None = None,
+) -> None:
+    """UserError naming the option (the CLI's flag) for any count or size outside its bound."""
+    rules = [
+        (0 <= n_images <= MAX_IMAGES, f"--images {n_images}: must be 0..{MAX_IMAGES}"),
+        (32 <= size <= MAX_SIZE, f"--size {size}: the image side must be 32..{MAX_SIZE} pixels"),
+        (
+            1 <= min_objects <= max_objects <= MAX_OBJECTS,
+            f"--min-objects {min_objects} / --max-objects {max_objects}: need 1 <= min <= max <= {MAX_OBJECTS}",
+        ),
+        (
+            0 <= classification <= MAX_IMAGES,
+            f"--classification {classification}: must be 0..{MAX_IMAGES} images",
+        ),
+        (
+            0 <= start_index <= 10**9,
+            f"--start-index {start_index}: must be 0..{10**9} (image indices are not negative)",
+        ),
+        (workers is None or 0 <= workers <= MAX_WORKERS, f"--workers {workers}: must be 1..{MAX_WORKERS}"),
+    ]
+    problems = [msg for ok, msg in rules if not ok]
+    if problems:
+        raise UserError("; ".join(problems))
+
+
 def synthesize(
     out_dir: str | os.PathLike,
     n_images: int,
@@ -561,10 +604,13 @@ def synthesize(
     """
     if background not in BACKGROUNDS:
         raise UserError(f"unknown background {background!r} (use one of: {', '.join(BACKGROUNDS)})")
-    if n_images < 0 or not (1 <= min_objects <= max_objects):
-        raise UserError("need n_images >= 0 and 1 <= min_objects <= max_objects")
-    if size < 32:
-        raise UserError(f"image size {size} is too small (use at least 32 pixels)")
+    check_bounds(
+        n_images=n_images, size=size, min_objects=min_objects, max_objects=max_objects,
+        classification=classification, start_index=start_index, workers=workers,
+    )  # fmt: skip
+    from vrft.inputs import normalize_seed
+
+    seed = normalize_seed(seed)
     if not (0.0 < min_scale <= max_scale <= 0.9):
         raise UserError(f"need 0 < min_scale <= max_scale <= 0.9 (got {min_scale}, {max_scale})")
     drawn = _resolve_classes(classes, split)
@@ -698,6 +744,10 @@ def synthesize_classification(
     Returns the path of ``out_dir/classification.jsonl``. Each record's `classes` is the full label
     list and `domain` is ``{"object": "shape", "attribute": "type"}``.
     """
+    check_bounds(n_images=n_images, size=size, start_index=start_index, workers=workers)
+    from vrft.inputs import normalize_seed
+
+    seed = normalize_seed(seed)
     out = Path(out_dir)
     (out / "classification").mkdir(parents=True, exist_ok=True)
     labels = classification_labels(classes)

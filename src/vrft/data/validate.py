@@ -12,6 +12,7 @@ gives x2 = W + 0.5; more than that is an error).
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,9 @@ def validate_records_file(
         except json.JSONDecodeError as err:
             report.problems.append(f"{where}: -: invalid JSON ({err.msg} at column {err.colno})")
             continue
+        except RecursionError:
+            report.problems.append(f"{where}: -: JSON nested too deeply (one flat record object per line)")
+            continue
         problems = validate_record_dict(obj)
         if isinstance(obj, dict):
             rid = obj.get("id")
@@ -148,13 +152,11 @@ def validate_instances_file(
             x, y, w, h = (float(v) for v in bbox)
         except (TypeError, ValueError):
             continue
+        if not all(math.isfinite(v) for v in (x, y, w, h)) or w < 0 or h < 0:
+            continue  # already reported as structural problems
         problem = check_box([x, y, x + w, y + h], img.get("width"), img.get("height"))
         if problem:
             report.problems.append(f"{src}: annotation id={aid} (image {img['id']}): bbox {bbox}: {problem}")
-        if ann.get("iscrowd", 0) not in (0, 1):
-            report.problems.append(
-                f"{src}: annotation id={aid}: iscrowd={ann.get('iscrowd')!r} must be 0 or 1"
-            )
     if is_lvis:
         for iid, img in images.items():
             for key in ("neg_category_ids", "not_exhaustive_category_ids"):
@@ -199,10 +201,9 @@ def validate_path(
 ) -> ValidationReport:
     """Validate a records JSONL (``.jsonl``) or a COCO / LVIS instances JSON (``.json``)."""
     from vrft.errors import DataError
+    from vrft.inputs import check_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    path = check_file(path, "records (.jsonl) or instances (.json) file")
     if path.suffix.lower() == ".jsonl":
         return validate_records_file(path, check_images=check_images, progress=progress)
     if path.suffix.lower() == ".json":

@@ -20,18 +20,19 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from vrft.config import Seed
 from vrft.errors import ConfigError
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class WorldSettings(_Section):
     """The synthetic shapes world (`vrft.data.synthetic`): base classes for the warm start, novel
     classes for the few-shot sets and the test."""
 
-    seed: int = Field(0, description="World seed (every image depends only on it and its index).")
+    seed: Seed = Field(0, description="World seed (every image depends only on it and its index).")
     image_size: int = Field(112, ge=32, description="Square image side in pixels (112: 16 visual tokens).")
     base_images: int = Field(3000, ge=1, description="Warm-start images (base shapes only).")
     pool_images: int = Field(200, ge=1, description="Images the novel k-shot sets are drawn from.")
@@ -80,7 +81,7 @@ class ModelSettings(_Section):
         ge=1,
         description="Text RoPE base (10: the tiny model reads visual positions sooner than with 10000).",
     )
-    seed: int = Field(0, description="Initial weights seed.")
+    seed: Seed = Field(0, description="Initial weights seed.")
 
 
 class WarmStartSettings(_Section):
@@ -98,7 +99,7 @@ class FewShotSettings(_Section):
     """The k-shot sets of the NOVEL classes and the shared budget of SFT and Visual-RFT."""
 
     shots: list[int] = Field([1, 4], min_length=1, description="k values (images per novel class).")
-    seed: int = Field(
+    seed: Seed = Field(
         0, description="Sampling seed (the sets are nested: the 1-shot images are in the 4-shot set)."
     )
     keep_negatives: bool = Field(
@@ -198,15 +199,10 @@ def load_settings(
     if quick:
         _merge(data, QUICK)
     if path is not None:
+        from vrft.inputs import read_yaml
+
         p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"demo config not found: {p}")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            at = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-            raise ConfigError(f"{at}: invalid YAML: {getattr(err, 'problem', err)}") from None
+        loaded = read_yaml(p, "demo config")[0] or {}  # not UTF-8, duplicate keys, alias bombs: ConfigError
         if not isinstance(loaded, dict):
             raise ConfigError(f"{p}: the top level must be a mapping (world:, model:, ...)")
         _merge(data, loaded)

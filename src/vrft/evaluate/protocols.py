@@ -82,13 +82,9 @@ class DetectionSetup:
 
 
 def _boxes_from_gt(gt: dict) -> dict[tuple[int, int], list[list[float]]]:
-    out: dict[tuple[int, int], list[list[float]]] = {}
-    for a in gt["annotations"]:
-        if a.get("iscrowd", 0):
-            continue
-        x, y, w, h = a["bbox"]
-        out.setdefault((a["image_id"], a["category_id"]), []).append([x, y, x + w, y + h])
-    return out
+    from vrft.data.coco import gt_boxes
+
+    return gt_boxes(gt).boxes  # the one xywh -> xyxy + crowd split (crowd boxes are not targets)
 
 
 def resolve_category(name: str, ids_by_name: dict[str, int]) -> int | None:

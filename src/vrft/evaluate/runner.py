@@ -48,13 +48,11 @@ def load_image(image: Any):
     """A PIL RGB image from a path or an image (raises UserError naming a missing/unreadable file)."""
     from PIL import Image
 
+    from vrft.inputs import open_image
+
     if isinstance(image, Image.Image):
         return image.convert("RGB") if image.mode != "RGB" else image
-    try:
-        with Image.open(image) as im:
-            return im.convert("RGB")
-    except (OSError, ValueError) as err:
-        raise UserError(f"cannot read image {image}: {err} (check the record's image path)") from None
+    return open_image(image, error=UserError)
 
 
 def _trim(text: str, stops: Sequence[str]) -> str:

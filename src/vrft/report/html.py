@@ -47,6 +47,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from vrft.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 GT_COLOR = "#00c853"
@@ -69,20 +71,19 @@ def _thumbnail(path: Path, cache: dict[str, tuple[str, int, int] | None]) -> tup
     result = None
     if sum(v is not None for v in cache.values()) < MAX_EMBEDDED_IMAGES:
         try:
-            from PIL import Image
+            from vrft.inputs import open_image
 
-            with Image.open(path) as im:
-                width, height = im.size
-                im = im.convert("RGB")
-                im.thumbnail((THUMB_MAX_SIDE, THUMB_MAX_SIDE))
-                buf = io.BytesIO()
-                im.save(buf, format="JPEG", quality=80)
+            im = open_image(path)  # DataError (missing, unreadable, decompression bomb): logged below
+            width, height = im.size
+            im.thumbnail((THUMB_MAX_SIDE, THUMB_MAX_SIDE))
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=80)
             result = (
                 "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
                 width,
                 height,
             )
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, UserError) as err:
             failures = sum(1 for v in cache.values() if v is None)
             if failures < 3:
                 logger.warning("report: cannot read image %s (%s); drawing boxes without it", path, err)

@@ -165,7 +165,7 @@ def checkpoint_step(checkpoint: str | None) -> int:
 # ---------------------------------------------------------------------------------------------- data
 def training_records(cfg: VrftConfig) -> tuple[list[Any], str]:
     """The training records of the config's task (at most `data.max_samples`, a seeded subset)."""
-    from vrft.data.records import load_records
+    from vrft.data.records import load_records, sample_records
 
     records = load_records(cfg.data.train)
     task = cfg.data.task
@@ -179,10 +179,7 @@ def training_records(cfg: VrftConfig) -> tuple[list[Any], str]:
     records = [r for r in records if r.task == task]
     if not records:
         raise ConfigError(f"data.train: {cfg.data.train} has no '{task}' records")
-    if cfg.data.max_samples is not None and len(records) > cfg.data.max_samples:
-        rng = random.Random(cfg.data.seed)
-        keep = sorted(rng.sample(range(len(records)), cfg.data.max_samples))
-        records = [records[i] for i in keep]
+    records = sample_records(records, cfg.data.max_samples, cfg.data.seed)
     return with_answer_format(records, cfg.data.answer_format, "data.answer_format"), task
 
 
