@@ -49,8 +49,9 @@ _UTF8_FIX = "save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE > FILE.utf8`)
 def check_file(path: str | os.PathLike, what: str = "file", error: type[Exception] = DataError) -> Path:
     """`path` as a Path when it is an existing file; else `error` saying "not found" or "is a directory"."""
     p = Path(path)
+    a = "an" if what[:1].lower() in "aeiou" else "a"
     if p.is_dir():
-        raise error(f"{p}: is a directory, not a {what} (give the path of the {what} itself)")
+        raise error(f"{p}: is a directory, not {a} {what} (give the path of the {what} itself)")
     if not p.is_file():
         if p.exists():
             raise error(f"{p}: not a regular file (give the path of the {what})")

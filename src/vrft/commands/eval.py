@@ -130,7 +130,7 @@ def _ground_truth(args) -> tuple[dict | None, bool]:
     if args.coco_gt and args.lvis_gt:
         raise UserError("give either --coco-gt or --lvis-gt, not both")
     if args.lvis_gt:
-        return load_gt(args.lvis_gt), True
+        return load_gt(args.lvis_gt, lvis=True), True
     if args.coco_gt:
         return load_gt(args.coco_gt), False
     return None, False

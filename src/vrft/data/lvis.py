@@ -51,6 +51,25 @@ def lvis_image_candidates(image: dict) -> list[str]:
     return out
 
 
+def lvis_problems(data: dict, source: str) -> list[str]:
+    """LVIS-only checks of a structurally valid file: each image's negative / not-exhaustive category
+    lists are lists of the file's category ids, and each image names a file."""
+    cat_ids = {c["id"] for c in data["categories"]}
+    problems = []
+    for img in data["images"]:
+        for key in ("neg_category_ids", "not_exhaustive_category_ids"):
+            ids = img.get(key, [])
+            if not isinstance(ids, list):
+                problems.append(f"{source}: image id={img['id']}: {key} must be a list of category ids")
+                continue
+            bad = [c for c in ids if not isinstance(c, int) or isinstance(c, bool) or c not in cat_ids]
+            if bad:
+                problems.append(f"{source}: image id={img['id']}: {key} has unknown category ids {bad[:10]}")
+        if not lvis_image_candidates(img):
+            problems.append(f"{source}: image id={img['id']}: neither file_name nor coco_url")
+    return problems
+
+
 def lvis_image_paths(data: dict, json_path: Path, images_dir: str | os.PathLike | None) -> dict[Any, Path]:
     """Image id -> path: the first candidate that exists under the images folder (else the last one)."""
     bases = (
@@ -96,12 +115,7 @@ def convert_lvis(
     data = load_json(json_path)
     problems = structural_problems(data, source)
     if not problems:
-        for img in data["images"]:
-            for key in ("neg_category_ids", "not_exhaustive_category_ids"):
-                if not isinstance(img.get(key, []), list):
-                    problems.append(f"{source}: image id={img['id']}: {key} must be a list of category ids")
-            if not lvis_image_candidates(img):
-                problems.append(f"{source}: image id={img['id']}: neither file_name nor coco_url")
+        problems = lvis_problems(data, source)
     if problems:
         raise DataError(
             format_problems(problems, f"{source}: {len(problems)} problem(s) (see `vrft data validate`):")

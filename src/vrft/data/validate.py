@@ -21,7 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from vrft.data.classification import image_size
-from vrft.data.coco import image_file_name, load_json, resolve_images_dir, structural_problems
+from vrft.data.coco import _hashable, image_file_name, load_json, resolve_images_dir, structural_problems
 from vrft.data.lvis import lvis_image_candidates
 from vrft.data.records import BOX_TOLERANCE_PX, check_box, iter_record_lines, validate_record_dict
 
@@ -123,9 +123,12 @@ def validate_instances_file(
     """Check a COCO or LVIS instances JSON: ids, references, boxes, categories, images on disk."""
     src = str(path)
     data = load_json(path)
-    is_lvis = isinstance(data, dict) and (
-        any("neg_category_ids" in i for i in data.get("images", [])[:50] if isinstance(i, dict))
-        or any("frequency" in c for c in data.get("categories", [])[:50] if isinstance(c, dict))
+    def first(key: str) -> list:
+        items = data.get(key) if isinstance(data, dict) else None
+        return [i for i in items[:50] if isinstance(i, dict)] if isinstance(items, list) else []
+
+    is_lvis = any("neg_category_ids" in i for i in first("images")) or any(
+        "frequency" in c for c in first("categories")
     )
     report = ValidationReport(path, "lvis" if is_lvis else "coco")
     report.problems += structural_problems(data, src)
@@ -133,8 +136,8 @@ def validate_instances_file(
         isinstance(data.get(k), list) for k in ("images", "annotations")
     ):
         return report
-    images = {i["id"]: i for i in data["images"] if isinstance(i, dict) and "id" in i}
-    cat_ids = {c.get("id") for c in data.get("categories", []) if isinstance(c, dict)}
+    images = {i["id"]: i for i in data["images"] if isinstance(i, dict) and _hashable(i.get("id"))}
+    cat_ids = {c.get("id") for c in data.get("categories", []) if isinstance(c, dict) and _hashable(c.get("id"))}
     anns = data["annotations"]
     report.items = len(anns)
     show = progress and len(anns) + len(images) >= PROGRESS_MIN_ITEMS
@@ -143,6 +146,8 @@ def validate_instances_file(
         if not isinstance(ann, dict):
             continue
         aid = ann.get("id", f"#{i}")
+        if not (_hashable(ann.get("image_id")) and _hashable(ann.get("category_id"))):
+            continue  # already reported as structural problems
         img = images.get(ann.get("image_id"))
         present.setdefault(ann.get("image_id"), set()).add(ann.get("category_id"))
         bbox = ann.get("bbox")
@@ -164,10 +169,12 @@ def validate_instances_file(
                 if not isinstance(ids, list):
                     report.problems.append(f"{src}: image id={iid}: {key} must be a list")
                     continue
-                bad = [c for c in ids if c not in cat_ids]
+                bad = [c for c in ids if not _hashable(c) or c not in cat_ids]
                 if bad:
                     report.problems.append(f"{src}: image id={iid}: {key} has unknown category ids {bad}")
-            both = sorted(set(img.get("neg_category_ids") or []) & present.get(iid, set()), key=str)
+            negs = img.get("neg_category_ids")
+            negs = {c for c in negs if _hashable(c)} if isinstance(negs, list) else set()
+            both = sorted(negs & present.get(iid, set()), key=str)
             if both:
                 report.problems.append(
                     f"{src}: image id={iid}: categories {both} are annotated but listed in neg_category_ids"

@@ -22,11 +22,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,19 +109,29 @@ def gt_from_records(records: Iterable[Any]) -> tuple[dict, dict[int | str, int]]
     return {"images": images, "annotations": annotations, "categories": categories}, image_ids
 
 
-def load_gt(path: str | os.PathLike) -> dict:
-    """Read a COCO (or LVIS) annotation JSON file; raise `DataError` with the path when unusable."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: ground-truth file not found (pass a COCO instances_*.json)")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
-    missing = [k for k in ("images", "annotations", "categories") if not isinstance(data.get(k), list)]
-    if missing:
-        raise DataError(f"{path}: not a COCO annotation file: missing list(s) {', '.join(missing)}")
+def load_gt(path: str | os.PathLike, *, lvis: bool = False) -> dict:
+    """Read and check a COCO (or LVIS) annotation JSON file with the shared reader
+    (`vrft.data.coco.read_instances`: the checks `vrft data convert` and `validate` make), plus what
+    evaluation needs: integer image ids (pycocotools) and, for LVIS, the category-id lists of images.
+
+    Raises `DataError` naming the file and every bad image / category / annotation (id and field):
+    one NaN coordinate must not turn into a perfect AP.
+    """
+    from vrft.data.coco import read_instances
+    from vrft.data.records import format_problems
+
+    data = read_instances(path, "ground-truth file")
+    problems = [
+        f"{path}: images[{i}]: id={img['id']!r} must be an integer (COCO evaluation ids)"
+        for i, img in enumerate(data["images"])
+        if not isinstance(img["id"], int)
+    ]
+    if lvis:
+        from vrft.data.lvis import lvis_problems
+
+        problems += lvis_problems(data, str(path))
+    if problems:
+        raise DataError(format_problems(problems, f"{path}: {len(problems)} problem(s) in the ground truth:"))
     return data
 
 
