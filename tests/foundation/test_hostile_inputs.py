@@ -672,3 +672,38 @@ def test_non_ascii_digits_are_not_numbers(digits):
     assert det.detections == () and det.n_invalid == 1
     assert not parse_box(f"({digits},2),(30,40)").ok
     assert parse_box("(10,2),(30,40)").box == (10.0, 2.0, 30.0, 40.0)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("image_id", [1]), ("category", ["cat"]), ("presence", [1]), ("id", {"a": 1}), ("image_id", True)],
+)
+def test_prediction_lines_with_wrong_types(tmp_path, capsys, field, value):
+    gt = coco_file(tmp_path)
+    line = {"image_id": 1, "category": "cat", "completion": "<answer>[]</answer>", field: value}
+    preds = write_jsonl(tmp_path / "p.jsonl", [line])
+    msg = error_of(
+        capsys,
+        "eval",
+        "eval",
+        "--predictions",
+        preds,
+        "--coco-gt",
+        gt,
+        "--out",
+        tmp_path / "ev",
+        one_line=False,
+    )
+    assert f"{preds}:1: {field}: {value!r} must be" in msg
+
+
+def test_gt_without_iscrowd_and_area_evaluates(tmp_path, capsys):
+    data = coco_dict()
+    for ann in data["annotations"]:
+        del ann["iscrowd"], ann["area"]
+    gt = coco_file(tmp_path, data)
+    rc, _, err = run(
+        capsys, "eval", "--predictions", predictions_file(tmp_path), "--coco-gt", gt, "--out", tmp_path / "ev"
+    )
+    assert rc == 0, err
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["detection"]["AP50"] == 0.0

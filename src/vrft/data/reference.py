@@ -51,15 +51,23 @@ def load_reference_dataset(path: str | os.PathLike, split: str | None = None):
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: not found (a .parquet file, a folder of them, or a save_to_disk folder)")
-    if path.is_dir() and ((path / "state.json").exists() or (path / "dataset_dict.json").exists()):
-        ds = datasets.load_from_disk(str(path))
-    elif path.suffix == ".arrow":
-        ds = datasets.Dataset.from_file(str(path))
-    else:
-        files = [str(path)] if path.is_file() else sorted(str(p) for p in path.rglob("*.parquet"))
-        if not files:
-            raise DataError(f"{path}: no .parquet files found (nor a save_to_disk folder with state.json)")
-        ds = datasets.load_dataset("parquet", data_files=files)
+    try:  # a corrupt or foreign file raises anything from pyarrow / datasets: name the file instead
+        if path.is_dir() and ((path / "state.json").exists() or (path / "dataset_dict.json").exists()):
+            ds = datasets.load_from_disk(str(path))
+        elif path.suffix == ".arrow":
+            ds = datasets.Dataset.from_file(str(path))
+        else:
+            files = [str(path)] if path.is_file() else sorted(str(p) for p in path.rglob("*.parquet"))
+            if not files:
+                raise DataError(f"{path}: no .parquet files found (nor a save_to_disk folder with state.json)")
+            ds = datasets.load_dataset("parquet", data_files=files)
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise DataError(
+            f"{path}: cannot read it as parquet / arrow / save_to_disk data ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:200] if str(err) else ''})"
+        ) from None
     if isinstance(ds, datasets.DatasetDict):
         names = list(ds)
         if split is None:

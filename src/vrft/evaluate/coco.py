@@ -132,6 +132,9 @@ def load_gt(path: str | os.PathLike, *, lvis: bool = False) -> dict:
         problems += lvis_problems(data, str(path))
     if problems:
         raise DataError(format_problems(problems, f"{path}: {len(problems)} problem(s) in the ground truth:"))
+    for ann in data["annotations"]:  # optional in custom files; pycocotools needs both
+        ann.setdefault("iscrowd", 0)
+        ann.setdefault("area", float(ann["bbox"][2]) * float(ann["bbox"][3]))
     return data
 
 
