@@ -30,6 +30,7 @@ import numpy as np
 
 from vrft.data.records import Record, save_records
 from vrft.errors import DataError
+from vrft.inputs import normalize_seed
 
 logger = logging.getLogger(__name__)
 
@@ -335,7 +336,7 @@ def build_detection_records(
         total = int(counts.sum())
         want = min(total, int(round(negative_ratio * len(positives))))
         if want > 0:
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(normalize_seed(seed))
             picks = np.sort(rng.choice(total, size=want, replace=False))
             offsets = np.concatenate([[0], np.cumsum(counts)])
             owners = np.searchsorted(offsets, picks, side="right") - 1
@@ -376,7 +377,7 @@ def subsample_images(data: dict, max_images: int | None, seed: int) -> dict:
     """A copy of `data` restricted to `max_images` images chosen at random (seeded); same order."""
     if max_images is None or max_images >= len(data["images"]):
         return data
-    rng = np.random.default_rng([seed, 1])
+    rng = np.random.default_rng([normalize_seed(seed), 1])
     keep_idx = set(rng.choice(len(data["images"]), size=max_images, replace=False).tolist())
     images = [img for k, img in enumerate(data["images"]) if k in keep_idx]
     ids = {img["id"] for img in images}

@@ -28,6 +28,7 @@ import numpy as np
 
 from vrft.data.records import Record, save_records
 from vrft.errors import DataError, UserError
+from vrft.inputs import normalize_seed
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def class_of(record: Record) -> str | None:
 
 
 def _class_rng(seed: int, name: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
+    return np.random.default_rng([normalize_seed(seed), zlib.crc32(name.encode("utf-8"))])
 
 
 def sample_fewshot(
@@ -176,7 +177,7 @@ def split_by_image(
         raise UserError(f"--test-fraction must be in [0, 1], got {test_fraction}")
     keys = sorted({image_key(r) for r in records})
     n_test = int(round(test_fraction * len(keys)))
-    perm = np.random.default_rng(seed).permutation(len(keys))
+    perm = np.random.default_rng(normalize_seed(seed)).permutation(len(keys))
     test_keys = {keys[i] for i in perm[:n_test]}
     train = [r for r in records if image_key(r) not in test_keys]
     test = [r for r in records if image_key(r) in test_keys]
