@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vrft.boxes import Frame
+from vrft.data.coco import gt_boxes
 from vrft.data.records import Record, load_records
 from vrft.errors import DataError, UserError
 from vrft.evaluate.coco import category_ids_by_name, image_key
@@ -56,32 +56,47 @@ def limit_records(records, task: str, limit: int | None):
 
 def read_prediction_lines(path: str) -> list[tuple[str, dict]]:
     """``[(file:line, object)]`` of a predictions JSONL; DataError listing every malformed line."""
+    from vrft.inputs import iter_lines
+
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: predictions file not found")
     out, problems = [], []
-    with open(p, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{p}:{n}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                problems.append(f"{where}: invalid JSON ({err.msg})")
-                continue
-            if not isinstance(obj, dict):
-                problems.append(f"{where}: expected a JSON object")
-                continue
-            if "completion" not in obj or not (
-                obj["completion"] is None or isinstance(obj["completion"], str)
-            ):
-                problems.append(f"{where}: completion: missing or not a string (the raw model text)")
-                continue
-            out.append((where, obj))
+    for n, line in iter_lines(p, "predictions file"):  # not found / a directory / not UTF-8: DataError
+        where = f"{p}:{n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(f"{where}: invalid JSON ({err.msg})")
+            continue
+        except RecursionError:
+            problems.append(f"{where}: JSON nested too deeply")
+            continue
+        if not isinstance(obj, dict):
+            problems.append(f"{where}: expected a JSON object")
+            continue
+        if "completion" not in obj or not (obj["completion"] is None or isinstance(obj["completion"], str)):
+            problems.append(f"{where}: completion: missing or not a string (the raw model text)")
+            continue
+        bad = _field_problem(obj)
+        if bad:
+            problems.append(f"{where}: {bad}")
+            continue
+        out.append((where, obj))
     if problems:
         raise DataError(f"{p}: {len(problems)} problem(s):\n  " + "\n  ".join(problems[:50]))
     return out
+
+
+def _field_problem(obj: dict) -> str | None:
+    """The first prediction-line field of a wrong type (they become dictionary keys), else None."""
+    for key, ok, want in (
+        ("id", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "a string"),
+        ("image_id", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "an integer (or string)"),
+        ("category", lambda v: isinstance(v, str), "a string"),
+        ("presence", lambda v: isinstance(v, bool), "true or false"),
+    ):
+        if obj.get(key) is not None and not ok(obj[key]):
+            return f"{key}: {obj[key]!r} must be {want}"
+    return None
 
 
 def line_image_id(where: str, obj: dict) -> Any:
@@ -102,13 +117,7 @@ def records_from_gt(lines, gt: dict, images_dir: str | None) -> list[Record]:
         cid = resolve_category(str(obj.get("category")), by_name)
         if cid is not None:
             names[obj.get("category")] = cid
-    boxes: dict[tuple, list] = defaultdict(list)
-    crowd: dict[tuple, list] = defaultdict(list)
-    for a in gt["annotations"]:
-        x, y, w, h = a["bbox"]
-        (crowd if a.get("iscrowd", 0) else boxes)[(a["image_id"], a["category_id"])].append(
-            [x, y, x + w, y + h]
-        )
+    boxes, crowd, _ = gt_boxes(gt)  # the one xywh -> xyxy + crowd split (vrft.data.coco)
     records, seen, problems = [], set(), []
     for where, obj in lines:
         iid, cat = line_image_id(where, obj), obj.get("category")
