@@ -278,7 +278,7 @@ def test_decompression_bomb_images(tmp_path, capsys, claim, tiny_model):
     for cmd in ("check-config", "train", "sft"):
         msg = error_of(capsys, cmd, cmd, cfg, one_line=False)
         assert f"{recs}:1: image: {bomb}" in msg and "pixels" in msg
-    # eval with a model: the image is decoded for generation
+    # eval with a model: the images' headers are checked before the model loads
     msg = error_of(
         capsys,
         "eval",
@@ -291,8 +291,9 @@ def test_decompression_bomb_images(tmp_path, capsys, claim, tiny_model):
         tmp_path / "ev",
         "--device",
         "cpu",
+        one_line=False,
     )
-    assert str(bomb) in msg and "pixels" in msg
+    assert f"{recs}:1: image: {bomb}" in msg and "pixels" in msg
 
 
 def test_report_skips_a_bomb_image_with_a_warning(tmp_path, capsys, caplog):
@@ -645,6 +646,13 @@ def test_training_images_are_checked_before_the_model_loads(tmp_path, capsys, mo
         msg = error_of(capsys, cmd, cmd, cfg, one_line=False)
         assert f"{recs}:2: image: {tmp_path / 'images' / '1.png'}: file not found" in msg
         assert f"{recs}:4: image: {tmp_path / 'images' / '3.png'}: unreadable image" in msg
+    import vrft.models.load as load
+
+    monkeypatch.setattr(load, "load_model_and_processor", no_model)
+    msg = error_of(
+        capsys, "eval", "eval", "--model", tmp_path, "--data", recs, "--out", tmp_path / "ev", one_line=False
+    )
+    assert f"{recs}:2: image: {tmp_path / 'images' / '1.png'}: file not found" in msg
     # only the images the run reads: records of another task are not checked
     rows = [json.loads(x) for x in recs.read_text().splitlines()]
     ok = [r for r in rows if r["id"] in ("r0", "r2")]

@@ -17,7 +17,7 @@ import logging
 import math
 from pathlib import Path
 
-from vrft.errors import UserError
+from vrft.errors import DataError, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def _summary(metrics: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vrft.data.records import load_records
+    from vrft.data.records import format_problems, image_problems, load_records
     from vrft.evaluate.rescore import infer_task, limit_records
     from vrft.models.contract import apply_to_records, for_task, pick_task
 
@@ -276,6 +276,9 @@ def run(args: argparse.Namespace) -> int:
         task = infer_task(records, pick_task(settings, [r.task for r in records], args.task))
         settings = for_task(settings, task, command="vrft eval")
         records = limit_records([r for r in records if r.task == task], task, args.limit)
+        bad = image_problems(records)  # header only, before the model loads
+        if bad:
+            raise DataError(format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))
         metrics = _run_model(args, settings, apply_to_records(records, settings), task, gt, lvis)
     print(_summary(metrics))
     print(f"wrote {Path(args.out) / 'metrics.json'}")
