@@ -59,6 +59,18 @@ def check_file(path: str | os.PathLike, what: str = "file", error: type[Exceptio
     return p
 
 
+def name_problem(path: str | os.PathLike) -> str | None:
+    """A problem when a file name found on disk is not UTF-8 (records are UTF-8 text, so such a path
+    cannot be written into them), else None. The name is shown with the bad bytes escaped."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        return f"{shown}: the file name is not UTF-8 (rename it, e.g. with `convmv -f latin1 -t utf-8`)"
+    return None
+
+
 def _read_bytes(p: Path, what: str, error: type[Exception]) -> bytes:
     try:
         return p.read_bytes()

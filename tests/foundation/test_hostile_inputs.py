@@ -715,3 +715,25 @@ def test_gt_without_iscrowd_and_area_evaluates(tmp_path, capsys):
     )
     assert rc == 0, err
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["detection"]["AP50"] == 0.0
+
+
+def test_file_names_that_are_not_utf8(tmp_path, capsys):
+    import os
+
+    root = tmp_path / "flowers"
+    image(root / "tulip" / "a.png")
+    bad = os.fsencode(root) + b"/caf\xe9"
+    os.makedirs(bad)
+    Image.new("RGB", (8, 8)).save(bad + b"/b.png")
+    msg = error_of(
+        capsys, "data", "data", "convert", "imagefolder", root, "--out", tmp_path / "o.jsonl", one_line=False
+    )
+    assert "caf\\xe9: the file name is not UTF-8" in msg
+    lisa = tmp_path / "lisa"
+    image(lisa / "a.jpg")
+    (lisa / "a.json").write_text('{"text": ["x"], "shapes": []}')
+    Image.new("RGB", (8, 8)).save(os.fsencode(lisa) + b"/\xe9.jpg")
+    msg = error_of(
+        capsys, "data", "data", "convert", "lisa", lisa, "--out", tmp_path / "l.jsonl", one_line=False
+    )
+    assert "\\xe9.jpg: the file name is not UTF-8" in msg

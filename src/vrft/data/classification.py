@@ -101,6 +101,15 @@ def image_size(path: Path) -> tuple[int, int] | str:
     return header_size(path)
 
 
+def _check_names(paths, source: str) -> None:
+    """DataError listing every path whose name is not UTF-8 (it could not be written to records)."""
+    from vrft.inputs import name_problem
+
+    problems = [msg for msg in map(name_problem, paths) if msg]
+    if problems:
+        raise DataError(format_problems(problems, f"{source}: {len(problems)} file name(s) not UTF-8:"))
+
+
 def _sized_records(items: list[dict[str, Any]], source: str, progress: bool) -> list[Record]:
     """Open every image header to fill width/height; DataError listing every unreadable one."""
     problems, records = [], []
@@ -136,6 +145,7 @@ def convert_imagefolder(
     if not root.is_dir():
         raise DataError(f"{root}: not a folder (expected one sub-folder per class)")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    _check_names([root, *folders, *(p for f in folders for p in f.rglob("*"))], str(root))
     if not folders:
         raise DataError(f"{root}: no class sub-folders found (expected root/<class>/<image files>)")
     names: dict[str, str] = {}

@@ -218,6 +218,9 @@ def convert_lisa(
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder (expected <name>.jpg + <name>.json pairs)")
+    from vrft.data.classification import _check_names
+
+    _check_names([folder, *folder.iterdir()], str(folder))
     files = sorted(folder.glob("*.json"))
     if not files:
         raise DataError(f"{folder}: no .json annotation files found")
