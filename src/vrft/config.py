@@ -120,7 +120,7 @@ class DataSection(_Section):
         "Records may set answer_format too; they must agree with this.",
     )
     max_samples: int | None = Field(None, gt=0, description="Use at most this many training records.")
-    seed: Seed = Field(0, description="Seed that picks the `max_samples` subset.")
+    seed: Seed = Field(0, description="Seed that picks the `max_samples` subset (any integer; taken mod 2**32).")
     shuffle: bool = Field(
         True, description="Shuffle the prompts each epoch (seeded by grpo.seed / sft.seed)."
     )
@@ -183,7 +183,7 @@ class GRPOSection(_Section):
     mask_truncated_completions: bool = Field(
         False, description="Drop completions cut at max length from the loss."
     )
-    seed: Seed = Field(42, description="Seed of the run (sampling, data order, adapter init).")
+    seed: Seed = Field(42, description="Seed of the run (sampling, data order, adapter init); any integer, taken mod 2**32.")
     use_vllm: bool = Field(False, description="Generate rollouts with vLLM (needs `pip install vrft[vllm]`).")
     vllm_mode: Literal["colocate", "server"] = Field(
         "colocate", description="vLLM inside the training processes, or a separate `trl vllm-serve` server."
@@ -232,7 +232,7 @@ class SFTSection(_Section):
     max_length: int | None = Field(
         None, gt=0, description="Truncate examples to this many tokens (None: no)."
     )
-    seed: Seed = Field(42, description="Seed of the run.")
+    seed: Seed = Field(42, description="Seed of the run (any integer; taken mod 2**32).")
 
 
 # -------------------------------------------------------------------------------------------- output
