@@ -737,3 +737,37 @@ def test_file_names_that_are_not_utf8(tmp_path, capsys):
         capsys, "data", "data", "convert", "lisa", lisa, "--out", tmp_path / "l.jsonl", one_line=False
     )
     assert "\\xe9.jpg: the file name is not UTF-8" in msg
+
+
+def test_counting_and_ocr_inputs(tmp_path, capsys):
+    """The perception converters (counting JSON/JSONL, OCR JSONL, ICDAR folders) and synth passes."""
+    image(tmp_path / "a.png")
+    rows = [{"image": "a.png", "category": "cat", "points": [[1, 1]]}, {"image": "a.png", "category": "cat"}]
+    counting = bad_bytes(write_jsonl(tmp_path / "count.jsonl", rows), 2)
+    msg = error_of(capsys, "data", "data", "convert", "counting", counting, "--out", tmp_path / "c.jsonl")
+    assert f"{counting}:2: not UTF-8" in msg
+    counting_json = tmp_path / "count.json"
+    counting_json.write_bytes(b'[\n{"image": "a.png", "category": "caf\xe9"}]')
+    msg = error_of(
+        capsys, "data", "data", "convert", "counting", counting_json, "--out", tmp_path / "c.jsonl"
+    )
+    assert f"{counting_json}:2: not UTF-8" in msg
+    ocr = bad_bytes(write_jsonl(tmp_path / "ocr.jsonl", [{"image": "a.png", "text": "cat"}] * 3), 3)
+    assert f"{ocr}:3: not UTF-8" in error_of(
+        capsys, "data", "data", "convert", "ocr", ocr, "--out", tmp_path / "o.jsonl"
+    )
+    icdar = tmp_path / "icdar"
+    image(icdar / "img_1.png")
+    (icdar / "gt.txt").write_bytes(b'img_1.png, "ok"\nimg_1.png, "caf\xe9"\n')
+    msg = error_of(capsys, "data", "data", "convert", "icdar", icdar, "--out", tmp_path / "i.jsonl")
+    assert f"{icdar / 'gt.txt'}:2: not UTF-8" in msg
+    d = tmp_path / "dir.jsonl"
+    d.mkdir()
+    for kind in ("counting", "ocr"):
+        msg = error_of(capsys, "data", "data", "convert", kind, d, "--out", tmp_path / "x.jsonl")
+        assert f"{d}: is a directory" in msg
+    for flag in ("--counting", "--ocr"):
+        msg = error_of(
+            capsys, "data", "data", "synth", "--out", tmp_path / "s", "--images", "1", flag, "100000000"
+        )
+        assert flag in msg and not (tmp_path / "s").exists()

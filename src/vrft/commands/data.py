@@ -440,10 +440,12 @@ def _split_classes(split: str) -> list[str]:
 def _synth(args: argparse.Namespace) -> int:
     import time
 
-    from vrft.data.synthetic import synthesize
+    from vrft.data.synthetic import check_bounds, synthesize
 
     start = time.perf_counter()
     n_cls = args.images if args.classification == -1 else args.classification
+    for flag in ("counting", "ocr"):  # bounds of the later passes, before anything is drawn
+        check_bounds(n_images=getattr(args, flag) or 0, size=args.size, images_flag=f"--{flag}")
     path = synthesize(
         args.out,
         args.images,

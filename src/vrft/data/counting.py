@@ -39,18 +39,18 @@ _CATEGORY_KEYS = ("category", "label", "object", "class")
 
 def read_entries(path: Path) -> list[tuple[str, Any]]:
     """``[(file:line or file:[index], entry)]`` of a JSON list / JSONL file; DataError when unreadable."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (check the path)")
+    from vrft.inputs import check_file, iter_lines
+
+    check_file(path, "annotation file")  # not found / a directory: DataError
     if path.suffix.lower() == ".jsonl":
         out, problems = [], []
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append((f"{path}:{n}", json.loads(line)))
-                except json.JSONDecodeError as err:
-                    problems.append(f"{path}:{n}: invalid JSON ({err.msg} at column {err.colno})")
+        for n, line in iter_lines(path, "annotation file"):  # not UTF-8: DataError naming the line
+            try:
+                out.append((f"{path}:{n}", json.loads(line)))
+            except json.JSONDecodeError as err:
+                problems.append(f"{path}:{n}: invalid JSON ({err.msg} at column {err.colno})")
+            except RecursionError:
+                problems.append(f"{path}:{n}: JSON nested too deeply")
         if problems:
             raise DataError(format_problems(problems, f"{path}: {len(problems)} invalid line(s):"))
         return out

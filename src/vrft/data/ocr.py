@@ -56,42 +56,39 @@ def convert_ocr_jsonl(
     out: str | os.PathLike | None = None,
 ) -> list[Record]:
     """Generic OCR JSONL -> OCR records; every problem of every line reported together."""
+    from vrft.inputs import iter_lines
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (check the path)")
     base = Path(images_dir) if images_dir is not None else path.parent
     problems: list[str] = []
     records: list[Record] = []
-    with open(path, encoding="utf-8-sig") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                problems.append(
-                    f"{where}: invalid JSON ({err.msg} at column {err.colno}; one object per line)"
-                )
-                continue
-            if not isinstance(obj, dict):
-                problems.append(f'{where}: expected an object {{"image": ..., "text": ...}}')
-                continue
-            image = obj.get("image") or obj.get("image_path") or obj.get("file_name")
-            text = next((obj[k] for k in _TEXT_KEYS if k in obj), None)
-            if not isinstance(image, str) or not image.strip():
-                problems.append(f"{where}: image: missing (a path relative to {base})")
-                continue
-            if not isinstance(text, str):
-                problems.append(
-                    f'{where}: text: missing or not a string (the text in the image; "" for none)'
-                )
-                continue
-            rid = obj.get("id")
-            rid = str(rid) if isinstance(rid, (str, int)) and str(rid).strip() else f"{id_prefix}-{n}"
-            rec = _record(Path(os.path.normpath(base / image)), text, rid, where, problems)
-            if rec is not None:
-                records.append(rec)
+    for n, line in iter_lines(path, "OCR records file"):  # not found, a directory, not UTF-8: DataError
+        where = f"{path}:{n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(
+                f"{where}: invalid JSON ({err.msg} at column {err.colno}; one object per line)"
+            )
+            continue
+        if not isinstance(obj, dict):
+            problems.append(f'{where}: expected an object {{"image": ..., "text": ...}}')
+            continue
+        image = obj.get("image") or obj.get("image_path") or obj.get("file_name")
+        text = next((obj[k] for k in _TEXT_KEYS if k in obj), None)
+        if not isinstance(image, str) or not image.strip():
+            problems.append(f"{where}: image: missing (a path relative to {base})")
+            continue
+        if not isinstance(text, str):
+            problems.append(
+                f'{where}: text: missing or not a string (the text in the image; "" for none)'
+            )
+            continue
+        rid = obj.get("id")
+        rid = str(rid) if isinstance(rid, (str, int)) and str(rid).strip() else f"{id_prefix}-{n}"
+        rec = _record(Path(os.path.normpath(base / image)), text, rid, where, problems)
+        if rec is not None:
+            records.append(rec)
     return _finish(records, problems, path, out)
 
 
@@ -107,7 +104,9 @@ def _gt_line(line: str) -> tuple[str, str] | None:
 
 
 def _text_file(path: Path) -> str:
-    raw = path.read_text(encoding="utf-8-sig")
+    from vrft.inputs import read_text
+
+    raw = read_text(path, "text file")
     lines = [ln for ln in raw.splitlines() if ln.strip()]
     quads = [_QUAD_LINE.match(ln) for ln in lines]
     if lines and all(quads):
@@ -127,10 +126,9 @@ def convert_icdar(
     records: list[Record] = []
     gt = folder / "gt.txt"
     if gt.is_file():
-        try:
-            lines = gt.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError as err:
-            raise DataError(f"{gt}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        from vrft.inputs import read_text
+
+        lines = read_text(gt, "ground-truth text file").splitlines()  # not UTF-8: DataError FILE:LINE
         seen: set[str] = set()
         for n, line in enumerate(lines, 1):
             if not line.strip():

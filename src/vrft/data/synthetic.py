@@ -530,10 +530,11 @@ def check_bounds(
     classification: int = 0,
     start_index: int = 0,
     workers: int | None = None,
+    images_flag: str = "--images",
 ) -> None:
     """UserError naming the option (the CLI's flag) for any count or size outside its bound."""
     rules = [
-        (0 <= n_images <= MAX_IMAGES, f"--images {n_images}: must be 0..{MAX_IMAGES}"),
+        (0 <= n_images <= MAX_IMAGES, f"{images_flag} {n_images}: must be 0..{MAX_IMAGES}"),
         (32 <= size <= MAX_SIZE, f"--size {size}: the image side must be 32..{MAX_SIZE} pixels"),
         (
             1 <= min_objects <= max_objects <= MAX_OBJECTS,
@@ -836,6 +837,12 @@ def synthesize_counting(
     """Write `n_images` counting images under ``out_dir/counting/`` and their records
     ``out_dir/counting.jsonl`` (task ``counting``: the asked ``category`` and the ``boxes`` of its
     shapes; the count is their number). Returns the records path."""
+    check_bounds(n_images=n_images, size=size, start_index=start_index, images_flag="--counting")
+    if not (0 <= max_count <= MAX_OBJECTS and 0 <= max_distractors <= MAX_OBJECTS):
+        raise UserError(f"need 0 <= max_count, max_distractors <= {MAX_OBJECTS}")
+    from vrft.inputs import normalize_seed
+
+    seed = normalize_seed(seed)
     if n_images < 0 or max_count < 0 or max_distractors < 0:
         raise UserError("need n_images >= 0, max_count >= 0 and max_distractors >= 0")
     if size < 32:
@@ -921,6 +928,11 @@ def synthesize_ocr(
 ) -> Path:
     """Write `n_images` OCR images under ``out_dir/ocr/`` and their records ``out_dir/ocr.jsonl``
     (task ``ocr``, ``text`` = the rendered words). Returns the records path."""
+    check_bounds(n_images=n_images, size=max(32, width), start_index=start_index, images_flag="--ocr")
+    check_bounds(n_images=0, size=max(32, height), images_flag="--ocr")
+    from vrft.inputs import normalize_seed
+
+    seed = normalize_seed(seed)
     if n_images < 0 or max_words < 1:
         raise UserError("need n_images >= 0 and max_words >= 1")
     if width < 32 or height < 16:
