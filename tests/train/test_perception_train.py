@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -84,7 +85,7 @@ def test_answer_only_sft_step_and_format_agreement(make_config, tmp_path):
     assert (final / "config.json").is_file()
 
     # a record that asks for another format than the config is refused, naming the record
-    path = tmp_path / "mixed.jsonl"
+    path = Path(cfg.data.train).with_name("mixed.jsonl")  # beside it: the image paths stay valid
     lines = open(cfg.data.train).read().splitlines()
     lines[0] = lines[0][:-1] + ', "answer_format": "think"}'
     path.write_text("\n".join(lines) + "\n")
