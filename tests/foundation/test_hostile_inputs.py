@@ -771,3 +771,16 @@ def test_counting_and_ocr_inputs(tmp_path, capsys):
             capsys, "data", "data", "synth", "--out", tmp_path / "s", "--images", "1", flag, "100000000"
         )
         assert flag in msg and not (tmp_path / "s").exists()
+
+
+def test_score_caps_ground_truth_text(tmp_path, capsys):
+    lines = write_jsonl(
+        tmp_path / "s.jsonl",
+        [{"completion": "<answer>ab</answer>", "text": "x" * 200_001},
+         {"completion": "<answer>ab</answer>", "solution": "<answer>" + "y" * 200_001 + "</answer>"},
+         {"completion": "<answer>ab</answer>", "text": "ab"}],
+    )  # fmt: skip
+    rc, out, err = run(capsys, "score", "ocr", lines)
+    assert rc == 1 and "Traceback" not in err and len(out.splitlines()) == 1
+    assert f"{lines}:1: the ground-truth text has 200001 characters, more than the cap of 200000" in err
+    assert f"{lines}:2: the ground-truth text has 200001 characters" in err

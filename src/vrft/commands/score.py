@@ -16,7 +16,7 @@ Output: one JSON line per scored input line, in input order, e.g.
 of the shown components. With ``--rewards a,b,...`` the listed rewards are shown instead, keyed by
 their registry name (``{"rewards": {"count_points": 0.8, "count_exact": 0.0}, "total": 0.8}``), and
 ``total`` is their plain (unweighted) sum. A bad input line (not JSON, no completion, unusable target,
-more than `MAX_GT_BOXES` = 1,000 ground-truth boxes) produces NO output line; it is reported as
+more than `MAX_GT_BOXES` = 1,000 ground-truth boxes or an OCR text over `MAX_CHARS`) produces NO output line; it is reported as
 ``FILE:LINE: problem`` on stderr and the command exits 1 after scoring every good line. Blank lines
 are skipped. This module must not import torch.
 """
@@ -32,7 +32,7 @@ from typing import Any
 
 from vrft.boxes import Frame
 from vrft.errors import ConfigError, UserError
-from vrft.parsing import MAX_ENTRIES, parse_box, parse_detections, parse_label, split
+from vrft.parsing import MAX_CHARS, MAX_ENTRIES, parse_box, parse_detections, parse_label, split
 from vrft.rewards import PRESETS, get_reward, rewards_for
 
 TASK_NAMES = ("detection", "classification", "grounding", "counting", "ocr")
@@ -187,7 +187,7 @@ def _from_solution(solution: Any, task: str) -> dict[str, Any]:
     if answer is None:
         answer = solution.strip()
     if task == "ocr":
-        return {"gt_text": answer}
+        return {"gt_text": _capped_text(answer)}
     if task in ("detection", "counting"):
         d = parse_detections(answer)
         if d.truncated and len(d.detections) >= MAX_GT_BOXES:
@@ -210,6 +210,15 @@ def _from_solution(solution: Any, task: str) -> dict[str, Any]:
             f"unusable grounding solution: expected <answer> (x1,y1),(x2,y2) </answer> ({b.reason})"
         )
     return {"gt_boxes": [list(b.box)]}
+
+
+def _capped_text(text: str) -> str:
+    if len(text) > MAX_CHARS:
+        raise _BadLine(
+            f"the ground-truth text has {len(text)} characters, more than the cap of {MAX_CHARS} "
+            "(the characters of an answer that are parsed, vrft.parsing.MAX_CHARS)"
+        )
+    return text
 
 
 def _number(obj: dict, key: str) -> float:
@@ -256,7 +265,7 @@ def _from_record(obj: dict, task: str) -> dict[str, Any]:
         text = obj.get("text")
         if not isinstance(text, str):
             raise _BadLine("missing target: give 'solution', a 'record', or 'text' (the text in the image)")
-        return {"gt_text": text}
+        return {"gt_text": _capped_text(text)}
     boxes = _pixel_boxes(obj)
     frame = Frame(_number(obj, "width"), _number(obj, "height"), "norm1000")
     encoded = [frame.encode(b) for b in boxes]
