@@ -784,3 +784,16 @@ def test_score_caps_ground_truth_text(tmp_path, capsys):
     assert rc == 1 and "Traceback" not in err and len(out.splitlines()) == 1
     assert f"{lines}:1: the ground-truth text has 200001 characters, more than the cap of 200000" in err
     assert f"{lines}:2: the ground-truth text has 200001 characters" in err
+
+
+def test_presence_map_inputs(tmp_path, capsys):
+    gt = coco_file(tmp_path)
+    preds = predictions_file(tmp_path)
+    exist = tmp_path / "exist_map.json"
+    exist.write_bytes(b'{"1": ["cat"],\n "2": ["caf\xe9"]}')
+    d = tmp_path / "mapdir"
+    d.mkdir()
+    for path, want in ((exist, f"{exist}:2: not UTF-8"), (d, f"{d}: is a directory")):
+        msg = error_of(capsys, "eval", "eval", "--predictions", preds, "--coco-gt", gt, "--protocol", "paper",
+                       "--presence-from", path, "--out", tmp_path / "ev")  # fmt: skip
+        assert want in msg

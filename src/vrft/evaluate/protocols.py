@@ -279,13 +279,13 @@ def load_presence_map(path: str | os.PathLike) -> PresenceMap:
         DataError: unreadable file, wrong shape (every problem listed), or a predictions file without
             presence answers.
     """
+    from vrft.inputs import read_text
+
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: presence map not found (--presence-from)")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p, "presence map (--presence-from)")  # not found, a directory, not UTF-8: DataError
     try:
         whole = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         whole = None
     if isinstance(whole, dict) and not {"category", "completion", "presence"} & set(whole):
         problems = [
@@ -305,6 +305,9 @@ def load_presence_map(path: str | os.PathLike) -> PresenceMap:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             problems.append(f"{p}:{n}: invalid JSON ({err.msg})")
+            continue
+        except RecursionError:
+            problems.append(f"{p}:{n}: JSON nested too deeply")
             continue
         if not isinstance(row, dict) or not isinstance(row.get("category"), str):
             problems.append(f"{p}:{n}: expected an object with image_id, category and presence")
