@@ -146,6 +146,11 @@ class RewardsSection(_Section):
 
 
 # ---------------------------------------------------------------------------------------------- grpo
+# TRL 1.16 GRPOTrainer's loss types (trl.GRPOConfig.loss_type); tests/train/test_variants.py checks the
+# list against the installed TRL.
+LossType = Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
+
+
 class GRPOSection(_Section):
     """Visual-RFT: TRL's GRPOTrainer hyperparameters (paper values in configs/paper/)."""
 
@@ -173,10 +178,28 @@ class GRPOSection(_Section):
     num_iterations: int = Field(1, gt=0, description="Policy updates per batch of rollouts (mu).")
     epsilon: float = Field(0.2, gt=0.0, description="PPO clip range (no effect when num_iterations == 1).")
     epsilon_high: float | None = Field(None, gt=0.0, description="Upper clip range (DAPO); None: epsilon.")
-    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(
+    loss_type: LossType = Field(
         "grpo",
-        description="Loss normalisation: 'grpo' = mean over tokens per sequence then over sequences (paper).",
+        description="TRL's GRPO loss (docs/training.md 'GRPO variants'): 'grpo' = mean over the tokens of "
+        "each sequence, then over sequences (paper); dr_grpo, dapo, bnpo, cispo, sapo, luspo, vespo.",
     )
+    importance_sampling_level: Literal["token", "sequence"] = Field(
+        "token",
+        description="Importance ratio per token (paper) or one per sequence, the mean log-ratio (GSPO).",
+    )
+    delta: float | None = Field(
+        None, gt=1.0, description="Two-sided clipping: cap the ratio at delta (INTELLECT-2); None: off."
+    )
+    sapo_temperature_pos: float = Field(
+        1.0, gt=0.0, description="SAPO gate temperature for positive advantages (loss_type: sapo)."
+    )
+    sapo_temperature_neg: float = Field(
+        1.05, gt=0.0, description="SAPO gate temperature for non-positive advantages (loss_type: sapo)."
+    )
+    vespo_k_pos: float = Field(2.0, ge=0.0, description="VESPO Gamma power for positive advantages.")
+    vespo_lambda_pos: float = Field(3.0, gt=0.0, description="VESPO Gamma decay for positive advantages.")
+    vespo_k_neg: float = Field(3.0, ge=0.0, description="VESPO Gamma power for negative advantages.")
+    vespo_lambda_neg: float = Field(2.0, gt=0.0, description="VESPO Gamma decay for negative advantages.")
     scale_rewards: Literal["group", "batch", "none"] = Field(
         "group", description="Divide advantages by the reward std of the group (paper), the batch, or not."
     )
@@ -481,6 +504,22 @@ def problems_of(cfg: VrftConfig, *, check_paths: bool = True) -> list[str]:
         add(
             "model.lora.include_vision",
             "adapters on a frozen vision tower: unset one of include_vision / freeze_vision",
+        )
+    if g.loss_type == "cispo" and (g.epsilon_high is None or g.epsilon_high <= 1.0):
+        add(
+            "grpo.epsilon_high",
+            f"loss_type 'cispo' caps the importance ratio itself at epsilon_high (got {g.epsilon_high}, "
+            "so every token weight would be cut below 1); set grpo.epsilon_high above 1 (ScaleRL: 5.0)",
+        )
+    if g.loss_type == "luspo" and g.importance_sampling_level != "sequence":
+        add(
+            "grpo.importance_sampling_level",
+            "loss_type 'luspo' is GSPO's sequence-level loss scaled by length: set it to 'sequence'",
+        )
+    if g.loss_type == "vespo" and g.importance_sampling_level != "token":
+        add(
+            "grpo.importance_sampling_level",
+            "loss_type 'vespo' computes its own sequence-level weights: leave it at 'token'",
         )
     if g.use_vllm and importlib.util.find_spec("vllm") is None:
         add(
