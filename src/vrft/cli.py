@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("eval", "evaluate a model (or saved completions) with the paper's metrics"),
     "predict": ("predict", "answer for one image and draw the boxes"),
     "score": ("score", "re-score completions offline with the verifiable rewards"),
+    "audit": ("audit", "score exploit completions against the honest answer (reward-hacking audit)"),
     "check-config": ("check_config", "validate a training config without loading a model"),
     "tiny": ("tiny", "build a tiny random model of a real architecture (offline)"),
 }
