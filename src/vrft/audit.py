@@ -15,6 +15,7 @@ it means to. This module takes plain arguments; ``vrft audit`` (vrft.commands.au
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -247,6 +248,119 @@ def _grounding_huge(case: AuditCase) -> str | None:
     return case.wrap(_huge(box_text(case.full_image(), conv)) + ", " + box_text(boxes[0], conv))
 
 
+def _points(points: Sequence[Sequence[int]]) -> str:
+    return "[" + ", ".join(f"[{x}, {y}]" for x, y in points) + "]" if points else "No Objects"
+
+
+def _centres(case: AuditCase) -> list[list[int]]:
+    return [[(b[0] + b[2]) // 2, (b[1] + b[3]) // 2] for b in (map(int, box) for box in case.gt_boxes)]
+
+
+def _outside(case: AuditCase) -> list[int] | None:
+    """A point of the image inside no GT box (None if the boxes cover the grid tried)."""
+    x_max, y_max = case.frame.extent
+    for j in range(1, 20):
+        for i in range(1, 20):
+            x, y = int(x_max * i / 20), int(y_max * j / 20)
+            if not any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in case.gt_boxes):
+                return [x, y]
+    return None
+
+
+def _over_count(case: AuditCase) -> str | None:
+    extra = _outside(case)
+    return case.wrap(_points(_centres(case) + [extra])) if extra else None
+
+
+def _under_count(case: AuditCase) -> str | None:
+    centres = _centres(case)
+    return case.wrap(_points(centres[:-1])) if centres else None
+
+
+def _points_spam(case: AuditCase) -> str:
+    x_max, y_max = case.frame.extent
+    return case.wrap(
+        _points(
+            [[int(x_max * (i + 0.5) / 10), int(y_max * (j + 0.5) / 10)] for j in range(10) for i in range(10)]
+        )
+    )
+
+
+def _duplicate_points(case: AuditCase) -> str | None:
+    centres = _centres(case)
+    return case.wrap(_points([p for p in centres for _ in range(2)])) if centres else None
+
+
+def _points_outside_boxes(case: AuditCase) -> str | None:
+    centres, extra = _centres(case), _outside(case)
+    return case.wrap(_points([extra] * len(centres))) if centres and extra else None
+
+
+def _integer_count(case: AuditCase) -> str:
+    return case.wrap(str(len(case.gt_boxes)))
+
+
+def _or_count(case: AuditCase) -> str:
+    n = len(case.gt_boxes)
+    return case.wrap(f"{n} or {n + 1}")
+
+
+@functools.lru_cache(maxsize=8)
+def _point_flood(x_max: int, y_max: int) -> str:
+    """~HUGE_CHARS of distinct points."""
+    entries, size, k = [], 0, 0
+    while size < HUGE_CHARS:
+        entries.append(f"[{k % x_max}, {(k // x_max) % y_max}]")
+        size += len(entries[-1]) + 2
+        k += 1
+    return ", ".join(entries)
+
+
+def _counting_huge(case: AuditCase) -> str:
+    head = _points(_centres(case))[1:-1] + ", " if case.gt_boxes else ""
+    x, y = case.frame.extent
+    return case.wrap("[" + head + _point_flood(int(x), int(y)) + "]")
+
+
+def _text(case: AuditCase) -> str:
+    return case.answer
+
+
+def _near_miss_text(case: AuditCase) -> str | None:
+    t = _text(case)
+    if not t:
+        return None
+    i = len(t) // 2
+    return case.wrap(t[:i] + ("x" if t[i] != "x" else "y") + t[i + 1 :])
+
+
+def _swapped_case(case: AuditCase) -> str | None:
+    t = _text(case)
+    return case.wrap(t.swapcase()) if t.swapcase() != t else None
+
+
+def _or_text(case: AuditCase) -> str | None:
+    t = _text(case)
+    return case.wrap(f"{t} or {t.swapcase()}") if t else None
+
+
+def _text_then_more(case: AuditCase) -> str | None:
+    t = _text(case)
+    return case.wrap(f"{t} hello world") if t else None
+
+
+def _partial_text(case: AuditCase) -> str | None:
+    t = _text(case)
+    words = t.split()
+    part = words[0] if len(words) > 1 else t[: len(t) // 2]
+    return case.wrap(part) if part and part != t else None
+
+
+def _ocr_huge(case: AuditCase) -> str | None:
+    t = _text(case)
+    return case.wrap(_huge(t, " ")) if t else None
+
+
 # task -> exploit name -> generator. A literal dict: a new task adds its own short list here.
 EXPLOITS: dict[str, dict[str, ExploitFn]] = {
     "detection": {
@@ -275,6 +389,27 @@ EXPLOITS: dict[str, dict[str, ExploitFn]] = {
         "huge_output": _grounding_huge,  # ~1 MB of whole-image boxes, then the GT box
         **COMMON_EXPLOITS,
     },
+    "counting": {
+        "over_count": _over_count,  # the GT points and one point inside no box
+        "under_count": _under_count,  # the GT points but the last
+        "points_spam": _points_spam,  # a 10 x 10 grid of points
+        "duplicate_points": _duplicate_points,  # every GT point twice
+        "points_outside_boxes": _points_outside_boxes,  # the right number of points, all outside the boxes
+        "integer_count": _integer_count,  # the right count as a bare integer
+        "or_count": _or_count,  # "N or N+1"
+        "no_objects": _no_objects,  # "No Objects" where there are objects
+        "huge_output": _counting_huge,  # the GT points followed by ~1 MB of points
+        **COMMON_EXPLOITS,
+    },
+    "ocr": {
+        "near_miss": _near_miss_text,  # one character changed
+        "swapped_case": _swapped_case,  # upper and lower case swapped
+        "or_text": _or_text,  # "TEXT or tEXT"
+        "text_then_more": _text_then_more,  # the text followed by other words
+        "partial_text": _partial_text,  # the first word / first half
+        "huge_output": _ocr_huge,  # the text repeated to ~1 MB
+        **COMMON_EXPLOITS,
+    },
 }
 
 
@@ -283,7 +418,8 @@ def shapes_records(task: str, n_images: int = 8, seed: int = 0) -> list[Record]:
     """Records of ``task`` on the shapes world, drawn in memory (no file is written; images unused).
 
     detection: one record per class present in each image (all its boxes) and one for an absent class;
-    classification: one record per image; grounding: the first unambiguous expression of each image.
+    classification, counting, ocr: one record per image (their own drawings); grounding: the first
+    unambiguous expression of each image.
     """
     from vrft.data import synthetic as sw
 
@@ -302,6 +438,14 @@ def shapes_records(task: str, n_images: int = 8, seed: int = 0) -> list[Record]:
                 )
             )
             continue
+        if task == "counting":
+            _, category, boxes = sw.draw_counting(i, seed, size)
+            records.append(Record(id=f"cnt-{i}", category=category, boxes=boxes, **base))
+            continue
+        if task == "ocr":
+            _, text = sw.draw_ocr(i, seed)
+            records.append(Record(id=f"ocr-{i}", text=text, **{**base, "height": 64}))
+            continue
         _, objects = sw.draw_scene(i, seed, size)
         if task == "detection":
             present = sorted({o.shape for o in objects}, key=sw.ALL_CLASSES.index)
@@ -319,8 +463,12 @@ def shapes_records(task: str, n_images: int = 8, seed: int = 0) -> list[Record]:
     return records
 
 
-def make_cases(task: str, records: Sequence[Record], answer_only: bool = False) -> list[AuditCase]:
-    """The audit cases of ``records`` (coordinates 0..1000, the paper's convention)."""
+def make_cases(task: str, records: Sequence[Record], answer_format: str | None = None) -> list[AuditCase]:
+    """The audit cases of ``records`` (coordinates 0..1000, the paper's convention).
+
+    ``answer_format``: "think" or "answer_only" sets every record's ``answer_format`` (the prompt and the
+    honest completion follow it); None keeps the records' own.
+    """
     from vrft.tasks import TASKS
 
     if task not in TASKS:
@@ -333,20 +481,19 @@ def make_cases(task: str, records: Sequence[Record], answer_only: bool = False) 
                 pool.append(label)
     cases = []
     for r in records:
+        if answer_format is not None:
+            r = dataclasses.replace(r, answer_format=answer_format)
         frame = Frame(r.width, r.height, "norm1000")
-        honest = split(t.answer_text(r, frame))
-        if honest.answer is None:  # a task whose answer text has no answer tags: the whole text
-            honest_answer = t.answer_text(r, frame).strip()
-        else:
-            honest_answer = honest.answer
+        text = t.answer_text(r, frame)
+        honest = split(text)
         cases.append(
             AuditCase(
                 task=task,
                 record=r,
                 frame=frame,
                 prompt=t.prompt(r, frame),
-                answer=honest_answer,
-                think=None if answer_only else (honest.think or "Looking at the image."),
+                answer=honest.answer if honest.answer is not None else text.strip(),
+                think=honest.think,  # None: the honest completion is the answer alone
                 columns=dict(t.reward_columns(r, frame)),
                 labels=tuple(r.classes) if r.classes else tuple(pool),
             )

@@ -140,7 +140,7 @@ def test_non_finite_reward_is_flagged_and_answer_only_honest():
     def nan_on_lists(completions, **_):
         return [math.nan if "," in c else 1.0 for c in completions]
 
-    cases = make_cases("classification", shapes_records("classification", 2), answer_only=True)
+    cases = make_cases("classification", shapes_records("classification", 2), answer_format="answer_only")
     assert cases[0].honest == f"<answer>{cases[0].record.label}</answer>"
     report = audit(
         "classification",

@@ -13,10 +13,7 @@ import json
 
 from vrft.audit import EXPLOITS, audit, format_table, make_cases, shapes_records
 from vrft.errors import UserError
-from vrft.rewards import PRESETS, REWARDS, get_reward, rewards_for
-
-ANSWER_ONLY_REWARDS = ("format_answer_only",)
-"""Rewards that score the answer-only format: with one of them the honest answer is written without think."""
+from vrft.rewards import PRESETS, REWARDS, THINK_FORMAT_REWARDS, get_reward, rewards_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +51,14 @@ def selected_rewards(task: str, preset: str, names: str | None) -> dict:
     return {by_fn.get(id(fn), fn.__name__): (fn, w) for fn, w in zip(fns, weights) if w != 0}
 
 
+def answer_format_of(rewards) -> str | None:
+    """The answer format the rewards score: "answer_only" with `format_answer_only`, "think" with a think
+    format reward, None (the records' own) without a format reward."""
+    if "format_answer_only" in rewards:
+        return "answer_only"
+    return "think" if any(n in THINK_FORMAT_REWARDS for n in rewards) else None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_records < 1:
         raise UserError(f"--max-records must be at least 1 (got {args.max_records})")
@@ -70,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
         records = shapes_records(args.task, args.images, args.seed)
         source = f"shapes world (seed {args.seed}, {args.images} images)"
     records = records[: args.max_records]
-    answer_only = any(n in ANSWER_ONLY_REWARDS for n in rewards)
-    cases = make_cases(args.task, records, answer_only=answer_only)
+    cases = make_cases(args.task, records, answer_format=answer_format_of(rewards))
     allow = [a.strip() for a in args.allow.split(",") if a.strip()]
     report = audit(args.task, cases, rewards, source=source, allow=allow)
     if args.json:
