@@ -253,7 +253,8 @@ def _points(points: Sequence[Sequence[int]]) -> str:
 
 
 def _centres(case: AuditCase) -> list[list[int]]:
-    return [[(b[0] + b[2]) // 2, (b[1] + b[3]) // 2] for b in (map(int, box) for box in case.gt_boxes)]
+    boxes = [[int(v) for v in b] for b in case.gt_boxes]
+    return [[(b[0] + b[2]) // 2, (b[1] + b[3]) // 2] for b in boxes]
 
 
 def _outside(case: AuditCase) -> list[int] | None:
