@@ -143,12 +143,11 @@ def test_records_file_without_the_task(tmp_path, capsys):
     assert rc == 2 and "no 'detection' records" in err
 
 
-def test_non_finite_reward_is_flagged_and_answer_only_honest():
+def test_non_finite_reward_is_flagged():
     def nan_on_lists(completions, **_):
         return [math.nan if "," in c else 1.0 for c in completions]
 
-    cases = make_cases("classification", shapes_records("classification", 2), answer_format="answer_only")
-    assert cases[0].honest == f"<answer>{cases[0].record.label}</answer>"
+    cases = make_cases("classification", shapes_records("classification", 2))
     report = audit(
         "classification",
         cases,
