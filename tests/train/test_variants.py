@@ -126,7 +126,8 @@ def runs(tmp_path_factory):
     from vrft.train.grpo import _innermost
 
     root = tmp_path_factory.mktemp("variants")
-    sys.path.insert(0, str(reward_module(root)))
+    lib = str(reward_module(root))
+    sys.path.insert(0, lib)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     out: dict[str, list] = {}
@@ -168,7 +169,7 @@ def runs(tmp_path_factory):
             run_grpo(tiny_config(root / name, overrides=COMMON + overrides), trainer_hook=hook)
             out[name] = steps
     finally:
-        sys.path.remove(str(reward_module(root)))
+        sys.path.remove(lib)
         torch.set_num_threads(threads)
     return out
 
