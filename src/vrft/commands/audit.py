@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(report))
         print()
         if report.flagged:
-            print(f"FLAGGED: {', '.join(report.flagged)} earn(s) at least as much as the honest answer")
+            print(f"FLAGGED: {', '.join(report.flagged)} (each earns at least the honest answer's total)")
         else:
             print(
                 "no exploit earns as much as the honest answer"
