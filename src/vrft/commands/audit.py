@@ -85,18 +85,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         what = f"--rewards {args.rewards}" if args.rewards is not None else f"preset {preset}"
         print(
-            f"vrft audit {args.task}, {what}: {len(cases)} records of the {source}"
-            if not args.records
-            else f"vrft audit {args.task}, {what}: {len(cases)} records of {source}"
+            f"vrft audit {args.task}, {what}: {len(cases)} records of {'the ' if not args.records else ''}{source}"
         )
         print()
         print(format_table(report))
         print()
+        accepted = [r.exploit for r in report.rows if r.flagged and r.allowed]
+        note = f" (accepted with --allow: {', '.join(accepted)})" if accepted else ""
         if report.flagged:
-            print(f"FLAGGED: {', '.join(report.flagged)} (each earns at least the honest answer's total)")
-        else:
             print(
-                "no exploit earns as much as the honest answer"
-                + (" (allowed: " + ", ".join(allow) + ")" if allow else "")
+                f"FLAGGED: {', '.join(report.flagged)} (each earns at least the honest answer's total){note}"
             )
+        else:
+            print(f"no {'other ' if accepted else ''}exploit earns as much as the honest answer{note}")
     return 1 if report.flagged else 0
