@@ -11,6 +11,7 @@ from vrft.audit import EXPLOITS, audit, make_cases, shapes_records
 from vrft.cli import main
 from vrft.data.records import Record, save_records
 from vrft.rewards import PRESETS, REWARDS
+from vrft.tasks import TASKS
 
 # (preset, task) -> the exploits that earn at least as much as the honest answer. Every shipped preset and
 # task is listed: a new preset or task must state (and docs/rewards.md explain) its flags.
@@ -48,8 +49,8 @@ def run(capsys, *argv):
 
 
 def test_every_preset_and_task_is_audited():
-    assert set(CASES) <= set(EXPECTED_FLAGS), "list the expected flags of every (preset, task)"
-    assert {t for _, t in CASES} <= set(EXPLOITS)
+    assert set(CASES) == set(EXPECTED_FLAGS), "list the expected flags of every (preset, task)"
+    assert set(EXPLOITS) == set(TASKS), "every task has an exploit battery"
 
 
 @pytest.mark.parametrize("preset,task", CASES, ids=[f"{p}-{t}" for p, t in CASES])
@@ -143,6 +144,13 @@ def test_records_file_without_the_task(tmp_path, capsys):
     assert rc == 2 and "no 'detection' records" in err
 
 
+def test_answer_only_honest_and_exploits():
+    cases = make_cases("classification", shapes_records("classification", 2), answer_format="answer_only")
+    assert cases[0].honest == f"<answer>{cases[0].record.label}</answer>"
+    assert "without any thinking" in cases[0].prompt
+    assert EXPLOITS["classification"]["or_list"](cases[0]).startswith("<answer>")
+
+
 def test_non_finite_reward_is_flagged():
     def nan_on_lists(completions, **_):
         return [math.nan if "," in c else 1.0 for c in completions]
@@ -156,3 +164,23 @@ def test_non_finite_reward_is_flagged():
     flagged = set(report.flagged)
     assert {"label_then_list", "all_labels"} <= flagged  # NaN on a completion with a comma
     assert "partial_label" not in flagged
+
+
+def test_counting_and_ocr_values(capsys):
+    _, out, _ = run(capsys, "counting", "--images", "6", "--json")
+    rows = {r["exploit"]: r["rewards"] for r in json.loads(out)["rows"]}
+    assert rows["duplicate_points"]["count_points"] == pytest.approx(2 / 3)  # 2M / (2n + n), M = n
+    assert rows["duplicate_points"]["count_exact"] == 0
+    assert rows["integer_count"] == {"format": 1.0, "count_points": 0.0, "count_exact": 1.0}
+    assert rows["points_outside_boxes"] == {"format": 1.0, "count_points": 0.0, "count_exact": 1.0}
+    assert rows["no_objects"]["count_exact"] == 0 and rows["or_count"]["count_exact"] == 0
+
+    rc, out, _ = run(capsys, "ocr", "--preset", "perception", "--images", "3", "--json")
+    report = json.loads(out)
+    rows = {r["exploit"]: r for r in report["rows"]}
+    assert rc == 0 and report["rewards"] == {"format_answer_only": 1.0, "ocr_similarity": 1.0}
+    cases = make_cases("ocr", shapes_records("ocr", 3), answer_format="answer_only")
+    # one character changed in a text of L characters: similarity 1 - 1/L
+    expected = sum(1 - 1 / len(c.answer) for c in cases) / len(cases)
+    assert rows["near_miss"]["rewards"]["ocr_similarity"] == pytest.approx(expected, abs=1e-6)
+    assert rows["answer_in_think"]["rewards"]["format_answer_only"] == 0

@@ -173,7 +173,7 @@ def make_cases(task: str, records: Sequence[Record], answer_format: str | None =
                 pool.append(label)
     cases = []
     for r in records:
-        if answer_format is not None and hasattr(r, "answer_format"):  # (records before answer-only mode)
+        if answer_format is not None:
             r = dataclasses.replace(r, answer_format=answer_format)
         frame = Frame(r.width, r.height, "norm1000")
         text = t.answer_text(r, frame)

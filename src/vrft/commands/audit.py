@@ -13,9 +13,7 @@ import json
 
 from vrft.audit import EXPLOITS, audit, format_table, make_cases, shapes_records
 from vrft.errors import UserError
-from vrft.rewards import PRESETS, REWARDS, get_reward, rewards_for
-
-THINK_FORMAT_REWARDS = ("format", "format_strict", "format_nonempty_think")
+from vrft.rewards import PRESETS, REWARDS, THINK_FORMAT_REWARDS, get_reward, rewards_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
