@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -184,3 +186,12 @@ def test_counting_and_ocr_values(capsys):
     expected = sum(1 - 1 / len(c.answer) for c in cases) / len(cases)
     assert rows["near_miss"]["rewards"]["ocr_similarity"] == pytest.approx(expected, abs=1e-6)
     assert rows["answer_in_think"]["rewards"]["format_answer_only"] == 0
+
+
+def test_audit_does_not_import_torch():
+    code = (
+        "import sys; from vrft.cli import main; rc = main(['audit', 'grounding', '--images', '1', '--json']); "
+        "print('torch' in sys.modules, rc, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stderr.strip().splitlines()[-1] == "False 0"
