@@ -78,11 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"vrft {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the file system refused (disk full, read-only, permissions): one line, no traceback
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"vrft {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
+        _release_output_locks()
         _close_process_group()
+
+
+def _release_output_locks() -> None:
+    """Release the output-directory locks the command took (vrft.outputs)."""
+    outputs = sys.modules.get("vrft.outputs")
+    if outputs is not None:
+        outputs.release_all()
 
 
 def _close_process_group() -> None:

@@ -128,11 +128,22 @@ class _Record(TrainerCallback):
 
 
 def test_overwrite_replaces_an_earlier_run(make_config, tmp_path):
-    from vrft.train.builder import prepare_output_dir
+    """overwrite removes the earlier run's files (its manifest) and nothing else (issue 14)."""
+    from vrft.train.builder import prepare_output_dir, release_output_dir
 
     out = tmp_path / "run"
-    (out / "final").mkdir(parents=True)
+    prepare_output_dir(out, resume=False)  # an earlier run: claims its outputs in the manifest
+    release_output_dir(out)
+    (out / "final").mkdir()
+    (out / "final" / "model.safetensors").write_bytes(b"weights")
+    (out / "metrics.jsonl").write_text('{"step": 1}\n')
+    (out / "mydata").mkdir()
+    (out / "mydata" / "results.csv").write_text("a,b\n1,2\n")  # the user's, not vrft's
+    (out / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="output.overwrite=true"):
         prepare_output_dir(out, resume=False)
     assert prepare_output_dir(out, resume=False, overwrite=True) == (out, None)
-    assert not (out / "final").exists()
+    release_output_dir(out)
+    assert not (out / "final").exists() and not (out / "metrics.jsonl").exists()
+    assert (out / "mydata" / "results.csv").read_text() == "a,b\n1,2\n"
+    assert (out / "notes.txt").read_text() == "mine"

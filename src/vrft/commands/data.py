@@ -281,7 +281,16 @@ def _report(n: int, what: str, out: Path) -> None:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from vrft.outputs import OutputDir, check_dir_output, check_file_output
+
     kind = getattr(args, "kind", None)
+    # outputs are checked before any conversion: kind, writability, and never one of the inputs
+    inputs = [
+        getattr(args, a, None)
+        for a in ("json", "jsonl", "root", "split_json", "refs", "instances", "folder", "path")
+    ]
+    if kind in ("coco", "lvis", "imagefolder", "refcoco", "lisa", "counting", "ocr", "icdar"):
+        args.out = check_file_output(args.out, inputs=inputs)
     if kind in ("coco", "lvis"):
         common = dict(
             images_dir=args.images,
@@ -318,14 +327,19 @@ def _convert(args: argparse.Namespace) -> int:
     elif kind == "coop":
         from vrft.data.classification import convert_coop
 
-        result = convert_coop(
-            args.split_json,
-            args.images,
-            splits=_csv(args.splits),
-            domain=args.domain,
-            id_prefix=args.id_prefix,
-            out_dir=args.out_dir,
-        )
+        splits = _csv(args.splits)
+        names = [f"{s}.jsonl" for s in splits]
+        check_dir_output(args.out_dir, option="--out-dir", inputs=[*inputs, args.images], writes=names)
+        with OutputDir(args.out_dir, "data convert coop", option="--out-dir") as d:
+            d.claim(names)
+            result = convert_coop(
+                args.split_json,
+                args.images,
+                splits=splits,
+                domain=args.domain,
+                id_prefix=args.id_prefix,
+                out_dir=args.out_dir,
+            )
         for split, recs in result.items():
             _report(len(recs), f"{split} records", args.out_dir / f"{split}.jsonl")
     elif kind == "refcoco":
@@ -374,11 +388,15 @@ def _convert(args: argparse.Namespace) -> int:
         from vrft.data.records import load_records
         from vrft.data.reference import convert_reference
 
-        path = convert_reference(
-            args.path, args.out, split=args.split, task=args.task, skip_invalid=args.skip_invalid,
-            convention=args.convention, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
-            keep_prompts=args.keep_prompts, drop_no_objects=args.drop_no_objects,
-        )  # fmt: skip
+        names = ["records.jsonl", "images"]
+        check_dir_output(args.out, inputs=inputs, writes=names)
+        with OutputDir(args.out, "data convert reference") as d:
+            d.claim(names, clean=True)  # an earlier conversion's images are removed, none is left behind
+            path = convert_reference(
+                args.path, args.out, split=args.split, task=args.task, skip_invalid=args.skip_invalid,
+                convention=args.convention, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+                keep_prompts=args.keep_prompts, drop_no_objects=args.drop_no_objects,
+            )  # fmt: skip
         _report(len(load_records(path)), "records", path)
     else:
         raise UserError(
@@ -411,6 +429,7 @@ def _fewshot(args: argparse.Namespace) -> int:
         shots = [int(k) for k in _csv(args.shots)]
     except ValueError:
         raise UserError(f"--shots {args.shots!r}: comma-separated integers, e.g. 1,2,4,8,16") from None
+    # write_fewshot checks and locks --out (vrft.outputs) before reading anything
     manifest = write_fewshot(
         args.records, args.out, shots, args.seed, classes=_classes(args), keep_negatives=args.keep_negatives
     )
@@ -441,48 +460,63 @@ def _synth(args: argparse.Namespace) -> int:
     import time
 
     from vrft.data.synthetic import check_bounds, synthesize
+    from vrft.outputs import OutputDir, check_dir_output
 
     start = time.perf_counter()
     n_cls = args.images if args.classification == -1 else args.classification
     for flag in ("counting", "ocr"):  # bounds of the later passes, before anything is drawn
         check_bounds(n_images=getattr(args, flag) or 0, size=args.size, images_flag=f"--{flag}")
-    path = synthesize(
-        args.out,
-        args.images,
-        args.seed,
-        size=args.size,
-        classes=_csv(args.classes),
-        split=args.split,
-        min_objects=args.min_objects,
-        max_objects=args.max_objects,
-        classification=n_cls,
-        grounding=args.grounding,
-        start_index=args.start_index,
-        workers=args.workers,
-    )
-    print(f"wrote {args.images} images and {path} in {time.perf_counter() - start:.1f} s")
-    if args.grounding:
-        print(f"grounding records: {args.out / 'grounding.jsonl'}")
-    if n_cls:
-        print(f"classification records: {args.out / 'classification.jsonl'}")
-    if args.counting:
-        from vrft.data.synthetic import synthesize_counting
+    extra = _synth_extra_names(args)
+    check_dir_output(args.out, writes=extra)
+    # locked across every part (re-entrant); synthesize first removes the earlier synth files here
+    with OutputDir(args.out, "data synth") as d:
+        instances = synthesize(
+            args.out,
+            args.images,
+            args.seed,
+            size=args.size,
+            classes=_csv(args.classes),
+            split=args.split,
+            min_objects=args.min_objects,
+            max_objects=args.max_objects,
+            classification=n_cls,
+            grounding=args.grounding,
+            start_index=args.start_index,
+            workers=args.workers,
+        )
+        d.claim(extra)
+        print(f"wrote {args.images} images and {instances} in {time.perf_counter() - start:.1f} s")
+        if args.grounding:
+            print(f"grounding records: {args.out / 'grounding.jsonl'}")
+        if n_cls:
+            print(f"classification records: {args.out / 'classification.jsonl'}")
+        if args.counting:
+            from vrft.data.synthetic import synthesize_counting
 
-        path = synthesize_counting(
-            args.out, args.counting, args.seed, size=args.size, classes=_csv(args.classes) or
-            _split_classes(args.split), start_index=args.start_index,
-        )  # fmt: skip
-        print(f"counting records: {path}")
-    if args.ocr:
-        from vrft.data.synthetic import synthesize_ocr
+            path = synthesize_counting(
+                args.out, args.counting, args.seed, size=args.size, classes=_csv(args.classes) or
+                _split_classes(args.split), start_index=args.start_index,
+            )  # fmt: skip
+            print(f"counting records: {path}")
+        if args.ocr:
+            from vrft.data.synthetic import synthesize_ocr
 
-        path = synthesize_ocr(args.out, args.ocr, args.seed, width=args.size, height=max(16, args.size // 3),
-                              start_index=args.start_index)  # fmt: skip
-        print(f"ocr records: {path}")
-    if args.records:
-        from vrft.data.coco import convert_coco
+            path = synthesize_ocr(args.out, args.ocr, args.seed, width=args.size, height=max(16, args.size // 3),
+                                  start_index=args.start_index)  # fmt: skip
+            print(f"ocr records: {path}")
+        if args.records:
+            from vrft.data.coco import convert_coco
 
-        out = args.out / "detection.jsonl"
-        records = convert_coco(path, out=out)
-        _report(len(records), "detection records (positives only; see `vrft data convert coco`)", out)
+            out = args.out / "detection.jsonl"
+            records = convert_coco(instances, out=out)
+            _report(len(records), "detection records (positives only; see `vrft data convert coco`)", out)
     return 0
+
+
+def _synth_extra_names(args: argparse.Namespace) -> list[str]:
+    """What `vrft data synth` writes besides `synthesize`'s own files (the directory's manifest entries)."""
+    names = ["detection.jsonl"] if args.records else []
+    for part, n in (("counting", args.counting), ("ocr", args.ocr)):
+        if n:
+            names += [f"{part}.jsonl"] + [f"{part}/{args.start_index + i:06d}.png" for i in range(n)]
+    return names

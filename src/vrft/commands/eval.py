@@ -256,6 +256,18 @@ def _summary(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def _claim_out(args: argparse.Namespace) -> None:
+    """Check and lock --out BEFORE any work (vrft.outputs): not a file, writable, not holding an input,
+    no file there that vrft did not write; the lock (released when the command ends) refuses a second
+    evaluation into the same directory."""
+    from vrft.evaluate.pipeline import EVAL_OUTPUTS
+    from vrft.outputs import OutputDir, check_dir_output
+
+    inputs = [args.model, args.predictions, args.data, args.coco_gt, args.lvis_gt, args.images]
+    check_dir_output(args.out, inputs=inputs, writes=EVAL_OUTPUTS)
+    OutputDir(args.out, "eval").open()
+
+
 def run(args: argparse.Namespace) -> int:
     from vrft.data.records import format_problems, image_problems, load_records
     from vrft.evaluate.rescore import infer_task, limit_records
@@ -263,6 +275,7 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.model) == bool(args.predictions):
         raise UserError("give exactly one of --model DIR (run the model) or --predictions FILE (re-score)")
+    _claim_out(args)
     gt, lvis = _ground_truth(args)
     if args.predictions and args.prompt is not None:
         raise UserError("--prompt asks a model: it applies to --model, not to re-scoring --predictions")

@@ -79,9 +79,23 @@ def draw(image, items: list[tuple[str, list[float], str]], out: Path) -> Path:
             tx, ty = x1 + width, max(0, y1 - 12)
             pen.rectangle(pen.textbbox((tx, ty), label), fill=colour)
             pen.text((tx, ty), label, fill="white")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    im.save(out)
+    from vrft.outputs import atomic_open
+
+    with atomic_open(out, "wb", encoding=None) as fh:  # a temporary name, renamed into place
+        im.save(fh, format=_image_format(out))
     return out
+
+
+def _image_format(out: Path) -> str:
+    """PIL's format name for the extension of `out` (UserError if it is not an image extension)."""
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(out.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise UserError(
+            f"--out {out}: '{out.suffix or '(no extension)'}' is not an image type PIL can write; use .png or .jpg"
+        )
+    return fmt
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +108,12 @@ def run(args: argparse.Namespace) -> int:
     from vrft.tasks import TASKS
 
     path = check_file(args.image, "image file", UserError)
+    out = None
+    if args.classify is None and not args.read:  # the annotated image: checked before the model loads
+        from vrft.outputs import check_file_output
+
+        out = check_file_output(args.out or Path.cwd() / f"{path.stem}.vrft.png", inputs=[path, args.model])
+        _image_format(out)
     image = load_image(path)
     w, h = image.size
     base = dict(image=str(path), width=w, height=h, image_path=path.resolve())
@@ -180,8 +200,7 @@ def run(args: argparse.Namespace) -> int:
             for box, score in zip(pred.boxes, pred.scores):
                 print(f"{rec.category}: {[round(v, 1) for v in box]} confidence {score:.2f} (pixels)")
                 items.append((f"{rec.category} {score:.2f}", box, colour))
-    if task not in ("classification", "ocr"):
-        out = Path(args.out) if args.out else Path.cwd() / f"{path.stem}.vrft.png"
+    if out is not None:
         draw(image, items, out)
         print(f"wrote {out}")
     return 0

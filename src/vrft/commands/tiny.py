@@ -17,7 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from vrft.models.tiny import SIZES, TINY_ARCHS
 
     parser.add_argument("--arch", required=True, choices=list(TINY_ARCHS), help="architecture to build")
-    parser.add_argument("--out", required=True, help="output directory (created; files are overwritten)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output directory (created; an earlier tiny model there is replaced, other files are kept)",
+    )
     parser.add_argument(
         "--size", default="tiny", choices=list(SIZES),
         help="preset: 'tiny' (fast tests) or 'demo' (the ~1.5M-parameter miniature); options below override it",
@@ -41,17 +45,22 @@ def run(args: argparse.Namespace) -> int:
     from vrft.errors import UserError
     from vrft.inputs import read_text
     from vrft.models.tiny import build_tiny
+    from vrft.outputs import OutputDir, check_dir_output
 
+    out = check_dir_output(args.out, inputs=args.vocab_text, foreign=False)
     texts = [read_text(name, "--vocab-text file", UserError) for name in args.vocab_text]
     sizes = {name: getattr(args, name) for name in _SIZE_OPTIONS if getattr(args, name) is not None}
-    out = build_tiny(
-        args.arch,
-        args.out,
-        size=args.size,
-        image_size=args.image_size,
-        seed=args.seed,
-        vocab_texts=texts,
-        **sizes,
-    )
+    # built in a private folder inside --out (locked), then moved into place: the files of an earlier
+    # tiny model there are replaced, a file vrft did not write is never overwritten (vrft.outputs)
+    with OutputDir(out, "tiny") as d, d.staged(clean=True) as tmp:
+        build_tiny(
+            args.arch,
+            tmp,
+            size=args.size,
+            image_size=args.image_size,
+            seed=args.seed,
+            vocab_texts=texts,
+            **sizes,
+        )
     print(out)
     return 0

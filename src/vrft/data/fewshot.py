@@ -149,20 +149,26 @@ def write_fewshot(
     classes: Sequence[str] | None = None,
     keep_negatives: bool = False,
 ) -> Path:
-    """Load records, sample nested k-shot sets, write ``out_dir/{k}shot.jsonl`` + ``manifest.json``."""
-    from vrft.data.records import load_records
+    """Load records, sample nested k-shot sets, write ``out_dir/{k}shot.jsonl`` + ``manifest.json``.
 
+    `out_dir` is locked while writing (`vrft.outputs.OutputDir`); the k-shot files of an earlier
+    `fewshot` run there are replaced (none is left behind), other files are never touched.
+    """
+    from vrft.data.records import load_records
+    from vrft.outputs import OutputDir, atomic_write_text, check_dir_output
+
+    names = [f"{k}shot.jsonl" for k in dict.fromkeys(shots)] + ["manifest.json"]
+    out = check_dir_output(out_dir, inputs=[records_path], writes=names)
     records = load_records(records_path)
     subsets, manifest = sample_fewshot(records, shots, seed, classes=classes, keep_negatives=keep_negatives)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     manifest["source"] = str(Path(records_path).resolve())
     manifest["files"] = {}
-    for k, recs in subsets.items():
-        save_records(recs, out / f"{k}shot.jsonl")
-        manifest["files"][str(k)] = f"{k}shot.jsonl"
-    path = out / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    with OutputDir(out, "data fewshot") as d:
+        d.claim(names, clean=True)
+        for k, recs in subsets.items():
+            save_records(recs, out / f"{k}shot.jsonl")
+            manifest["files"][str(k)] = f"{k}shot.jsonl"
+        path = atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return path
 
 
@@ -187,9 +193,14 @@ def split_by_image(
 def write_split(
     records_path: str | os.PathLike, out_dir: str | os.PathLike, test_fraction: float, seed: int = 0
 ) -> tuple[Path, Path]:
-    """Load records, split by image, write ``out_dir/train.jsonl`` and ``out_dir/test.jsonl``."""
+    """Load records, split by image, write ``out_dir/train.jsonl`` and ``out_dir/test.jsonl`` (locked;
+    refused if one of them is the input, or a file vrft did not write)."""
     from vrft.data.records import load_records
+    from vrft.outputs import OutputDir, check_dir_output
 
+    names = ["train.jsonl", "test.jsonl"]
+    out = check_dir_output(out_dir, inputs=[records_path], writes=names)
     train, test = split_by_image(load_records(records_path), test_fraction, seed)
-    out = Path(out_dir)
-    return save_records(train, out / "train.jsonl"), save_records(test, out / "test.jsonl")
+    with OutputDir(out, "data split") as d:
+        d.claim(names)
+        return save_records(train, out / "train.jsonl"), save_records(test, out / "test.jsonl")

@@ -376,12 +376,12 @@ def save_records(records: Iterable[Record], path: str | os.PathLike) -> Path:
     A record whose `image_path` is set is written with that path made relative to `path`'s
     directory; otherwise `image` is written unchanged. Returns the output path.
     """
+    from vrft.outputs import atomic_open
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     out_dir = str(path.resolve().parent)
     rel: dict[str, str] = {}
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_open(path, "w") as fh:  # a unique temporary name, renamed into place
         for rec in records:
             obj = rec.to_dict()
             if rec.image_path is not None:
@@ -390,5 +390,4 @@ def save_records(records: Iterable[Record], path: str | os.PathLike) -> Path:
                     rel[key] = Path(os.path.relpath(os.path.abspath(key), out_dir)).as_posix()
                 obj["image"] = rel[key]
             fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
     return path

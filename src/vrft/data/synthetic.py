@@ -474,7 +474,10 @@ def referring_expressions(objects: Sequence[ShapeObject], size: int) -> list[tup
 
 # --------------------------------------------------------------------------- writing
 def _save_png(img: Image.Image, path: Path) -> None:
-    img.save(path, format="PNG", compress_level=1)
+    from vrft.outputs import atomic_open
+
+    with atomic_open(path, "wb", encoding=None) as fh:  # a killed run never leaves half a PNG
+        img.save(fh, format="PNG", compress_level=1)
 
 
 def _render_detection(job: tuple) -> tuple[int, list[ShapeObject]]:
@@ -615,7 +618,36 @@ def synthesize(
     if not (0.0 < min_scale <= max_scale <= 0.9):
         raise UserError(f"need 0 < min_scale <= max_scale <= 0.9 (got {min_scale}, {max_scale})")
     drawn = _resolve_classes(classes, split)
-    out = Path(out_dir)
+    from vrft.outputs import OutputDir, check_dir_output
+
+    out = check_dir_output(out_dir)
+    names = _written_names(n_images, start_index, classification, grounding)
+    with OutputDir(out, "data synth") as d:
+        # the files of an earlier synth run here are removed first: none is left behind
+        d.claim(names, clean=True)
+        return _synthesize(
+            out, n_images, seed, size, drawn, min_objects, max_objects, max_overlap, classification,
+            classification_distractors, grounding, grounding_per_image, start_index, workers, background,
+            min_scale, max_scale, class_colours,
+        )  # fmt: skip
+
+
+def _written_names(n_images: int, start_index: int, classification: int, grounding: bool) -> list[str]:
+    """What `synthesize` writes, relative to its output directory (its manifest entries)."""
+    names = ["instances.json"] + [f"images/{start_index + i:06d}.png" for i in range(n_images)]
+    if grounding:
+        names.append("grounding.jsonl")
+    if classification:
+        names.append("classification.jsonl")
+        names += [f"classification/{start_index + i:06d}.png" for i in range(classification)]
+    return names
+
+
+def _synthesize(
+    out, n_images, seed, size, drawn, min_objects, max_objects, max_overlap, classification,
+    classification_distractors, grounding, grounding_per_image, start_index, workers, background,
+    min_scale, max_scale, class_colours,
+) -> Path:  # fmt: skip
     (out / "images").mkdir(parents=True, exist_ok=True)
     images, annotations, grounding_records = [], [], []
     ann_id = 0
@@ -701,8 +733,11 @@ def synthesize(
         "annotations": annotations,
         "categories": categories,
     }
-    path = out / "instances.json"
-    path.write_text(json.dumps(instances, indent=None, separators=(",", ":")) + "\n", encoding="utf-8")
+    from vrft.outputs import atomic_write_text
+
+    path = atomic_write_text(
+        out / "instances.json", json.dumps(instances, indent=None, separators=(",", ":")) + "\n"
+    )
     if grounding:
         save_records(grounding_records, out / "grounding.jsonl")
     if classification:
@@ -747,9 +782,20 @@ def synthesize_classification(
     """
     check_bounds(n_images=n_images, size=size, start_index=start_index, workers=workers)
     from vrft.inputs import normalize_seed
+    from vrft.outputs import OutputDir
 
     seed = normalize_seed(seed)
     out = Path(out_dir)
+    with OutputDir(out, "data synth") as d:  # re-entrant inside `synthesize`
+        d.claim(
+            ["classification.jsonl"] + [f"classification/{start_index + i:06d}.png" for i in range(n_images)]
+        )
+        return _synthesize_classification(
+            out, n_images, seed, size, classes, distractors, start_index, workers
+        )
+
+
+def _synthesize_classification(out, n_images, seed, size, classes, distractors, start_index, workers) -> Path:
     (out / "classification").mkdir(parents=True, exist_ok=True)
     labels = classification_labels(classes)
     records = []

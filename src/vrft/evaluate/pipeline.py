@@ -49,6 +49,8 @@ SAMPLE_EVALUATORS: dict[str, Any] = {
     "counting": CountingEvaluator,
     "ocr": OCREvaluator,
 }
+EVAL_OUTPUTS = ("metrics.json", "predictions.jsonl", "coco_results.json", "report.html")
+"""What `write_outputs` may write into an evaluation's output directory."""
 REPORT_MAX_SAMPLES = 1000
 """Samples shown in report.html at most: the lowest-scoring three quarters, plus a seeded random
 quarter of the rest (every sample stays in predictions.jsonl)."""
@@ -86,23 +88,34 @@ def write_outputs(
     report: bool = True,
 ) -> Path:
     """Write ``metrics.json``, ``predictions.jsonl``, ``coco_results.json`` (detection) and
-    ``report.html`` into `out_dir`; returns `out_dir`."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    with open(out / "predictions.jsonl", "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    if coco_results is not None:
-        (out / "coco_results.json").write_text(json.dumps(coco_results) + "\n", encoding="utf-8")
-    if report:
-        from vrft.report.html import render_report
+    ``report.html`` into `out_dir`; returns `out_dir`.
 
-        shown = _report_rows(rows, REPORT_MAX_SAMPLES)
-        if len(shown) < len(rows):
-            title = f"{title} ({len(shown)} of {len(rows)} samples shown, lowest scores first)"
-        render_report(shown, out / "report.html", title=title, metrics=metrics, sort="worst")
-    logger.info("wrote %s", ", ".join(sorted(p.name for p in out.iterdir())))
+    The directory is locked while writing and each file is renamed into place (`vrft.outputs`); the
+    files of an earlier evaluation there are replaced (a stale report.html or coco_results.json is
+    removed), a file vrft did not write is never overwritten (UserError).
+    """
+    from vrft.outputs import OutputDir, atomic_open, atomic_write_text
+
+    out = Path(out_dir)
+    names = ["metrics.json", "predictions.jsonl"]
+    names += ["coco_results.json"] if coco_results is not None else []
+    names += ["report.html"] if report else []
+    with OutputDir(out, "eval") as d:
+        d.claim(names, clean=True)
+        atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=False) + "\n")
+        with atomic_open(out / "predictions.jsonl") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if coco_results is not None:
+            atomic_write_text(out / "coco_results.json", json.dumps(coco_results) + "\n")
+        if report:
+            from vrft.report.html import render_report
+
+            shown = _report_rows(rows, REPORT_MAX_SAMPLES)
+            if len(shown) < len(rows):
+                title = f"{title} ({len(shown)} of {len(rows)} samples shown, lowest scores first)"
+            render_report(shown, out / "report.html", title=title, metrics=metrics, sort="worst")
+    logger.info("wrote %s into %s", ", ".join(names), out)
     return out
 
 

@@ -367,9 +367,9 @@ def render_report(
         f'<div id="samples">{"".join(body)}</div>'
         f"<script>{_JS}</script></body></html>"
     )
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out_path)
+    from vrft.outputs import atomic_write_text
+
+    atomic_write_text(out_path, page)
     logger.info("report: wrote %s (%d samples, %.1f MB)", out_path, len(body), len(page) / 1e6)
     return out_path
 

@@ -114,44 +114,197 @@ def shared_trainer_args(cfg: VrftConfig, precision: Precision) -> dict[str, Any]
 
 
 # -------------------------------------------------------------------------------------------- outputs
+TRAINING_OUTPUTS = ("final", "adapter", "checkpoint-*", "metrics.jsonl", "samples.jsonl", "samples.html",
+                    "config.resolved.yaml", "rank_checksums")  # fmt: skip
+"""What a training run writes into its output directory (besides TRL's README.md model card when it
+saves checkpoints, and runs/ with TensorBoard): the run directory's manifest lists these."""
+
+
+def run_inputs(cfg: VrftConfig) -> list[str]:
+    """The paths a training run reads: its output directory may not be or hold one of them."""
+    return [p for p in (cfg.model.path, cfg.data.train, cfg.data.eval) if p]
+
+
 def prepare_output_dir(
-    out: str | Path, resume: bool | str, overwrite: bool = False
+    out: str | Path,
+    resume: bool | str,
+    overwrite: bool = False,
+    *,
+    inputs: Sequence[Any] = (),
+    owner: str = "train",
+    report_to: Sequence[str] = (),
+    save_checkpoints: bool = True,
 ) -> tuple[Path, str | None]:
-    """Create the output directory and resolve what to resume from.
+    """Check, lock and prepare the output directory; resolve what to resume from.
 
-    Returns (directory, checkpoint path or None). A directory holding an earlier run (checkpoints or a
-    final model) is only reused to resume it, or replaced with `overwrite`: a finished run is never
-    silently overwritten.
+    Returns (directory, checkpoint path or None). The directory is checked first (a file, an unwritable
+    place, or one that is or holds an input (`inputs`: model, data) is refused), then locked for this
+    run (released by `release_output_dir` or when the process ends) and its manifest records what the
+    run writes (`TRAINING_OUTPUTS`). A directory holding an earlier run (checkpoints, a final model or
+    its metrics.jsonl) is only reused to resume it, or emptied of THAT RUN's files with `overwrite`:
+    files vrft did not write are never deleted, and never overwritten (the run is refused). Resume
+    picks the last COMPLETE checkpoint (`checkpoint_problem`), skipping (and removing) half-written ones.
     """
-    import shutil
-
-    from transformers.trainer_utils import get_last_checkpoint
+    from vrft import outputs
 
     out = Path(out)
-    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    names = list(TRAINING_OUTPUTS)
+    if save_checkpoints:
+        names.append("README.md")  # TRL's model card, written beside the checkpoints
+    if "tensorboard" in (report_to or ()):
+        names.append("runs")
+    existing_ckpts = [str(p.name) for p in _checkpoints(out)]
+    outputs.check_dir_output(
+        out, option="output.dir", inputs=inputs,
+        writes=[n for n in names if "*" not in n] + existing_ckpts, foreign=False,
+    )  # fmt: skip
+    main = is_main_process()
+    d = outputs.OutputDir(out, owner, option="output.dir", lock=main).open()
+    try:
+        if not d.entries and (out / "config.resolved.yaml").is_file():
+            # a run directory of a vrft version without manifests: its training files are vrft's
+            d.entries.update({n: owner for n in names})
+        foreign = d.foreign(names)
+        if foreign:
+            raise UserError(
+                f"output.dir {out} holds {', '.join(foreign[:5])}, which vrft did not write; a run writes "
+                f"{', '.join(names)} there and never overwrites files that are not its own: move them or "
+                "choose another output.dir"
+            )
+        checkpoint = _resolve_checkpoint(out, resume, clean=main)
+        if checkpoint is None and not resume:
+            earlier = [n for n in ("final", "metrics.jsonl") if (out / n).exists()] + existing_ckpts
+            if earlier and overwrite:
+                if main:
+                    removed = d.clean("train", "sft")
+                    logger.warning(
+                        "output.overwrite: removed the earlier run's files in %s (%s); nothing else",
+                        out, ", ".join(sorted(p.name for p in removed)) or "none",
+                    )  # fmt: skip
+            elif earlier:
+                raise UserError(
+                    f"{out} already holds an earlier run ({', '.join(earlier[:3])}); resume it with "
+                    "output.resume=true (or --resume), replace it with output.overwrite=true (removes only "
+                    "that run's files), or choose another output.dir"
+                )
+        if main:
+            d.claim(names)
+    except BaseException:
+        d.close()
+        raise
+    return out, checkpoint
+
+
+def release_output_dir(out: str | Path) -> None:
+    """Release the lock `prepare_output_dir` took (the end of a run)."""
+    from vrft import outputs
+
+    outputs.release_lock(out)
+
+
+def _checkpoints(out: Path) -> list[Path]:
+    """`checkpoint-<step>` folders of `out`, newest first."""
+    if not out.is_dir():
+        return []
+    found = [p for p in out.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    return sorted(found, key=checkpoint_step, reverse=True)
+
+
+def _resolve_checkpoint(out: Path, resume: bool | str, *, clean: bool) -> str | None:
     if isinstance(resume, str) and resume:
         ckpt = Path(resume)
         if not ckpt.is_dir():
             raise ConfigError(f"output.resume: checkpoint directory not found: {ckpt}")
-        checkpoint: str | None = str(ckpt)
-    elif resume:
-        checkpoint = last
-        if last is None:
-            logger.warning("output.resume is set but %s has no checkpoint yet: starting from scratch", out)
-    else:
-        checkpoint = None
-        earlier = last is not None or (out / "final").exists()
-        if earlier and overwrite:
-            if is_main_process():
-                logger.warning("output.overwrite: removing the earlier run in %s", out)
-                shutil.rmtree(out)
-        elif earlier:
-            raise UserError(
-                f"{out} already holds an earlier run; resume it with output.resume=true (or --resume), "
-                "replace it with output.overwrite=true, or choose another output.dir"
+        problem = checkpoint_problem(ckpt)
+        if problem:
+            raise ConfigError(
+                f"output.resume: {ckpt} is not a complete checkpoint ({problem}); give an earlier one, "
+                "or output.resume=true to take the last complete checkpoint"
             )
-    out.mkdir(parents=True, exist_ok=True)
-    return out, checkpoint
+        return str(ckpt)
+    if not resume:
+        return None
+    for ckpt in _checkpoints(out):
+        problem = checkpoint_problem(ckpt)
+        if problem is None:
+            logger.info("resuming from %s (step %d)", ckpt, checkpoint_step(str(ckpt)))
+            return str(ckpt)
+        logger.warning("resume: skipping %s, an incomplete checkpoint (%s)", ckpt, problem)
+        if clean:  # vrft's own half-written save; a later save of that step would be mixed into it
+            import shutil
+
+            shutil.rmtree(ckpt, ignore_errors=True)
+    logger.warning("output.resume is set but %s has no complete checkpoint yet: starting from scratch", out)
+    return None
+
+
+def checkpoint_problem(ckpt: str | Path) -> str | None:
+    """Why `ckpt` is not a complete Trainer checkpoint, or None if it is.
+
+    Complete: `trainer_state.json` (the Trainer writes it LAST) parses and names the folder's step, and
+    the weights are there: full safetensors (single file or every shard of the index, each with a
+    readable header and as many bytes as the header promises), a LoRA adapter, a .bin, or a DeepSpeed /
+    FSDP state folder.
+    """
+    import json
+
+    ckpt = Path(ckpt)
+    state = ckpt / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json, which the Trainer writes last: the save was interrupted"
+    try:
+        step = json.loads(state.read_text(encoding="utf-8")).get("global_step")
+    except (OSError, ValueError, AttributeError) as err:
+        return f"trainer_state.json is unreadable ({err})"
+    expected = checkpoint_step(str(ckpt))
+    if re.search(r"checkpoint-\d+$", ckpt.name) and step != expected:
+        return f"trainer_state.json says step {step}, the folder name {expected}"
+    for single in ("model.safetensors", "adapter_model.safetensors"):
+        if (ckpt / single).is_file():
+            return _safetensors_problem(ckpt / single)
+    index = ckpt / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            return f"{index.name} is unreadable ({err})"
+        for shard in shards:
+            if not (ckpt / shard).is_file():
+                return f"weight shard {shard} is missing"
+            problem = _safetensors_problem(ckpt / shard)
+            if problem:
+                return problem
+        return None
+    if any(
+        (ckpt / n).is_file() and (ckpt / n).stat().st_size > 0
+        for n in ("pytorch_model.bin", "adapter_model.bin")
+    ):
+        return None
+    if any(p.is_dir() for p in ckpt.glob("global_step*")) or any(ckpt.glob("pytorch_model_fsdp*")):
+        return None
+    return "no model weights (model.safetensors, an index with its shards, or an adapter)"
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    import json
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                return f"{path.name} is truncated"
+            (n,) = struct.unpack("<Q", head)
+            if n > size - 8:
+                return f"{path.name} is truncated (header)"
+            header = json.loads(fh.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, struct.error) as err:
+        return f"{path.name} is unreadable ({err})"
+    if size < 8 + n + end:
+        return f"{path.name} is truncated ({size} of {8 + n + end} bytes)"
+    return None
 
 
 def checkpoint_step(checkpoint: str | None) -> int:

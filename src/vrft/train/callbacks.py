@@ -105,7 +105,9 @@ def truncate_jsonl(path: str | Path, max_step: int) -> None:
                 kept.append(line)
         except ValueError:
             continue
-    path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    from vrft.outputs import atomic_write_text
+
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
 
 
 # --------------------------------------------------------------------------------------------- samples

@@ -107,7 +107,10 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     accumulation = builder.gradient_accumulation(
         cfg.grpo.prompts_per_step, cfg.grpo.per_device_prompts, processes
     )
-    out, checkpoint = builder.prepare_output_dir(cfg.output.dir, cfg.output.resume, cfg.output.overwrite)
+    out, checkpoint = builder.prepare_output_dir(
+        cfg.output.dir, cfg.output.resume, cfg.output.overwrite, inputs=builder.run_inputs(cfg), owner="train",
+        report_to=cfg.output.report_to, save_checkpoints=bool(cfg.output.save_steps),
+    )  # fmt: skip
     main = builder.is_main_process()
     if main:
         (out / "config.resolved.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
@@ -194,6 +197,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     write_rank_checksum(trainer, out)
     if main:
         write_samples_html(out, title=f"{cfg.name or 'vrft'}: training samples")
+    builder.release_output_dir(out)
     return final
 
 

@@ -57,7 +57,10 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     from vrft.train.grpo import save_final
 
     validate(cfg)
-    out, checkpoint = builder.prepare_output_dir(cfg.sft_output_dir, cfg.output.resume, cfg.output.overwrite)
+    out, checkpoint = builder.prepare_output_dir(
+        cfg.sft_output_dir, cfg.output.resume, cfg.output.overwrite, inputs=builder.run_inputs(cfg), owner="sft",
+        report_to=cfg.output.report_to, save_checkpoints=bool(cfg.output.save_steps),
+    )  # fmt: skip
     main = builder.is_main_process()
     if main:
         (out / "config.resolved.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
@@ -102,4 +105,5 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     trainer.train(resume_from_checkpoint=checkpoint)
     final = save_final(trainer, processor, out, lora=cfg.model.lora.enabled, base=cfg.model.path)
     save_contract(out, contract, main)
+    builder.release_output_dir(out)
     return final

@@ -1,0 +1,536 @@
+"""Safe output writing, shared by every command that writes.
+
+Four rules, each enforced here once:
+
+1. **Check before work.** `check_file_output` / `check_dir_output` refuse, with a one-line
+   `UserError`, an output that is the wrong kind (an existing directory where a file is written, a
+   file where a directory is), lies under a file, or cannot be written (probed with a real temporary
+   file, so read-only file systems and root are handled alike). Commands call them before loading a
+   model or converting anything.
+2. **An output never replaces an input.** `refuse_overlap` refuses when a path that will be written
+   (a file, or a directory vrft fills) is an input, or holds one; a directory output may not be an
+   input directory itself.
+3. **Writes are atomic.** `atomic_write_text` / `atomic_open` write to a unique temporary name in the
+   same directory and rename it into place: a reader (or a killed run) never sees half a file, and
+   two writers never mix their bytes.
+4. **A directory output is locked and owned.** `OutputDir` takes an exclusive lock (`flock` on
+   ``.vrft.lock``: released by the kernel when the process dies, so a killed run never blocks the next
+   one) and keeps ``.vrft-manifest.json``, the list of what vrft wrote there (relative paths, each
+   with the command that wrote it). vrft only ever deletes or replaces what that list names: a file
+   it did not write is never overwritten, and cleaning an earlier output (``output.overwrite=true``,
+   a second `vrft data synth` into the same directory) removes exactly the earlier run's files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from vrft.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_NAME = ".vrft-manifest.json"
+LOCK_NAME = ".vrft.lock"
+_TMP_PREFIX = ".vrft-tmp-"
+
+
+# ------------------------------------------------------------------------------------------ checks
+def _reason(err: OSError) -> str:
+    return err.strerror or str(err)
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not os.path.lexists(p):
+        if p.parent == p:
+            break
+        p = p.parent
+    return p
+
+
+def _check_ancestors(path: Path, option: str) -> Path:
+    """The nearest existing ancestor of `path`; it must be a writable directory."""
+    anc = _nearest_existing(path.parent if path != path.parent else path)
+    if not anc.is_dir():
+        raise UserError(
+            f"{option} {path}: {anc} is a file, not a directory; choose a path whose folders are folders"
+        )
+    _probe(anc, option, path)
+    return anc
+
+
+def _probe(directory: Path, option: str, target: Path) -> None:
+    """Create and remove a temporary file in `directory` (the honest writability test)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=_TMP_PREFIX + "probe-", dir=directory)
+    except OSError as err:
+        raise UserError(f"{option} {target}: cannot write in {directory} ({_reason(err)})") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
+def check_file_output(path: str | os.PathLike, *, option: str = "--out", inputs: Iterable[Any] = ()) -> Path:
+    """Check an output FILE before any work; returns the path to write (a symlink: its target).
+
+    Refuses: an existing directory or other non-regular file at `path`, a parent that is a file, a
+    place that cannot be written, and a path that is one of `inputs`.
+    """
+    p = Path(path)
+    if str(path) == "":
+        raise UserError(f"{option}: empty path")
+    if p.is_symlink():
+        p = Path(os.path.realpath(p))
+    if p.is_dir():
+        raise UserError(
+            f"{option} {p} is a directory, but a file is written there; give a file path, e.g. {p / 'out'}"
+        )
+    if os.path.lexists(p) and not p.is_file():
+        raise UserError(f"{option} {p} exists and is not a regular file; choose another path")
+    _check_ancestors(p, option)
+    refuse_overlap([p], inputs, option=option)
+    return p
+
+
+def check_dir_output(
+    path: str | os.PathLike,
+    *,
+    option: str = "--out",
+    inputs: Iterable[Any] = (),
+    writes: Iterable[str] = (),
+    foreign: bool = True,
+) -> Path:
+    """Check an output DIRECTORY before any work; returns it.
+
+    Refuses: an existing file at `path` (or above it), a place that cannot be written, a directory
+    that is one of `inputs`, `writes` (names relative to the directory that the command will write)
+    that are or hold one of `inputs`, and (with `foreign`) `writes` that exist but that vrft did not
+    write (see `OutputDir.claim`).
+    """
+    writes = list(writes)
+    p = Path(path)
+    if str(path) == "":
+        raise UserError(f"{option}: empty path")
+    if os.path.lexists(p) and not p.is_dir():
+        raise UserError(
+            f"{option} {p} is a file, but a directory is written there; give a directory path "
+            f"(e.g. {p.with_suffix('')}-out)"
+        )
+    if p.is_dir():
+        _probe(p, option, p)
+    else:
+        _check_ancestors(p, option)
+    refuse_overlap([p / w for w in writes if not _pattern(w)], inputs, option=option, root=p)
+    if foreign and p.is_dir():
+        d = OutputDir(p, "check", option=option, lock=False)
+        d.entries = read_manifest(p) or {}
+        d.refuse_foreign(writes)
+    return p
+
+
+def _pattern(name: str) -> bool:
+    return any(c in name for c in "*?[")
+
+
+def _resolved(path: Any) -> Path | None:
+    if path is None or str(path) == "":
+        return None
+    try:
+        return Path(os.path.abspath(os.path.realpath(os.fspath(path))))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def refuse_overlap(
+    outputs: Iterable[Any], inputs: Iterable[Any], *, option: str = "--out", root: Any = None
+) -> None:
+    """UserError if a written path (file, or a directory vrft fills) is an input or holds one, or if
+    the output directory `root` is itself an input directory."""
+    ins = [(i, r) for i in inputs if (r := _resolved(i)) is not None]
+    if root is not None and (r_root := _resolved(root)) is not None:
+        for given, r in ins:
+            if r == r_root:
+                raise UserError(
+                    f"{option} {root} is the input {given}; write the output to another directory"
+                )
+    for out in outputs:
+        r_out = _resolved(out)
+        if r_out is None:
+            continue
+        for given, r in ins:
+            same = r == r_out
+            if not same and os.path.exists(r_out) and os.path.exists(r):
+                with contextlib.suppress(OSError):
+                    same = os.path.samefile(r_out, r)
+            if same:
+                raise UserError(
+                    f"{option}: the output {out} is the input {given}; writing it would replace the input. "
+                    "Choose another output path"
+                )
+            if _inside(r, r_out):
+                raise UserError(
+                    f"{option}: the output {out} holds the input {given}; writing it would replace the "
+                    "input. Choose another output path"
+                )
+
+
+# ------------------------------------------------------------------------------------ atomic files
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a unique temporary file beside `path`; on success it is renamed to `path`, else removed.
+
+    Creates the parent directories. An OSError while writing becomes a one-line UserError.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{path.name}.", dir=path.parent)
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {_reason(err)}") from None
+    binary = "b" in mode
+    try:
+        with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding})) as fh:
+            yield fh
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UserError(f"cannot write {path}: {_reason(err)}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` through a temporary file and a rename."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_open(path, "wb", encoding=None) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+# ------------------------------------------------------------------------------------ owned folders
+def read_manifest(directory: str | os.PathLike) -> dict[str, str] | None:
+    """{relative path or pattern: owner command} of `directory`'s manifest, or None without one.
+
+    Entries that could leave the directory (absolute, '..') are dropped: a tampered manifest can
+    never make vrft delete anything outside its own folder.
+    """
+    path = Path(directory) / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        logger.warning("%s: unreadable manifest (%s); treating every file there as not vrft's", path, err)
+        return {}
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        return {}
+    return {k: str(v) for k, v in entries.items() if isinstance(k, str) and _safe_relative(k)}
+
+
+def _safe_relative(name: str) -> bool:
+    if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return False
+    parts = name.replace("\\", "/").split("/")
+    return all(part not in ("", ".", "..") for part in parts) and name not in (MANIFEST_NAME, LOCK_NAME)
+
+
+def _write_manifest(directory: Path, entries: dict[str, str]) -> None:
+    data = {"vrft_manifest": 1, "note": "files vrft wrote here; vrft deletes or replaces only these",
+            "entries": dict(sorted(entries.items()))}  # fmt: skip
+    atomic_write_text(directory / MANIFEST_NAME, json.dumps(data, indent=1) + "\n")
+
+
+def _matches(directory: Path, entry: str) -> list[Path]:
+    """Existing paths an entry names ('checkpoint-*' style patterns match direct children)."""
+    if any(c in entry for c in "*?["):
+        return sorted(p for p in directory.glob(entry) if os.path.lexists(p))
+    p = directory / entry
+    return [p] if os.path.lexists(p) else []
+
+
+def _remove(path: Path, directory: Path, cache: dict[Path, bool] | None = None) -> None:
+    """Remove a file, link or directory tree that lies inside `directory` (links are not followed)."""
+    cache = {} if cache is None else cache
+    if path.parent not in cache:
+        real_dir = Path(os.path.realpath(directory))
+        cache[path.parent] = _inside(Path(os.path.realpath(path.parent)), real_dir)
+    if not cache[path.parent]:
+        logger.warning("not removing %s: it lies outside %s", path, directory)
+        return
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
+
+
+class OutputDir:
+    """An output directory: created, exclusively locked, and with a manifest of what vrft wrote there.
+
+    Usage::
+
+        with OutputDir(out, "data synth") as d:
+            d.claim(["instances.json", "images"], clean=True)   # refuses files vrft did not write
+            ...write the files...
+            d.add(f"images/{i:06d}.png" for i in ...)         # record individually written files
+
+    `owner` names the writing command: `claim(clean=True)` first removes what the same owner wrote
+    there earlier (so a second run leaves no stale file behind), never another owner's or a foreign
+    file. The manifest is written before the files (a killed run leaves them owned, so the next run
+    cleans them) and again on exit. `lock=False` (other ranks of a distributed run) skips the lock and
+    the manifest: the main process keeps them.
+    """
+
+    def __init__(self, path: str | os.PathLike, owner: str, *, option: str = "--out", lock: bool = True):
+        self.path = Path(path)
+        self.owner = owner
+        self.option = option
+        self.use_lock = lock
+        self.entries: dict[str, str] = {}
+        self._lock_fd: int | None = None
+        self._dirty = False
+
+    # -- context
+    def __enter__(self) -> OutputDir:
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def open(self) -> OutputDir:
+        if os.path.lexists(self.path) and not self.path.is_dir():
+            raise UserError(f"{self.option} {self.path} is a file, but a directory is written there")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(
+                f"{self.option} {self.path}: cannot create the directory ({_reason(err)})"
+            ) from None
+        if self.use_lock:
+            self._lock_fd = acquire_lock(self.path, self.owner, option=self.option)
+            key = os.path.realpath(self.path)
+            if key not in _ENTRIES:  # nested OutputDirs of one directory share one manifest in memory
+                _ENTRIES[key] = read_manifest(self.path) or {}
+            self.entries = _ENTRIES[key]
+        else:
+            self.entries = read_manifest(self.path) or {}
+        return self
+
+    def close(self) -> None:
+        try:
+            if self.use_lock and self._dirty:
+                self._save()
+        finally:
+            if self._lock_fd is not None:
+                release_lock(self.path, self._lock_fd)
+                self._lock_fd = None
+
+    # -- ownership
+    def owned(self, name: str) -> bool:
+        """Whether `name` (relative) is vrft's: listed, under a listed folder, or matched by a pattern."""
+        if name in self.entries:
+            return True
+        parts = name.split("/")
+        if any("/".join(parts[:i]) in self.entries for i in range(1, len(parts))):
+            return True
+        return any(Path(name).match(e) for e in self.entries if any(c in e for c in "*?["))
+
+    def foreign(self, names: Iterable[str]) -> list[str]:
+        """The names (relative) that exist in the directory and that vrft did not write; for a folder
+        that is not vrft's as a whole, the files in it that are not vrft's."""
+        out = []
+        for name in names:
+            if _pattern(name):
+                found = [str(p.relative_to(self.path)) for p in _matches(self.path, name)]
+            else:
+                found = [name] if os.path.lexists(self.path / name) else []
+            for f in found:
+                if self.owned(f):
+                    continue
+                p = self.path / f
+                if p.is_dir() and not p.is_symlink():
+                    out += [
+                        rel for q in sorted(p.rglob("*"))
+                        if not q.is_dir() and not self.owned(rel := q.relative_to(self.path).as_posix())
+                    ]  # fmt: skip
+                else:
+                    out.append(f)
+        return out
+
+    def claim(self, names: Iterable[str], *, clean: bool = False) -> None:
+        """Take `names` (files, folders vrft fills, or patterns) as this owner's outputs.
+
+        Refuses (UserError, nothing touched) if one of them exists and vrft did not write it. With
+        `clean`, first removes every earlier output of the same owner.
+        """
+        names = list(names)
+        self.refuse_foreign(names)
+        if clean:
+            self.clean(self.owner)
+        for name in names:
+            self.entries[name] = self.owner
+        self._dirty = True
+        if self.use_lock:
+            self._save()
+
+    def refuse_foreign(self, names: Iterable[str]) -> None:
+        """UserError naming the `names` that exist here and that vrft did not write."""
+        found = self.foreign(names)
+        if found:
+            shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+            raise UserError(
+                f"{self.option} {self.path} already holds {shown}, which vrft did not write (not listed in "
+                f"{MANIFEST_NAME}); vrft never overwrites such files: move them or choose another directory"
+            )
+
+    def add(self, names: Iterable[str]) -> None:
+        """Record more written names (e.g. one per image) for this owner."""
+        for name in names:
+            self.entries[name] = self.owner
+        self._dirty = True
+
+    def clean(self, *owners: str) -> list[Path]:
+        """Remove what `owners` wrote here earlier (every owner if none is named); returns the paths."""
+        removed = []
+        chosen = [e for e, o in self.entries.items() if not owners or o in owners]
+        # deepest first, so a folder's files go before the folder
+        cache: dict[Path, bool] = {}
+        for entry in sorted(chosen, key=lambda e: -e.count("/")):
+            for p in _matches(self.path, entry):
+                _remove(p, self.path, cache)
+                removed.append(p)
+            del self.entries[entry]
+        for entry in sorted({str(Path(e).parent) for e in chosen if "/" in e}, key=lambda e: -e.count("/")):
+            with contextlib.suppress(OSError):
+                (self.path / entry).rmdir()  # only if empty: a folder with foreign files stays
+        self._dirty = True
+        if self.use_lock:
+            self._save()
+        return removed
+
+    def _save(self) -> None:
+        _write_manifest(self.path, self.entries)
+        self._dirty = False
+
+    # -- staging
+    @contextlib.contextmanager
+    def staged(self, *, clean: bool = False) -> Iterator[Path]:
+        """A private temporary folder inside the directory; on success its entries are moved into the
+        directory (after checking that none replaces a foreign file) and recorded; else it is removed."""
+        tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.path))
+        try:
+            yield tmp
+            names = sorted(p.name for p in tmp.iterdir())
+            self.claim(names, clean=clean)
+            for name in names:
+                target = self.path / name
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                os.replace(tmp / name, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------- locks
+_HELD: dict[str, tuple[int, int]] = {}  # resolved directory -> (fd, depth) held by this process
+_ENTRIES: dict[str, dict[str, str]] = {}  # resolved directory -> its manifest entries, while locked
+
+
+def acquire_lock(directory: str | os.PathLike, owner: str, *, option: str = "--out") -> int:
+    """Exclusive lock of `directory` for this process (re-entrant); UserError if another holds it."""
+    import fcntl
+
+    key = os.path.realpath(directory)
+    if key in _HELD:
+        fd, depth = _HELD[key]
+        _HELD[key] = (fd, depth + 1)
+        return fd
+    path = Path(directory) / LOCK_NAME
+    for _ in range(10):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise UserError(f"{option} {directory}: cannot create the lock file ({_reason(err)})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = _read_holder(fd)
+            os.close(fd)
+            if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise UserError(
+                    f"{option} {directory} is being written by another vrft process ({holder or 'unknown'}); "
+                    "wait for it to finish or choose another directory"
+                ) from None
+            raise UserError(f"{option} {directory}: cannot lock ({_reason(err)})") from None
+        # the file may have been removed by the previous holder after we opened it: lock the live one
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}: vrft {owner}\n".encode())
+        _HELD[key] = (fd, 1)
+        return fd
+    raise UserError(f"{option} {directory}: could not take the lock (it kept changing); try again")
+
+
+def _read_holder(fd: int) -> str:
+    with contextlib.suppress(OSError):
+        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+    return ""
+
+
+def release_lock(directory: str | os.PathLike, fd: int | None = None) -> None:
+    """Release this process's lock of `directory` (the outermost release removes the lock file)."""
+    key = os.path.realpath(directory)
+    if key not in _HELD:
+        return
+    held, depth = _HELD[key]
+    if depth > 1:
+        _HELD[key] = (held, depth - 1)
+        return
+    del _HELD[key]
+    _ENTRIES.pop(key, None)
+    with contextlib.suppress(OSError):
+        os.unlink(Path(directory) / LOCK_NAME)  # while still locked: no one can hold a removed file
+    os.close(held)
+
+
+def release_all() -> None:
+    """Release every lock this process holds (the CLI calls it when a command ends)."""
+    for key in list(_HELD):
+        _HELD[key] = (_HELD[key][0], 1)
+        release_lock(key)

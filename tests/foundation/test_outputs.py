@@ -1,0 +1,168 @@
+"""vrft.outputs: the manifest (only vrft's files are ever deleted), locks, atomic writes (issue 14)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vrft.cli import main
+from vrft.errors import UserError
+from vrft.outputs import (
+    LOCK_NAME,
+    MANIFEST_NAME,
+    OutputDir,
+    atomic_write_text,
+    check_file_output,
+    read_manifest,
+)
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def _files(d: Path) -> set[str]:
+    return {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()}
+
+
+def test_atomic_write_leaves_no_temporary_file(tmp_path):
+    p = atomic_write_text(tmp_path / "a" / "x.json", "{}\n")
+    assert p.read_text() == "{}\n" and os.listdir(p.parent) == ["x.json"]
+    # the file gets the usual permissions (0666 less the umask), not mkstemp's 0600
+    mask = os.umask(0)
+    os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_atomic_write_failure_keeps_the_old_file(tmp_path):
+    p = atomic_write_text(tmp_path / "x.txt", "old")
+
+    class Boom(Exception):
+        pass
+
+    from vrft.outputs import atomic_open
+
+    with pytest.raises(Boom), atomic_open(p) as fh:
+        fh.write("half of the new")
+        raise Boom
+    assert p.read_text() == "old" and os.listdir(tmp_path) == ["x.txt"]
+
+
+def test_claim_refuses_foreign_files_and_clean_removes_only_the_owners(tmp_path):
+    d = tmp_path / "out"
+    d.mkdir()
+    (d / "mine.csv").write_text("user")
+    with OutputDir(d, "a") as out:
+        with pytest.raises(UserError, match="mine.csv"):
+            out.claim(["mine.csv"])
+        out.claim(["x.json", "sub/y.json"])
+        atomic_write_text(d / "x.json", "1")
+        atomic_write_text(d / "sub" / "y.json", "2")
+    (d / "sub" / "user.txt").write_text("user's file in vrft's folder")
+    with OutputDir(d, "b") as out:
+        out.claim(["z.json"])
+        atomic_write_text(d / "z.json", "3")
+    with OutputDir(d, "a") as out:
+        removed = out.clean("a")
+    assert sorted(p.name for p in removed) == ["x.json", "y.json"]
+    assert _files(d) == {"mine.csv", "sub/user.txt", "z.json", MANIFEST_NAME}
+    assert read_manifest(d) == {"z.json": "b"}
+
+
+def test_a_tampered_manifest_never_deletes_outside_the_directory(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    d = tmp_path / "out"
+    d.mkdir()
+    (d / MANIFEST_NAME).write_text(json.dumps({"entries": {"../victim.txt": "a", str(victim): "a", "ok": "a"}}))
+    assert read_manifest(d) == {"ok": "a"}
+    with OutputDir(d, "a") as out:
+        out.clean()
+    assert victim.read_text() == "keep me"
+
+
+def test_a_symlinked_output_file_writes_its_target(tmp_path):
+    target = tmp_path / "real.jsonl"
+    target.write_text("")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    assert check_file_output(link) == target
+
+
+def _hold_lock(directory: Path) -> subprocess.Popen:
+    code = (
+        "import sys, time; from vrft.outputs import OutputDir; "
+        "OutputDir(sys.argv[1], 'data synth').open(); print('locked', flush=True); time.sleep(60)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, env=env, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_writer_is_refused_and_a_killed_one_blocks_nothing(tmp_path, capsys):
+    """Two `vrft data synth` into one --out must not both succeed with mixed content; SIGKILL frees the lock."""
+    out = tmp_path / "shapes"
+    holder = _hold_lock(out)
+    try:
+        assert main(["data", "synth", "--out", str(out), "--images", "2", "--size", "32"]) == 2
+        err = capsys.readouterr().err
+        assert "being written by another vrft process" in err and f"pid {holder.pid}" in err
+        assert not (out / "instances.json").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (out / LOCK_NAME).exists()  # the killed holder left its lock file: it blocks nothing
+    assert main(["data", "synth", "--out", str(out), "--images", "2", "--size", "32"]) == 0
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_synth_into_a_used_directory_leaves_no_old_image_behind(tmp_path):
+    out = tmp_path / "shapes"
+    assert main(["data", "synth", "--out", str(out), "--images", "4", "--size", "32", "--classification", "2",
+                 "--records"]) == 0  # fmt: skip
+    (out / "images" / "mine.png").write_bytes(b"user's")
+    assert main(["data", "synth", "--out", str(out), "--images", "2", "--size", "32", "--seed", "1"]) == 0
+    assert _files(out) == {
+        "instances.json", "images/000000.png", "images/000001.png", "images/mine.png", MANIFEST_NAME,
+    }  # fmt: skip
+    instances = json.loads((out / "instances.json").read_text())
+    assert instances["info"]["seed"] == 1 and len(instances["images"]) == 2
+    assert (out / "images" / "mine.png").read_bytes() == b"user's"
+
+
+def test_eval_again_replaces_its_own_files_only(tmp_path):
+    from vrft.data.records import Record, save_records
+
+    recs = [Record(id="a", task="classification", image="x.png", width=8, height=8, label="cat")]
+    data = save_records(recs, tmp_path / "recs.jsonl")
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(json.dumps({"id": "a", "completion": "<answer>cat</answer>"}) + "\n")
+    out = tmp_path / "eval"
+    assert main(["eval", "--predictions", str(preds), "--data", str(data), "--out", str(out)]) == 0
+    assert (out / "report.html").is_file()
+    (out / "notes.md").write_text("mine")
+    assert main(["eval", "--predictions", str(preds), "--data", str(data), "--out", str(out), "--no-report"]) == 0
+    assert _files(out) == {"metrics.json", "predictions.jsonl", "notes.md", MANIFEST_NAME}  # stale report gone
+
+
+def test_tiny_replaces_an_earlier_tiny_model_and_keeps_other_files(tmp_path, capsys):
+    out = tmp_path / "tiny"
+    out.mkdir()
+    (out / "README.txt").write_text("mine")
+    assert main(["tiny", "--arch", "qwen2_5_vl", "--out", str(out)]) == 0
+    first = _files(out)
+    assert "config.json" in first and "README.txt" in first and not any(".vrft-tmp" in f for f in first)
+    assert main(["tiny", "--arch", "qwen2_5_vl", "--out", str(out), "--seed", "1"]) == 0
+    assert _files(out) == first
+    other = tmp_path / "model"
+    other.mkdir()
+    (other / "config.json").write_text("{}")  # a file vrft did not write: never overwritten
+    capsys.readouterr()
+    assert main(["tiny", "--arch", "qwen2_5_vl", "--out", str(other)]) == 2
+    assert "config.json" in capsys.readouterr().err and (other / "config.json").read_text() == "{}"
+    assert sorted(os.listdir(other)) == ["config.json"]  # the staged build was removed
