@@ -65,8 +65,12 @@ def world(tmp_path, monkeypatch):
     )
     for cls in ("a", "b"):
         _png(root / "folder" / cls / "x.png")
-    (root / "split.json").write_text(json.dumps({"train": [["0.png", 0, "circle"]], "test": [["1.png", 0, "circle"]]}))
-    (root / "refs.json").write_text(json.dumps([{"image": "0.png", "expression": "the red one", "bbox": [1, 1, 5, 5]}]))
+    (root / "split.json").write_text(
+        json.dumps({"train": [["0.png", 0, "circle"]], "test": [["1.png", 0, "circle"]]})
+    )
+    (root / "refs.json").write_text(
+        json.dumps([{"image": "0.png", "expression": "the red one", "bbox": [1, 1, 5, 5]}])
+    )
     (root / "lisa").mkdir()
     (root / "reference").mkdir()
     (root / "reference" / "data.arrow").write_bytes(b"not really arrow")
@@ -199,7 +203,12 @@ def test_directory_output_that_is_a_file(name, world, tmp_path, capsys):
 @pytest.mark.parametrize("name", sorted(FILE_OUT) + sorted(DIR_OUT))
 def test_output_below_a_file(name, world, tmp_path, capsys):
     build = FILE_OUT.get(name) or DIR_OUT[name]
-    out = world / "afile" / "sub" / ("x.png" if name == "predict" else "out.jsonl" if name in FILE_OUT else "out")
+    out = (
+        world
+        / "afile"
+        / "sub"
+        / ("x.png" if name == "predict" else "out.jsonl" if name in FILE_OUT else "out")
+    )
     line = _run_refused(build(world, out), capsys, world)
     assert "afile" in line and "not a directory" in line
 
@@ -240,7 +249,9 @@ def test_output_directory_that_holds_the_input(name, world, tmp_path, capsys):
     src, written = INPUT_NAMED_LIKE_OUTPUT[name]
     d = tmp_path / "d"
     d.mkdir()
-    (d / written).write_bytes((world / src).read_bytes().replace(b"images/", str(world / "images").encode() + b"/"))
+    (d / written).write_bytes(
+        (world / src).read_bytes().replace(b"images/", str(world / "images").encode() + b"/")
+    )
     argv = [str(d / written) if a == str(world / src) else a for a in DIR_OUT[name](world, d)]
     line = _run_refused(argv, capsys, world, d)
     assert "input" in line
@@ -249,9 +260,13 @@ def test_output_directory_that_holds_the_input(name, world, tmp_path, capsys):
 def test_split_into_its_own_earlier_output_is_still_refused(world, tmp_path, capsys):
     """A file vrft wrote itself (listed in the manifest) is still never replaced while it is the input."""
     d = tmp_path / "d"
-    assert main(["data", "split", str(world / "records.jsonl"), "--test-fraction", "0.5", "--out", str(d)]) == 0
+    assert (
+        main(["data", "split", str(world / "records.jsonl"), "--test-fraction", "0.5", "--out", str(d)]) == 0
+    )
     capsys.readouterr()
-    _run_refused(["data", "split", str(d / "train.jsonl"), "--test-fraction", "0.5", "--out", str(d)], capsys, d)
+    _run_refused(
+        ["data", "split", str(d / "train.jsonl"), "--test-fraction", "0.5", "--out", str(d)], capsys, d
+    )
 
 
 @pytest.mark.parametrize("name", sorted(FOREIGN))

@@ -78,7 +78,9 @@ def test_a_tampered_manifest_never_deletes_outside_the_directory(tmp_path):
     victim.write_text("keep me")
     d = tmp_path / "out"
     d.mkdir()
-    (d / MANIFEST_NAME).write_text(json.dumps({"entries": {"../victim.txt": "a", str(victim): "a", "ok": "a"}}))
+    (d / MANIFEST_NAME).write_text(
+        json.dumps({"entries": {"../victim.txt": "a", str(victim): "a", "ok": "a"}})
+    )
     assert read_manifest(d) == {"ok": "a"}
     with OutputDir(d, "a") as out:
         out.clean()
@@ -99,7 +101,9 @@ def _hold_lock(directory: Path) -> subprocess.Popen:
         "OutputDir(sys.argv[1], 'data synth').open(); print('locked', flush=True); time.sleep(60)"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen([sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, env=env, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, env=env, text=True
+    )
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -146,8 +150,16 @@ def test_eval_again_replaces_its_own_files_only(tmp_path):
     assert main(["eval", "--predictions", str(preds), "--data", str(data), "--out", str(out)]) == 0
     assert (out / "report.html").is_file()
     (out / "notes.md").write_text("mine")
-    assert main(["eval", "--predictions", str(preds), "--data", str(data), "--out", str(out), "--no-report"]) == 0
-    assert _files(out) == {"metrics.json", "predictions.jsonl", "notes.md", MANIFEST_NAME}  # stale report gone
+    assert (
+        main(["eval", "--predictions", str(preds), "--data", str(data), "--out", str(out), "--no-report"])
+        == 0
+    )
+    assert _files(out) == {
+        "metrics.json",
+        "predictions.jsonl",
+        "notes.md",
+        MANIFEST_NAME,
+    }  # stale report gone
 
 
 def test_tiny_replaces_an_earlier_tiny_model_and_keeps_other_files(tmp_path, capsys):

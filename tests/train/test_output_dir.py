@@ -18,7 +18,9 @@ from .conftest import read_jsonl, state_dict_of
 
 
 def _safetensors(path, n_bytes=16, truncate=0):
-    header = json.dumps({"w": {"dtype": "F32", "shape": [n_bytes // 4], "data_offsets": [0, n_bytes]}}).encode()
+    header = json.dumps(
+        {"w": {"dtype": "F32", "shape": [n_bytes // 4], "data_offsets": [0, n_bytes]}}
+    ).encode()
     data = struct.pack("<Q", len(header)) + header + b"\0" * n_bytes
     path.write_bytes(data[: len(data) - truncate])
 
@@ -125,7 +127,8 @@ def test_resume_past_a_half_written_checkpoint_is_exact(make_config, tmp_path):
     (half / "trainer_state.json").unlink()
     seen = []
     resumed = run_grpo(
-        make_config(overrides=common + [f"output.dir={b}", "output.resume=true"]), extra_callbacks=[_Record(seen)]
+        make_config(overrides=common + [f"output.dir={b}", "output.resume=true"]),
+        extra_callbacks=[_Record(seen)],
     )
     assert seen[0] == 3
     sa, sb = state_dict_of(straight), state_dict_of(resumed)
