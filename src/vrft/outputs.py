@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fnmatch
 import json
 import logging
 import os
@@ -361,9 +362,13 @@ class OutputDir:
         if name in self.entries:
             return True
         parts = name.split("/")
-        if any("/".join(parts[:i]) in self.entries for i in range(1, len(parts))):
+        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        if any(p in self.entries for p in prefixes):
             return True
-        return any(Path(name).match(e) for e in self.entries if any(c in e for c in "*?["))
+        patterns = [e for e in self.entries if _pattern(e)]
+        return any(
+            fnmatch.fnmatchcase(p, e) and p.count("/") == e.count("/") for e in patterns for p in prefixes
+        )
 
     def foreign(self, names: Iterable[str]) -> list[str]:
         """The names (relative) that exist in the directory and that vrft did not write; for a folder
@@ -468,14 +473,18 @@ _ENTRIES: dict[str, dict[str, str]] = {}  # resolved directory -> its manifest e
 
 def acquire_lock(directory: str | os.PathLike, owner: str, *, option: str = "--out") -> int:
     """Exclusive lock of `directory` for this process (re-entrant); UserError if another holds it."""
-    import fcntl
-
     key = os.path.realpath(directory)
     if key in _HELD:
         fd, depth = _HELD[key]
         _HELD[key] = (fd, depth + 1)
         return fd
     path = Path(directory) / LOCK_NAME
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no flock
+        logger.warning("%s: no file locks on this system; writing without one", directory)
+        _HELD[key] = (os.open(path, os.O_RDWR | os.O_CREAT, 0o666), 1)
+        return _HELD[key][0]
     for _ in range(10):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -486,6 +495,10 @@ def acquire_lock(directory: str | os.PathLike, owner: str, *, option: str = "--o
         except OSError as err:
             holder = _read_holder(fd)
             os.close(fd)
+            if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                logger.warning("%s: the file system has no locks (%s); writing without one", directory, err)
+                _HELD[key] = (os.open(path, os.O_RDONLY), 1)
+                return _HELD[key][0]
             if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise UserError(
                     f"{option} {directory} is being written by another vrft process ({holder or 'unknown'}); "
