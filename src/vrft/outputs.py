@@ -205,7 +205,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | Non
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{path.name}.", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-{path.name}.", dir=path.parent)
     except OSError as err:
         raise UserError(f"cannot write {path}: {_reason(err)}") from None
     binary = "b" in mode
@@ -292,6 +292,31 @@ def _remove(path: Path, directory: Path, cache: dict[Path, bool] | None = None) 
         path.unlink(missing_ok=True)
     else:
         shutil.rmtree(path)
+
+
+def remove_dead_temporaries(directory: Path) -> list[Path]:
+    """Remove vrft's temporary files in `directory` whose writing process no longer runs (a killed
+    run's `.vrft-tmp-<pid>-...`); returns them."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for p in directory.iterdir():
+            m = re.match(re.escape(_TMP_PREFIX) + r"(\d+)-", p.name)
+            if m and not _alive(int(m.group(1))):
+                _remove(p, directory)
+                removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's
+        return True
+    return True
 
 
 class OutputDir:
@@ -435,7 +460,10 @@ class OutputDir:
                 _remove(p, self.path, cache)
                 removed.append(p)
             del self.entries[entry]
-        for entry in sorted({str(Path(e).parent) for e in chosen if "/" in e}, key=lambda e: -e.count("/")):
+        folders = {str(Path(e).parent) for e in chosen if "/" in e}
+        for folder in [".", *folders]:
+            removed += remove_dead_temporaries(self.path / folder)
+        for entry in sorted(folders, key=lambda e: -e.count("/")):
             with contextlib.suppress(OSError):
                 (self.path / entry).rmdir()  # only if empty: a folder with foreign files stays
         self._dirty = True
@@ -452,7 +480,7 @@ class OutputDir:
     def staged(self, *, clean: bool = False) -> Iterator[Path]:
         """A private temporary folder inside the directory; on success its entries are moved into the
         directory (after checking that none replaces a foreign file) and recorded; else it is removed."""
-        tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.path))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=self.path))
         try:
             yield tmp
             names = sorted(p.name for p in tmp.iterdir())

@@ -130,6 +130,11 @@ def test_synth_into_a_used_directory_leaves_no_old_image_behind(tmp_path):
     assert main(["data", "synth", "--out", str(out), "--images", "4", "--size", "32", "--classification", "2",
                  "--records"]) == 0  # fmt: skip
     (out / "images" / "mine.png").write_bytes(b"user's")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = out / "images" / f".vrft-tmp-{int(dead.stdout)}-000003.png.x1y2"  # a killed writer's temporary
+    stale.write_bytes(b"half a png")
     assert main(["data", "synth", "--out", str(out), "--images", "2", "--size", "32", "--seed", "1"]) == 0
     assert _files(out) == {
         "instances.json", "images/000000.png", "images/000001.png", "images/mine.png", MANIFEST_NAME,
