@@ -115,9 +115,10 @@ def shared_trainer_args(cfg: VrftConfig, precision: Precision) -> dict[str, Any]
 
 # -------------------------------------------------------------------------------------------- outputs
 TRAINING_OUTPUTS = ("final", "adapter", "checkpoint-*", "metrics.jsonl", "samples.jsonl", "samples.html",
-                    "config.resolved.yaml", "rank_checksums")  # fmt: skip
-"""What a training run writes into its output directory (besides TRL's README.md model card when it
-saves checkpoints, and runs/ with TensorBoard): the run directory's manifest lists these."""
+                    "config.resolved.yaml", "rank_checksums", "README.md")  # fmt: skip
+"""What a training run writes into its output directory (README.md: TRL's model card, beside the
+checkpoints, which vrft's contract section is added to; also runs/ with TensorBoard): the run
+directory's manifest lists these."""
 
 
 def run_inputs(cfg: VrftConfig) -> list[str]:
@@ -133,7 +134,6 @@ def prepare_output_dir(
     inputs: Sequence[Any] = (),
     owner: str = "train",
     report_to: Sequence[str] = (),
-    save_checkpoints: bool = True,
 ) -> tuple[Path, str | None]:
     """Check, lock and prepare the output directory; resolve what to resume from.
 
@@ -149,8 +149,6 @@ def prepare_output_dir(
 
     out = Path(out)
     names = list(TRAINING_OUTPUTS)
-    if save_checkpoints:
-        names.append("README.md")  # TRL's model card, written beside the checkpoints
     if "tensorboard" in (report_to or ()):
         names.append("runs")
     existing_ckpts = [str(p.name) for p in _checkpoints(out)]

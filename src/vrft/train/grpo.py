@@ -109,7 +109,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     )
     out, checkpoint = builder.prepare_output_dir(
         cfg.output.dir, cfg.output.resume, cfg.output.overwrite, inputs=builder.run_inputs(cfg), owner="train",
-        report_to=cfg.output.report_to, save_checkpoints=bool(cfg.output.save_steps),
+        report_to=cfg.output.report_to,
     )  # fmt: skip
     main = builder.is_main_process()
     if main:

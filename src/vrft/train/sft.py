@@ -59,7 +59,7 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     validate(cfg)
     out, checkpoint = builder.prepare_output_dir(
         cfg.sft_output_dir, cfg.output.resume, cfg.output.overwrite, inputs=builder.run_inputs(cfg), owner="sft",
-        report_to=cfg.output.report_to, save_checkpoints=bool(cfg.output.save_steps),
+        report_to=cfg.output.report_to,
     )  # fmt: skip
     main = builder.is_main_process()
     if main:
