@@ -76,14 +76,17 @@ def test_resume_takes_the_last_complete_checkpoint(tmp_path, caplog):
         prepare_output_dir(out, resume=str(_checkpoint(out, 6, weights="truncated")))
 
 
-def test_metrics_of_a_plain_directory_are_never_overwritten(tmp_path):
+@pytest.mark.parametrize("name", ["metrics.jsonl", "README.md"])
+def test_files_of_a_plain_directory_are_never_overwritten(tmp_path, name):
+    """A plain directory's metrics.jsonl (or README.md, where TRL writes its model card) refuses the run."""
     out = tmp_path / "plain"
     out.mkdir()
-    (out / "metrics.jsonl").write_text('{"mine": 1}\n')
+    (out / name).write_text('{"mine": 1}\n')
     for resume, overwrite in ((False, False), (True, False), (False, True)):
-        with pytest.raises(UserError, match="metrics.jsonl, which vrft did not write"):
+        with pytest.raises(UserError, match=f"{name}, which vrft did not write"):
             prepare_output_dir(out, resume=resume, overwrite=overwrite)
-    assert (out / "metrics.jsonl").read_text() == '{"mine": 1}\n'
+    assert (out / name).read_text() == '{"mine": 1}\n'
+    assert sorted(p.name for p in out.iterdir()) == [name]
 
 
 def test_metrics_of_an_earlier_run_need_resume_or_overwrite(tmp_path):
