@@ -71,6 +71,10 @@ def world(tmp_path, monkeypatch):
     (root / "refs.json").write_text(
         json.dumps([{"image": "0.png", "expression": "the red one", "bbox": [1, 1, 5, 5]}])
     )
+    (root / "count.json").write_text(
+        json.dumps([{"image": "0.png", "category": "circle", "points": [[5, 5]]}])
+    )
+    (root / "ocr.jsonl").write_text(json.dumps({"image": "0.png", "text": "hello"}) + "\n")
     (root / "lisa").mkdir()
     (root / "reference").mkdir()
     (root / "reference" / "data.arrow").write_bytes(b"not really arrow")
@@ -102,6 +106,9 @@ FILE_OUT = {
     "convert-imagefolder": lambda r, o: ["data", "convert", "imagefolder", str(r / "folder"), "--out", str(o)],
     "convert-refcoco": lambda r, o: ["data", "convert", "refcoco", str(r / "refs.json"), "--images", str(r / "images"), "--out", str(o)],
     "convert-lisa": lambda r, o: ["data", "convert", "lisa", str(r / "lisa"), "--out", str(o)],
+    "convert-counting": lambda r, o: ["data", "convert", "counting", str(r / "count.json"), "--images", str(r / "images"), "--out", str(o)],
+    "convert-ocr": lambda r, o: ["data", "convert", "ocr", str(r / "ocr.jsonl"), "--images", str(r / "images"), "--out", str(o)],
+    "convert-icdar": lambda r, o: ["data", "convert", "icdar", str(r / "lisa"), "--out", str(o)],
     "predict": lambda r, o: ["predict", str(r / "images" / "0.png"), "--model", str(r / "model"), "--detect", "circle", "--out", str(o)],
 }  # fmt: skip
 DIR_OUT = {
@@ -110,6 +117,7 @@ DIR_OUT = {
     "fewshot": lambda r, o: ["data", "fewshot", str(r / "records.jsonl"), "--shots", "1", "--out", str(o)],
     "split": lambda r, o: ["data", "split", str(r / "records.jsonl"), "--test-fraction", "0.5", "--out", str(o)],
     "synth": lambda r, o: ["data", "synth", "--out", str(o), "--images", "2", "--size", "32"],
+    "synth-counting-ocr": lambda r, o: ["data", "synth", "--out", str(o), "--images", "1", "--size", "32", "--counting", "1", "--ocr", "1"],
     "eval-predictions": lambda r, o: ["eval", "--predictions", str(r / "preds.jsonl"), "--data", str(r / "records.jsonl"), "--out", str(o)],
     "eval-model": lambda r, o: ["eval", "--model", str(r / "model"), "--data", str(r / "records.jsonl"), "--out", str(o)],
     "tiny": lambda r, o: ["tiny", "--arch", "qwen2_5_vl", "--vocab-text", str(r / "vocab.txt"), "--out", str(o)],
@@ -123,6 +131,8 @@ IS_INPUT = {
     "convert-coco": lambda r: r / "instances.json",
     "convert-lvis": lambda r: r / "instances.json",
     "convert-refcoco": lambda r: r / "refs.json",
+    "convert-counting": lambda r: r / "count.json",
+    "convert-ocr": lambda r: r / "ocr.jsonl",
     "predict": lambda r: r / "images" / "0.png",
     "convert-coop": lambda r: r / "images",  # the input image folder itself
     "convert-reference": lambda r: r / "reference",  # the input folder itself
@@ -144,6 +154,7 @@ FOREIGN = {
     "fewshot": "1shot.jsonl",
     "split": "test.jsonl",
     "synth": "instances.json",
+    "synth-counting-ocr": "ocr.jsonl",
     "eval-predictions": "metrics.json",
     "eval-model": "report.html",
     "demo": "results.json",
