@@ -99,7 +99,9 @@ def mention_in_card(readme: Path, contract: ModelContract) -> bool:
     text = readme.read_text(encoding="utf-8", errors="replace")
     if CARD_HEADING in text:
         text = text[: text.index(CARD_HEADING)].rstrip("\n") + "\n"
-    readme.write_text(text.rstrip("\n") + "\n" + card_section(contract), encoding="utf-8")
+    from vrft.outputs import atomic_write_text
+
+    atomic_write_text(readme, text.rstrip("\n") + "\n" + card_section(contract))
     return True
 
 

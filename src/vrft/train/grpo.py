@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vrft.config import VrftConfig, validate
+from vrft.outputs import atomic_write_text
 from vrft.train import builder, speed
 from vrft.train.callbacks import MetricsWriter, NamedReward, SampleRecorder, SampleWriter, truncate_jsonl
 from vrft.train.contract import ContractWriter, save_contract, training_contract
@@ -113,7 +114,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     )  # fmt: skip
     main = builder.is_main_process()
     if main:
-        (out / "config.resolved.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+        atomic_write_text(out / "config.resolved.yaml", cfg.to_yaml())
         if checkpoint is not None:  # lines written after the checkpoint are written again
             for name in ("metrics.jsonl", "samples.jsonl"):
                 truncate_jsonl(out / name, builder.checkpoint_step(checkpoint))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vrft.config import VrftConfig, validate
+from vrft.outputs import atomic_write_text
 from vrft.train import builder
 from vrft.train.callbacks import MetricsWriter, truncate_jsonl
 from vrft.train.contract import ContractWriter, save_contract, training_contract
@@ -63,7 +64,7 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
     )  # fmt: skip
     main = builder.is_main_process()
     if main:
-        (out / "config.resolved.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+        atomic_write_text(out / "config.resolved.yaml", cfg.to_yaml())
         if checkpoint is not None:
             truncate_jsonl(out / "metrics.jsonl", builder.checkpoint_step(checkpoint))
         else:
