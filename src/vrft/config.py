@@ -25,12 +25,14 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from vrft.errors import ConfigError, UserError
+
+_M = TypeVar("_M", bound=BaseModel)
 
 logger = logging.getLogger(__name__)
 
@@ -341,20 +343,38 @@ def load_config(
     Raises:
         ConfigError: listing every problem, each with its file:line / override and a fix.
     """
+    data, sources, origin = read_source(source)
+    cfg = validate_schema(VrftConfig, apply_overrides(data, overrides, sources), sources, origin)
+    cfg._sources = sources
+    cfg._origin = origin
+    if check:
+        validate(cfg, check_paths=check_paths)
+    return cfg
+
+
+def read_source(
+    source: str | Path | Mapping[str, Any], what: str = "config file"
+) -> tuple[dict[str, Any], dict[str, str], str]:
+    """(data, sources, origin) of a YAML file (read by `vrft.inputs.read_yaml`: not UTF-8, duplicate
+    keys, alias bombs refused) or of a mapping; `sources` maps each dotted key to its ``file:line``."""
     if isinstance(source, Mapping):
-        origin, data, lines = "<dict>", _deep_copy(source), {}
-    else:
-        from vrft.inputs import read_yaml
+        return _deep_copy(source), {}, "<dict>"
+    from vrft.inputs import read_yaml
 
-        path = Path(source)
-        origin = str(path)
-        data, lines = read_yaml(path, "config file")
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections (model:, data:, ...)")
-    sources = {key: f"{origin}:{line}" for key, line in lines.items()}
+    path = Path(source)
+    data, lines = read_yaml(path, what)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (model:, data:, ...)")
+    return data, {key: f"{path}:{line}" for key, line in lines.items()}, str(path)
 
+
+def apply_overrides(
+    data: dict[str, Any], overrides: Sequence[str], sources: dict[str, str]
+) -> dict[str, Any]:
+    """Set dotted `key=value` overrides (values parsed as YAML scalars) into `data`, recording each
+    one's origin in `sources`; ConfigError lists every malformed one."""
     problems = []
     for item in overrides:
         try:
@@ -366,16 +386,17 @@ def load_config(
         sources[key] = f"override '{item}'"
     if problems:
         raise ConfigError(_join(problems))
+    return data
 
+
+def validate_schema(schema: type[_M], data: Mapping[str, Any], sources: dict[str, str], origin: str) -> _M:
+    """`schema.model_validate(data)`; ConfigError lists every problem with its file:line or override
+    and, for an unknown key, the closest known one. Any pydantic schema (the `vrft train` config, the
+    demo's settings) gets the same messages."""
     try:
-        cfg = VrftConfig.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_join(_schema_problems(err, sources, origin))) from None
-    cfg._sources = sources
-    cfg._origin = origin
-    if check:
-        validate(cfg, check_paths=check_paths)
-    return cfg
+        raise ConfigError(_join(_schema_problems(err, sources, origin, schema))) from None
 
 
 def _deep_copy(obj: Any) -> Any:
@@ -414,9 +435,9 @@ def _join(problems: list[str]) -> str:
     return f"{len(problems)} problems in the config:\n" + "\n".join(f"  - {p}" for p in problems)
 
 
-def _section_at(loc: Sequence[Any]) -> type[BaseModel] | None:
-    """The schema class that holds the field at `loc` (a pydantic error location)."""
-    cls: type[BaseModel] | None = VrftConfig
+def _section_at(loc: Sequence[Any], schema: type[BaseModel]) -> type[BaseModel] | None:
+    """The schema class that holds the field at `loc` (a pydantic error location) under `schema`."""
+    cls: type[BaseModel] | None = schema
     for part in loc[:-1]:
         if cls is None or not isinstance(part, str) or part not in cls.model_fields:
             return None
@@ -425,14 +446,16 @@ def _section_at(loc: Sequence[Any]) -> type[BaseModel] | None:
     return cls
 
 
-def _schema_problems(err: ValidationError, sources: dict[str, str], origin: str) -> list[str]:
+def _schema_problems(
+    err: ValidationError, sources: dict[str, str], origin: str, schema: type[BaseModel] = VrftConfig
+) -> list[str]:
     problems = []
     for e in err.errors():
         loc = [str(p) for p in e["loc"]]
         dotted = ".".join(loc)
         at = _where(sources, dotted) or origin
         if e["type"] == "extra_forbidden":
-            section = _section_at(e["loc"])
+            section = _section_at(e["loc"], schema)
             names = list(section.model_fields) if section else []
             close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6)
             prefix = ".".join(loc[:-1])

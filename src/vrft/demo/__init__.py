@@ -1,11 +1,11 @@
-"""The miniature Visual-RFT experiment behind `vrft demo` (see docs/demo.md).
+"""The paper's experiments in miniature behind `vrft demo` (see docs/demo.md).
 
-`run_demo(out_dir, settings)` builds a synthetic shapes world, warm-starts a tiny Qwen2.5-VL on the base
-classes, fine-tunes it on k-shot sets of novel classes with SFT and with Visual-RFT (same budget), and
-evaluates every model on held-out novel images (COCO mAP).
+`run_demo(out_dir, settings)` starts from the shipped miniature base model (`vrft.demo.base`), draws
+the synthetic shapes world, and runs (a) open-vocabulary detection, (b) few-shot detection and (c)
+few-shot classification of novel shapes with SFT and Visual-RFT (same budget), over several seeds.
 """
 
 from vrft.demo.run import run_demo
-from vrft.demo.settings import QUICK, DemoSettings, load_settings, warm_start_key
+from vrft.demo.settings import QUICK, DemoSettings, load_settings
 
-__all__ = ["QUICK", "DemoSettings", "load_settings", "run_demo", "warm_start_key"]
+__all__ = ["QUICK", "DemoSettings", "load_settings", "run_demo"]

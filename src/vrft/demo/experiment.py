@@ -1,15 +1,17 @@
-"""The few-shot experiment: from one warm start, SFT and Visual-RFT on the same k-shot novel sets with
-the same budget (optimizer steps x prompts per step), then the real evaluation of every model.
+"""One training run and one evaluation of the demo, through the project's own entry points.
 
-Both methods go through the project's training entry points (`run_sft`, `run_grpo`) with configs
-built here, exactly what `vrft sft CONFIG` / `vrft train CONFIG` run; evaluation is `evaluate_model`
-(COCO mAP with pycocotools, greedy decoding; the protocol follows `world.novel_prompts`).
+Both methods go through `run_sft` / `run_grpo` with configs built here, exactly what `vrft sft CONFIG` /
+`vrft train CONFIG` run, from the same base model, on the same records, with the same budget (optimizer
+steps x prompts per step). Evaluation is `evaluate_model` (greedy decoding): detection is COCO mAP with
+pycocotools under the all-categories protocol (every novel shape asked on every image), classification
+is exact-match accuracy.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,62 +20,73 @@ from vrft.demo.settings import DemoSettings
 logger = logging.getLogger(__name__)
 
 
-def _common(settings: DemoSettings, model_dir: Path, records: Path, out: Path, name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Run:
+    """What one training run needs: the task, its records, its budget and seed, and a name."""
+
+    task: str
+    records: Path
+    steps: int
+    seed: int
+    name: str
+
+
+def _common(settings: DemoSettings, model_dir: Path, run: Run, out: Path) -> dict[str, Any]:
     pixels = settings.world.image_size**2
     return {
-        "name": name,
+        "name": run.name,
         "model": {"path": str(model_dir), "min_pixels": pixels, "max_pixels": pixels, "dtype": "float32"},
-        "data": {"train": str(records), "task": "detection", "shuffle": True},
+        "data": {"train": str(run.records), "task": run.task, "shuffle": True},
         "output": {"dir": str(out), "sft_dir": str(out), "logging_steps": 1, "overwrite": True,
                    "sample_every": 5, "num_samples": 8},
     }  # fmt: skip
 
 
-def sft_config(settings: DemoSettings, model_dir: Path, records: Path, out: Path, shots: int):
-    """The `vrft sft` config of the SFT baseline at `shots` (a `VrftConfig`)."""
+def sft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
+    """The `vrft sft` config of the SFT baseline (a `VrftConfig`)."""
     from vrft.config import load_config
 
-    f, s = settings.fewshot, settings.sft
-    data = _common(settings, model_dir, records, out, f"demo SFT {shots}-shot")
+    s = settings.sft
+    data = _common(settings, model_dir, run, out)
     data["sft"] = {
         "learning_rate": s.learning_rate, "lr_scheduler": s.lr_scheduler, "warmup": s.warmup,
-        "per_device_batch_size": f.prompts_per_step, "max_steps": f.steps, "seed": f.seed,
+        "per_device_batch_size": settings.experiments.prompts_per_step, "max_steps": run.steps, "seed": run.seed,
     }  # fmt: skip
     return load_config(data)
 
 
-def rft_config(settings: DemoSettings, model_dir: Path, records: Path, out: Path, shots: int):
-    """The `vrft train` config of Visual-RFT at `shots` (a `VrftConfig`)."""
+def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
+    """The `vrft train` config of Visual-RFT (a `VrftConfig`)."""
     from vrft.config import load_config
 
-    f, r = settings.fewshot, settings.rft
-    data = _common(settings, model_dir, records, out, f"demo Visual-RFT {shots}-shot")
+    r, pps = settings.rft, settings.experiments.prompts_per_step
+    data = _common(settings, model_dir, run, out)
     data["rewards"] = {"preset": r.reward_preset, "weights": dict(r.reward_weights)}
     data["grpo"] = {
-        "num_generations": r.num_generations, "prompts_per_step": f.prompts_per_step,
-        "per_device_prompts": f.prompts_per_step, "beta": r.beta, "learning_rate": r.learning_rate,
-        "lr_scheduler": r.lr_scheduler, "warmup": r.warmup, "temperature": r.temperature,
-        "max_completion_length": r.max_completion_length, "max_steps": f.steps, "loss_type": r.loss_type,
-        "seed": f.seed,
+        "num_generations": r.num_generations, "prompts_per_step": pps, "per_device_prompts": pps,
+        "beta": r.beta, "learning_rate": r.learning_rate, "lr_scheduler": r.lr_scheduler, "warmup": r.warmup,
+        "temperature": r.temperature, "max_completion_length": r.max_completion_length, "max_steps": run.steps,
+        "loss_type": r.loss_type, "seed": run.seed,
     }  # fmt: skip
     return load_config(data)
 
 
-def train(method: str, settings: DemoSettings, model_dir: Path, records: Path, out: Path, shots: int) -> Path:
-    """Train `method` ("sft" or "rft") on `records`; returns the final model directory."""
+def train(method: str, settings: DemoSettings, model_dir: Path, run: Run, out: Path) -> Path:
+    """Train `method` ("sft" or "rft"); returns the final model directory."""
     if method == "sft":
         from vrft.train.sft import run_sft
 
-        return run_sft(sft_config(settings, model_dir, records, out, shots))
+        return run_sft(sft_config(settings, model_dir, run, out))
     from vrft.train.grpo import run_grpo
 
-    return run_grpo(rft_config(settings, model_dir, records, out, shots))
+    return run_grpo(rft_config(settings, model_dir, run, out))
 
 
 def evaluate(
-    settings: DemoSettings, model_dir: Path, test_records: list[Any], out: Path, title: str
+    settings: DemoSettings, model_dir: Path, task: str, records: list[Any], out: Path, title: str
 ) -> dict[str, Any]:
-    """Novel-class detection metrics of the model in `model_dir` on the test records (writes `out`)."""
+    """Metrics of the model in `model_dir` on `records` (writes `out`): detection of the NOVEL shapes
+    under the all-categories protocol, or classification accuracy."""
     import torch
 
     from vrft.data.synthetic import NOVEL_CLASSES
@@ -85,12 +98,31 @@ def evaluate(
         model_dir, dtype="float32", min_pixels=pixels, max_pixels=pixels
     )
     t0 = time.perf_counter()
+    kw: dict[str, Any] = (
+        {"categories": list(NOVEL_CLASSES), "protocol": "all-categories"} if task == "detection" else {}
+    )
     with torch.inference_mode():
         metrics = evaluate_model(
-            model, processor, test_records, "detection", out,
-            batch_size=settings.eval.batch_size, max_new_tokens=settings.eval.max_new_tokens,
-            categories=list(NOVEL_CLASSES), progress=False, title=title,
-            protocol="records" if settings.world.novel_prompts == "present" else "all-categories",
+            model, processor, records, task, out, batch_size=settings.eval.batch_size,
+            max_new_tokens=settings.eval.max_new_tokens, progress=False, title=title, **kw,
         )  # fmt: skip
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     return metrics
+
+
+def score(task: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The row fields of one evaluation: the headline number and a few diagnostics."""
+    if task == "detection":
+        d = metrics["detection"]
+        return {"novel_mAP": _num(d.get("mAP")), "novel_AP50": _num(d.get("AP50")),
+                "parse_fail": _num(d.get("parse_fail")), "eval_seconds": metrics.get("seconds")}  # fmt: skip
+    c = metrics["classification"]
+    return {"accuracy": _num(c.get("accuracy")), "parse_fail": _num(c.get("parse_fail")),
+            "eval_seconds": metrics.get("seconds")}  # fmt: skip
+
+
+def _num(v: Any) -> float | None:
+    try:
+        return round(float(v), 2)
+    except (TypeError, ValueError):
+        return None

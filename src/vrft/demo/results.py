@@ -1,89 +1,116 @@
-"""What the demo writes: results.json, results.md, the PNG plots and the HTML report.
+"""What the demo writes: results.json, results.md, the PNG plots and the side-by-side HTML report.
 
-``results.json`` is exactly ``{"rows": [...]}``; each row has ``method`` ("baseline" | "sft" | "rft"),
-``shots`` (k; 0 for the baseline, the warm start that saw no novel image), ``task`` ("detection") and
-``novel_mAP`` (COCO mAP@[.5:.95] on the held-out novel test set, 0..100), plus extra keys (AP50,
-per-class AP, parse failures, training and evaluation seconds).
+``results.json`` is ``{"rows": [...], "runs": [...], "split": "test"|"val"}``. Each row is one
+(experiment, method, k): ``experiment`` ("open_vocab" | "fewshot_detection" | "fewshot_classification"),
+``method`` ("baseline" | "sft" | "rft"), ``shots`` (k; 0 for the baseline, None in open_vocab), ``task``
+("detection" | "classification"), the headline number under its own name (``novel_mAP``: COCO
+mAP@[.5:.95] of the novel shapes under the all-categories protocol, 0..100; ``accuracy``: exact-match
+classification accuracy, 0..100) holding the MEAN over seeds, and ``mean``, ``sd`` (sample standard
+deviation; 0 for the baseline, which is one deterministic model), ``seeds`` and ``values`` (per seed).
+``runs`` holds every single run (with its ``seed``).
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import json
 import logging
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-METHOD_NAMES: dict[str, str] = {"baseline": "baseline (warm start)", "sft": "SFT", "rft": "Visual-RFT"}
+METHOD_NAMES: dict[str, str] = {"baseline": "baseline (base model)", "sft": "SFT", "rft": "Visual-RFT"}
+EXPERIMENT_NAMES: dict[str, str] = {
+    "open_vocab": "(a) open-vocabulary detection: trained on base shapes, novel mAP",
+    "fewshot_detection": "(b) few-shot detection of novel shapes, mAP",
+    "fewshot_classification": "(c) few-shot classification of novel shapes, accuracy %",
+}
+METRIC_OF = {"detection": "novel_mAP", "classification": "accuracy"}
 
 
-def result_row(method: str, shots: int, metrics: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
-    """One row of results.json from `evaluate_model`'s metrics."""
-    det = metrics["detection"]
-    return {
-        "method": method,
-        "shots": int(shots),
-        "task": "detection",
-        "novel_mAP": _num(det.get("mAP")),
-        "novel_AP50": _num(det.get("AP50")),
-        "per_class_AP": {k: _num(v) for k, v in (det.get("per_class_AP") or {}).items()},
-        "parse_fail": _num(det.get("parse_fail")),
-        "eval_seconds": metrics.get("seconds"),
-        **extra,
-    }
+def aggregate(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (experiment, method, shots): mean and sample sd over the seeds' runs."""
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["experiment"], r["method"], r["shots"]), []).append(r)
+    rows = []
+    for (exp, method, shots), rs in groups.items():
+        metric = METRIC_OF[rs[0]["task"]]
+        values = [r[metric] for r in rs]
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        mean = round(statistics.fmean(finite), 2) if finite else None
+        sd = round(statistics.stdev(finite), 2) if len(finite) > 1 else (0.0 if finite else None)
+        row = {"experiment": exp, "method": method, "shots": shots, "task": rs[0]["task"], metric: mean,
+               "metric": metric, "mean": mean, "sd": sd, "seeds": [r["seed"] for r in rs], "values": values,
+               "parse_fail": _mean([r.get("parse_fail") for r in rs])}  # fmt: skip
+        if metric == "novel_mAP":
+            row["novel_AP50"] = _mean([r.get("novel_AP50") for r in rs])
+        rows.append(row)
+    return rows
 
 
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return round(f, 2) if math.isfinite(f) else None
+def _mean(values: Sequence[Any]) -> float | None:
+    v = [float(x) for x in values if x is not None]
+    return round(statistics.fmean(v), 2) if v else None
 
 
-def write_results_json(rows: Sequence[Mapping[str, Any]], out: Path) -> Path:
+def write_results_json(rows: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]], out: Path,
+                       split: str = "test") -> Path:  # fmt: skip
     path = out / "results.json"
-    path.write_text(json.dumps({"rows": list(rows)}, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps({"rows": list(rows), "runs": list(runs), "split": split}, indent=2) + "\n",
+                    encoding="utf-8")  # fmt: skip
     return path
 
 
+def _cell(row: Mapping[str, Any] | None) -> str:
+    if row is None or row["mean"] is None:
+        return "-"
+    return f"{row['mean']:.1f} ± {row['sd']:.1f}" if row["method"] != "baseline" else f"{row['mean']:.1f}"
+
+
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Novel-class mAP per method (rows) and shots (columns); the baseline is the warm start (0 shots)."""
-    shots = sorted({r["shots"] for r in rows if r["method"] != "baseline"})
-    base = next((r for r in rows if r["method"] == "baseline"), None)
-    head = "| method | " + " | ".join(f"{k}-shot" for k in shots) + " |"
-    lines = [head, "|---|" + "---:|" * len(shots)]
-    if base is not None:
-        lines.append(
-            f"| {METHOD_NAMES['baseline']} | " + " | ".join(_fmt(base["novel_mAP"]) for _ in shots) + " |"
-        )
-    for method in ("sft", "rft"):
-        by_k = {r["shots"]: r for r in rows if r["method"] == method}
-        if by_k:
-            cells = [_fmt(by_k[k]["novel_mAP"]) if k in by_k else "-" for k in shots]
-            lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """One table per experiment: methods (rows) x k (columns), mean ± sd over seeds."""
+    out = []
+    for exp in EXPERIMENT_NAMES:
+        mine = [r for r in rows if r["experiment"] == exp]
+        if not mine:
+            continue
+        seeds = next((r["seeds"] for r in mine if r["method"] != "baseline"), [])
+        out += [f"### {EXPERIMENT_NAMES[exp]} (seeds {seeds})", ""]
+        shots = sorted({r["shots"] for r in mine if r["method"] != "baseline" and r["shots"] is not None})
+        cols = [f"{k}-shot" for k in shots] if shots else ["trained on base shapes"]
+        out += ["| method | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+        for method in ("baseline", "sft", "rft"):
+            by_k = {r["shots"]: r for r in mine if r["method"] == method}
+            if not by_k:
+                continue
+            if method == "baseline":
+                cells = [_cell(next(iter(by_k.values())))] * len(cols)
+            elif shots:
+                cells = [_cell(by_k.get(k)) for k in shots]
+            else:
+                cells = [_cell(by_k.get(None))]
+            out.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out).rstrip()
 
 
-def detail_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Every row with AP50, per-class AP and the seconds spent."""
-    classes = sorted({c for r in rows for c in (r.get("per_class_AP") or {})})
-    head = (
-        "| method | shots | mAP | AP50 | "
-        + " | ".join(f"AP {c}" for c in classes)
-        + " | parse fail % | train s |"
-    )
-    lines = [head, "|---|---:|---:|---:|" + "---:|" * len(classes) + "---:|---:|"]
-    for r in rows:
-        per = r.get("per_class_AP") or {}
+def detail_markdown(runs: Sequence[Mapping[str, Any]]) -> str:
+    """Every single run."""
+    lines = ["| experiment | method | k | seed | value | AP50 | parse fail % | train s | eval s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in runs:
+        value = r.get(METRIC_OF[r["task"]])
         lines.append(
-            f"| {METHOD_NAMES.get(r['method'], r['method'])} | {r['shots']} | {_fmt(r['novel_mAP'])} | "
-            f"{_fmt(r.get('novel_AP50'))} | "
-            + " | ".join(_fmt(per.get(c)) for c in classes)
-            + f" | {_fmt(r.get('parse_fail'))} | {_fmt(r.get('train_seconds'), 0)} |"
+            f"| {r['experiment']} | {r['method']} | {_fmt(r['shots'], 0)} | {_fmt(r['seed'], 0)} | {_fmt(value)} | "
+            f"{_fmt(r.get('novel_AP50'))} | {_fmt(r.get('parse_fail'))} | {_fmt(r.get('train_seconds'), 0)} | "
+            f"{_fmt(r.get('eval_seconds'), 0)} |"
         )
     return "\n".join(lines)
 
@@ -93,17 +120,9 @@ def _fmt(v: Any, digits: int = 1) -> str:
 
 
 def write_results_md(rows: Sequence[Mapping[str, Any]], out: Path, notes: Sequence[str] = ()) -> Path:
-    text = [
-        "# vrft demo: few-shot detection of NOVEL shapes (COCO mAP@[.5:.95], held-out test set)",
-        "",
-        table_markdown(rows),
-        "",
-        "## Details",
-        "",
-        detail_markdown(rows),
-        "",
-        *notes,
-    ]
+    runs = json.loads((out / "results.json").read_text(encoding="utf-8")).get("runs", [])
+    text = ["# vrft demo: the paper's experiments in miniature", "", table_markdown(rows), "", *notes, "",
+            "## Every run", "", detail_markdown(runs)]  # fmt: skip
     path = out / "results.md"
     path.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
     return path
@@ -137,61 +156,109 @@ def reward_series(metrics_jsonl: Path) -> dict[str, list[tuple[float, float]]]:
     return series
 
 
-def write_plots(rows: Sequence[Mapping[str, Any]], rft_runs: Mapping[int, Path], out: Path) -> list[Path]:
-    """``novel_map_vs_shots.png`` and one ``rft_rewards_<k>shot.png`` per k."""
+def write_plots(rows: Sequence[Mapping[str, Any]], rft_runs: Mapping[str, Path], out: Path) -> list[Path]:
+    """``<experiment>_vs_shots.png`` per few-shot experiment (means) and ``rft_rewards_<run>.png``."""
     from vrft.report.plots import plot_curves, plot_metric_vs_shots
 
-    paths = [
-        plot_metric_vs_shots(
-            [
-                {"method": METHOD_NAMES[r["method"]], "shots": r["shots"], "value": r["novel_mAP"]}
-                for r in rows
-            ],
-            out / "novel_map_vs_shots.png",
-            metric="novel mAP (COCO, 0..100)",
-            title="Few-shot detection of novel shapes",
-        )
-    ]
-    for k, run_dir in sorted(rft_runs.items()):
+    paths = []
+    for exp in ("fewshot_detection", "fewshot_classification"):
+        mine = [r for r in rows if r["experiment"] == exp]
+        if mine:
+            paths.append(plot_metric_vs_shots(
+                [{"method": METHOD_NAMES[r["method"]], "shots": r["shots"], "value": r["mean"]} for r in mine],
+                out / f"{exp}_vs_shots.png", metric=METRIC_OF[mine[0]["task"]] + " (mean over seeds)",
+                title=EXPERIMENT_NAMES[exp],
+            ))  # fmt: skip
+    for name, run_dir in sorted(rft_runs.items()):
         series = reward_series(run_dir / "metrics.jsonl")
-        paths.append(
-            plot_curves(
-                series,
-                out / f"rft_rewards_{k}shot.png",
-                title=f"Visual-RFT rewards, {k}-shot",
-                ylabel="mean reward of the sampled completions",
-            )  # fmt: skip
-        )
+        paths.append(plot_curves(series, out / f"rft_rewards_{name}.png", title=f"Visual-RFT rewards, {name}",
+                                 ylabel="mean reward of the sampled completions"))  # fmt: skip
     return paths
 
 
-def write_report(
-    rows: Sequence[Mapping[str, Any]], evals: Mapping[tuple[str, int], Path], out: Path, per_model: int
-) -> Path:
-    """``report.html``: the table, then sample predictions of every model on the SAME test images
-    (the first `per_model` asked prompts that have an object), boxes drawn."""
-    from vrft.report.html import render_report
+# ------------------------------------------------------------------------------------ side-by-side report
+_COLOURS = {"star": (230, 120, 0), "heart": (200, 0, 120), "diamond": (0, 120, 220)}
 
-    samples: list[dict[str, Any]] = []
-    chosen: list[str] | None = None
-    for (method, k), eval_dir in evals.items():
-        preds = read_jsonl(eval_dir / "predictions.jsonl")
-        if chosen is None:
-            chosen = [p["id"] for p in preds if p.get("gt_boxes")][:per_model]
-        keep = set(chosen)
-        for p in preds:
-            if p.get("id") in keep:
-                s = dict(p)
-                s["id"] = f"{METHOD_NAMES[method]}{'' if method == 'baseline' else f' {k}-shot'}: {p['id']}"
-                samples.append(s)
-    metrics = {
-        "novel_mAP": {
-            f"{METHOD_NAMES[r['method']]}{'' if r['method'] == 'baseline' else ' ' + str(r['shots']) + '-shot'}": r[
-                "novel_mAP"
-            ]
-            for r in rows
-        }
-    }
-    return render_report(
-        samples, out / "report.html", title="vrft demo: baseline vs SFT vs Visual-RFT", metrics=metrics
-    )
+
+def _picture(image: str, boxes: Sequence[tuple[str, Sequence[float]]], scale: int = 2) -> str:
+    """The image with `boxes` ((category, [x1, y1, x2, y2] pixels)) drawn, as a data: URI."""
+    from PIL import Image, ImageDraw
+
+    try:
+        img = Image.open(image).convert("RGB")
+    except OSError:
+        return ""
+    img = img.resize((img.width * scale, img.height * scale))
+    draw = ImageDraw.Draw(img)
+    for cat, b in boxes:
+        if len(b) == 4:
+            draw.rectangle([v * scale for v in b], outline=_COLOURS.get(cat, (0, 160, 0)), width=2)
+            draw.text((b[0] * scale + 2, b[1] * scale + 1), cat, fill=_COLOURS.get(cat, (0, 160, 0)))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _short(p: Mapping[str, Any]) -> str:
+    parsed = p.get("parsed") or {}
+    if p.get("task") == "classification":
+        return f"{parsed.get('label') or 'parse fail'}"
+    if not p.get("parse_ok"):
+        return f"{p.get('category')}: parse fail"
+    n = len(p.get("pred_boxes") or [])
+    return f"{p.get('category')}: {'No Objects' if n == 0 else f'{n} box(es)'}"
+
+
+def side_by_side(columns: Sequence[tuple[str, Path]], n_images: int) -> str:
+    """HTML table: one evaluation image per row, one column per model (its answers drawn on the image)."""
+    preds = {title: read_jsonl(d / "predictions.jsonl") for title, d in columns}
+    first = next(iter(preds.values()), [])
+    images: list[str] = []
+    for p in first:
+        if p["image"] not in images:
+            images.append(p["image"])
+    head = "<tr><th>ground truth</th>" + "".join(f"<th>{html.escape(t)}</th>" for t, _ in columns) + "</tr>"
+    body = []
+    for image in images[:n_images]:
+        asked = [p for p in first if p["image"] == image]
+        gt = [
+            (p.get("category") or p.get("label") or "", b) for p in asked for b in (p.get("gt_boxes") or [])
+        ]
+        label = next((p.get("gt_label") for p in asked if p.get("task") == "classification"), None)
+        gt_text = html.escape(label or ", ".join(sorted({c for c, _ in gt})) or "-")
+        cells = [f"<td><img src='{_picture(image, gt)}'><br>{gt_text}</td>"]
+        for title, _ in columns:
+            mine = [p for p in preds[title] if p["image"] == image]
+            boxes = [(p.get("category") or "", b) for p in mine for b in (p.get("pred_boxes") or [])]
+            text = "<br>".join(html.escape(_short(p)) for p in mine)
+            cells.append(f"<td><img src='{_picture(image, boxes)}'><br><small>{text}</small></td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def write_report(
+    rows: Sequence[Mapping[str, Any]],
+    evals: Mapping[tuple[str, str, int | None, int | None], Path],
+    out: Path,
+    n_images: int,
+    seed: int,
+    k: int,
+) -> Path:
+    """``report.html``: the tables, then per experiment the baseline, SFT and Visual-RFT answers on the
+    same evaluation images side by side (smallest k, first seed)."""
+    parts = ["<!doctype html><meta charset='utf-8'><title>vrft demo</title>",
+             "<style>body{font-family:sans-serif} td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
+             " table{border-collapse:collapse;margin-bottom:2em}</style>",
+             "<h1>vrft demo: baseline vs SFT vs Visual-RFT</h1>",
+             f"<pre>{html.escape(table_markdown(rows))}</pre>"]  # fmt: skip
+    for exp in EXPERIMENT_NAMES:
+        shots = None if exp == "open_vocab" else k
+        cols = [(METHOD_NAMES["baseline"], evals.get((exp, "baseline", None, None)))]
+        cols += [(f"{METHOD_NAMES[m]}{'' if shots is None else f' {shots}-shot'} (seed {seed})",
+                  evals.get((exp, m, shots, seed))) for m in ("sft", "rft")]  # fmt: skip
+        if any(d is None for _, d in cols):
+            continue
+        parts += [f"<h2>{html.escape(EXPERIMENT_NAMES[exp])}</h2>", side_by_side(cols, n_images)]  # type: ignore[arg-type]
+    path = out / "report.html"
+    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return path

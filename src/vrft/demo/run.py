@@ -1,15 +1,21 @@
-"""`run_demo`: the paper's few-shot experiment in miniature, top to bottom.
+"""`run_demo`: the paper's experiments in miniature, top to bottom.
 
-1. world: base / pool / test parts of the synthetic shapes world, through the COCO converter;
-2. warm start: tiny Qwen2.5-VL + SFT on the base classes (cached by its settings);
-3. k-shot sets of the novel classes (nested), for every k: SFT and Visual-RFT from the warm start with
-   the same budget (optimizer steps x prompts per step);
-4. evaluation of the baseline (warm start), SFT and Visual-RFT on the held-out novel test set;
-5. results.json / results.md / plots / report.html, and the table on stdout.
+1. base: the shipped miniature pretrained VLM (`vrft.demo.base`; checked against its card's hash), or
+   one rebuilt from nothing (`base.rebuild`), or any directory (`base.path`);
+2. world: the parts the chosen experiments need (`vrft.demo.world`);
+3. the baseline (the base model itself) on the evaluation split;
+4. per experiment and seed (seed = few-shot draw + training seed), SFT and Visual-RFT from the base
+   with the same budget, each evaluated on the same split:
+   (a) open_vocab: trained on the BASE shapes' detection scenes, evaluated on the NOVEL shapes;
+   (b) fewshot_detection: trained on k images per novel shape (with their 'No Objects' prompts);
+   (c) fewshot_classification: trained on k images per novel shape, accuracy;
+5. results.json (mean and sd over seeds per row, every run in `runs`), results.md, plots, report.html
+   (one test image per row, the methods' answers side by side).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -22,6 +28,40 @@ from vrft.demo.settings import DemoSettings
 
 logger = logging.getLogger(__name__)
 
+TASK_OF = {
+    "open_vocab": "detection",
+    "fewshot_detection": "detection",
+    "fewshot_classification": "classification",
+}
+
+
+def default_cache_dir() -> Path:
+    """``<vrft cache root>/demo`` ($VRFT_CACHE or ~/.cache/vrft)."""
+    from vrft.models.tiny import cache_root
+
+    return cache_root() / "demo"
+
+
+def resolve_base(settings: DemoSettings, cache_dir: str | os.PathLike | None) -> tuple[Path, dict[str, Any]]:
+    """(base model directory, its card): `base.path`, else the shipped base (hash-checked), else (no
+    shipped base, or `base.rebuild`) one built from nothing with `base.build`, cached by those settings."""
+    from vrft.demo.base import CARD, SHIPPED_BASE, build_base, read_card, verify_base
+
+    if settings.base.path:
+        path = Path(settings.base.path)
+        return path, (read_card(path) if (path / CARD).is_file() else {})
+    if (SHIPPED_BASE / CARD).is_file() and not settings.base.rebuild:
+        return SHIPPED_BASE, verify_base(SHIPPED_BASE)
+    from vrft import __version__
+
+    build = settings.base.build
+    key = hashlib.sha256(json.dumps([__version__, build.model_dump(mode="json")]).encode()).hexdigest()[:12]
+    target = Path(cache_dir or default_cache_dir()) / f"base-{key}"
+    if not (target / CARD).is_file():
+        logger.info("building the demo base from nothing into %s (vrft demo build-base)", target)
+        build_base(target, build)
+    return target, verify_base(target)
+
 
 def run_demo(
     out_dir: str | os.PathLike,
@@ -29,12 +69,12 @@ def run_demo(
     *,
     cache_dir: str | os.PathLike | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the demo into `out_dir`; returns the rows of results.json.
+    """Run the demo into `out_dir`; returns the rows of results.json (one per experiment, method, k).
 
     Args:
         out_dir: output directory (created; earlier demo outputs in it are replaced).
         settings: demo settings (default: the full demo, `DemoSettings()`).
-        cache_dir: where warm starts are cached (default: ``$VRFT_CACHE/demo`` or ``~/.cache/vrft/demo``).
+        cache_dir: where a rebuilt base is cached (default: ``$VRFT_CACHE/demo`` or ``~/.cache/vrft/demo``).
     """
     import torch
 
@@ -42,7 +82,7 @@ def run_demo(
     from vrft.data.records import load_records, save_records
     from vrft.data.synthetic import NOVEL_CLASSES
     from vrft.demo import experiment, results
-    from vrft.demo.warmstart import warm_start
+    from vrft.demo.base import SHIPPED_BASE
     from vrft.demo.world import build_world
 
     settings = settings or DemoSettings()
@@ -52,84 +92,113 @@ def run_demo(
     (out / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
+    ex, split = settings.experiments, settings.eval.split
 
     t0 = time.perf_counter()
-    world = build_world(settings.world, out / "world")
+    base, card = resolve_base(settings, cache_dir)
+    timings["base"] = time.perf_counter() - t0
+    shipped = base == SHIPPED_BASE
+
+    t0 = time.perf_counter()
+    tasks = {TASK_OF[e] for e in ex.run}
+    parts: list[str] = []
+    if "open_vocab" in ex.run:
+        parts.append("base_train")
+    if "detection" in tasks:
+        parts += ["det_pool", f"det_{split}"] if "fewshot_detection" in ex.run else [f"det_{split}"]
+    if "classification" in tasks:
+        parts += ["cls_pool", f"cls_{split}"]
+    world = build_world(settings.world, out / "world", tuple(parts))
+    eval_records = {
+        "detection": load_records(world[f"det_{split}"]) if "detection" in tasks else [],
+        "classification": load_records(world[f"cls_{split}"]) if "classification" in tasks else [],
+    }
     timings["world"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    warm, warm_info = warm_start(settings, world.base, out / "work", cache_dir)
-    timings["warm_start"] = time.perf_counter() - t0
+    runs: list[dict[str, Any]] = []
+    evals: dict[tuple[str, str, int | None, int | None], Path] = {}
+    timings["eval"] = 0.0
+    baseline: dict[str, dict[str, Any]] = {}
+    for task in sorted(tasks):
+        t0 = time.perf_counter()
+        d = out / "eval" / f"baseline-{task}"
+        baseline[task] = experiment.score(
+            task, experiment.evaluate(settings, base, task, eval_records[task], d, f"baseline ({task})")
+        )
+        timings["eval"] += time.perf_counter() - t0
+        for e in ex.run:
+            if TASK_OF[e] == task:
+                evals[(e, "baseline", None, None)] = d
+                runs.append({"experiment": e, "method": "baseline", "shots": 0 if e != "open_vocab" else None,
+                             "task": task, "seed": None, **baseline[task]})  # fmt: skip
 
-    f = settings.fewshot
-    subsets, manifest = sample_fewshot(
-        load_records(world.pool),
-        f.shots,
-        f.seed,
-        classes=list(NOVEL_CLASSES),
-        keep_negatives=f.keep_negatives,
-    )
-    shot_files = {k: save_records(recs, out / "fewshot" / f"{k}shot.jsonl") for k, recs in subsets.items()}
-    (out / "fewshot" / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    test = load_records(world.test)
+    rft_runs: dict[str, Path] = {}
+    manifests: dict[str, Any] = {}
+    for e in ex.run:
+        task = TASK_OF[e]
+        for seed in ex.seeds:
+            if e == "open_vocab":
+                train_sets = {None: world["base_train"]}
+                steps = ex.open_vocab_steps
+            else:
+                pool = load_records(world["det_pool" if task == "detection" else "cls_pool"])
+                subsets, manifest = sample_fewshot(pool, ex.shots, seed, classes=list(NOVEL_CLASSES),
+                                                   keep_negatives=task == "detection")  # fmt: skip
+                manifests[f"{e}/seed{seed}"] = manifest.get("counts")
+                train_sets = {
+                    k: save_records(recs, out / "fewshot" / e / f"seed{seed}" / f"{k}shot.jsonl")
+                    for k, recs in subsets.items()
+                }
+                steps = ex.steps
+            for k, records in sorted(train_sets.items(), key=lambda kv: kv[0] or 0):
+                tag = f"{e}-{'' if k is None else f'{k}shot-'}seed{seed}"
+                for method in ("sft", "rft"):
+                    run = experiment.Run(task, records, steps, seed, f"demo {e} {method} {tag}")
+                    t0 = time.perf_counter()
+                    final = experiment.train(method, settings, base, run, out / "runs" / f"{method}-{tag}")
+                    seconds = time.perf_counter() - t0
+                    timings[f"train_{method}_{tag}"] = seconds
+                    if method == "rft" and seed == ex.seeds[0]:
+                        rft_runs[f"{e}-{k}" if k is not None else e] = out / "runs" / f"{method}-{tag}"
+                    t0 = time.perf_counter()
+                    d = out / "eval" / f"{method}-{tag}"
+                    evals[(e, method, k, seed)] = d
+                    m = experiment.evaluate(settings, final, task, eval_records[task], d, f"{method} {tag}")
+                    timings["eval"] += time.perf_counter() - t0
+                    runs.append({"experiment": e, "method": method, "shots": k, "task": task, "seed": seed,
+                                 **experiment.score(task, m), "train_seconds": round(seconds, 1), "steps": steps,
+                                 "prompts_per_step": ex.prompts_per_step})  # fmt: skip
+                    logger.info("%s %s: %s", method, tag, experiment.score(task, m))
 
-    rows: list[dict[str, Any]] = []
-    evals: dict[tuple[str, int], Path] = {}
-    t0 = time.perf_counter()
-    evals[("baseline", 0)] = out / "eval" / "baseline"
-    metrics = experiment.evaluate(settings, warm, test, evals[("baseline", 0)], "baseline (warm start)")
-    rows.append(results.result_row("baseline", 0, metrics, warm_start_seconds=warm_info.get("seconds")))
-    timings["eval"] = time.perf_counter() - t0
-    rft_runs: dict[int, Path] = {}
-    for k, records in sorted(shot_files.items()):
-        for method in ("sft", "rft"):
-            run_dir = out / "runs" / f"{method}-{k}shot"
-            t0 = time.perf_counter()
-            final = experiment.train(method, settings, warm, records, run_dir, k)
-            seconds = time.perf_counter() - t0
-            timings[f"train_{method}_{k}shot"] = seconds
-            if method == "rft":
-                rft_runs[k] = run_dir
-            t0 = time.perf_counter()
-            evals[(method, k)] = out / "eval" / f"{method}-{k}shot"
-            metrics = experiment.evaluate(settings, final, test, evals[(method, k)], f"{method} {k}-shot")
-            timings["eval"] += time.perf_counter() - t0
-            rows.append(
-                results.result_row(
-                    method, k, metrics, train_seconds=round(seconds, 1), steps=f.steps,
-                    prompts_per_step=f.prompts_per_step, train_prompts=len(subsets[k]),
-                )
-            )  # fmt: skip
-
-    results.write_results_json(rows, out)
+    rows = results.aggregate(runs)
+    results.write_results_json(rows, runs, out, split)
     results.write_plots(rows, rft_runs, out)
-    results.write_report(rows, evals, out, settings.eval.report_samples)
+    results.write_report(rows, evals, out, settings.eval.report_samples, ex.seeds[0], min(ex.shots))
     timings["total"] = time.perf_counter() - t_start
     run_info = {
         "timings_seconds": {k: round(v, 1) for k, v in timings.items()},
-        "warm_start": warm_info,
-        "warm_start_dir": str(warm),
-        "fewshot_counts": manifest.get("counts"),
+        "base_dir": str(base),
+        "base_shipped": shipped,
+        "base_weights_sha256": card.get("weights_sha256"),
+        "split": split,
+        "fewshot_counts": manifests,
         "machine": {"cpus": os.cpu_count(), "threads": settings.threads, "platform": platform.platform(),
                     "load_average": _load()},
     }  # fmt: skip
     (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
     notes = [
         "",
-        f"Budget of both methods: {f.steps} optimizer steps x {f.prompts_per_step} prompts per step "
-        f"(Visual-RFT samples {settings.rft.num_generations} completions per prompt).",
-        f"Test prompts: {len(test)} ({_protocol_note(settings.world.novel_prompts)}).",
-        f"Wall time: {timings['total']:.0f} s (warm start {'cached' if warm_info.get('cached') else 'trained'}: "
-        f"{timings['warm_start']:.0f} s).",
+        f"Evaluated on the **{split}** split. Seeds {ex.seeds} (each: few-shot draw and training seed); "
+        "mean ± sample sd over them. The baseline is the base model itself (greedy, one value).",
+        f"Budget of both methods: {ex.steps} optimizer steps x {ex.prompts_per_step} prompts per step "
+        f"({ex.open_vocab_steps} steps in open_vocab; Visual-RFT samples {settings.rft.num_generations} "
+        "completions per prompt).",
+        "Detection: every novel shape asked on every image, absent ones to be answered 'No Objects' (the "
+        "all-categories protocol).",
+        f"Wall time: {timings['total']:.0f} s.",
     ]
     results.write_results_md(rows, out, notes)
     return rows
-
-
-def _protocol_note(novel_prompts: str) -> str:
-    if novel_prompts == "present":
-        return "each test image asked for the novel shapes it holds: the 'records' protocol, which measures localisation"
-    return "every novel shape asked on every test image, absent ones answered 'No Objects': all-categories protocol"
 
 
 def _load() -> list[float] | None:

@@ -4,24 +4,24 @@
 them equal), so a user can copy one, change a knob and run `vrft demo --config my.yaml`. Any field can
 also be set on the command line as a dotted ``key=value`` (``vrft demo rft.learning_rate=5e-4``).
 
-Only the settings under `world`, `model` and `warm_start` (and the vrft version) determine the
-warm-start model, so only they key its cache (`warm_start_key`).
+Every method starts from the shipped miniature base model (`vrft.demo.base`); `base.rebuild` builds it
+from nothing first.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from vrft.config import Seed
+from vrft.demo.base import BaseBuildSettings
 from vrft.errors import ConfigError
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -29,83 +29,70 @@ class _Section(BaseModel):
 
 
 class WorldSettings(_Section):
-    """The synthetic shapes world (`vrft.data.synthetic`): base classes for the warm start, novel
-    classes for the few-shot sets and the test."""
+    """The synthetic shapes world (`vrft.data.synthetic`, white background, random colours): novel
+    shapes for the few-shot pools, the validation and the test sets; base shapes for open-vocabulary
+    training. Every part has its own seed, so no image is shared between parts."""
 
-    seed: Seed = Field(0, description="World seed (every image depends only on it and its index).")
+    seed: Seed = Field(0, description="World seed (every image depends only on it, its part and its index).")
     image_size: int = Field(112, ge=32, description="Square image side in pixels (112: 16 visual tokens).")
-    base_images: int = Field(3000, ge=1, description="Warm-start images (base shapes only).")
-    pool_images: int = Field(200, ge=1, description="Images the novel k-shot sets are drawn from.")
-    test_images: int = Field(200, ge=1, description="Held-out novel test images.")
-    min_objects: int = Field(1, ge=1, description="Objects per image, at least.")
-    max_objects: int = Field(1, ge=1, description="Objects per image, at most.")
-    background: Literal["plain", "textured"] = Field(
-        "plain", description="'plain' (white) or 'textured' (noisy gradients: too hard for a 1.5M model)."
+    base_train_images: int = Field(
+        300, ge=1, description="Open-vocabulary training scenes: 1-3 BASE shapes each, every base name asked."
     )
+    det_pool_images: int = Field(
+        150, ge=1, description="Novel-shape images the few-shot detection sets come from."
+    )
+    det_val_images: int = Field(
+        60, ge=1, description="Novel-shape detection validation images (tuning only)."
+    )
+    det_test_images: int = Field(120, ge=1, description="Novel-shape detection test images (read once).")
+    cls_pool_images: int = Field(
+        150, ge=3, description="Novel-shape images the few-shot classification sets come from."
+    )
+    cls_val_images: int = Field(60, ge=3, description="Novel-shape classification validation images.")
+    cls_test_images: int = Field(120, ge=3, description="Novel-shape classification test images.")
     min_scale: float = Field(0.25, gt=0.0, le=0.9, description="Smallest object height / image side.")
     max_scale: float = Field(0.5, gt=0.0, le=0.9, description="Largest object height / image side.")
-    colours: Literal["random", "by_class"] = Field(
-        "random",
-        description="'random': any colour per object; 'by_class': each class its own colour "
-        "(vrft.data.synthetic.CLASS_COLOURS).",
+
+
+class BaseSettings(_Section):
+    """The miniature pretrained VLM every method starts from (`vrft.demo.base`)."""
+
+    path: str | None = Field(
+        None,
+        description="A base model directory (default: the one shipped in the package, vrft/demo/base_model).",
     )
-    novel_prompts: Literal["present", "all"] = Field(
-        "present",
-        description="Prompts of the pool and test images: 'present' asks each image for the novel "
-        "categories it holds; 'all' asks every novel category (absent ones must be answered 'No Objects': "
-        "the all-categories protocol, which needs a warm start that tells the classes apart).",
+    rebuild: bool = Field(
+        False,
+        description="Build the base from nothing (`base.build` settings, cached by them) even when one is "
+        "shipped; without a shipped base this happens anyway.",
     )
-    prompt: Literal["short", "paper"] = Field(
-        "short",
-        description="Records' user text: 'short' (\"Detect every star.\": the tiny model pays for every "
-        "prompt token) or 'paper' (the paper's full detection prompt). The answer format is the paper's.",
-    )
-    novel_scenes: Literal["novel", "all"] = Field(
-        "novel",
-        description="Shapes in the few-shot and test images: 'novel' only, or 'all' (novel and base "
-        "shapes mixed, like COCO images; images without a novel shape are dropped).",
-    )
-    base_negative_ratio: float = Field(
-        0.25, ge=0.0, description="'No Objects' warm-start prompts per positive (absent base categories)."
+    build: BaseBuildSettings = Field(
+        default_factory=BaseBuildSettings, description="How a rebuilt base is built (`vrft demo build-base`)."
     )
 
 
-class ModelSettings(_Section):
-    """The tiny Qwen2.5-VL built offline (`vrft.models.tiny`)."""
+EXPERIMENTS = ("open_vocab", "fewshot_detection", "fewshot_classification")
 
-    arch: str = Field("qwen2_5_vl", description="Tiny architecture (a key of vrft.models.tiny.TINY_ARCHS).")
-    size: str = Field("demo", description="Size preset of vrft.models.tiny.SIZES ('demo': ~1.5M parameters).")
-    vocab_size: int = Field(768, ge=320, description="BPE vocabulary (merges learned on the demo's prompts).")
-    rope_theta: int = Field(
-        10,
-        ge=1,
-        description="Text RoPE base (10: the tiny model reads visual positions sooner than with 10000).",
+
+class ExperimentSettings(_Section):
+    """Which of the paper's experiments run, over which seeds, with which shared budget."""
+
+    run: list[Literal["open_vocab", "fewshot_detection", "fewshot_classification"]] = Field(
+        list(EXPERIMENTS),
+        min_length=1,
+        description="(a) open_vocab: train on BASE shapes, test on NOVEL ones; (b) fewshot_detection and "
+        "(c) fewshot_classification of the novel shapes at every k of `shots`.",
     )
-    seed: Seed = Field(0, description="Initial weights seed.")
-
-
-class WarmStartSettings(_Section):
-    """Supervised warm start on the BASE classes (`vrft sft`, i.e. `run_sft`)."""
-
-    steps: int = Field(1200, ge=1, description="Optimizer steps (localisation needs ~1000 at batch 32).")
-    batch_size: int = Field(32, ge=1, description="Examples per step.")
-    learning_rate: float = Field(2e-3, gt=0.0, description="Peak AdamW learning rate.")
-    lr_scheduler: str = Field("cosine", description="transformers scheduler name.")
-    warmup: float = Field(0.03, ge=0.0, description="Warmup ratio (< 1) or steps.")
-    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping.")
-
-
-class FewShotSettings(_Section):
-    """The k-shot sets of the NOVEL classes and the shared budget of SFT and Visual-RFT."""
-
+    seeds: list[Seed] = Field(
+        [0, 1, 2],
+        min_length=1,
+        description="Each seed is one few-shot draw AND one training seed (sampling).",
+    )
     shots: list[int] = Field([1, 4], min_length=1, description="k values (images per novel class).")
-    seed: Seed = Field(
-        0, description="Sampling seed (the sets are nested: the 1-shot images are in the 4-shot set)."
+    steps: int = Field(
+        40, ge=1, description="Optimizer steps of BOTH methods in (b) and (c) (the shared budget)."
     )
-    keep_negatives: bool = Field(
-        True, description="Also train on the chosen images' 'No Objects' prompts for absent novel classes."
-    )
-    steps: int = Field(40, ge=1, description="Optimizer steps of BOTH methods (the shared budget).")
+    open_vocab_steps: int = Field(40, ge=1, description="Optimizer steps of both methods in (a).")
     prompts_per_step: int = Field(4, ge=1, description="Prompts per optimizer step of BOTH methods.")
 
 
@@ -125,7 +112,7 @@ class RFTSettings(_Section):
     warmup: float = Field(0.0, ge=0.0, description="Warmup ratio (< 1) or steps.")
     num_generations: int = Field(8, ge=2, description="G: completions per prompt.")
     temperature: float = Field(1.0, gt=0.0, description="Sampling temperature of the rollouts.")
-    beta: float = Field(0.04, ge=0.0, description="KL coefficient to the warm start.")
+    beta: float = Field(0.04, ge=0.0, description="KL coefficient to the base model.")
     max_completion_length: int = Field(64, ge=8, description="Max new tokens per rollout.")
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(
         "grpo", description="TRL loss normalisation."
@@ -135,11 +122,16 @@ class RFTSettings(_Section):
 
 
 class EvalSettings(_Section):
-    """Evaluation on the held-out novel test set (`evaluate_model`, COCO mAP, all-categories protocol)."""
+    """Evaluation (`evaluate_model`, greedy): detection COCO mAP under the all-categories protocol
+    (every novel shape asked on every image, absent ones to be answered 'No Objects'), classification
+    accuracy."""
 
+    split: Literal["test", "val"] = Field(
+        "test", description="'val' for tuning (the test set is read once, at the end, with 'test')."
+    )
     batch_size: int = Field(32, ge=1, description="Prompts per generate call (greedy decoding).")
     max_new_tokens: int = Field(64, ge=8, description="Generation budget per answer.")
-    report_samples: int = Field(24, ge=0, description="Predictions drawn per model in report.html.")
+    report_samples: int = Field(12, ge=0, description="Test images shown side by side in report.html.")
 
 
 class DemoSettings(_Section):
@@ -147,9 +139,8 @@ class DemoSettings(_Section):
 
     threads: int = Field(2, ge=1, description="torch CPU threads.")
     world: WorldSettings = Field(default_factory=WorldSettings)
-    model: ModelSettings = Field(default_factory=ModelSettings)
-    warm_start: WarmStartSettings = Field(default_factory=WarmStartSettings)
-    fewshot: FewShotSettings = Field(default_factory=FewShotSettings)
+    base: BaseSettings = Field(default_factory=BaseSettings)
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
     sft: SFTSettings = Field(default_factory=SFTSettings)
     rft: RFTSettings = Field(default_factory=RFTSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
@@ -159,31 +150,43 @@ class DemoSettings(_Section):
         return self.model_dump(mode="json")
 
 
-# `--quick`: the same pipeline, smaller (budget: 5 minutes on 2 cores, warm start included).
+# `--quick`: the same pipeline, smaller (budget: 3 minutes on 2 cores; CI shrinks it further).
 QUICK: dict[str, Any] = {
-    "world": {"base_images": 600, "pool_images": 60, "test_images": 24},
-    "warm_start": {"steps": 200},
-    "fewshot": {"shots": [1, 2], "steps": 8},
-    "eval": {"report_samples": 8},
-}
+    "world": {"base_train_images": 40, "det_pool_images": 30, "det_val_images": 12, "det_test_images": 24,
+              "cls_pool_images": 30, "cls_val_images": 12, "cls_test_images": 24},
+    "experiments": {"seeds": [0], "shots": [1], "steps": 8, "open_vocab_steps": 8},
+    "eval": {"report_samples": 6},
+    # a smaller base, built (and cached) only when none is shipped
+    "base": {"build": {"vision_images": 400, "vision_steps": 80, "cls_images": 200, "det_images": 100,
+                       "sft_steps": 60, "sft_batch": 16, "eval_images": 8}},
+}  # fmt: skip
 
 
-# World settings the warm start never sees (they shape the novel pool and test parts only).
-NOT_IN_WARM_START: frozenset[str] = frozenset({"pool_images", "test_images", "novel_scenes", "novel_prompts"})
+def load_schema(
+    schema: type[_M],
+    path: str | Path | None = None,
+    *,
+    base: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    what: str = "demo config",
+) -> _M:
+    """`base` (defaults on top of the schema's own), then the YAML file at `path`, then dotted
+    ``key=value`` overrides, validated by `schema` through `vrft.config`'s loader (the same YAML
+    error positions, override parsing and unknown-key suggestions as `vrft train` configs).
 
+    Raises:
+        ConfigError: every unknown key (with a suggestion) and wrong value, naming where it came from.
+    """
+    from vrft.config import apply_overrides, read_source, validate_schema
 
-def warm_start_key(settings: DemoSettings) -> str:
-    """Hash of everything that determines the warm-start model (the base part of the world, model, warm
-    start, vrft version)."""
-    from vrft import __version__
-
-    keyed = {
-        "vrft": __version__,
-        "world": settings.world.model_dump(mode="json", exclude=set(NOT_IN_WARM_START)),
-        "model": settings.model.model_dump(mode="json"),
-        "warm_start": settings.warm_start.model_dump(mode="json"),
-    }
-    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
+    data: dict[str, Any] = {}
+    _merge(data, base or {})
+    sources: dict[str, str] = {}
+    origin = "<defaults>"
+    if path is not None:
+        loaded, sources, origin = read_source(Path(path), what)
+        _merge(data, loaded)
+    return validate_schema(schema, apply_overrides(data, overrides, sources), sources, origin)
 
 
 def load_settings(
@@ -194,54 +197,11 @@ def load_settings(
     Raises:
         ConfigError: every unknown key (with a suggestion) and wrong value, naming where it came from.
     """
-    data: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    if quick:
-        _merge(data, QUICK)
-    if path is not None:
-        from vrft.inputs import read_yaml
-
-        p = Path(path)
-        loaded = read_yaml(p, "demo config")[0] or {}  # not UTF-8, duplicate keys, alias bombs: ConfigError
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: the top level must be a mapping (world:, model:, ...)")
-        _merge(data, loaded)
-        for key in _dotted_keys(loaded):
-            sources[key] = str(p)
-    problems = []
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
-            problems.append(f"override '{item}': expected key=value, e.g. rft.beta=0.04")
-            continue
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[parts[-1]] = value
-        sources[key] = f"override '{item}'"
-    if problems:
-        raise ConfigError("; ".join(problems))
-    try:
-        settings = DemoSettings.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_describe(err, sources)) from None
+    settings = load_schema(DemoSettings, path, base=QUICK if quick else None, overrides=overrides)
     if settings.world.min_scale > settings.world.max_scale:
         raise ConfigError(
             f"world.min_scale ({settings.world.min_scale}) is larger than world.max_scale "
             f"({settings.world.max_scale})"
-        )
-    if settings.world.min_objects > settings.world.max_objects:
-        raise ConfigError(
-            f"world.min_objects ({settings.world.min_objects}) is larger than world.max_objects "
-            f"({settings.world.max_objects})"
         )
     return settings
 
@@ -252,55 +212,3 @@ def _merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
             _merge(into[k], v)
         else:
             into[k] = json.loads(json.dumps(v)) if isinstance(v, Mapping | list) else v
-
-
-def _dotted_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
-    keys = []
-    for k, v in data.items():
-        dotted = f"{prefix}.{k}" if prefix else str(k)
-        keys.append(dotted)
-        if isinstance(v, Mapping):
-            keys += _dotted_keys(v, dotted)
-    return keys
-
-
-def _describe(err: ValidationError, sources: dict[str, str]) -> str:
-    problems = []
-    for e in err.errors():
-        loc = [str(p) for p in e["loc"]]
-        dotted = ".".join(loc)
-        at = next((sources[k] for k in _prefixes(dotted) if k in sources), "")
-        where = f"{at}: " if at else ""
-        if e["type"] == "extra_forbidden":
-            section = _section(loc[:-1])
-            names = list(section.model_fields) if section else []
-            close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6)
-            hint = (
-                f" — did you mean '{'.'.join([*loc[:-1], close[0]])}'?"
-                if close
-                else (f" — known keys here: {', '.join(names)}" if names else "")
-            )
-            problems.append(f"{where}unknown demo setting '{dotted}'{hint}")
-        else:
-            problems.append(f"{where}{dotted}: {e['msg']} (got {e.get('input')!r})")
-    if len(problems) == 1:
-        return problems[0]
-    return f"{len(problems)} problems in the demo settings:\n" + "\n".join(f"  - {p}" for p in problems)
-
-
-def _prefixes(dotted: str) -> list[str]:
-    out = []
-    while dotted:
-        out.append(dotted)
-        dotted = dotted.rpartition(".")[0]
-    return out
-
-
-def _section(loc: Sequence[str]) -> type[BaseModel] | None:
-    cls: type[BaseModel] | None = DemoSettings
-    for part in loc:
-        if cls is None or part not in cls.model_fields:
-            return None
-        ann = cls.model_fields[part].annotation
-        cls = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-    return cls

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vrft.config import VrftConfig, validate
+from vrft.errors import ConfigError
 from vrft.outputs import atomic_write_text
 from vrft.train import builder
 from vrft.train.callbacks import MetricsWriter, truncate_jsonl
@@ -45,8 +46,28 @@ def sft_args(cfg: VrftConfig, out: Path, precision: builder.Precision):
     )
 
 
-def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, trainer_hook=None) -> Path:
+class PerRecordTask:
+    """Prompt and answer text from each record's own task (`mixed_tasks`: one SFT run over several tasks)."""
+
+    name = "mixed"
+
+    def __init__(self, preset: str = "default") -> None:
+        self.preset = preset
+
+    def prompt(self, record: Any, frame: Any = None) -> str:
+        return builder.get_task(record.task, self.preset).prompt(record, frame)
+
+    def answer_text(self, record: Any, frame: Any) -> str:
+        return builder.get_task(record.task, self.preset).answer_text(record, frame)
+
+
+def run_sft(
+    cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, trainer_hook=None, mixed_tasks: bool = False
+) -> Path:
     """Train the SFT baseline as `cfg` says; return the directory of the final model.
+
+    With `mixed_tasks`, every record of `data.train` is trained on with its own task's prompt and answer
+    (a pretraining mix, e.g. classification + detection; `data.task` must still name one of them).
 
     Writes to `cfg.sft_output_dir` (output.sft_dir, default '<output.dir>-sft'): checkpoints,
     metrics.jsonl, config.resolved.yaml and `final/` (LoRA: merged; adapter in `adapter/`), each model
@@ -72,6 +93,15 @@ def run_sft(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, traine
 
     records, task_name = builder.training_records(cfg)
     task = builder.get_task(task_name, cfg.rewards.preset)
+    if mixed_tasks:
+        from vrft.data.records import load_records
+        from vrft.tasks import TASKS
+
+        records = load_records(cfg.data.train)
+        unknown = sorted({r.task for r in records} - set(TASKS))
+        if unknown:
+            raise ConfigError(f"data.train: {cfg.data.train} holds unknown tasks {unknown}")
+        task, task_name = PerRecordTask(cfg.rewards.preset), "+".join(sorted({r.task for r in records}))
     precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     args = sft_args(cfg, out, precision)
     refuse_data_parallel(args.n_gpu)  # one process per GPU (accelerate launch), never nn.DataParallel

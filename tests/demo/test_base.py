@@ -1,0 +1,89 @@
+"""The demo base model: its files match the card's hash (a changed file is refused), it loads through the
+Auto classes like a real checkpoint, and (the shipped one) answers both of its tasks in the paper's format.
+
+Without a shipped base (`vrft/demo/base_model`), the card and hash checks run on a base built here from
+nothing with the smallest settings (`vrft demo build-base` with overrides)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from vrft.demo.base import (
+    CARD,
+    SHIPPED_BASE,
+    WEIGHTS,
+    BaseBuildSettings,
+    build_base,
+    read_card,
+    sha256_of,
+    verify_base,
+)
+from vrft.errors import UserError
+
+SHIPPED = (SHIPPED_BASE / CARD).is_file()
+TINY_BUILD = BaseBuildSettings(vision_images=16, vision_steps=2, cls_images=8, det_images=4, sft_steps=2,
+                               sft_batch=4, eval_images=2)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    if SHIPPED:
+        return SHIPPED_BASE
+    return build_base(tmp_path_factory.mktemp("base") / "model", TINY_BUILD)
+
+
+def test_files_match_the_card(base_dir):
+    card = verify_base(base_dir)
+    assert sha256_of(base_dir / WEIGHTS) == card["weights_sha256"]
+    assert card["build_command"] == "vrft demo build-base"
+    expected = BaseBuildSettings() if SHIPPED else TINY_BUILD
+    assert card["settings"] == expected.model_dump(mode="json")  # the shipped card = the command's defaults
+    assert set(card["metrics"]) >= {"vision_val_accuracy", "classification_accuracy_novel_filled",
+                                    "base_detection_mAP_all_categories"}  # fmt: skip
+    assert sum(f.stat().st_size for f in base_dir.iterdir()) <= 25 * 2**20
+    if SHIPPED:
+        assert card["metrics"]["vision_val_accuracy"] > 12.5  # better than chance (8 classes)
+
+
+def test_a_changed_or_missing_base_is_refused(base_dir, tmp_path):
+    copy = tmp_path / "base"
+    shutil.copytree(base_dir, copy)
+    with open(copy / WEIGHTS, "r+b") as fh:
+        fh.seek(-4, 2)
+        fh.write(b"\0\0\0\1")
+    with pytest.raises(UserError, match="does not match its card.*vrft demo build-base"):
+        verify_base(copy)
+    (copy / CARD).unlink()
+    with pytest.raises(UserError, match="vrft demo build-base"):
+        read_card(copy)
+
+
+@pytest.mark.skipif(
+    not SHIPPED, reason="no base shipped in vrft/demo/base_model (build one: vrft demo build-base)"
+)
+def test_the_shipped_base_answers_in_format():
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from vrft.boxes import Frame
+    from vrft.demo.world import CLASSIFY_PROMPT, SHORT_PROMPT, draw_single
+    from vrft.tasks import TASKS
+
+    model = AutoModelForImageTextToText.from_pretrained(SHIPPED_BASE, dtype=torch.float32)
+    processor = AutoProcessor.from_pretrained(SHIPPED_BASE)
+    img, _ = draw_single(0, 12345, 112, "square", "filled")
+    frame = Frame.for_image(112, 112, "norm1000", min_pixels=112 * 112, max_pixels=112 * 112)
+    for task, text in (
+        ("classification", CLASSIFY_PROMPT),
+        ("detection", SHORT_PROMPT.format(category="square")),
+    ):
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+        prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+        batch = processor(text=[prompt], images=[img], return_tensors="pt")
+        with torch.inference_mode():
+            ids = model.generate(**batch, max_new_tokens=48, do_sample=False)
+        answer = processor.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)[0]
+        parsed = TASKS[task].parse(answer, frame)
+        assert parsed.format_ok and parsed.ok, (task, answer)
