@@ -55,7 +55,7 @@ class BaseBuildSettings(BaseModel):
     vocab_size: int = Field(768, ge=320, description="BPE vocabulary.")
     rope_theta: int = Field(10, ge=1, description="Text RoPE base.")
     vision_images: int = Field(4000, ge=8, description="Images of the vision-tower pretraining.")
-    vision_steps: int = Field(700, ge=1, description="Vision-tower classifier steps (batch vision_batch).")
+    vision_steps: int = Field(1000, ge=1, description="Vision-tower classifier steps (batch vision_batch).")
     vision_batch: int = Field(32, ge=1)
     vision_lr: float = Field(2e-3, gt=0)
     cls_images: int = Field(2000, ge=8, description="Classification images in the SFT mix (all 8 shapes).")

@@ -42,14 +42,14 @@ class WorldSettings(_Section):
         150, ge=1, description="Novel-shape images the few-shot detection sets come from."
     )
     det_val_images: int = Field(
-        60, ge=1, description="Novel-shape detection validation images (tuning only)."
+        45, ge=1, description="Novel-shape detection validation images (tuning only)."
     )
-    det_test_images: int = Field(120, ge=1, description="Novel-shape detection test images (read once).")
+    det_test_images: int = Field(60, ge=1, description="Novel-shape detection test images (read once).")
     cls_pool_images: int = Field(
         150, ge=3, description="Novel-shape images the few-shot classification sets come from."
     )
     cls_val_images: int = Field(60, ge=3, description="Novel-shape classification validation images.")
-    cls_test_images: int = Field(120, ge=3, description="Novel-shape classification test images.")
+    cls_test_images: int = Field(90, ge=3, description="Novel-shape classification test images.")
     min_scale: float = Field(0.25, gt=0.0, le=0.9, description="Smallest object height / image side.")
     max_scale: float = Field(0.5, gt=0.0, le=0.9, description="Largest object height / image side.")
 
