@@ -62,7 +62,7 @@ class BaseBuildSettings(BaseModel):
     det_images: int = Field(1500, ge=1, description="Detection scenes (base shapes, 1-3 per image).")
     det_max_objects: int = Field(3, ge=1)
     det_negative_ratio: float = Field(0.6, ge=0, description="'No Objects' prompts per positive prompt.")
-    sft_steps: int = Field(1000, ge=1)
+    sft_steps: int = Field(2500, ge=1)
     sft_batch: int = Field(32, ge=1)
     sft_lr: float = Field(2e-3, gt=0)
     eval_images: int = Field(48, ge=1, description="Held-out images per build metric.")
