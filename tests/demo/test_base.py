@@ -50,6 +50,13 @@ def test_files_match_the_card(base_dir):
         assert card["metrics"]["vision_val_accuracy"] > 12.5  # better than chance (8 classes)
 
 
+def test_build_refuses_to_replace_a_directory_that_is_not_a_base(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(UserError, match="not a demo base"):
+        build_base(tmp_path, TINY_BUILD)
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
 def test_a_changed_or_missing_base_is_refused(base_dir, tmp_path):
     copy = tmp_path / "base"
     shutil.copytree(base_dir, copy)

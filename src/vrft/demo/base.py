@@ -313,6 +313,14 @@ def build_base(
     from vrft.train.sft import run_sft
 
     settings = settings or BaseBuildSettings()
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / CARD).is_file())):
+        from vrft.errors import UserError
+
+        raise UserError(
+            f"{out} exists and is not a demo base (no {CARD}): the build replaces its --out directory; "
+            "choose a new or empty directory"
+        )
     tune_cpu_process()
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
@@ -380,7 +388,6 @@ def build_base(
     if losses:
         metrics["sft_final_loss"] = round(losses[-1], 4)
 
-    out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
