@@ -56,6 +56,8 @@ def test_rows_are_mean_and_sd_over_seeds_and_the_table_shows_them():
          "novel_mAP": 10.0},
         *({"experiment": "fewshot_detection", "method": "rft", "shots": 1, "task": "detection", "seed": s,
            "novel_mAP": v} for s, v in ((0, 20.0), (1, 30.0), (2, 40.0))),
+        {"experiment": "fewshot_detection", "method": "sft", "shots": 1, "task": "detection", "seed": 0,
+         "novel_mAP": 15.0},
         *({"experiment": "fewshot_classification", "method": "sft", "shots": 4, "task": "classification",
            "seed": s, "accuracy": v} for s, v in ((0, 50.0), (1, 60.0))),
     ]  # fmt: skip
@@ -63,9 +65,10 @@ def test_rows_are_mean_and_sd_over_seeds_and_the_table_shows_them():
     rft = rows[("fewshot_detection", "rft", 1)]
     assert rft["novel_mAP"] == rft["mean"] == 30.0 and rft["sd"] == 10.0 and rft["seeds"] == [0, 1, 2]
     assert rows[("fewshot_classification", "sft", 4)]["accuracy"] == 55.0
-    assert rows[("fewshot_detection", "baseline", 0)]["sd"] == 0.0
+    assert rows[("fewshot_detection", "baseline", 0)]["sd"] is None  # one run: no spread measured
     lines = table_markdown(list(rows.values())).splitlines()
     assert "| method | 1-shot |" in lines
     assert "| baseline (base model) | 10.0 |" in lines
     assert "| Visual-RFT | 30.0 ± 10.0 |" in lines
+    assert "| SFT | 15.0 (1 seed) |" in lines  # one seed: no ± claimed
     assert "| SFT | 55.0 ± 7.1 |" in lines

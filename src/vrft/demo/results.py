@@ -6,7 +6,8 @@
 ("detection" | "classification"), the headline number under its own name (``novel_mAP``: COCO
 mAP@[.5:.95] of the novel shapes under the all-categories protocol, 0..100; ``accuracy``: exact-match
 classification accuracy, 0..100) holding the MEAN over seeds, and ``mean``, ``sd`` (sample standard
-deviation; 0 for the baseline, which is one deterministic model), ``seeds`` and ``values`` (per seed).
+deviation; None where there is one value: the baseline, which is one deterministic model, or a
+single seed), ``seeds`` and ``values`` (per seed).
 ``runs`` holds every single run (with its ``seed``).
 """
 
@@ -45,7 +46,8 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         values = [r[metric] for r in rs]
         finite = [v for v in values if v is not None and math.isfinite(v)]
         mean = round(statistics.fmean(finite), 2) if finite else None
-        sd = round(statistics.stdev(finite), 2) if len(finite) > 1 else (0.0 if finite else None)
+        # a spread needs two values: one run (a single seed, the baseline) has no sd, not an sd of 0
+        sd = round(statistics.stdev(finite), 2) if len(finite) > 1 else None
         row = {"experiment": exp, "method": method, "shots": shots, "task": rs[0]["task"], metric: mean,
                "metric": metric, "mean": mean, "sd": sd, "seeds": [r["seed"] for r in rs], "values": values,
                "parse_fail": _mean([r.get("parse_fail") for r in rs])}  # fmt: skip
@@ -71,7 +73,11 @@ def write_results_json(rows: Sequence[Mapping[str, Any]], runs: Sequence[Mapping
 def _cell(row: Mapping[str, Any] | None) -> str:
     if row is None or row["mean"] is None:
         return "-"
-    return f"{row['mean']:.1f} ± {row['sd']:.1f}" if row["method"] != "baseline" else f"{row['mean']:.1f}"
+    if row["method"] == "baseline":
+        return f"{row['mean']:.1f}"
+    if row["sd"] is None:
+        return f"{row['mean']:.1f} (1 seed)"
+    return f"{row['mean']:.1f} ± {row['sd']:.1f}"
 
 
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
