@@ -136,6 +136,16 @@ def parse_json(text: str, source: str, error: type[Exception] = DataError) -> An
         raise error(f"{source}: JSON nested too deeply to read (is this the right file?)") from None
 
 
+def parse_json_line(line: str) -> tuple[Any, str | None]:
+    """One JSONL line: ``(object, None)``, or ``(None, why)`` for invalid or too deeply nested JSON."""
+    try:
+        return json.loads(line), None
+    except json.JSONDecodeError as err:
+        return None, f"invalid JSON ({err.msg} at column {err.colno})"
+    except RecursionError:
+        return None, "JSON nested too deeply"
+
+
 def read_json(path: str | os.PathLike, what: str = "JSON file", error: type[Exception] = DataError) -> Any:
     """A JSON file: a checked file, UTF-8, valid JSON; `error` naming the file and line otherwise."""
     p = check_file(path, what, error)

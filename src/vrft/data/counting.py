@@ -19,7 +19,6 @@ shorter side around it (clipped to the image); the points are kept in ``meta["po
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -39,18 +38,17 @@ _CATEGORY_KEYS = ("category", "label", "object", "class")
 
 def read_entries(path: Path) -> list[tuple[str, Any]]:
     """``[(file:line or file:[index], entry)]`` of a JSON list / JSONL file; DataError when unreadable."""
-    from vrft.inputs import check_file, iter_lines
+    from vrft.inputs import check_file, iter_lines, parse_json_line
 
     check_file(path, "annotation file")  # not found / a directory: DataError
     if path.suffix.lower() == ".jsonl":
         out, problems = [], []
         for n, line in iter_lines(path, "annotation file"):  # not UTF-8: DataError naming the line
-            try:
-                out.append((f"{path}:{n}", json.loads(line)))
-            except json.JSONDecodeError as err:
-                problems.append(f"{path}:{n}: invalid JSON ({err.msg} at column {err.colno})")
-            except RecursionError:
-                problems.append(f"{path}:{n}: JSON nested too deeply")
+            entry, why = parse_json_line(line)
+            if why:
+                problems.append(f"{path}:{n}: {why}")
+            else:
+                out.append((f"{path}:{n}", entry))
         if problems:
             raise DataError(format_problems(problems, f"{path}: {len(problems)} invalid line(s):"))
         return out

@@ -279,7 +279,7 @@ def load_presence_map(path: str | os.PathLike) -> PresenceMap:
         DataError: unreadable file, wrong shape (every problem listed), or a predictions file without
             presence answers.
     """
-    from vrft.inputs import read_text
+    from vrft.inputs import parse_json_line, read_text
 
     p = Path(path)
     text = read_text(p, "presence map (--presence-from)")  # not found, a directory, not UTF-8: DataError
@@ -301,13 +301,9 @@ def load_presence_map(path: str | os.PathLike) -> PresenceMap:
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(f"{p}:{n}: invalid JSON ({err.msg})")
-            continue
-        except RecursionError:
-            problems.append(f"{p}:{n}: JSON nested too deeply")
+        row, why = parse_json_line(line)
+        if why:
+            problems.append(f"{p}:{n}: {why}")
             continue
         if not isinstance(row, dict) or not isinstance(row.get("category"), str):
             problems.append(f"{p}:{n}: expected an object with image_id, category and presence")

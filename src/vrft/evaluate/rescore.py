@@ -10,7 +10,6 @@ model is evaluated on.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -56,19 +55,15 @@ def limit_records(records, task: str, limit: int | None):
 
 def read_prediction_lines(path: str) -> list[tuple[str, dict]]:
     """``[(file:line, object)]`` of a predictions JSONL; DataError listing every malformed line."""
-    from vrft.inputs import iter_lines
+    from vrft.inputs import iter_lines, parse_json_line
 
     p = Path(path)
     out, problems = [], []
     for n, line in iter_lines(p, "predictions file"):  # not found / a directory / not UTF-8: DataError
         where = f"{p}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(f"{where}: invalid JSON ({err.msg})")
-            continue
-        except RecursionError:
-            problems.append(f"{where}: JSON nested too deeply")
+        obj, why = parse_json_line(line)
+        if why:
+            problems.append(f"{where}: {why}")
             continue
         if not isinstance(obj, dict):
             problems.append(f"{where}: expected a JSON object")
