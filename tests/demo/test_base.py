@@ -43,11 +43,12 @@ def test_files_match_the_card(base_dir):
     assert {k: v for k, v in card["settings"].items() if k != "threads"} == {
         k: v for k, v in expected.items() if k != "threads"
     }
-    assert set(card["metrics"]) >= {"vision_val_accuracy", "classification_accuracy_novel_filled",
+    vision = {"dense": "vision_val_cell_accuracy", "classify": "vision_val_accuracy"}[card["settings"]["vision_objective"]]
+    assert set(card["metrics"]) >= {vision, "classification_accuracy_novel_filled",
                                     "base_detection_mAP_all_categories"}  # fmt: skip
     assert sum(f.stat().st_size for f in base_dir.iterdir()) <= 25 * 2**20
     if SHIPPED:
-        assert card["metrics"]["vision_val_accuracy"] > 12.5  # better than chance (8 classes)
+        assert card["metrics"][vision] > 12.5  # better than chance (8 classes)
 
 
 def test_build_refuses_to_replace_a_directory_that_is_not_a_base(tmp_path):
@@ -97,3 +98,22 @@ def test_the_shipped_base_answers_in_format():
         answer = processor.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)[0]
         parsed = TASKS[task].parse(answer, frame)
         assert parsed.format_ok and parsed.ok, (task, answer)
+
+
+def test_dense_targets_put_each_shape_in_the_cell_of_its_centre():
+    import torch
+
+    from vrft.data.synthetic import ALL_CLASSES
+    from vrft.demo.base import coordinate_digits, dense_targets
+
+    # 112 px, 4 x 4 cells of 28 px: a small shape centred in cell (row 0, col 3), and in cell (2, 1) a
+    # large shape and a smaller one sharing it (the larger wins)
+    objects = [(1, [90.0, 5.0, 106.0, 20.0]), (2, [20.0, 60.0, 60.0, 80.0]), (4, [40.0, 65.0, 50.0, 75.0])]
+    cls, box = dense_targets(objects, 112, 4)
+    none = len(ALL_CLASSES)
+    assert cls[3] == 1 and cls[2 * 4 + 1] == 2
+    assert int((cls != none).sum()) == 2
+    assert torch.allclose(box[3], torch.tensor([90.0, 5.0, 106.0, 20.0]) / 112)
+    assert torch.equal(box[0], torch.zeros(4))
+    digits = coordinate_digits(torch.tensor([[7.4, 59.6, 105.0, 111.0]]))
+    assert digits.tolist() == [[0, 0, 7, 0, 6, 0, 1, 0, 5, 1, 1, 1]]

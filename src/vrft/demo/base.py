@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,16 +50,27 @@ class BaseBuildSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     seed: int = Field(0, description="Seed of the data, the initial weights and the training order.")
-    image_size: int = Field(112, ge=32, description="Square image side (112: 16 visual tokens).")
+    arch: Literal["qwen2_5_vl", "qwen3_vl"] = Field(
+        "qwen2_5_vl",
+        description="Tiny architecture (vrft.models.tiny). Qwen3-VL needs image_size 128 for 16 visual tokens; "
+        "it was measured worse here (docs/demo.md).",
+    )
+    image_size: int = Field(112, ge=32, description="Square image side (112 with Qwen2.5-VL: 16 visual tokens).")
     size: str = Field("demo", description="Tiny size preset (vrft.models.tiny.SIZES).")
     vocab_size: int = Field(768, ge=320, description="BPE vocabulary.")
     rope_theta: int = Field(10, ge=1, description="Text RoPE base.")
-    vision_images: int = Field(4000, ge=8, description="Images of the vision-tower pretraining.")
-    vision_steps: int = Field(1000, ge=1, description="Vision-tower classifier steps (batch vision_batch).")
+    vision_images: int = Field(6000, ge=8, description="Images of the vision-tower pretraining.")
+    vision_steps: int = Field(2000, ge=1, description="Vision-tower classifier steps (batch vision_batch).")
     vision_batch: int = Field(32, ge=1)
     vision_lr: float = Field(2e-3, gt=0)
-    cls_images: int = Field(2000, ge=8, description="Classification images in the SFT mix (all 8 shapes).")
-    det_images: int = Field(1500, ge=1, description="Detection scenes (base shapes, 1-3 per image).")
+    vision_objective: Literal["dense", "classify"] = Field(
+        "dense",
+        description="'dense': every visual token predicts the class and box of the shape centred in its cell, "
+        "on scenes of 1-3 shapes (a detector's backbone); 'classify': mean-pooled tokens predict the class of "
+        "a single shape.",
+    )
+    cls_images: int = Field(1500, ge=8, description="Classification images in the SFT mix (all 8 shapes).")
+    det_images: int = Field(3000, ge=1, description="Detection scenes (base shapes, 1-3 per image).")
     det_max_objects: int = Field(3, ge=1)
     det_negative_ratio: float = Field(0.6, ge=0, description="'No Objects' prompts per positive prompt.")
     sft_steps: int = Field(2500, ge=1)
@@ -118,7 +129,174 @@ def vision_images(settings: BaseBuildSettings, n: int, seed: int):
     return images, labels
 
 
+# The looks of stage 1 and of the classification part of the mix: the NOVEL shapes only as outlines.
+BASE_LOOKS = {c: ("outline" if c in NOVEL_CLASSES else "any") for c in ALL_CLASSES}
+
+
+def draw_looks_scene(index: int, seed: int, size: int, looks: dict[str, str], max_objects: int):
+    """A white scene of 1..`max_objects` shapes, classes from `looks` (class -> look, as `draw_single`);
+    returns (PIL image, [(class index in ALL_CLASSES, [x1, y1, x2, y2]), ...])."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from vrft.data import synthetic as syn
+
+    rng = np.random.default_rng([seed, index, 8])
+    img = Image.new("RGB", (size, size), (255, 255, 255))
+    draw, classes, objects = ImageDraw.Draw(img), list(looks), []
+    colours = [c for c in syn.COLOURS if c != "white"]
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        shape = classes[int(rng.integers(len(classes)))]
+        obj = float(rng.uniform(0.22, 0.5)) * size
+        placed = syn._place(rng, shape, size, obj, [b for _, b in objects], 0.25)
+        if placed is None:
+            continue
+        poly, box = placed
+        look = looks[shape]
+        if look == "any":
+            look = "filled" if rng.random() < 0.5 else "outline"
+        if look == "outline":
+            fill, variant = syn.COLOURS["black"], "hollow"
+        else:
+            fill, variant = syn._jitter(rng, syn.COLOURS[colours[int(rng.integers(len(colours)))]]), "filled"
+        syn._draw(draw, poly, fill, variant, obj)
+        objects.append((ALL_CLASSES.index(shape), [float(v) for v in box]))
+    return img, objects
+
+
+def dense_targets(objects: list, size: int, grid: int):
+    """Per visual token (row-major cells of a `grid` x `grid` map): the class of the shape whose box centre
+    lies in the cell (len(ALL_CLASSES) = none; the larger shape wins a shared cell) and its box / size."""
+    import torch
+
+    cls = torch.full((grid * grid,), len(ALL_CLASSES), dtype=torch.long)
+    box = torch.zeros(grid * grid, 4)
+    area = torch.zeros(grid * grid)
+    for c, (x1, y1, x2, y2) in objects:
+        col = min(grid - 1, int((x1 + x2) / 2 / size * grid))
+        row = min(grid - 1, int((y1 + y2) / 2 / size * grid))
+        k, a = row * grid + col, (x2 - x1) * (y2 - y1)
+        if a > area[k]:
+            cls[k], area[k] = c, a
+            box[k] = torch.tensor([x1, y1, x2, y2]) / size
+    return cls, box
+
+
 def pretrain_vision(model: Any, processor: Any, settings: BaseBuildSettings) -> dict[str, Any]:
+    """Stage 1, by `settings.vision_objective`; returns its held-out metrics."""
+    if settings.vision_objective == "dense":
+        return pretrain_vision_dense(model, processor, settings)
+    return pretrain_vision_classify(model, processor, settings)
+
+
+DIGIT_OUT = 4 * 3 * 10  # per box coordinate: hundreds, tens and units digit
+
+
+def coordinate_digits(pixels):
+    """(N, 4) box coordinates in pixels -> (N, 12) digit classes (hundreds, tens, units per coordinate) of
+    the rounded integers the answers write (Qwen2.5-VL at 112 px: resized pixels)."""
+    import torch
+
+    v = pixels.round().long().clamp(0, 999)
+    return torch.stack([v // 100, v // 10 % 10, v % 10], dim=-1).reshape(v.shape[0], 12)
+
+
+def pretrain_vision_dense(model: Any, processor: Any, settings: BaseBuildSettings) -> dict[str, Any]:
+    """Train the vision tower (and its merger) as a tiny one-stage detector: every visual token predicts
+    the class of the shape centred in its cell (or none), that shape's box (L1) and the digits of its
+    coordinates as the answers write them (cross-entropy), on
+    white scenes of 1-`det_max_objects` shapes of all 8 classes, the novel ones only as outlines."""
+    import torch
+
+    t0 = time.perf_counter()
+    ip = processor.image_processor
+    size = settings.image_size
+
+    def scenes(n, seed):
+        drawn = [draw_looks_scene(i, seed, size, BASE_LOOKS, settings.det_max_objects) for i in range(n)]
+        return [d[0] for d in drawn], [d[1] for d in drawn]
+
+    tr_img, tr_obj = scenes(settings.vision_images, settings.seed * 100 + 13)
+    va_img, va_obj = scenes(max(settings.eval_images * 4, 64), settings.seed * 100 + 14)
+
+    def encode(images):
+        batch = ip(images=images, return_tensors="pt")
+        return batch["pixel_values"], batch["image_grid_thw"]
+
+    px, grid = encode(tr_img)
+    per = int(grid[0].prod())
+    side = int(grid[0][1]) // 2  # visual tokens per side (spatial merge 2)
+    px = px.view(len(tr_img), per, -1)
+    vpx, _ = encode(va_img)
+    vpx = vpx.view(len(va_img), per, -1)
+
+    def targets(objs):
+        t = [dense_targets(o, size, side) for o in objs]
+        return torch.stack([a for a, _ in t]), torch.stack([b for _, b in t])
+
+    cls_t, box_t = targets(tr_obj)
+    vcls_t, vbox_t = targets(va_obj)
+    inner = model.model
+    none = len(ALL_CLASSES)
+    head = torch.nn.Linear(model.config.text_config.hidden_size, none + 1 + 4 + DIGIT_OUT)
+    params = [*inner.visual.parameters(), *head.parameters()]
+    opt = torch.optim.AdamW(params, lr=settings.vision_lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=settings.vision_lr, total_steps=settings.vision_steps, pct_start=0.05
+    )
+    weight = torch.ones(none + 1)
+    weight[none] = 0.25  # most cells are empty
+
+    def forward(pixels):
+        n = pixels.shape[0]
+        feats = inner.get_image_features(pixels.reshape(n * per, -1), grid[:1].repeat(n, 1)).pooler_output
+        out = head(torch.stack(list(feats)))  # (n, tokens, classes + 1 + 4 + digits)
+        return out[..., : none + 1], out[..., none + 1 : none + 5].sigmoid(), out[..., none + 5 :]
+
+    def loss_of(pixels, c, b):
+        logits, boxes, digits = forward(pixels)
+        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, none + 1), c.reshape(-1), weight=weight)
+        pos = c != none
+        if not pos.any():
+            return ce, ce, boxes.sum() * 0
+        l1 = (boxes[pos] - b[pos]).abs().mean()
+        target = coordinate_digits(b[pos] * size)  # (P, 12)
+        dce = torch.nn.functional.cross_entropy(digits[pos].reshape(-1, 10), target.reshape(-1))
+        return ce + 5 * l1 + dce, ce, l1
+
+    gen = torch.Generator().manual_seed(settings.seed)
+    logs = []
+    model.train()
+    for step in range(settings.vision_steps):
+        idx = torch.randint(len(tr_img), (settings.vision_batch,), generator=gen)
+        loss, ce, l1 = loss_of(px[idx], cls_t[idx], box_t[idx])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        logs.append((ce.item(), l1.item()))
+        if (step + 1) % 100 == 0:
+            recent = logs[-100:]
+            logger.info("vision pretraining step %d/%d: cell CE %.3f, box L1 %.4f", step + 1,
+                        settings.vision_steps, sum(a for a, _ in recent) / len(recent),
+                        sum(b for _, b in recent) / len(recent))  # fmt: skip
+    model.eval()
+    with torch.no_grad():
+        preds = [forward(vpx[i : i + 64]) for i in range(0, len(vpx), 64)]
+    logits = torch.cat([p[0] for p in preds])
+    boxes = torch.cat([p[1] for p in preds])
+    digits = torch.cat([p[2] for p in preds])
+    pos = vcls_t != none
+    acc = float((logits.argmax(-1)[pos] == vcls_t[pos]).float().mean()) * 100
+    l1 = float((boxes[pos] - vbox_t[pos]).abs().mean()) * size
+    dacc = float((digits[pos].reshape(-1, 12, 10).argmax(-1) == coordinate_digits(vbox_t[pos] * size)).float().mean())
+    return {"vision_val_cell_accuracy": round(acc, 1), "vision_val_box_l1_px": round(l1, 2),
+            "vision_val_digit_accuracy": round(dacc * 100, 1),
+            "vision_val_images": len(va_img), "vision_seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+
+
+def pretrain_vision_classify(model: Any, processor: Any, settings: BaseBuildSettings) -> dict[str, Any]:
     """Train the vision tower (and its patch merger) as an 8-way shape classifier; returns metrics."""
     import torch
 
@@ -183,9 +361,8 @@ def mix_records(settings: BaseBuildSettings, work: Path) -> Path:
     from vrft.data.synthetic import synthesize
     from vrft.demo.world import SHORT_PROMPT, classification_part, with_prompts
 
-    looks = {c: ("outline" if c in NOVEL_CLASSES else "any") for c in ALL_CLASSES}
     cls = load_records(classification_part(work / "cls", settings.cls_images, settings.seed * 100 + 21,
-                                           settings.image_size, looks, id_prefix="base-cls"))  # fmt: skip
+                                           settings.image_size, BASE_LOOKS, id_prefix="base-cls"))  # fmt: skip
     inst = synthesize(work / "det", settings.det_images, seed=settings.seed * 100 + 22, size=settings.image_size,
                       classes=BASE_CLASSES, min_objects=1, max_objects=settings.det_max_objects,
                       background="plain", min_scale=0.22, max_scale=0.45)  # fmt: skip
@@ -281,8 +458,8 @@ def build_metrics(model_dir: Path, settings: BaseBuildSettings, work: Path) -> d
 
 
 STAGE1_MARKER = "vrft_stage1.json"
-STAGE1_FIELDS = ("seed", "image_size", "size", "vocab_size", "rope_theta", "vision_images", "vision_steps",
-                 "vision_batch", "vision_lr", "eval_images")  # fmt: skip
+STAGE1_FIELDS = ("seed", "arch", "image_size", "size", "vocab_size", "rope_theta", "vision_images",
+                 "vision_steps", "vision_batch", "vision_lr", "vision_objective", "det_max_objects", "eval_images")  # fmt: skip
 
 
 def stage1_key(settings: BaseBuildSettings) -> str:
@@ -343,7 +520,7 @@ def build_base(
         logger.info("vision tower: reusing the finished stage 1 in %s: %s", stage1, vision)
     else:
         t0 = time.perf_counter()
-        tiny = build_tiny("qwen2_5_vl", work / "tiny", size=settings.size, vocab_size=settings.vocab_size,
+        tiny = build_tiny(settings.arch, work / "tiny", size=settings.size, vocab_size=settings.vocab_size,
                           rope_theta=settings.rope_theta, seed=settings.seed, image_size=settings.image_size,
                           vocab_texts=vocab_texts(settings.image_size))  # fmt: skip
         model = AutoModelForImageTextToText.from_pretrained(tiny, dtype=torch.float32)
