@@ -72,3 +72,16 @@ def test_rows_are_mean_and_sd_over_seeds_and_the_table_shows_them():
     assert "| Visual-RFT | 30.0 ± 10.0 |" in lines
     assert "| SFT | 15.0 (1 seed) |" in lines  # one seed: no ± claimed
     assert "| SFT | 55.0 ± 7.1 |" in lines
+
+
+def test_positives_only_drops_the_no_objects_prompts(tmp_path):
+    from vrft.data.records import Record, load_records, save_records
+    from vrft.demo.run import positives_only
+
+    recs = [
+        Record(id=f"r{i}", task="detection", image="x.png", width=8, height=8, category=c,
+               boxes=[[1, 1, 4, 4]] if c == "star" else [])
+        for i, c in enumerate(["star", "heart", "diamond", "star"])
+    ]  # fmt: skip
+    out = positives_only(save_records(recs, tmp_path / "all.jsonl"), tmp_path / "pos.jsonl")
+    assert [r.id for r in load_records(out)] == ["r0", "r3"]

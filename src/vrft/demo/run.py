@@ -42,6 +42,13 @@ def default_cache_dir() -> Path:
     return cache_root() / "demo"
 
 
+def positives_only(records: Path, out: Path) -> Path:
+    """The detection records of `records` that hold at least one box (no 'No Objects' prompts), saved at `out`."""
+    from vrft.data.records import load_records, save_records
+
+    return save_records([r for r in load_records(records) if r.boxes], out)
+
+
 def resolve_base(settings: DemoSettings, cache_dir: str | os.PathLike | None) -> tuple[Path, dict[str, Any]]:
     """(base model directory, its card): `base.path`, else the shipped base (hash-checked), else (no
     shipped base, or `base.rebuild`) one built from nothing with `base.build`, cached by those settings."""
@@ -137,13 +144,17 @@ def run_demo(
     for e in ex.run:
         task = TASK_OF[e]
         for seed in ex.seeds:
+            negatives = task == "detection" and ex.train_negatives
             if e == "open_vocab":
-                train_sets = {None: world["base_train"]}
+                train = world["base_train"]
+                if task == "detection" and not negatives:
+                    train = positives_only(train, out / "fewshot" / e / "positives.jsonl")
+                train_sets = {None: train}
                 steps = ex.open_vocab_steps
             else:
                 pool = load_records(world["det_pool" if task == "detection" else "cls_pool"])
                 subsets, manifest = sample_fewshot(pool, ex.shots, seed, classes=list(NOVEL_CLASSES),
-                                                   keep_negatives=task == "detection")  # fmt: skip
+                                                   keep_negatives=negatives)  # fmt: skip
                 manifests[f"{e}/seed{seed}"] = manifest.get("counts")
                 train_sets = {
                     k: save_records(recs, out / "fewshot" / e / f"seed{seed}" / f"{k}shot.jsonl")
