@@ -95,7 +95,7 @@ class ExperimentSettings(_Section):
     open_vocab_steps: int = Field(40, ge=1, description="Optimizer steps of both methods in (a).")
     prompts_per_step: int = Field(4, ge=1, description="Prompts per optimizer step of BOTH methods.")
     train_negatives: bool = Field(
-        True,
+        False,
         description="Detection training sets (a, b) keep their 'No Objects' prompts (absent categories); "
         "false: positive prompts only, as the reference's COCO training sets. Evaluation always asks every "
         "category.",
