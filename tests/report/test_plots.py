@@ -41,3 +41,16 @@ def test_plot_metric_vs_shots(tmp_path):
     assert Image.open(out).size == (600, 400)
     empty = plot_metric_vs_shots([], tmp_path / "empty.png")
     assert _non_white_fraction(out) > _non_white_fraction(empty)
+
+
+def test_plot_metric_vs_shots_draws_sd_error_bars(tmp_path):
+    import numpy as np
+
+    rows = [{"method": "SFT", "shots": 1, "value": 5.0}, {"method": "SFT", "shots": 4, "value": 7.0}]
+    plain = plot_metric_vs_shots(rows, tmp_path / "plain.png", metric="mAP")
+    bars = plot_metric_vs_shots(
+        [{**r, "sd": 1.5} for r in rows], tmp_path / "bars.png", metric="mAP"
+    )
+    a = np.asarray(Image.open(plain).convert("L"), dtype=int)
+    b = np.asarray(Image.open(bars).convert("L"), dtype=int)
+    assert (a != b).sum() > 50  # the error bars (and the legend's "mean ± sd") are drawn

@@ -171,8 +171,9 @@ def write_plots(rows: Sequence[Mapping[str, Any]], rft_runs: Mapping[str, Path],
         mine = [r for r in rows if r["experiment"] == exp]
         if mine:
             paths.append(plot_metric_vs_shots(
-                [{"method": METHOD_NAMES[r["method"]], "shots": r["shots"], "value": r["mean"]} for r in mine],
-                out / f"{exp}_vs_shots.png", metric=METRIC_OF[mine[0]["task"]] + " (mean over seeds)",
+                [{"method": METHOD_NAMES[r["method"]], "shots": r["shots"], "value": r["mean"], "sd": r.get("sd")}
+                 for r in mine],
+                out / f"{exp}_vs_shots.png", metric=METRIC_OF[mine[0]["task"]] + " (mean ± sd over seeds)",
                 title=EXPERIMENT_NAMES[exp],
             ))  # fmt: skip
     for name, run_dir in sorted(rft_runs.items()):

@@ -68,8 +68,9 @@ def plot_metric_vs_shots(
 
     Args:
         rows: dicts with ``"method"`` (e.g. "baseline", "SFT", "Visual-RFT"), ``"shots"`` (int) and
-            ``"value"`` (the metric; ``None`` rows are skipped). A method with a single point at
-            shots 0 (the untuned baseline) is drawn as a horizontal dashed line.
+            ``"value"`` (the metric; ``None`` rows are skipped), optionally ``"sd"`` (drawn as an error
+            bar of +- sd where given). A method with a single point at shots 0 (the untuned baseline) is
+            drawn as a horizontal dashed line.
         out_png: output file.
         metric: the y-axis label (default: ``rows[0]["metric"]`` if present, else "metric").
         title: plot title.
@@ -79,20 +80,25 @@ def plot_metric_vs_shots(
     out_png.parent.mkdir(parents=True, exist_ok=True)
     if metric is None:
         metric = next((str(r["metric"]) for r in rows if r.get("metric")), "metric")
-    by_method: dict[str, list[tuple[int, float]]] = {}
+    by_method: dict[str, list[tuple[int, float, float]]] = {}
     for r in rows:
         if r.get("value") is None:
             continue
-        by_method.setdefault(str(r["method"]), []).append((int(r["shots"]), float(r["value"])))
-    all_shots = sorted({s for pts in by_method.values() for s, _ in pts if s > 0})
+        sd = float(r["sd"]) if r.get("sd") is not None else 0.0
+        by_method.setdefault(str(r["method"]), []).append((int(r["shots"]), float(r["value"]), sd))
+    all_shots = sorted({p[0] for pts in by_method.values() for p in pts if p[0] > 0})
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     try:
         for method, pts in by_method.items():
             pts.sort()
-            if all(s == 0 for s, _ in pts) and all_shots:
+            if all(p[0] == 0 for p in pts) and all_shots:
                 ax.axhline(pts[0][1], linestyle="--", color="gray", label=f"{method} ({pts[0][1]:.1f})")
                 continue
-            ax.plot([s for s, _ in pts], [v for _, v in pts], marker="o", label=method)
+            xs, ys, sds = [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]
+            if any(sds):
+                ax.errorbar(xs, ys, yerr=sds, marker="o", capsize=4, label=f"{method} (mean ± sd)")
+            else:
+                ax.plot(xs, ys, marker="o", label=method)
         if all_shots:
             ax.set_xscale("log", base=2)
             ax.set_xticks(all_shots)
