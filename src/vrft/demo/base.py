@@ -5,9 +5,11 @@ detects BASE shapes in the paper's answer format. Three stages, from nothing:
 
 1. a tiny Qwen2.5-VL (`vrft.models.tiny`: real architecture, byte-level BPE with single digits; every
    shape name is one token) built from a config;
-2. its vision tower pretrained ALONE as a shape classifier over all 8 shapes, filled or outlined
-   (mean-pooled visual tokens + a linear head, cross-entropy): real VLMs start from a pretrained
-   encoder, and through the text loss alone a miniature learns shape names very slowly (docs/demo.md);
+2. its vision tower pretrained ALONE (`vision_objective`): by default as a tiny one-stage detector
+   (every visual token predicts the class, box and coordinate digits of the shape centred in its cell,
+   on scenes of 1-3 of all 8 shapes, the novel ones only as outlines); `classify` is the earlier
+   mean-pooled single-shape classifier. Real VLMs start from a pretrained encoder, and through the
+   text loss alone a miniature learns names and boxes very slowly (docs/demo.md);
 3. the whole model taught by `run_sft` (the SFT baseline's own code) on a mix: classification of every
    shape (the NOVEL shapes only as black outlines, never in the filled, coloured look of the few-shot
    and test images), and detection in the paper's answer format of the BASE shapes in scenes of 1-3
