@@ -203,6 +203,74 @@ def coordinate_digits(pixels):
     return torch.stack([v // 100, v // 10 % 10, v % 10], dim=-1).reshape(v.shape[0], 12)
 
 
+class _Tower:
+    """What both stage-1 objectives share: images encoded once at the processor's fixed grid, a linear
+    head on the tower's merged tokens, and the AdamW + one-cycle training loop over random batches."""
+
+    def __init__(self, model: Any, processor: Any, settings: BaseBuildSettings, head_out: int) -> None:
+        import torch
+
+        self.model, self.ip, self.settings = model, processor.image_processor, settings
+        self.inner = model.model
+        self.head = torch.nn.Linear(model.config.text_config.hidden_size, head_out)
+        self.params = [*self.inner.visual.parameters(), *self.head.parameters()]
+        self.grid = None
+
+    def encode(self, images: list) -> Any:
+        """(n, patches, patch dim) pixel values; every image has the same grid (fixed pixel budget)."""
+        batch = self.ip(images=images, return_tensors="pt")
+        self.grid = batch["image_grid_thw"][:1]
+        return batch["pixel_values"].view(len(images), int(self.grid[0].prod()), -1)
+
+    @property
+    def side(self) -> int:
+        """Visual tokens per side (spatial merge 2)."""
+        return int(self.grid[0][1]) // 2
+
+    def tokens(self, pixels: Any) -> list:
+        """The merged visual tokens: one (tokens, hidden) tensor per image."""
+        n = pixels.shape[0]
+        feats = self.inner.get_image_features(pixels.reshape(n * pixels.shape[1], -1), self.grid.repeat(n, 1))
+        return list(feats.pooler_output)
+
+    def train(self, n_images: int, loss_of, log_names: tuple[str, ...]) -> list[tuple[float, ...]]:
+        """`vision_steps` AdamW steps on random batches (`loss_of(indices)` -> (loss, *logged values));
+        returns the logged values per step."""
+        import torch
+
+        st = self.settings
+        opt = torch.optim.AdamW(self.params, lr=st.vision_lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=st.vision_lr, total_steps=st.vision_steps, pct_start=0.05
+        )
+        gen = torch.Generator().manual_seed(st.seed)
+        logs: list[tuple[float, ...]] = []
+        self.model.train()
+        for step in range(st.vision_steps):
+            idx = torch.randint(n_images, (st.vision_batch,), generator=gen)
+            loss, *logged = loss_of(idx)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+            opt.step()
+            sched.step()
+            logs.append(tuple(v.item() for v in logged))
+            if (step + 1) % 100 == 0:
+                recent = logs[-100:]
+                means = ", ".join(f"{name} {sum(r[i] for r in recent) / len(recent):.4f}"
+                                  for i, name in enumerate(log_names))  # fmt: skip
+                logger.info("vision pretraining step %d/%d: %s", step + 1, st.vision_steps, means)
+        self.model.eval()
+        return logs
+
+    def predict(self, pixels: Any, fn) -> list:
+        """`fn(tokens of a batch)` over `pixels` in batches of 64, without gradients."""
+        import torch
+
+        with torch.no_grad():
+            return [fn(self.tokens(pixels[i : i + 64])) for i in range(0, len(pixels), 64)]
+
+
 def pretrain_vision_dense(model: Any, processor: Any, settings: BaseBuildSettings) -> dict[str, Any]:
     """Train the vision tower (and its merger) as a tiny one-stage detector: every visual token predicts
     the class of the shape centred in its cell (or none), that shape's box (L1) and the digits of its
@@ -211,7 +279,6 @@ def pretrain_vision_dense(model: Any, processor: Any, settings: BaseBuildSetting
     import torch
 
     t0 = time.perf_counter()
-    ip = processor.image_processor
     size = settings.image_size
 
     def scenes(n, seed):
@@ -220,43 +287,26 @@ def pretrain_vision_dense(model: Any, processor: Any, settings: BaseBuildSetting
 
     tr_img, tr_obj = scenes(settings.vision_images, settings.seed * 100 + 13)
     va_img, va_obj = scenes(max(settings.eval_images * 4, 64), settings.seed * 100 + 14)
-
-    def encode(images):
-        batch = ip(images=images, return_tensors="pt")
-        return batch["pixel_values"], batch["image_grid_thw"]
-
-    px, grid = encode(tr_img)
-    per = int(grid[0].prod())
-    side = int(grid[0][1]) // 2  # visual tokens per side (spatial merge 2)
-    px = px.view(len(tr_img), per, -1)
-    vpx, _ = encode(va_img)
-    vpx = vpx.view(len(va_img), per, -1)
+    none = len(ALL_CLASSES)
+    tower = _Tower(model, processor, settings, none + 1 + 4 + DIGIT_OUT)
+    px, vpx = tower.encode(tr_img), tower.encode(va_img)
 
     def targets(objs):
-        t = [dense_targets(o, size, side) for o in objs]
+        t = [dense_targets(o, size, tower.side) for o in objs]
         return torch.stack([a for a, _ in t]), torch.stack([b for _, b in t])
 
     cls_t, box_t = targets(tr_obj)
     vcls_t, vbox_t = targets(va_obj)
-    inner = model.model
-    none = len(ALL_CLASSES)
-    head = torch.nn.Linear(model.config.text_config.hidden_size, none + 1 + 4 + DIGIT_OUT)
-    params = [*inner.visual.parameters(), *head.parameters()]
-    opt = torch.optim.AdamW(params, lr=settings.vision_lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=settings.vision_lr, total_steps=settings.vision_steps, pct_start=0.05
-    )
     weight = torch.ones(none + 1)
     weight[none] = 0.25  # most cells are empty
 
-    def forward(pixels):
-        n = pixels.shape[0]
-        feats = inner.get_image_features(pixels.reshape(n * per, -1), grid[:1].repeat(n, 1)).pooler_output
-        out = head(torch.stack(list(feats)))  # (n, tokens, classes + 1 + 4 + digits)
+    def split(tokens):  # head on every token -> class logits, boxes, digit logits
+        out = tower.head(torch.stack(tokens))  # (n, tokens, classes + 1 + 4 + digits)
         return out[..., : none + 1], out[..., none + 1 : none + 5].sigmoid(), out[..., none + 5 :]
 
-    def loss_of(pixels, c, b):
-        logits, boxes, digits = forward(pixels)
+    def loss_of(idx):
+        logits, boxes, digits = split(tower.tokens(px[idx]))
+        c, b = cls_t[idx], box_t[idx]
         ce = torch.nn.functional.cross_entropy(logits.reshape(-1, none + 1), c.reshape(-1), weight=weight)
         pos = c != none
         if not pos.any():
@@ -266,29 +316,8 @@ def pretrain_vision_dense(model: Any, processor: Any, settings: BaseBuildSetting
         dce = torch.nn.functional.cross_entropy(digits[pos].reshape(-1, 10), target.reshape(-1))
         return ce + 5 * l1 + dce, ce, l1
 
-    gen = torch.Generator().manual_seed(settings.seed)
-    logs = []
-    model.train()
-    for step in range(settings.vision_steps):
-        idx = torch.randint(len(tr_img), (settings.vision_batch,), generator=gen)
-        loss, ce, l1 = loss_of(px[idx], cls_t[idx], box_t[idx])
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        logs.append((ce.item(), l1.item()))
-        if (step + 1) % 100 == 0:
-            recent = logs[-100:]
-            logger.info("vision pretraining step %d/%d: cell CE %.3f, box L1 %.4f", step + 1,
-                        settings.vision_steps, sum(a for a, _ in recent) / len(recent),
-                        sum(b for _, b in recent) / len(recent))  # fmt: skip
-    model.eval()
-    with torch.no_grad():
-        preds = [forward(vpx[i : i + 64]) for i in range(0, len(vpx), 64)]
-    logits = torch.cat([p[0] for p in preds])
-    boxes = torch.cat([p[1] for p in preds])
-    digits = torch.cat([p[2] for p in preds])
+    tower.train(len(tr_img), loss_of, ("cell CE", "box L1"))
+    logits, boxes, digits = (torch.cat(t) for t in zip(*tower.predict(vpx, split)))
     pos = vcls_t != none
     acc = float((logits.argmax(-1)[pos] == vcls_t[pos]).float().mean()) * 100
     l1 = float((boxes[pos] - vbox_t[pos]).abs().mean()) * size
@@ -299,56 +328,26 @@ def pretrain_vision_dense(model: Any, processor: Any, settings: BaseBuildSetting
 
 
 def pretrain_vision_classify(model: Any, processor: Any, settings: BaseBuildSettings) -> dict[str, Any]:
-    """Train the vision tower (and its patch merger) as an 8-way shape classifier; returns metrics."""
+    """Train the vision tower (and its patch merger) as an 8-way shape classifier on mean-pooled visual
+    tokens; returns metrics."""
     import torch
 
     t0 = time.perf_counter()
-    ip = processor.image_processor
     tr_img, tr_lab = vision_images(settings, settings.vision_images, settings.seed * 100 + 11)
     va_img, va_lab = vision_images(settings, max(settings.eval_images * 4, 64), settings.seed * 100 + 12)
-
-    def encode(images):
-        batch = ip(images=images, return_tensors="pt")
-        return batch["pixel_values"], batch["image_grid_thw"]
-
-    px, grid = encode(tr_img)
-    per = int(grid[0].prod())  # patches per image (all images have the same grid)
-    px = px.view(len(tr_img), per, -1)
-    vpx, vgrid = encode(va_img)
-    vpx = vpx.view(len(va_img), per, -1)
+    tower = _Tower(model, processor, settings, len(ALL_CLASSES))
+    px, vpx = tower.encode(tr_img), tower.encode(va_img)
     labels, vlabels = torch.tensor(tr_lab), torch.tensor(va_lab)
-    inner = model.model
-    head = torch.nn.Linear(model.config.text_config.hidden_size, len(ALL_CLASSES))
-    params = [*inner.visual.parameters(), *head.parameters()]
-    opt = torch.optim.AdamW(params, lr=settings.vision_lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=settings.vision_lr, total_steps=settings.vision_steps, pct_start=0.05
-    )
 
-    def logits(pixels):
-        n = pixels.shape[0]
-        g = grid[:1].repeat(n, 1)
-        feats = inner.get_image_features(pixels.reshape(n * per, -1), g).pooler_output
-        return head(torch.stack([f.mean(0) for f in feats]))
+    def pooled(tokens):  # head on the mean token
+        return tower.head(torch.stack([t.mean(0) for t in tokens]))
 
-    gen = torch.Generator().manual_seed(settings.seed)
-    losses = []
-    model.train()
-    for step in range(settings.vision_steps):
-        idx = torch.randint(len(tr_img), (settings.vision_batch,), generator=gen)
-        loss = torch.nn.functional.cross_entropy(logits(px[idx]), labels[idx])
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if (step + 1) % 100 == 0:
-            logger.info("vision pretraining step %d/%d: loss %.3f", step + 1, settings.vision_steps,
-                        sum(losses[-100:]) / len(losses[-100:]))  # fmt: skip
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([logits(vpx[i : i + 64]).argmax(-1) for i in range(0, len(vpx), 64)])
+    def loss_of(idx):
+        loss = torch.nn.functional.cross_entropy(pooled(tower.tokens(px[idx])), labels[idx])
+        return loss, loss
+
+    losses = [v for (v,) in tower.train(len(tr_img), loss_of, ("loss",))]
+    pred = torch.cat([p.argmax(-1) for p in tower.predict(vpx, pooled)])
     acc = float((pred == vlabels).float().mean()) * 100
     return {"vision_val_accuracy": round(acc, 1), "vision_val_images": len(va_img),
             "vision_final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 3),
