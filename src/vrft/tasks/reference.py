@@ -98,24 +98,31 @@ def _think_only(record: Record) -> None:
         )
 
 
-def _check_phase(phase: str) -> str:
-    if phase not in PHASES:
-        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
-    return phase
-
-
-class ReferenceDetectionTask(DetectionTask):
-    """Detection with the reference's question text (phase ``eval``: after ``<image>\\n``)."""
+class _ReferenceText:
+    """What the reference-text tasks share: the phase ("train" | "eval"), the style name, and the
+    preamble of `prompt` (a record's own prompt wins; answer-only records are refused)."""
 
     style = "visual-rft"
 
     def __init__(self, phase: str = "train") -> None:
-        self.phase = _check_phase(phase)
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+        self.phase = phase
 
     def prompt(self, record: Record, frame: Frame | None = None) -> str:
         if custom_prompt(record):
             return custom_prompt(record)
         _think_only(record)
+        return self._text(record, frame)
+
+    def _text(self, record: Record, frame: Frame | None) -> str:
+        raise NotImplementedError
+
+
+class ReferenceDetectionTask(_ReferenceText, DetectionTask):
+    """Detection with the reference's question text (phase ``eval``: after ``<image>\\n``)."""
+
+    def _text(self, record: Record, frame: Frame | None) -> str:
         text = _fill(DETECTION_QUESTION, category=need(record, "category", record.category))
         convention = frame.convention if frame is not None else "norm1000"
         if convention != "norm1000":
@@ -129,18 +136,10 @@ class ReferenceDetectionTask(DetectionTask):
         )
 
 
-class ReferenceClassificationTask(ClassificationTask):
+class ReferenceClassificationTask(_ReferenceText, ClassificationTask):
     """Classification with the reference's text: newlines, "tags.The", ``species name`` always."""
 
-    style = "visual-rft"
-
-    def __init__(self, phase: str = "train") -> None:
-        self.phase = _check_phase(phase)
-
-    def prompt(self, record: Record, frame: Frame | None = None) -> str:
-        if custom_prompt(record):
-            return custom_prompt(record)
-        _think_only(record)
+    def _text(self, record: Record, frame: Frame | None) -> str:
         obj, attr = self.domain(record)
         text = _fill(CLASSIFICATION_QUESTION, article=_article(obj), object=obj, attribute=attr)
         return IMAGE_LINE + text if self.phase == "eval" else text
@@ -151,22 +150,17 @@ class ReferenceClassificationTask(ClassificationTask):
         return self.prompt(records[0]) if len(domains) == 1 else None
 
 
-class ReferenceGroundingTask(GroundingTask):
+class ReferenceGroundingTask(_ReferenceText, GroundingTask):
     """LISA grounding with the reference's training / inference texts; at inference the R1 system
     prompt and a 128-token budget, as its LISA inference script."""
 
-    style = "visual-rft"
-
     def __init__(self, phase: str = "train") -> None:
-        self.phase = _check_phase(phase)
+        super().__init__(phase)
         if phase == "eval":
             self.system_prompt = R1_SYSTEM_PROMPT
             self.max_new_tokens = LISA_EVAL_MAX_NEW_TOKENS
 
-    def prompt(self, record: Record, frame: Frame | None = None) -> str:
-        if custom_prompt(record):
-            return custom_prompt(record)
-        _think_only(record)
+    def _text(self, record: Record, frame: Frame | None) -> str:
         instruction = need(record, "expression", record.expression).strip()
         template = LISA_EVAL_PROMPT if self.phase == "eval" else LISA_TRAIN_PROMPT
         return _fill(template, instruction=instruction)
