@@ -756,6 +756,10 @@ def test_counting_and_ocr_inputs(tmp_path, capsys):
     assert f"{ocr}:3: not UTF-8" in error_of(
         capsys, "data", "data", "convert", "ocr", ocr, "--out", tmp_path / "o.jsonl"
     )
+    deep = tmp_path / "deep.jsonl"  # a line nested past Python's recursion limit: a problem, not a crash
+    deep.write_text('{"image": "a.png", "text": "cat"}\n' + "[" * 100_000 + "]" * 100_000 + "\n")
+    msg = error_of(capsys, "data", "data", "convert", "ocr", deep, "--out", tmp_path / "o.jsonl", one_line=False)
+    assert f"{deep}:2: JSON nested too deeply; one object per line" in msg
     icdar = tmp_path / "icdar"
     image(icdar / "img_1.png")
     (icdar / "gt.txt").write_bytes(b'img_1.png, "ok"\nimg_1.png, "caf\xe9"\n')

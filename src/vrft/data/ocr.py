@@ -14,7 +14,6 @@ metrics normalise whitespace.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -56,7 +55,7 @@ def convert_ocr_jsonl(
     out: str | os.PathLike | None = None,
 ) -> list[Record]:
     """Generic OCR JSONL -> OCR records; every problem of every line reported together."""
-    from vrft.inputs import iter_lines
+    from vrft.inputs import iter_lines, parse_json_line
 
     path = Path(path)
     base = Path(images_dir) if images_dir is not None else path.parent
@@ -64,12 +63,9 @@ def convert_ocr_jsonl(
     records: list[Record] = []
     for n, line in iter_lines(path, "OCR records file"):  # not found, a directory, not UTF-8: DataError
         where = f"{path}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(
-                f"{where}: invalid JSON ({err.msg} at column {err.colno}; one object per line)"
-            )
+        obj, why = parse_json_line(line)  # invalid, or nested too deeply
+        if why:
+            problems.append(f"{where}: {why}; one object per line")
             continue
         if not isinstance(obj, dict):
             problems.append(f'{where}: expected an object {{"image": ..., "text": ...}}')
