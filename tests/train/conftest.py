@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from transformers import TrainerCallback
 
 # (width, height) of the fixture images: different sizes, so different numbers of visual tokens
 SIZES = [(64, 48), (40, 56), (56, 56), (72, 40), (48, 64), (60, 44)]
@@ -102,6 +103,27 @@ def tiny_config(
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+class StopAfter(TrainerCallback):
+    """Stops training once `step` optimizer steps are done (a run killed there)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+
+
+class RecordSteps(TrainerCallback):
+    """Appends every finished optimizer step's number to `seen`."""
+
+    def __init__(self, seen: list):
+        self.seen = seen
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.seen.append(state.global_step)
 
 
 def state_dict_of(model_dir: Path) -> dict:

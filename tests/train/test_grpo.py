@@ -7,12 +7,11 @@ import math
 import pytest
 import torch
 import yaml
-from transformers import TrainerCallback
 
 from vrft.config import load_config
 from vrft.errors import UserError
 
-from .conftest import read_jsonl, state_dict_of
+from .conftest import RecordSteps, StopAfter, read_jsonl, state_dict_of
 
 # (arch, task, extra overrides): every tiny architecture, every task, and the model options between them
 CASES = [
@@ -79,15 +78,6 @@ def test_two_grpo_steps(make_config, arch, task, overrides):
     assert load_config(run / "config.resolved.yaml").to_dict() == cfg.to_dict()
 
 
-class _StopAfter(TrainerCallback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= self.step:
-            control.should_training_stop = True
-
-
 def test_resume_reaches_the_same_weights(make_config, tmp_path):
     """4 steps straight == 2 steps, stop, resume from the checkpoint, 2 more (2 passes over the data)."""
     from vrft.train import run_grpo
@@ -96,14 +86,14 @@ def test_resume_reaches_the_same_weights(make_config, tmp_path):
     straight = run_grpo(make_config(overrides=common + [f"output.dir={tmp_path / 'a'}"]))
 
     cfg = make_config(overrides=common + [f"output.dir={tmp_path / 'b'}"])
-    run_grpo(cfg, extra_callbacks=[_StopAfter(2)])
+    run_grpo(cfg, extra_callbacks=[StopAfter(2)])
     assert (tmp_path / "b" / "checkpoint-2").is_dir() and not (tmp_path / "b" / "checkpoint-4").exists()
     with pytest.raises(UserError, match="already holds an earlier run"):
         run_grpo(cfg)  # neither resume nor overwrite: refused
     seen = []
     resumed = run_grpo(
         make_config(overrides=common + [f"output.dir={tmp_path / 'b'}", "output.resume=true"]),
-        extra_callbacks=[_Record(seen)],
+        extra_callbacks=[RecordSteps(seen)],
     )
     assert seen[0] == 3, "the resumed run must continue at step 3"
 
@@ -117,14 +107,6 @@ def test_resume_reaches_the_same_weights(make_config, tmp_path):
     assert [(s["step"], s["record_id"], s["completion"]) for s in sb] == key
     steps = [r["step"] for r in read_jsonl(tmp_path / "b" / "metrics.jsonl") if "train/reward" in r]
     assert steps == [1, 2, 3, 4]
-
-
-class _Record(TrainerCallback):
-    def __init__(self, seen: list):
-        self.seen = seen
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.seen.append(state.global_step)
 
 
 def test_overwrite_replaces_an_earlier_run(make_config, tmp_path):

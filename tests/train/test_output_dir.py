@@ -9,12 +9,11 @@ import struct
 
 import pytest
 import torch
-from transformers import TrainerCallback
 
 from vrft.errors import ConfigError, UserError
 from vrft.train.builder import checkpoint_problem, prepare_output_dir, release_output_dir
 
-from .conftest import read_jsonl, state_dict_of
+from .conftest import RecordSteps, StopAfter, read_jsonl, state_dict_of
 
 
 def _safetensors(path, n_bytes=16, truncate=0):
@@ -100,23 +99,6 @@ def test_metrics_of_an_earlier_run_need_resume_or_overwrite(tmp_path):
     release_output_dir(out)
 
 
-class _StopAfter(TrainerCallback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= self.step:
-            control.should_training_stop = True
-
-
-class _Record(TrainerCallback):
-    def __init__(self, seen: list):
-        self.seen = seen
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.seen.append(state.global_step)
-
-
 def test_resume_past_a_half_written_checkpoint_is_exact(make_config, tmp_path):
     """Killed while writing checkpoint-4: --resume continues from checkpoint-2 and ends bit-identical."""
     from vrft.train import run_grpo
@@ -124,14 +106,14 @@ def test_resume_past_a_half_written_checkpoint_is_exact(make_config, tmp_path):
     common = ["grpo.max_steps=4", "output.save_steps=2"]
     straight = run_grpo(make_config(overrides=common + [f"output.dir={tmp_path / 'a'}"]))
     b = tmp_path / "b"
-    run_grpo(make_config(overrides=common + [f"output.dir={b}"]), extra_callbacks=[_StopAfter(2)])
+    run_grpo(make_config(overrides=common + [f"output.dir={b}"]), extra_callbacks=[StopAfter(2)])
     half = b / "checkpoint-4"
     shutil.copytree(b / "checkpoint-2", half)
     (half / "trainer_state.json").unlink()
     seen = []
     resumed = run_grpo(
         make_config(overrides=common + [f"output.dir={b}", "output.resume=true"]),
-        extra_callbacks=[_Record(seen)],
+        extra_callbacks=[RecordSteps(seen)],
     )
     assert seen[0] == 3
     sa, sb = state_dict_of(straight), state_dict_of(resumed)
