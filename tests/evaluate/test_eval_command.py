@@ -130,3 +130,47 @@ def test_user_errors_exit_2_with_a_message(det_dir, capsys, make_args, message):
     assert main(["eval", *make_args(det_dir)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vrft eval: error:") and message in err and "Traceback" not in err
+
+
+def _exact_cat_lines() -> list[dict]:
+    """Pixel-exact answers for category 'cat' only (images 1..3); no line for dog or bird."""
+    from vrft.boxes import Frame
+
+    from .conftest import GT, IMAGES, det_answer
+
+    lines = []
+    for iid, (w, h) in IMAGES.items():
+        boxes = [Frame(w, h, "pixels").encode(b) for b in GT.get((iid, "cat"), [])]
+        lines.append({"image_id": iid, "category": "cat", "completion": det_answer([(b, 1.0) for b in boxes])})
+    return lines
+
+
+def test_rescore_counts_every_category_of_the_records_not_only_those_answered(det_dir):
+    # only 'cat' is answered (perfectly); dog and bird have GT and must count with AP 0 (issue 19 §2)
+    preds = _write_lines(det_dir / "cat_only.jsonl", _exact_cat_lines())
+    out = det_dir / "o"
+    args = ["eval", "--predictions", str(preds), "--convention", "pixels", "--no-report"]
+    assert main([*args, "--data", str(det_dir / "det.jsonl"), "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())["detection"]
+    assert m["per_class_AP"]["cat"] == pytest.approx(100.0)
+    assert m["per_class_AP"]["dog"] == 0.0 and m["per_class_AP"]["bird"] == 0.0
+    assert m["mAP"] == pytest.approx(100.0 / 3)
+    # against the GT file alone: the GT categories with boxes in the evaluated images count too
+    assert main([*args, "--coco-gt", str(det_dir / "instances.json"), "--out", str(det_dir / "g")]) == 0
+    g = json.loads((det_dir / "g" / "metrics.json").read_text())["detection"]
+    assert g["mAP"] == pytest.approx(100.0 / 3) and set(g["per_class_AP"]) == {"cat", "dog", "bird"}
+
+
+def test_rescore_records_without_a_line_count_as_unanswered(tmp_path, caplog):
+    recs = [
+        Record(id=f"c{i}", task="classification", image="x.png", width=8, height=8, label=lab)
+        for i, lab in enumerate(["rose", "tulip", "daisy", "lily"])
+    ]
+    save_records(recs, tmp_path / "cls.jsonl")
+    preds = _write_lines(tmp_path / "p.jsonl", [{"id": "c0", "completion": "<think>.</think><answer>rose</answer>"}])
+    args = ["eval", "--predictions", str(preds), "--data", str(tmp_path / "cls.jsonl"), "--out", str(tmp_path / "o")]
+    with caplog.at_level("WARNING"):
+        assert main(args) == 0
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["classification"]["accuracy"] == 25.0 and m["classification"]["num_samples"] == 4
+    assert m["run"]["unanswered"] == 3 and "count as unanswered" in caplog.text

@@ -154,6 +154,22 @@ def records_from_gt(lines, gt: dict, images_dir: str | None) -> list[Record]:
     return records
 
 
+def _default_categories(records, texts: dict, gt: dict | None, from_data: bool) -> list[str] | None:
+    """The selected categories when --categories is not given: with --data, None (every category of
+    the records, `detection_setup`); against a GT file alone, the categories the lines name plus every
+    GT category with a box in the evaluated images, so a class with ground truth but no answer counts
+    (AP 0, as pycocotools counts it)."""
+    if from_data or gt is None:
+        return None
+    names = list(dict.fromkeys(k[1] for k in texts))
+    by_name = category_ids_by_name(gt)
+    named_ids = {resolve_category(str(n), by_name) for n in names}
+    images = {r.image_id for r in records}
+    with_gt = {a["category_id"] for a in gt["annotations"] if a["image_id"] in images and not a.get("iscrowd")}
+    names += [c["name"] for c in gt["categories"] if c["id"] in with_gt and c["id"] not in named_ids]
+    return names
+
+
 def rescore(
     predictions: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -220,19 +236,30 @@ def rescore(
         if presence_map is not None:
             raise UserError("--presence-from applies to detection only")
         by_id = {r.id: r for r in records}
-        chosen, completions, missing = [], [], []
+        answer_of: dict[str, str | None] = {}
+        missing = []
         for where, obj in lines:
-            rec = by_id.get(str(obj.get("id")))
-            if rec is None:
+            rid = str(obj.get("id"))
+            if rid not in by_id:
                 missing.append(f"{where}: id {obj.get('id')!r}")
                 continue
-            chosen.append(rec)
-            completions.append(obj["completion"])
+            if rid in answer_of:
+                raise DataError(f"{where}: a second line for record id {rid!r} (keep one line per record)")
+            answer_of[rid] = obj["completion"]
         if missing:
             raise DataError(
                 "prediction lines whose id is not a record id of --data:\n  " + "\n  ".join(missing[:50])
             )
-        return score_predictions(chosen, completions, task, out_dir, frame_fn=frame_fn, **common)
+        # every record of --data is evaluated: one without a line counts as unanswered (wrong), not skipped
+        unanswered = [r.id for r in records if r.id not in answer_of]
+        if unanswered:
+            logger.warning(
+                "%d of %d record(s) of %s have no prediction line; they count as unanswered (wrong) (e.g. %s)",
+                len(unanswered), len(records), data, unanswered[:3],
+            )  # fmt: skip
+        extra["unanswered"] = len(unanswered)
+        completions = [answer_of.get(r.id, "") for r in records]
+        return score_predictions(records, completions, task, out_dir, frame_fn=frame_fn, **common)
     by_id = {r.id: r for r in records}
     texts: dict[tuple, str | None] = {}
     presence: dict[tuple, bool | None] = {}
@@ -247,7 +274,7 @@ def rescore(
             raise DataError(f"{where}: a second line for image {key[0]!r}, category {key[1]!r}")
         texts[key] = obj["completion"]
         presence[key] = obj.get("presence")
-    categories = list(categories or ()) or list(dict.fromkeys(k[1] for k in texts))
+    categories = list(categories or ()) or _default_categories(records, texts, gt, data is not None)
     add_missing = protocol != "records"
     setup = detection_setup(records, gt=gt, categories=categories, lvis=lvis, add_missing=add_missing)
     queries = setup.queries
