@@ -174,3 +174,43 @@ def test_rescore_records_without_a_line_count_as_unanswered(tmp_path, caplog):
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert m["classification"]["accuracy"] == 25.0 and m["classification"]["num_samples"] == 4
     assert m["run"]["unanswered"] == 3 and "count as unanswered" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--max-new-tokens", "0"], "--max-new-tokens must be a positive integer, got 0"),
+        (["--max-new-tokens", "-5"], "--max-new-tokens must be a positive integer, got -5"),
+        (["--limit", "0"], "--limit must be a positive integer, got 0"),
+        (["--limit", "-1"], "--limit must be a positive integer, got -1"),
+        (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+        (["--device", "cuda"], "--device cuda: no CUDA GPU is available here"),
+        (["--device", "nonsense"], "--device nonsense: not a device"),
+    ],
+)
+def test_bad_generation_options_are_refused_before_the_model_loads(det_dir, capsys, monkeypatch, extra, message):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    (det_dir / "model").mkdir()  # not a loadable model: a late check would fail on it instead
+    for cmd in (
+        ["eval", "--model", str(det_dir / "model"), "--data", str(det_dir / "det.jsonl"), "--out", str(det_dir / "o")],
+        ["predict", str(det_dir / "images" / "001.png"), "--model", str(det_dir / "model"), "--detect", "cat"],
+    ):
+        if "--limit" in extra or "--batch-size" in extra:
+            if cmd[0] == "predict":
+                continue
+        assert main([*cmd, *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+
+
+def test_a_truncated_image_is_found_before_the_model_loads(det_dir, capsys):
+    img = det_dir / "images" / "002.png"
+    data = img.read_bytes()
+    img.write_bytes(data[: len(data) // 2])  # a valid header, the pixels cut off
+    (det_dir / "model").mkdir()
+    cmd = ["eval", "--model", str(det_dir / "model"), "--data", str(det_dir / "det.jsonl"), "--out", str(det_dir / "o")]
+    assert main(cmd) == 2
+    err = capsys.readouterr().err
+    assert "002.png" in err and "cannot read the image" in err and "Traceback" not in err, err

@@ -107,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
     from vrft.parsing import split
     from vrft.tasks import TASKS
 
+    from vrft.commands.eval import check_device, check_positive
+
+    check_positive(args, ("max_new_tokens", "min_pixels", "max_pixels"))
+    check_device(args.device)
     path = check_file(args.image, "image file", UserError)
     out = None
     if args.classify is None and not args.read:  # the annotated image: checked before the model loads
