@@ -99,6 +99,7 @@ def _image_format(out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vrft.commands.eval import check_device, check_positive
     from vrft.data.records import Record
     from vrft.evaluate.runner import HFGenerator, Request, load_image
     from vrft.inputs import check_file
@@ -106,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
     from vrft.models.load import convention_for, frame_for, load_model_and_processor
     from vrft.parsing import split
     from vrft.tasks import TASKS
-
-    from vrft.commands.eval import check_device, check_positive
 
     check_positive(args, ("max_new_tokens", "min_pixels", "max_pixels"))
     check_device(args.device)
