@@ -214,3 +214,17 @@ def test_a_truncated_image_is_found_before_the_model_loads(det_dir, capsys):
     assert main(cmd) == 2
     err = capsys.readouterr().err
     assert "002.png" in err and "cannot read the image" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("out", ["data_dir", "root"])
+def test_an_output_directory_holding_an_input_or_the_root_is_refused(tmp_path, capsys, out):
+    recs = [Record(id="c0", task="classification", image="x.png", width=8, height=8, label="rose")]
+    (tmp_path / "shapes").mkdir()
+    save_records(recs, tmp_path / "shapes" / "cls.jsonl")
+    preds = _write_lines(tmp_path / "p.jsonl", [{"id": "c0", "completion": "<answer>rose</answer>"}])
+    target = str(tmp_path / "shapes") if out == "data_dir" else "/"
+    args = ["eval", "--predictions", str(preds), "--data", str(tmp_path / "shapes" / "cls.jsonl"), "--out", target]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert ("holds the input" if out == "data_dir" else "filesystem root") in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "shapes").iterdir()) == ["cls.jsonl"]

@@ -327,11 +327,18 @@ def _claim_out(args: argparse.Namespace) -> None:
     """Check and lock --out BEFORE any work (vrft.outputs): not a file, writable, not holding an input,
     no file there that vrft did not write; the lock (released when the command ends) refuses a second
     evaluation into the same directory."""
-    from vrft.evaluate.pipeline import EVAL_OUTPUTS
-    from vrft.outputs import OutputDir, check_dir_output
+    import os
 
-    inputs = [args.model, args.predictions, args.data, args.coco_gt, args.lvis_gt, args.images]
+    from vrft.evaluate.pipeline import EVAL_OUTPUTS
+    from vrft.outputs import OutputDir, check_dir_output, refuse_overlap
+
+    resolved = Path(os.path.realpath(args.out))
+    if resolved == resolved.parent:
+        raise UserError(f"--out {args.out} is the filesystem root; give a directory of its own, e.g. eval/run1")
+    inputs = [args.model, args.predictions, args.data, args.coco_gt, args.lvis_gt, args.images,
+              getattr(args, "presence_from", None)]  # fmt: skip
     check_dir_output(args.out, inputs=inputs, writes=EVAL_OUTPUTS)
+    refuse_overlap([args.out], inputs)  # an output directory that holds an input is refused (the docs)
     OutputDir(args.out, "eval").open()
 
 
