@@ -5,6 +5,8 @@ Training (`vrft train`, `vrft sft`) writes ``<model dir>/vrft.json`` into ``fina
     {"task": "detection", "prompt": "Detect every {category}.", "answer_format": "think",
      "coordinate_convention": "norm1000", "min_pixels": 3136, "max_pixels": 401408}
 
+- ``task``: the task trained, or several joined by ``+`` in sorted order (``classification+detection``:
+  a mixed-task SFT, the shipped demo base); a command then asks one of them (`pick_task`, `for_task`);
 - ``prompt``: the record-prompt template all training records shared (``Record.prompt``, placeholders
   ``{category}``, ``{expression}``, ``{label}``), or null: the task's own template;
 - ``answer_format``: ``think`` (``<think>..</think> <answer>..</answer>``) or ``answer_only``;
@@ -53,6 +55,11 @@ class ModelContract:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``vrft.json`` (fixed key order)."""
         return dataclasses.asdict(self)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks trained: one, or those of a multi-task contract (``"classification+detection"``)."""
+        return tuple(self.task.split("+"))
 
 
 def shared_prompt(records: Sequence[Any]) -> str | None:
@@ -130,8 +137,9 @@ def read_contract(model_dir: str | os.PathLike) -> ModelContract | None:
     def bad(name: str, want: str) -> UserError:
         return UserError(f"{path}: {name}: {values[name]!r} is not {want}; {fix}")
 
-    if values["task"] not in TASKS:
-        raise bad("task", "one of " + ", ".join(TASKS))
+    task = values["task"]
+    if not isinstance(task, str) or not task or any(t not in TASKS for t in task.split("+")):
+        raise bad("task", "one of " + ", ".join(TASKS) + ", or several joined by '+'")
     if values["prompt"] is not None and not (isinstance(values["prompt"], str) and values["prompt"].strip()):
         raise bad("prompt", "null or a non-empty string")
     if values["answer_format"] not in ANSWER_FORMATS:
@@ -210,7 +218,7 @@ def resolve_settings(
             )  # fmt: skip
         chosen[name] = value if given else trained
     return AskSettings(
-        task=contract.task,
+        task=contract.task if len(contract.tasks) == 1 else None,
         prompt=chosen["prompt"],
         answer_format=chosen["answer_format"],
         convention=chosen["coordinate_convention"],
@@ -222,10 +230,11 @@ def resolve_settings(
 
 
 def for_task(settings: AskSettings, task: str, *, command: str = "vrft") -> AskSettings:
-    """`settings` for asking `task`. A task other than the trained one is asked with the task's own
-    prompt (or the explicit ``--prompt``) and a warning; the model's coordinates and pixels still hold."""
+    """`settings` for asking `task`. A task other than the trained one(s) is asked with the task's own
+    prompt (or the explicit ``--prompt``) and a warning; the model's coordinates and pixels still hold.
+    A multi-task contract (``"classification+detection"``) is asked any of its tasks as trained."""
     contract = settings.contract
-    if contract is None or task == contract.task:
+    if contract is None or task in contract.tasks:
         return dataclasses.replace(settings, task=task)
     logger.warning(
         "%s: the model was trained for %s (%s), not %s: asking with %s; the model may not answer in the format",
@@ -241,12 +250,14 @@ def for_task(settings: AskSettings, task: str, *, command: str = "vrft") -> AskS
 
 
 def pick_task(settings: AskSettings, record_tasks: Sequence[str], explicit: str | None) -> str | None:
-    """The task to evaluate: `explicit`, else the trained task when the records hold it, else None
-    (the command then infers it from the records)."""
+    """The task to evaluate: `explicit`, else the one trained task the records hold, else None (the
+    command then infers it from the records: their single task, or an error asking for --task)."""
     if explicit:
         return explicit
-    if settings.contract is not None and settings.contract.task in set(record_tasks):
-        return settings.contract.task
+    if settings.contract is not None:
+        held = [t for t in settings.contract.tasks if t in set(record_tasks)]
+        if len(held) == 1:
+            return held[0]
     return None
 
 
