@@ -228,3 +228,56 @@ def test_an_output_directory_holding_an_input_or_the_root_is_refused(tmp_path, c
     err = capsys.readouterr().err
     assert ("holds the input" if out == "data_dir" else "filesystem root") in err and "Traceback" not in err
     assert sorted(p.name for p in (tmp_path / "shapes").iterdir()) == ["cls.jsonl"]
+
+
+class _GridProcessor:
+    """Stands in for a Qwen2.5-VL processor: its resize grid (28) and pixel budget."""
+
+    class image_processor:  # noqa: N801
+        patch_size, merge_size = 14, 2
+        size = {"shortest_edge": 3136, "longest_edge": 40000}
+
+
+class _ExactResized:
+    """A generator answering every detection prompt with the GT boxes in resized pixels (Qwen2.5-VL)."""
+
+    def __init__(self, records):
+        self.by_image = {str(r.resolved_image()): r for r in records}
+
+    def generate(self, requests, desc=None):
+        from vrft.boxes import Frame
+
+        from .conftest import GT, det_answer
+
+        out = []
+        for req in requests:
+            rec = self.by_image[str(req.image)]
+            cat = next(c for c in ("cat", "dog", "bird") if f"'{c}'" in req.text)
+            frame = Frame.for_image(rec.width, rec.height, "resized_pixels", min_pixels=3136, max_pixels=40000)
+            out.append(det_answer([(frame.encode(b), 1.0) for b in GT.get((rec.image_id, cat), [])]))
+        return out
+
+
+def test_rescoring_resized_pixel_answers_gives_the_original_metrics(det_dir):
+    """Issue 19 §2b: a Qwen2.5-VL run's answers re-scored gave AP 0.00 (read as 0..1000)."""
+    from vrft.data.records import load_records
+    from vrft.evaluate.pipeline import evaluate_model
+
+    records = load_records(det_dir / "det.jsonl")
+    first = det_dir / "run"
+    original = evaluate_model(None, _GridProcessor(), records, "detection", first, convention="resized_pixels",
+                              generator=_ExactResized(records), report=False)["detection"]  # fmt: skip
+    assert original["AP"] == pytest.approx(100.0)
+    assert main(["eval", "--predictions", str(first / "predictions.jsonl"), "--data", str(det_dir / "det.jsonl"),
+                 "--out", str(det_dir / "again"), "--no-report"]) == 0  # fmt: skip
+    again = json.loads((det_dir / "again" / "metrics.json").read_text())
+    assert again["detection"]["AP"] == pytest.approx(original["AP"]) and again["run"]["convention"] == "resized_pixels"
+    # the same answers elsewhere (no metrics.json beside them): the options say how to read them
+    bare = det_dir / "bare.jsonl"
+    bare.write_text((first / "predictions.jsonl").read_text())
+    args = ["eval", "--predictions", str(bare), "--data", str(det_dir / "det.jsonl"), "--no-report"]
+    assert main([*args, "--convention", "resized_pixels", "--out", str(det_dir / "o1")]) == 2  # no budget: refused
+    assert main([*args, "--convention", "resized_pixels", "--min-pixels", "3136", "--max-pixels", "40000",
+                 "--out", str(det_dir / "o2")]) == 0  # fmt: skip
+    third = json.loads((det_dir / "o2" / "metrics.json").read_text())["detection"]
+    assert third["AP"] == pytest.approx(original["AP"])

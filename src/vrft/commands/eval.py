@@ -79,7 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--convention",
         default="auto",
         help="coordinate convention of the answers: auto (the model's vrft.json, else from the model family), "
-        "norm1000, resized_pixels, pixels; --predictions: norm1000 (default) or pixels",
+        "norm1000, resized_pixels, pixels; --predictions: auto reads the run that wrote them (its metrics.json, "
+        "else its model's vrft.json), else norm1000; resized_pixels needs the pixel budget (recorded, or "
+        "--min-pixels/--max-pixels)",
     )
     gen.add_argument(
         "--prompt",
@@ -285,6 +287,54 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
     )
 
 
+def _recorded_run(predictions: str) -> dict:
+    """The ``run`` settings of the evaluation that wrote `predictions` (its ``metrics.json`` beside it),
+    or {} when there is none."""
+    import json
+
+    path = Path(predictions).parent / "metrics.json"
+    try:
+        run = json.loads(path.read_text(encoding="utf-8")).get("run")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return {}
+    return run if isinstance(run, dict) else {}
+
+
+def rescore_coordinates(args) -> dict:
+    """How to read the boxes of saved answers: ``{"convention", "min_pixels", "max_pixels",
+    "patch_factor"}``. Explicit options win; else the run that wrote the predictions (its
+    ``metrics.json``: convention, pixel budget and resize grid; else the ``vrft.json`` of the model it
+    names); else norm1000, the paper's. Logs where they came from."""
+    from vrft.models.contract import read_contract
+
+    run = _recorded_run(args.predictions)
+    source = f"{Path(args.predictions).parent / 'metrics.json'}" if run.get("convention") else None
+    convention, budget = run.get("convention"), run.get("pixel_budget") or [None, None]
+    lo, hi = (run.get("min_pixels"), run.get("max_pixels")) if budget == [None, None] else budget
+    model = run.get("model")
+    if convention is None and isinstance(model, str) and Path(model).is_dir():
+        contract = read_contract(model)
+        if contract is not None:
+            source = str(Path(model) / "vrft.json")
+            convention, lo, hi = contract.coordinate_convention, contract.min_pixels, contract.max_pixels
+    if args.convention != "auto":
+        if convention is not None and args.convention != convention:
+            logger.warning(
+                "--convention %s overrides the convention %s recorded in %s", args.convention, convention, source
+            )
+        convention, source = args.convention, "--convention"
+    if convention is None:
+        convention, source = "norm1000", "the default (0..1000, the paper's; --convention to change it)"
+    out = {
+        "convention": convention,
+        "min_pixels": args.min_pixels if args.min_pixels is not None else lo,
+        "max_pixels": args.max_pixels if args.max_pixels is not None else hi,
+        "patch_factor": run.get("patch_factor"),
+    }
+    logger.info("reading the answers' boxes as %s (from %s)", convention, source)
+    return out
+
+
 def _rescore(args, gt: dict | None, lvis: bool) -> dict:
     from vrft.evaluate.paper import paper_options
     from vrft.evaluate.rescore import rescore
@@ -298,7 +348,7 @@ def _rescore(args, gt: dict | None, lvis: bool) -> dict:
         gt=gt,
         lvis=lvis,
         images_dir=args.images,
-        convention="norm1000" if args.convention == "auto" else args.convention,
+        **rescore_coordinates(args),
         categories=_categories(args.categories),
         protocol=args.protocol,
         require_tags=not args.lenient_parse,

@@ -207,6 +207,17 @@ def score_predictions(
     return metrics
 
 
+def _resize_grid(convention: str, processor: Any) -> dict[str, Any]:
+    """What re-scoring needs to decode resized-pixel answers without the model: the processor's pixel
+    budget and resize grid (`vrft eval --predictions` reads them from this run's ``metrics.json``)."""
+    from vrft.models.load import patch_factor, pixel_budget
+
+    if convention != "resized_pixels" or processor is None:
+        return {}
+    budget = pixel_budget(processor)
+    return {"pixel_budget": list(budget) if budget else None, "patch_factor": patch_factor(processor)}
+
+
 def evaluate_model(
     model: Any,
     processor: Any,
@@ -337,6 +348,7 @@ def evaluate_model(
     run = {
         "protocol": protocol if task == "detection" else None,
         "convention": convention,
+        **_resize_grid(convention, processor),
         "batch_size": batch_size,
         "max_new_tokens": budget,
         "prompt_style": prompt_style,

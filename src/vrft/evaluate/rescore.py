@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vrft.boxes import Frame
+from vrft.boxes import CONVENTIONS, QWEN_FACTOR, Frame
 from vrft.data.coco import gt_boxes
 from vrft.data.records import Record, load_records
 from vrft.errors import DataError, UserError
@@ -180,6 +180,9 @@ def rescore(
     lvis: bool = False,
     images_dir: str | None = None,
     convention: str = "norm1000",
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    patch_factor: int | None = None,
     categories: Sequence[str] | None = None,
     protocol: str = "all-categories",
     require_tags: bool = True,
@@ -192,7 +195,8 @@ def rescore(
 
     `predictions`: JSONL with ``completion`` per line, and ``id`` (a record id of `data`) or, for
     detection against `gt`, ``image_id`` and ``category``. `convention`: the coordinates of the answers
-    (norm1000 or pixels). Detection pairs of the evaluated images and categories that have no line count
+    (norm1000, pixels, or resized_pixels: then `min_pixels` / `max_pixels` and `patch_factor`, default
+    28 as Qwen2.5-VL, give the processor's resize, `vrft.boxes.smart_resize`). Detection pairs of the evaluated images and categories that have no line count
     as no detections, except with ``protocol="records"``. `answer_format` ("think" / "answer_only")
     overrides the records' ``answer_format`` for the format score (None: each record's own).
     `presence_map` (a `protocols.PresenceMap`, detection with ``protocol="paper"``): only the pairs it
@@ -204,13 +208,24 @@ def rescore(
         raise UserError(
             "--presence-from replaces the presence pass of the paper protocol: add --protocol paper"
         )
-    if convention not in ("norm1000", "pixels"):
-        raise UserError(
-            "--predictions: --convention must be norm1000 or pixels (resized_pixels needs the model)"
-        )
+    if convention not in CONVENTIONS:
+        raise UserError(f"--convention {convention}: use one of {', '.join(CONVENTIONS)}")
+    grid: dict[str, int] = {}
+    if convention == "resized_pixels":
+        if min_pixels is None or max_pixels is None:
+            raise UserError(
+                "--convention resized_pixels: the answers are pixels of the image as the processor resized it; "
+                "give the run's pixel budget with --min-pixels and --max-pixels (or re-score the "
+                "predictions.jsonl of a vrft eval run, whose metrics.json records it)"
+            )
+        grid = {"min_pixels": int(min_pixels), "max_pixels": int(max_pixels), "factor": int(patch_factor or QWEN_FACTOR)}
+    frames: dict[tuple, Frame] = {}
 
     def frame_fn(r):
-        return Frame(r.width, r.height, convention)
+        key = (r.width, r.height)
+        if key not in frames:
+            frames[key] = Frame.for_image(r.width, r.height, convention, **grid)
+        return frames[key]
 
     lines = read_prediction_lines(predictions)
     if data:
@@ -226,7 +241,9 @@ def rescore(
     else:
         raise UserError("--predictions needs --data RECORDS or --coco-gt / --lvis-gt to score against")
     records = [r for r in records if r.task == task]
-    extra = {"predictions": str(predictions), "convention": convention}
+    extra: dict[str, Any] = {"predictions": str(predictions), "convention": convention}
+    if grid:
+        extra.update(pixel_budget=[grid["min_pixels"], grid["max_pixels"]], patch_factor=grid["factor"])
     common = dict(
         gt=gt, lvis=lvis, require_tags=require_tags, report=report, extra=extra,
         title=f"vrft eval: {Path(predictions).name} ({task})", answer_format=answer_format,
