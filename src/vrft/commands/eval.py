@@ -300,23 +300,35 @@ def _recorded_run(predictions: str) -> dict:
     return run if isinstance(run, dict) else {}
 
 
-def rescore_coordinates(args) -> dict:
-    """How to read the boxes of saved answers: ``{"convention", "min_pixels", "max_pixels",
-    "patch_factor"}``. Explicit options win; else the run that wrote the predictions (its
-    ``metrics.json``: convention, pixel budget and resize grid; else the ``vrft.json`` of the model it
-    names); else norm1000, the paper's. Logs where they came from."""
+def recorded_coordinates(predictions: str | None) -> dict:
+    """The coordinates the run that wrote `predictions` recorded: ``{"convention", "min_pixels",
+    "max_pixels", "patch_factor", "source"}`` from its ``metrics.json`` beside it (convention, pixel
+    budget, resize grid), else from the ``vrft.json`` of the model it names; None values when unknown."""
     from vrft.models.contract import read_contract
 
-    run = _recorded_run(args.predictions)
-    source = f"{Path(args.predictions).parent / 'metrics.json'}" if run.get("convention") else None
-    convention, budget = run.get("convention"), run.get("pixel_budget") or [None, None]
-    lo, hi = (run.get("min_pixels"), run.get("max_pixels")) if budget == [None, None] else budget
+    run = _recorded_run(predictions) if predictions else {}
+    source = f"{Path(predictions).parent / 'metrics.json'}" if run.get("convention") else None
+    convention, budget = run.get("convention"), run.get("pixel_budget")
+    lo, hi = budget if isinstance(budget, list) and len(budget) == 2 else (run.get("min_pixels"), run.get("max_pixels"))
     model = run.get("model")
     if convention is None and isinstance(model, str) and Path(model).is_dir():
         contract = read_contract(model)
         if contract is not None:
             source = str(Path(model) / "vrft.json")
             convention, lo, hi = contract.coordinate_convention, contract.min_pixels, contract.max_pixels
+    good = [v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None for v in (lo, hi)]
+    factor = run.get("patch_factor")
+    return {"convention": convention if convention in ("norm1000", "pixels", "resized_pixels") else None,
+            "min_pixels": good[0], "max_pixels": good[1],
+            "patch_factor": factor if isinstance(factor, int) and factor > 0 else None, "source": source}  # fmt: skip
+
+
+def rescore_coordinates(args) -> dict:
+    """How to read the boxes of saved answers: ``{"convention", "min_pixels", "max_pixels",
+    "patch_factor"}``. Explicit options win; else the run that wrote the predictions
+    (`recorded_coordinates`); else norm1000, the paper's. Logs where they came from."""
+    rec = recorded_coordinates(args.predictions)
+    convention, lo, hi, source = rec["convention"], rec["min_pixels"], rec["max_pixels"], rec["source"]
     if args.convention != "auto":
         if convention is not None and args.convention != convention:
             logger.warning(
@@ -329,7 +341,7 @@ def rescore_coordinates(args) -> dict:
         "convention": convention,
         "min_pixels": args.min_pixels if args.min_pixels is not None else lo,
         "max_pixels": args.max_pixels if args.max_pixels is not None else hi,
-        "patch_factor": run.get("patch_factor"),
+        "patch_factor": rec["patch_factor"],
     }
     logger.info("reading the answers' boxes as %s (from %s)", convention, source)
     return out
