@@ -173,3 +173,16 @@ def test_score_reads_the_convention_a_vrft_eval_run_recorded(tmp_path, capsys):
     path.write_text(json.dumps(row) + "\n")
     rc, out, _ = run(capsys, "detection", str(path))
     assert rc == 0 and out[0]["rewards"]["iou"] == 1.0
+
+
+def test_score_reads_the_convention_of_a_training_run(tmp_path, capsys):
+    """A run's samples.jsonl: the answers are in the convention of the model trained (final/vrft.json)."""
+    from vrft.models.contract import ModelContract, write_contract
+
+    (tmp_path / "final").mkdir()
+    write_contract(tmp_path / "final", ModelContract("detection", None, "think", "pixels", None, None))
+    row = {"step": 1, "completion": C(boxes_text([20, 10, 60, 50])), "gt_boxes": [[20, 10, 60, 50]],
+           "width": 200, "height": 100}  # fmt: skip
+    (tmp_path / "samples.jsonl").write_text(json.dumps(row) + "\n")
+    rc, out, _ = run(capsys, "detection", str(tmp_path / "samples.jsonl"))
+    assert rc == 0 and out[0]["rewards"]["iou"] == 1.0

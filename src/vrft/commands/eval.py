@@ -302,8 +302,9 @@ def _recorded_run(predictions: str) -> dict:
 
 def recorded_coordinates(predictions: str | None) -> dict:
     """The coordinates the run that wrote `predictions` recorded: ``{"convention", "min_pixels",
-    "max_pixels", "patch_factor", "source"}`` from its ``metrics.json`` beside it (convention, pixel
-    budget, resize grid), else from the ``vrft.json`` of the model it names; None values when unknown."""
+    "max_pixels", "patch_factor", "source"}`` from its ``metrics.json`` beside it (a `vrft eval` output:
+    convention, pixel budget, resize grid), else from the ``vrft.json`` of the model it names, else
+    from ``final/vrft.json`` beside it (a training run's ``samples.jsonl``); None values when unknown."""
     from vrft.models.contract import read_contract
 
     run = _recorded_run(predictions) if predictions else {}
@@ -311,11 +312,16 @@ def recorded_coordinates(predictions: str | None) -> dict:
     convention, budget = run.get("convention"), run.get("pixel_budget")
     lo, hi = budget if isinstance(budget, list) and len(budget) == 2 else (run.get("min_pixels"), run.get("max_pixels"))
     model = run.get("model")
-    if convention is None and isinstance(model, str) and Path(model).is_dir():
-        contract = read_contract(model)
+    candidates = [model] if isinstance(model, str) else []
+    candidates += [Path(predictions).parent / "final"] if predictions else []
+    for model_dir in candidates if convention is None else ():
+        if not Path(model_dir).is_dir():
+            continue
+        contract = read_contract(model_dir)
         if contract is not None:
-            source = str(Path(model) / "vrft.json")
+            source = str(Path(model_dir) / "vrft.json")
             convention, lo, hi = contract.coordinate_convention, contract.min_pixels, contract.max_pixels
+            break
     good = [v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None for v in (lo, hi)]
     factor = run.get("patch_factor")
     return {"convention": convention if convention in ("norm1000", "pixels", "resized_pixels") else None,
