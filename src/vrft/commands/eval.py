@@ -5,7 +5,11 @@
               [--coco-gt instances.json | --lvis-gt lvis_v1_val.json] [--categories a,b,...]
     vrft eval --predictions FILE.jsonl --coco-gt instances.json --out DIR [--images DIR]
     vrft eval --predictions FILE.jsonl --data RECORDS --out DIR
+              [--convention norm1000|pixels|resized_pixels --min-pixels N --max-pixels M]
     ... [--paper] [--protocol paper --presence-from exist_map.json|predictions.jsonl]
+
+Options are checked, and --out claimed, before any model loads. Re-scoring reads the answers'
+coordinates from the run that wrote them (`recorded_coordinates`) unless --convention is given.
 
 Writes metrics.json, predictions.jsonl, coco_results.json (detection) and report.html into --out.
 """
