@@ -21,7 +21,7 @@ import logging
 import math
 from pathlib import Path
 
-from vrft.errors import DataError, UserError
+from vrft.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -150,73 +150,6 @@ def _device(name: str) -> str:
     return name
 
 
-def check_device(name: str) -> None:
-    """UserError (before any model loads) for a --device torch cannot parse, or a CUDA device this
-    machine does not have."""
-    if name in ("auto", "cpu"):
-        return
-    import torch
-
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise UserError(f"--device {name}: not a device; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise UserError(f"--device {name}: no CUDA GPU is available here; use --device cpu (or auto)")
-        if dev.index is not None and dev.index >= count:
-            raise UserError(f"--device {name}: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1})")
-
-
-def check_positive(args: argparse.Namespace, names: tuple[str, ...]) -> None:
-    """UserError (before any work) for an option of `names` set below 1 (``--max-new-tokens 0`` would
-    otherwise mean the task's default, ``--limit 0`` everything)."""
-    for name in names:
-        value = getattr(args, name, None)
-        if value is not None and value < 1:
-            flag = "--" + name.replace("_", "-")
-            raise UserError(f"{flag} must be a positive integer, got {value}")
-
-
-def check_generation_args(args: argparse.Namespace) -> None:
-    """The number and device options of eval / predict, checked before anything is loaded."""
-    check_positive(
-        args, ("max_new_tokens", "batch_size", "limit", "presence_max_new_tokens", "min_pixels", "max_pixels")
-    )
-    if args.min_pixels is not None and args.max_pixels is not None and args.min_pixels > args.max_pixels:
-        raise UserError(f"--min-pixels {args.min_pixels} is larger than --max-pixels {args.max_pixels}")
-    if getattr(args, "backend", "hf") == "vllm":
-        from vrft.evaluate.runner import vllm_device
-
-        vllm_device(args.device)  # vLLM picks the GPU itself: auto or cuda only
-        return
-    check_device(args.device)
-
-
-def check_images(records) -> None:
-    """DataError listing every record whose image is missing, unreadable or does not decode (a truncated
-    file with a valid header): each distinct image is decoded once, before the model loads."""
-    from vrft.data.records import format_problems, image_problems
-    from vrft.inputs import open_image
-
-    bad = image_problems(records)  # headers first: cheap, and names every missing file
-    if not bad:
-        decoded: dict = {}
-        for r in records:
-            path = r.resolved_image()
-            if path not in decoded:
-                try:
-                    open_image(path, error=DataError)
-                    decoded[path] = None
-                except DataError as err:
-                    decoded[path] = str(err)
-            if decoded[path]:
-                bad.append(f"{r.source or r.id}: image: {decoded[path]}")
-    if bad:
-        raise DataError(format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))
-
-
 def _settings(args):
     from vrft.models.contract import resolve_settings
 
@@ -291,52 +224,12 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
     )
 
 
-def _recorded_run(predictions: str) -> dict:
-    """The ``run`` settings of the evaluation that wrote `predictions` (its ``metrics.json`` beside it),
-    or {} when there is none."""
-    import json
-
-    path = Path(predictions).parent / "metrics.json"
-    try:
-        run = json.loads(path.read_text(encoding="utf-8")).get("run")
-    except (OSError, ValueError, AttributeError, RecursionError):
-        return {}
-    return run if isinstance(run, dict) else {}
-
-
-def recorded_coordinates(predictions: str | None) -> dict:
-    """The coordinates the run that wrote `predictions` recorded: ``{"convention", "min_pixels",
-    "max_pixels", "patch_factor", "source"}`` from its ``metrics.json`` beside it (a `vrft eval` output:
-    convention, pixel budget, resize grid), else from the ``vrft.json`` of the model it names, else
-    from ``final/vrft.json`` beside it (a training run's ``samples.jsonl``); None values when unknown."""
-    from vrft.models.contract import read_contract
-
-    run = _recorded_run(predictions) if predictions else {}
-    source = f"{Path(predictions).parent / 'metrics.json'}" if run.get("convention") else None
-    convention, budget = run.get("convention"), run.get("pixel_budget")
-    lo, hi = budget if isinstance(budget, list) and len(budget) == 2 else (run.get("min_pixels"), run.get("max_pixels"))
-    model = run.get("model")
-    candidates = [model] if isinstance(model, str) else []
-    candidates += [Path(predictions).parent / "final"] if predictions else []
-    for model_dir in candidates if convention is None else ():
-        if not Path(model_dir).is_dir():
-            continue
-        contract = read_contract(model_dir)
-        if contract is not None:
-            source = str(Path(model_dir) / "vrft.json")
-            convention, lo, hi = contract.coordinate_convention, contract.min_pixels, contract.max_pixels
-            break
-    good = [v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None for v in (lo, hi)]
-    factor = run.get("patch_factor")
-    return {"convention": convention if convention in ("norm1000", "pixels", "resized_pixels") else None,
-            "min_pixels": good[0], "max_pixels": good[1],
-            "patch_factor": factor if isinstance(factor, int) and factor > 0 else None, "source": source}  # fmt: skip
-
-
 def rescore_coordinates(args) -> dict:
     """How to read the boxes of saved answers: ``{"convention", "min_pixels", "max_pixels",
     "patch_factor"}``. Explicit options win; else the run that wrote the predictions
-    (`recorded_coordinates`); else norm1000, the paper's. Logs where they came from."""
+    (`vrft.models.contract.recorded_coordinates`); else norm1000, the paper's. Logs where they came from."""
+    from vrft.models.contract import recorded_coordinates
+
     rec = recorded_coordinates(args.predictions)
     convention, lo, hi, source = rec["convention"], rec["min_pixels"], rec["max_pixels"], rec["source"]
     if args.convention != "auto":
@@ -415,6 +308,7 @@ def _claim_out(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vrft.commands._generation import check_generation_args, check_images
     from vrft.data.records import load_records
     from vrft.evaluate.rescore import infer_task, limit_records
     from vrft.models.contract import apply_to_records, for_task, pick_task

@@ -108,7 +108,7 @@ def _image_format(out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vrft.commands.eval import check_device, check_positive
+    from vrft.commands._generation import check_device, check_positive
     from vrft.data.records import Record
     from vrft.evaluate.runner import HFGenerator, Request, load_image
     from vrft.inputs import check_file

@@ -129,7 +129,7 @@ def frame_maker(args: argparse.Namespace) -> Callable[[float, float], Frame]:
     """``(width, height) -> Frame`` of the answers' convention (`--convention`, see the module doc)."""
     import logging
 
-    from vrft.commands.eval import recorded_coordinates
+    from vrft.models.contract import recorded_coordinates
 
     rec = recorded_coordinates(None if args.file == "-" else args.file)
     convention = rec["convention"] if args.convention == "auto" else args.convention

@@ -15,6 +15,8 @@ Training (`vrft train`, `vrft sft`) writes ``<model dir>/vrft.json`` into ``fina
 
 `vrft predict` and `vrft eval` read it (`resolve_settings`) and ask the model the same way; an explicit
 option overrides a setting, with a warning when it differs from the training setting.
+`recorded_coordinates` tells re-scoring (`vrft eval --predictions`, `vrft score`) the coordinates saved
+answers are in, from the run that wrote them (its ``metrics.json``, else a ``vrft.json``).
 """
 
 from __future__ import annotations
@@ -295,3 +297,43 @@ def apply_to_records(records: Sequence[Any], settings: AskSettings) -> list[Any]
             differ, _show(settings.prompt, "prompt"),
         )  # fmt: skip
     return out
+
+
+def _recorded_run(predictions: str) -> dict:
+    """The ``run`` settings of the evaluation that wrote `predictions` (its ``metrics.json`` beside it),
+    or {} when there is none."""
+    import json
+
+    path = Path(predictions).parent / "metrics.json"
+    try:
+        run = json.loads(path.read_text(encoding="utf-8")).get("run")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return {}
+    return run if isinstance(run, dict) else {}
+
+
+def recorded_coordinates(predictions: str | None) -> dict:
+    """The coordinates the run that wrote `predictions` recorded: ``{"convention", "min_pixels",
+    "max_pixels", "patch_factor", "source"}`` from its ``metrics.json`` beside it (a `vrft eval` output:
+    convention, pixel budget, resize grid), else from the ``vrft.json`` of the model it names, else
+    from ``final/vrft.json`` beside it (a training run's ``samples.jsonl``); None values when unknown."""
+    run = _recorded_run(predictions) if predictions else {}
+    source = f"{Path(predictions).parent / 'metrics.json'}" if run.get("convention") else None
+    convention, budget = run.get("convention"), run.get("pixel_budget")
+    lo, hi = budget if isinstance(budget, list) and len(budget) == 2 else (run.get("min_pixels"), run.get("max_pixels"))
+    model = run.get("model")
+    candidates = [model] if isinstance(model, str) else []
+    candidates += [Path(predictions).parent / "final"] if predictions else []
+    for model_dir in candidates if convention is None else ():
+        if not Path(model_dir).is_dir():
+            continue
+        contract = read_contract(model_dir)
+        if contract is not None:
+            source = str(Path(model_dir) / "vrft.json")
+            convention, lo, hi = contract.coordinate_convention, contract.min_pixels, contract.max_pixels
+            break
+    good = [v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None for v in (lo, hi)]
+    factor = run.get("patch_factor")
+    return {"convention": convention if convention in ("norm1000", "pixels", "resized_pixels") else None,
+            "min_pixels": good[0], "max_pixels": good[1],
+            "patch_factor": factor if isinstance(factor, int) and factor > 0 else None, "source": source}  # fmt: skip
