@@ -281,3 +281,15 @@ def test_rescoring_resized_pixel_answers_gives_the_original_metrics(det_dir):
                  "--out", str(det_dir / "o2")]) == 0  # fmt: skip
     third = json.loads((det_dir / "o2" / "metrics.json").read_text())["detection"]
     assert third["AP"] == pytest.approx(original["AP"])
+
+
+def test_rescoring_resized_pixels_of_an_image_the_processor_refuses_is_one_line(tmp_path, capsys):
+    recs = [Record(id="t", task="detection", image="thin.png", width=1000, height=4, category="cat",
+                   boxes=[[0, 0, 10, 4]])]  # fmt: skip
+    save_records(recs, tmp_path / "thin.jsonl")
+    preds = _write_lines(tmp_path / "p.jsonl", [{"id": "t", "completion": "<answer>No Objects</answer>"}])
+    args = ["eval", "--predictions", str(preds), "--data", str(tmp_path / "thin.jsonl"), "--out", str(tmp_path / "o"),
+            "--convention", "resized_pixels", "--min-pixels", "3136", "--max-pixels", "40000"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "thin.jsonl:1: width/height 1000x4: absolute aspect ratio" in err and "Traceback" not in err

@@ -224,7 +224,10 @@ def rescore(
     def frame_fn(r):
         key = (r.width, r.height)
         if key not in frames:
-            frames[key] = Frame.for_image(r.width, r.height, convention, **grid)
+            try:
+                frames[key] = Frame.for_image(r.width, r.height, convention, **grid)
+            except ValueError as err:  # an aspect ratio the processor's resize refuses
+                raise DataError(f"{r.source or r.id}: width/height {r.width}x{r.height}: {err}") from None
         return frames[key]
 
     lines = read_prediction_lines(predictions)
