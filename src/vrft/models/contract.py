@@ -61,7 +61,7 @@ class ModelContract:
     @property
     def tasks(self) -> tuple[str, ...]:
         """The tasks trained: one, or those of a multi-task contract (``"classification+detection"``)."""
-        return tuple(self.task.split("+"))
+        return tuple(dict.fromkeys(self.task.split("+")))
 
 
 def shared_prompt(records: Sequence[Any]) -> str | None:
