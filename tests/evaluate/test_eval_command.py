@@ -293,3 +293,15 @@ def test_rescoring_resized_pixels_of_an_image_the_processor_refuses_is_one_line(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "thin.jsonl:1: width/height 1000x4: absolute aspect ratio" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("option", ["max_new_tokens", "batch_size"])
+def test_evaluate_model_refuses_a_zero_budget_instead_of_the_default(det_dir, option):
+    from vrft.data.records import load_records
+    from vrft.errors import UserError
+    from vrft.evaluate.pipeline import evaluate_model
+
+    records = load_records(det_dir / "det.jsonl")
+    with pytest.raises(UserError, match=f"{option} must be a positive integer, got 0"):
+        evaluate_model(None, _GridProcessor(), records, "detection", None, convention="norm1000",
+                       generator=_ExactResized(records), **{option: 0})  # fmt: skip
