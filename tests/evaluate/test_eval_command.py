@@ -305,3 +305,20 @@ def test_evaluate_model_refuses_a_zero_budget_instead_of_the_default(det_dir, op
     with pytest.raises(UserError, match=f"{option} must be a positive integer, got 0"):
         evaluate_model(None, _GridProcessor(), records, "detection", None, convention="norm1000",
                        generator=_ExactResized(records), **{option: 0})  # fmt: skip
+
+
+def test_a_limited_run_rescores_to_its_own_metrics_with_limit(det_dir):
+    from vrft.data.records import load_records
+    from vrft.evaluate.pipeline import evaluate_model
+    from vrft.evaluate.rescore import limit_records
+
+    records = load_records(det_dir / "det.jsonl")
+    first = det_dir / "run"
+    original = evaluate_model(None, _GridProcessor(), limit_records(records, "detection", 1), "detection", first,
+                              convention="resized_pixels", generator=_ExactResized(records), report=False)  # fmt: skip
+    args = ["eval", "--predictions", str(first / "predictions.jsonl"), "--data", str(det_dir / "det.jsonl"), "--no-report"]
+    assert main([*args, "--limit", "1", "--out", str(det_dir / "a")]) == 0
+    again = json.loads((det_dir / "a" / "metrics.json").read_text())["detection"]
+    assert again["num_images"] == 1 and again["AP"] == pytest.approx(original["detection"]["AP"])
+    assert main([*args, "--out", str(det_dir / "b")]) == 0  # every image of --data: the others unanswered
+    assert json.loads((det_dir / "b" / "metrics.json").read_text())["detection"]["num_images"] == 3

@@ -271,6 +271,7 @@ def _rescore(args, gt: dict | None, lvis: bool) -> dict:
         answer_format="answer_only" if args.answer_only else None,
         presence_map=paper.presence_map,
         lvis_area=paper.lvis_area,
+        limit=args.limit,
     )
 
 
@@ -316,8 +317,6 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.model) == bool(args.predictions):
         raise UserError("give exactly one of --model DIR (run the model) or --predictions FILE (re-score)")
     check_generation_args(args)
-    if args.predictions and args.limit is not None:
-        raise UserError("--limit chooses what a model is asked: it applies to --model, not to --predictions")
     _claim_out(args)
     gt, lvis = _ground_truth(args)
     if args.predictions and args.prompt is not None:

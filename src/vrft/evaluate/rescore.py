@@ -190,6 +190,7 @@ def rescore(
     answer_format: str | None = None,
     presence_map: Any = None,
     lvis_area: str = "all",
+    limit: int | None = None,
 ) -> dict:
     """Metrics of saved completions (``vrft eval --predictions``), without a model.
 
@@ -202,8 +203,11 @@ def rescore(
     `presence_map` (a `protocols.PresenceMap`, detection with ``protocol="paper"``): only the pairs it
     lists count as asked, the others as not asked: an all-categories run re-scored under another
     model's presence answers. `lvis_area`: LVIS per-class AP over area "all" or "average" (the
-    reference's notebook).
+    reference's notebook). `limit`: evaluate only the first N images (detection) / records of `data`
+    (`limit_records`, as ``vrft eval --model --limit`` chose them).
     """
+    if limit is not None and not data:
+        raise UserError("--limit with --predictions needs --data (it keeps the first N images / records of it)")
     if presence_map is not None and protocol != "paper":
         raise UserError(
             "--presence-from replaces the presence pass of the paper protocol: add --protocol paper"
@@ -243,7 +247,7 @@ def rescore(
         records = records_from_gt(lines, gt, images_dir)
     else:
         raise UserError("--predictions needs --data RECORDS or --coco-gt / --lvis-gt to score against")
-    records = [r for r in records if r.task == task]
+    records = limit_records([r for r in records if r.task == task], task, limit)
     extra: dict[str, Any] = {"predictions": str(predictions), "convention": convention}
     if grid:
         extra.update(pixel_budget=[grid["min_pixels"], grid["max_pixels"]], patch_factor=grid["factor"])
