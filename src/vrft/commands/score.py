@@ -17,7 +17,8 @@ Each input line is a JSON object with ``completion`` (a string or a list of mess
 Pixel targets are converted with ``vrft.boxes.Frame`` into the answers' convention: ``--convention``
 (norm1000, pixels, or resized_pixels with ``--min-pixels`` / ``--max-pixels``); default ``auto``: the
 ``convention`` and pixel budget the ``metrics.json`` beside FILE records (a ``vrft eval`` output
-directory) or the ``final/vrft.json`` beside it (a training run's ``samples.jsonl``), else norm1000. ``solution`` targets are 0..1000 whatever the convention.
+directory) or the ``final/vrft.json`` beside it (a training run's ``samples.jsonl``), else norm1000.
+``solution`` targets are 0..1000 whatever the convention.
 
 Output: one JSON line per scored input line, in input order, e.g.
 ``{"rewards": {"format": 1.0, "iou": 0.5, "confidence": 1.0}, "total": 2.5}``; ``total`` is the plain sum
