@@ -322,3 +322,15 @@ def test_a_limited_run_rescores_to_its_own_metrics_with_limit(det_dir):
     assert again["num_images"] == 1 and again["AP"] == pytest.approx(original["detection"]["AP"])
     assert main([*args, "--out", str(det_dir / "b")]) == 0  # every image of --data: the others unanswered
     assert json.loads((det_dir / "b" / "metrics.json").read_text())["detection"]["num_images"] == 3
+
+
+def test_rescore_limit_on_records_ignores_lines_past_it(tmp_path):
+    recs = [Record(id=f"c{i}", task="classification", image="x.png", width=8, height=8, label="rose") for i in range(3)]
+    save_records(recs, tmp_path / "cls.jsonl")
+    lines = [{"id": f"c{i}", "completion": "<think>.</think><answer>rose</answer>"} for i in range(3)]
+    preds = _write_lines(tmp_path / "p.jsonl", lines)
+    args = ["eval", "--predictions", str(preds), "--data", str(tmp_path / "cls.jsonl"), "--limit", "2",
+            "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 0
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())["classification"]
+    assert m["num_samples"] == 2 and m["accuracy"] == 100.0

@@ -197,8 +197,9 @@ def rescore(
     `predictions`: JSONL with ``completion`` per line, and ``id`` (a record id of `data`) or, for
     detection against `gt`, ``image_id`` and ``category``. `convention`: the coordinates of the answers
     (norm1000, pixels, or resized_pixels: then `min_pixels` / `max_pixels` and `patch_factor`, default
-    28 as Qwen2.5-VL, give the processor's resize, `vrft.boxes.smart_resize`). Detection pairs of the evaluated images and categories that have no line count
-    as no detections, except with ``protocol="records"``. `answer_format` ("think" / "answer_only")
+    28 as Qwen2.5-VL, give the processor's resize, `vrft.boxes.smart_resize`). Detection pairs of the
+    evaluated images and categories that have no line count as no detections, except with
+    ``protocol="records"``; a record of another task without a line counts as unanswered (wrong). `answer_format` ("think" / "answer_only")
     overrides the records' ``answer_format`` for the format score (None: each record's own).
     `presence_map` (a `protocols.PresenceMap`, detection with ``protocol="paper"``): only the pairs it
     lists count as asked, the others as not asked: an all-categories run re-scored under another
@@ -222,7 +223,8 @@ def rescore(
                 "give the run's pixel budget with --min-pixels and --max-pixels (or re-score the "
                 "predictions.jsonl of a vrft eval run, whose metrics.json records it)"
             )
-        grid = {"min_pixels": int(min_pixels), "max_pixels": int(max_pixels), "factor": int(patch_factor or QWEN_FACTOR)}
+        grid = {"min_pixels": int(min_pixels), "max_pixels": int(max_pixels)}
+        grid["factor"] = int(patch_factor or QWEN_FACTOR)
     frames: dict[tuple, Frame] = {}
 
     def frame_fn(r):
@@ -247,7 +249,9 @@ def rescore(
         records = records_from_gt(lines, gt, images_dir)
     else:
         raise UserError("--predictions needs --data RECORDS or --coco-gt / --lvis-gt to score against")
-    records = limit_records([r for r in records if r.task == task], task, limit)
+    records = [r for r in records if r.task == task]
+    known_ids = {r.id for r in records}  # before --limit: a line of a record past the limit is ignored
+    records = limit_records(records, task, limit)
     extra: dict[str, Any] = {"predictions": str(predictions), "convention": convention}
     if grid:
         extra.update(pixel_budget=[grid["min_pixels"], grid["max_pixels"]], patch_factor=grid["factor"])
@@ -261,11 +265,14 @@ def rescore(
             raise UserError("--presence-from applies to detection only")
         by_id = {r.id: r for r in records}
         answer_of: dict[str, str | None] = {}
-        missing = []
+        missing, past_limit = [], 0
         for where, obj in lines:
             rid = str(obj.get("id"))
             if rid not in by_id:
-                missing.append(f"{where}: id {obj.get('id')!r}")
+                if rid in known_ids:
+                    past_limit += 1
+                else:
+                    missing.append(f"{where}: id {obj.get('id')!r}")
                 continue
             if rid in answer_of:
                 raise DataError(f"{where}: a second line for record id {rid!r} (keep one line per record)")
@@ -274,6 +281,8 @@ def rescore(
             raise DataError(
                 "prediction lines whose id is not a record id of --data:\n  " + "\n  ".join(missing[:50])
             )
+        if past_limit:
+            logger.warning("%d prediction line(s) are of records past --limit %s; ignored", past_limit, limit)
         # every record of --data is evaluated: one without a line counts as unanswered (wrong), not skipped
         unanswered = [r.id for r in records if r.id not in answer_of]
         if unanswered:
