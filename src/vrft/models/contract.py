@@ -302,8 +302,6 @@ def apply_to_records(records: Sequence[Any], settings: AskSettings) -> list[Any]
 def _recorded_run(predictions: str) -> dict:
     """The ``run`` settings of the evaluation that wrote `predictions` (its ``metrics.json`` beside it),
     or {} when there is none."""
-    import json
-
     path = Path(predictions).parent / "metrics.json"
     try:
         run = json.loads(path.read_text(encoding="utf-8")).get("run")
