@@ -193,3 +193,19 @@ def test_property_equals_pycocotools(gts, dts):
     for key, value in zip(("AP", "AP50", "AP75"), direct):
         expected = None if value < 0 else 100 * value
         assert ours[key] == pytest.approx(expected, abs=1e-6)
+
+
+def test_coco_box_conversions_go_through_vrft_boxes(monkeypatch):
+    """Issue 23: vrft.boxes is 'the only module that converts'; evaluate/coco.py used its own xyxy->xywh."""
+    import vrft.boxes
+    import vrft.evaluate.coco as coco
+    from vrft.data.records import Record
+
+    calls = []
+    monkeypatch.setattr(coco, "xyxy_to_xywh", lambda b: calls.append(list(b)) or vrft.boxes.xyxy_to_xywh(b))
+    assert coco.to_result(1, 2, [1, 2, 4, 6], 0.5)["bbox"] == [1.0, 2.0, 3.0, 4.0]
+    rec = Record(id="r", task="detection", image="a.png", width=10, height=10, image_id=1, category="c",
+                 boxes=[[1, 1, 3, 5]])  # fmt: skip
+    gt, _ = coco.gt_from_records([rec])
+    assert gt["annotations"][0]["bbox"] == [1.0, 1.0, 2.0, 4.0] and gt["annotations"][0]["area"] == 8.0
+    assert calls == [[1, 2, 4, 6], [1.0, 1.0, 3.0, 5.0]]

@@ -48,3 +48,18 @@ def test_rejects_right_padding_and_bad_batch_size():
     processor.tokenizer.padding_side = "right"
     with pytest.raises(ConfigError, match="LEFT padding"):
         HFGenerator(None, processor)
+
+
+def test_load_image_sends_pil_images_through_the_one_reader(monkeypatch):
+    """Issue 19 §2b (transparency): a PIL image given to generation is converted by vrft.inputs.open_image,
+    as one read from a file, not by a second conversion of its own."""
+    from PIL import Image
+
+    import vrft.inputs
+    from vrft.evaluate.runner import load_image
+
+    seen = []
+    real = vrft.inputs.open_image
+    monkeypatch.setattr(vrft.inputs, "open_image", lambda src, *a, **k: seen.append(src) or real(src, *a, **k))
+    rgba = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    assert load_image(rgba).mode == "RGB" and seen == [rgba]

@@ -132,3 +132,57 @@ def test_score_does_not_import_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"rewards": {"format": 1.0, "accuracy": 1.0}, "total": 2.0}
+
+
+def test_score_reads_vrft_outputs_and_pixel_conventions(tmp_path, capsys):
+    """Issue 19 §2c: vrft eval's predictions.jsonl and a run's samples.jsonl carry gt_boxes / gt_label
+    (every line failed with "missing target"); pixel answers need --convention pixels."""
+    exact = C(boxes_text([20, 10, 60, 50]))  # pixels of a 200x100 image
+    eval_row = {"id": "d-1-cat", "task": "detection", "width": 200, "height": 100, "completion": exact,
+                "gt_boxes": [[20.0, 10.0, 60.0, 50.0]], "category": "cat"}  # fmt: skip
+    sample_row = {"step": 1, "record_id": "d-1-cat", "width": 200, "height": 100, "task": "detection",
+                  "gt_boxes": [[20, 10, 60, 50]], "gt_label": None, "completion": exact}  # fmt: skip
+    path = write(tmp_path, [eval_row, sample_row])
+    rc, out, err = run(capsys, "detection", path, "--convention", "pixels")
+    assert rc == 0 and err == "" and [o["rewards"]["iou"] for o in out] == [1.0, 1.0]
+    rc, out, _ = run(capsys, "detection", path)  # read as 0..1000 (the default): not the same box
+    assert rc == 0 and out[0]["rewards"]["iou"] < 0.5
+    # resized pixels (Qwen2.5-VL): needs the budget; then the resized-pixel answer is exact
+    from vrft.boxes import Frame
+
+    frame = Frame.for_image(200, 100, "resized_pixels", min_pixels=3136, max_pixels=6000)
+    row = dict(eval_row, completion=C(boxes_text(frame.encode([20, 10, 60, 50]))))
+    path = write(tmp_path, [row])
+    assert main(["score", "detection", path, "--convention", "resized_pixels"]) == 2
+    assert "--min-pixels" in capsys.readouterr().err
+    rc, out, _ = run(capsys, "detection", path, "--convention", "resized_pixels", "--min-pixels", "3136",
+                     "--max-pixels", "6000")  # fmt: skip
+    assert rc == 0 and out[0]["rewards"]["iou"] == 1.0
+    # classification / OCR rows of vrft's outputs carry gt_label; a null completion (not asked) scores 0
+    cls = write(tmp_path, [{"completion": C("rose"), "gt_label": "rose"}, {"completion": None, "gt_label": "rose"}])
+    rc, out, _ = run(capsys, "classification", cls)
+    assert rc == 0 and [o["rewards"]["accuracy"] for o in out] == [1.0, 0.0]
+    rc, out, _ = run(capsys, "ocr", write(tmp_path, [{"completion": C("STOP"), "gt_label": "STOP"}]))
+    assert rc == 0 and out[0]["rewards"]["similarity"] == 1.0
+
+
+def test_score_reads_the_convention_a_vrft_eval_run_recorded(tmp_path, capsys):
+    (tmp_path / "metrics.json").write_text(json.dumps({"detection": {}, "run": {"convention": "pixels"}}))
+    row = {"completion": C(boxes_text([20, 10, 60, 50])), "gt_boxes": [[20, 10, 60, 50]], "width": 200, "height": 100}
+    path = tmp_path / "predictions.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    rc, out, _ = run(capsys, "detection", str(path))
+    assert rc == 0 and out[0]["rewards"]["iou"] == 1.0
+
+
+def test_score_reads_the_convention_of_a_training_run(tmp_path, capsys):
+    """A run's samples.jsonl: the answers are in the convention of the model trained (final/vrft.json)."""
+    from vrft.models.contract import ModelContract, write_contract
+
+    (tmp_path / "final").mkdir()
+    write_contract(tmp_path / "final", ModelContract("detection", None, "think", "pixels", None, None))
+    row = {"step": 1, "completion": C(boxes_text([20, 10, 60, 50])), "gt_boxes": [[20, 10, 60, 50]],
+           "width": 200, "height": 100}  # fmt: skip
+    (tmp_path / "samples.jsonl").write_text(json.dumps(row) + "\n")
+    rc, out, _ = run(capsys, "detection", str(tmp_path / "samples.jsonl"))
+    assert rc == 0 and out[0]["rewards"]["iou"] == 1.0

@@ -106,3 +106,41 @@ def test_resolve_and_apply(tmp_path, caplog):
     s = resolve_settings(tmp_path / "plain")
     assert (s.prompt, s.convention, s.min_pixels, s.contract) == (None, None, None, None)
     assert "vrft.json" not in caplog.text
+
+
+def test_a_multi_task_contract_is_usable(tmp_path):
+    """The shipped demo base (and a mixed-task SFT) says task 'classification+detection' (issue 19 §3)."""
+    from importlib.resources import files
+
+    from vrft.models.contract import pick_task
+
+    base = files("vrft.demo") / "base_model"
+    contract = read_contract(base)
+    assert contract is not None and contract.tasks == ("classification", "detection")
+    settings = resolve_settings(base)
+    assert settings.task is None  # no single trained task: the command picks one
+    assert pick_task(settings, ["detection", "detection"], None) == "detection"  # the records' task
+    assert pick_task(settings, ["classification", "detection"], None) is None  # records of both: ask --task
+    assert pick_task(settings, ["classification", "detection"], "classification") == "classification"
+    picked = for_task(settings, "detection")
+    assert picked.task == "detection" and picked.convention == "resized_pixels" and picked.max_pixels == 12544
+    (tmp_path / "vrft.json").write_text(json.dumps({**CONTRACT.to_dict(), "task": "detection+nonsense"}))
+    with pytest.raises(UserError, match=r"vrft\.json: task"):
+        read_contract(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_demo_base_can_be_evaluated(tmp_path):
+    from importlib.resources import files
+
+    from tests.evaluate.conftest import detection_records
+
+    from vrft.cli import main
+    from vrft.data.records import save_records
+
+    save_records(detection_records(tmp_path), tmp_path / "det.jsonl")
+    base = str(files("vrft.demo") / "base_model")
+    args = ["eval", "--model", base, "--data", str(tmp_path / "det.jsonl"), "--out", str(tmp_path / "o"),
+            "--limit", "1", "--max-new-tokens", "4", "--device", "cpu", "--no-report"]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["run"]["task"] == "detection"

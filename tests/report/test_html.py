@@ -228,3 +228,38 @@ def test_training_sample_fallbacks(tmp_path):
     div = next(a for t, a in page.tags if t == "div" and a.get("class") == "sample")
     assert div["data-id"] == "r1" and float(div["data-score"]) == 1.25
     assert len([a for t, a in page.tags if t == "rect" and a.get("class") == "pred"]) == 1
+
+
+def test_parse_status_is_worded_plainly_and_crowd_regions_are_dashed(tmp_path):
+    """Issue 19 §2b: the report read "parsed: no no answer", and crowd regions were not drawn."""
+    samples = [
+        {"id": "a", "completion": "x", "parse_ok": False, "reason": "no answer", "width": 100, "height": 80,
+         "gt_boxes": [[10, 10, 40, 40]], "crowd_boxes": [[50, 20, 90, 70]], "pred_boxes": []},
+        {"id": "b", "completion": "<answer>No Objects</answer>", "parse_ok": True, "reason": ""},
+    ]  # fmt: skip
+    out = render_report(samples, tmp_path / "r.html")
+    text = out.read_text() if hasattr(out, "read_text") else (tmp_path / "r.html").read_text()
+    assert "no no answer" not in text and "failed (no answer)" in text
+    assert re.search(r'<rect class="crowd" x="50\.00" y="20\.00"[^>]*stroke-dasharray', text)
+    assert 'class="gt" x="10.00"' in text and "crowd region" in text
+
+
+def test_eval_rows_carry_the_crowd_regions_of_the_ground_truth(tmp_path):
+    from vrft.cli import main
+
+    Image.new("RGB", (100, 80)).save(tmp_path / "001.png")
+    gt = {
+        "images": [{"id": 1, "width": 100, "height": 80, "file_name": "001.png"}],
+        "categories": [{"id": 1, "name": "person"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 30], "area": 900, "iscrowd": 0},
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [50, 20, 40, 50], "area": 2000, "iscrowd": 1},
+        ],
+    }
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "p.jsonl").write_text(json.dumps({"image_id": 1, "category": "person", "completion": "x"}) + "\n")
+    assert main(["eval", "--predictions", str(tmp_path / "p.jsonl"), "--coco-gt", str(tmp_path / "gt.json"),
+                 "--images", str(tmp_path), "--out", str(tmp_path / "o")]) == 0  # fmt: skip
+    row = json.loads((tmp_path / "o" / "predictions.jsonl").read_text().splitlines()[0])
+    assert row["crowd_boxes"] == [[50.0, 20.0, 90.0, 70.0]]
+    assert '<rect class="crowd"' in (tmp_path / "o" / "report.html").read_text()

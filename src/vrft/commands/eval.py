@@ -5,7 +5,11 @@
               [--coco-gt instances.json | --lvis-gt lvis_v1_val.json] [--categories a,b,...]
     vrft eval --predictions FILE.jsonl --coco-gt instances.json --out DIR [--images DIR]
     vrft eval --predictions FILE.jsonl --data RECORDS --out DIR
+              [--convention norm1000|pixels|resized_pixels --min-pixels N --max-pixels M]
     ... [--paper] [--protocol paper --presence-from exist_map.json|predictions.jsonl]
+
+Options are checked, and --out claimed, before any model loads. Re-scoring reads the answers'
+coordinates from the run that wrote them (`recorded_coordinates`) unless --convention is given.
 
 Writes metrics.json, predictions.jsonl, coco_results.json (detection) and report.html into --out.
 """
@@ -17,7 +21,7 @@ import logging
 import math
 from pathlib import Path
 
-from vrft.errors import DataError, UserError
+from vrft.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--convention",
         default="auto",
         help="coordinate convention of the answers: auto (the model's vrft.json, else from the model family), "
-        "norm1000, resized_pixels, pixels; --predictions: norm1000 (default) or pixels",
+        "norm1000, resized_pixels, pixels; --predictions: auto reads the run that wrote them (its metrics.json, "
+        "else its model's vrft.json), else norm1000; resized_pixels needs the pixel budget (recorded, or "
+        "--min-pixels/--max-pixels)",
     )
     gen.add_argument(
         "--prompt",
@@ -218,6 +224,32 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
     )
 
 
+def rescore_coordinates(args) -> dict:
+    """How to read the boxes of saved answers: ``{"convention", "min_pixels", "max_pixels",
+    "patch_factor"}``. Explicit options win; else the run that wrote the predictions
+    (`vrft.models.contract.recorded_coordinates`); else norm1000, the paper's. Logs where they came from."""
+    from vrft.models.contract import recorded_coordinates
+
+    rec = recorded_coordinates(args.predictions)
+    convention, lo, hi, source = rec["convention"], rec["min_pixels"], rec["max_pixels"], rec["source"]
+    if args.convention != "auto":
+        if convention is not None and args.convention != convention:
+            logger.warning(
+                "--convention %s overrides the convention %s recorded in %s", args.convention, convention, source
+            )
+        convention, source = args.convention, "--convention"
+    if convention is None:
+        convention, source = "norm1000", "the default (0..1000, the paper's; --convention to change it)"
+    out = {
+        "convention": convention,
+        "min_pixels": args.min_pixels if args.min_pixels is not None else lo,
+        "max_pixels": args.max_pixels if args.max_pixels is not None else hi,
+        "patch_factor": rec["patch_factor"],
+    }
+    logger.info("reading the answers' boxes as %s (from %s)", convention, source)
+    return out
+
+
 def _rescore(args, gt: dict | None, lvis: bool) -> dict:
     from vrft.evaluate.paper import paper_options
     from vrft.evaluate.rescore import rescore
@@ -231,7 +263,7 @@ def _rescore(args, gt: dict | None, lvis: bool) -> dict:
         gt=gt,
         lvis=lvis,
         images_dir=args.images,
-        convention="norm1000" if args.convention == "auto" else args.convention,
+        **rescore_coordinates(args),
         categories=_categories(args.categories),
         protocol=args.protocol,
         require_tags=not args.lenient_parse,
@@ -239,6 +271,7 @@ def _rescore(args, gt: dict | None, lvis: bool) -> dict:
         answer_format="answer_only" if args.answer_only else None,
         presence_map=paper.presence_map,
         lvis_area=paper.lvis_area,
+        limit=args.limit,
     )
 
 
@@ -260,21 +293,30 @@ def _claim_out(args: argparse.Namespace) -> None:
     """Check and lock --out BEFORE any work (vrft.outputs): not a file, writable, not holding an input,
     no file there that vrft did not write; the lock (released when the command ends) refuses a second
     evaluation into the same directory."""
-    from vrft.evaluate.pipeline import EVAL_OUTPUTS
-    from vrft.outputs import OutputDir, check_dir_output
+    import os
 
-    inputs = [args.model, args.predictions, args.data, args.coco_gt, args.lvis_gt, args.images]
+    from vrft.evaluate.pipeline import EVAL_OUTPUTS
+    from vrft.outputs import OutputDir, check_dir_output, refuse_overlap
+
+    resolved = Path(os.path.realpath(args.out))
+    if resolved == resolved.parent:
+        raise UserError(f"--out {args.out} is the filesystem root; give a directory of its own, e.g. eval/run1")
+    inputs = [args.model, args.predictions, args.data, args.coco_gt, args.lvis_gt, args.images,
+              getattr(args, "presence_from", None)]  # fmt: skip
     check_dir_output(args.out, inputs=inputs, writes=EVAL_OUTPUTS)
+    refuse_overlap([args.out], inputs)  # an output directory that holds an input is refused (the docs)
     OutputDir(args.out, "eval").open()
 
 
 def run(args: argparse.Namespace) -> int:
-    from vrft.data.records import format_problems, image_problems, load_records
+    from vrft.commands._generation import check_generation_args, check_images
+    from vrft.data.records import load_records
     from vrft.evaluate.rescore import infer_task, limit_records
     from vrft.models.contract import apply_to_records, for_task, pick_task
 
     if bool(args.model) == bool(args.predictions):
         raise UserError("give exactly one of --model DIR (run the model) or --predictions FILE (re-score)")
+    check_generation_args(args)
     _claim_out(args)
     gt, lvis = _ground_truth(args)
     if args.predictions and args.prompt is not None:
@@ -289,9 +331,7 @@ def run(args: argparse.Namespace) -> int:
         task = infer_task(records, pick_task(settings, [r.task for r in records], args.task))
         settings = for_task(settings, task, command="vrft eval")
         records = limit_records([r for r in records if r.task == task], task, args.limit)
-        bad = image_problems(records)  # header only, before the model loads
-        if bad:
-            raise DataError(format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))
+        check_images(records)  # every image decoded once, before the model loads
         metrics = _run_model(args, settings, apply_to_records(records, settings), task, gt, lvis)
     print(_summary(metrics))
     print(f"wrote {Path(args.out) / 'metrics.json'}")

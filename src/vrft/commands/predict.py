@@ -4,7 +4,8 @@
 Asks the model as it was trained (the model directory's ``vrft.json``: prompt template, coordinates,
 pixel budget; else the task's default prompt), prints the parsed answer (pixels of IMAGE; the
 thinking too with -v) and writes a copy of the image with the boxes drawn (``--out``, default
-``<image stem>.vrft.png`` in the working directory).
+``<image stem>.vrft.png`` beside the image, so two inputs of the same name in different folders never
+share it; a file there that vrft did not write is never replaced, `vrft.outputs.check_file_output`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--count", metavar="CATEGORY", help="count (and point to) the objects of a category")
     what.add_argument("--read", action="store_true", help="read the text in the image (OCR)")
     parser.add_argument("--attribute", default="category", help='--classify: what to name, e.g. "species"')
-    parser.add_argument("--out", help="annotated image to write (default: <image stem>.vrft.png)")
+    parser.add_argument(
+        "--out", help="annotated image to write (default: <image stem>.vrft.png beside the image)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="also print the thinking and raw text")
     parser.add_argument("--max-new-tokens", type=int, help="token budget (default: the task's)")
     parser.add_argument(
@@ -86,6 +89,12 @@ def draw(image, items: list[tuple[str, list[float], str]], out: Path) -> Path:
     return out
 
 
+def default_out(image: Path) -> Path:
+    """Where the annotated copy of `image` goes without --out: ``<stem>.vrft.png`` beside the image
+    (not in the working directory, where two inputs of the same name would collide)."""
+    return image.parent / f"{image.stem}.vrft.png"
+
+
 def _image_format(out: Path) -> str:
     """PIL's format name for the extension of `out` (UserError if it is not an image extension)."""
     from PIL import Image
@@ -99,6 +108,7 @@ def _image_format(out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vrft.commands._generation import check_device, check_positive
     from vrft.data.records import Record
     from vrft.evaluate.runner import HFGenerator, Request, load_image
     from vrft.inputs import check_file
@@ -107,12 +117,14 @@ def run(args: argparse.Namespace) -> int:
     from vrft.parsing import split
     from vrft.tasks import TASKS
 
+    check_positive(args, ("max_new_tokens", "min_pixels", "max_pixels"))
+    check_device(args.device)
     path = check_file(args.image, "image file", UserError)
     out = None
     if args.classify is None and not args.read:  # the annotated image: checked before the model loads
         from vrft.outputs import check_file_output
 
-        out = check_file_output(args.out or Path.cwd() / f"{path.stem}.vrft.png", inputs=[path, args.model])
+        out = check_file_output(args.out or default_out(path), inputs=[path, args.model])
         _image_format(out)
     image = load_image(path)
     w, h = image.size

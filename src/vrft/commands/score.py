@@ -9,7 +9,16 @@ Each input line is a JSON object with ``completion`` (a string or a list of mess
   ``<answer>TEXT</answer>``; the tags may be omitted;
 - or our record format, PIXEL coordinates: a record object under ``record``, or its fields at the top
   level (detection/grounding/counting: ``boxes`` + ``width`` + ``height``; classification: ``label``,
-  optionally ``aliases``; OCR: ``text``). Pixel boxes are converted to 0..1000 with ``vrft.boxes.Frame``.
+  optionally ``aliases``; OCR: ``text``);
+- or vrft's own outputs: a ``predictions.jsonl`` of ``vrft eval`` or a run's ``samples.jsonl``
+  (``gt_boxes`` in pixels + ``width`` + ``height``; ``gt_label``: the label, or the OCR text). A null
+  ``completion`` (a pair the paper protocol did not ask) scores as an empty answer.
+
+Pixel targets are converted with ``vrft.boxes.Frame`` into the answers' convention: ``--convention``
+(norm1000, pixels, or resized_pixels with ``--min-pixels`` / ``--max-pixels``); default ``auto``: the
+``convention`` and pixel budget the ``metrics.json`` beside FILE records (a ``vrft eval`` output
+directory) or the ``final/vrft.json`` beside it (a training run's ``samples.jsonl``), else norm1000.
+``solution`` targets are 0..1000 whatever the convention.
 
 Output: one JSON line per scored input line, in input order, e.g.
 ``{"rewards": {"format": 1.0, "iou": 0.5, "confidence": 1.0}, "total": 2.5}``; ``total`` is the plain sum
@@ -30,7 +39,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from vrft.boxes import Frame
+from vrft.boxes import QWEN_FACTOR, Frame
 from vrft.errors import ConfigError, UserError
 from vrft.parsing import MAX_CHARS, MAX_ENTRIES, parse_box, parse_detections, parse_label, split
 from vrft.rewards import PRESETS, get_reward, rewards_for
@@ -83,6 +92,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "formulas, defects fixed) or 'perception' (Perception-R1: Hungarian matching, answer-only format)",
     )
     parser.add_argument(
+        "--convention",
+        choices=("auto", "norm1000", "pixels", "resized_pixels"),
+        default="auto",
+        help="coordinates of the answers, for pixel targets: auto (the metrics.json beside FILE, else "
+        "norm1000), norm1000 (0..1000), pixels (original), resized_pixels (needs --min-pixels/--max-pixels)",
+    )
+    parser.add_argument("--min-pixels", type=int, help="resized_pixels: the processor's min_pixels")
+    parser.add_argument("--max-pixels", type=int, help="resized_pixels: the processor's max_pixels")
+    parser.add_argument(
         "--rewards",
         help="comma-separated registered reward names to show instead of a preset, e.g. "
         "count_points,count_exact; total = their unweighted sum",
@@ -108,16 +126,53 @@ def chosen_rewards(task: str, preset: str | None, names: str | None) -> list[tup
         raise UserError(f"--rewards: {err}") from None
 
 
+def frame_maker(args: argparse.Namespace) -> Callable[[float, float], Frame]:
+    """``(width, height) -> Frame`` of the answers' convention (`--convention`, see the module doc)."""
+    import logging
+
+    from vrft.models.contract import recorded_coordinates
+
+    rec = recorded_coordinates(None if args.file == "-" else args.file)
+    convention = rec["convention"] if args.convention == "auto" else args.convention
+    convention = convention or "norm1000"
+    lo = args.min_pixels if args.min_pixels is not None else rec["min_pixels"]
+    hi = args.max_pixels if args.max_pixels is not None else rec["max_pixels"]
+    for flag, v in (("--min-pixels", args.min_pixels), ("--max-pixels", args.max_pixels)):
+        if v is not None and v < 1:
+            raise UserError(f"{flag} must be a positive integer, got {v}")
+    grid: dict[str, int] = {}
+    if convention == "resized_pixels":
+        if lo is None or hi is None:
+            raise UserError(
+                "--convention resized_pixels: give the processor's pixel budget with --min-pixels and --max-pixels"
+            )
+        grid = {"min_pixels": int(lo), "max_pixels": int(hi), "factor": int(rec["patch_factor"] or QWEN_FACTOR)}
+    if args.convention == "auto" and rec["convention"]:
+        logging.getLogger(__name__).info("reading pixel targets as %s (%s)", convention, rec["source"])
+    frames: dict[tuple[float, float], Frame] = {}
+
+    def frame_of(width: float, height: float) -> Frame:
+        if (width, height) not in frames:
+            try:
+                frames[(width, height)] = Frame.for_image(width, height, convention, **grid)
+            except ValueError as err:  # an aspect ratio smart_resize refuses
+                raise _BadLine(str(err)) from None
+        return frames[(width, height)]
+
+    return frame_of
+
+
 def run(args: argparse.Namespace) -> int:
     rewards = chosen_rewards(args.task, args.preset, args.rewards)
     name = "<stdin>" if args.file == "-" else args.file
+    frame_of = frame_maker(args)
     lines = _read(args.file)
     bad = 0
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            completion, columns = _parse_line(line, args.task)
+            completion, columns = _parse_line(line, args.task, frame_of)
         except _BadLine as err:
             bad += 1
             print(f"{name}:{lineno}: {err}", file=sys.stderr)
@@ -160,7 +215,9 @@ def score_line(
     return {"rewards": shown, "total": round(sum(shown.values()), 6)}
 
 
-def _parse_line(line: str, task: str) -> tuple[Any, dict[str, Any]]:
+def _parse_line(
+    line: str, task: str, frame_of: Callable[[float, float], Frame] | None = None
+) -> tuple[Any, dict[str, Any]]:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
@@ -170,6 +227,8 @@ def _parse_line(line: str, task: str) -> tuple[Any, dict[str, Any]]:
     if not isinstance(obj, dict):
         raise _BadLine("each line must be a JSON object with 'completion' and a target")
     completion = obj.get("completion")
+    if completion is None and "completion" in obj:
+        completion = ""  # vrft eval's paper protocol: a pair not asked (an empty answer)
     if not isinstance(completion, (str, list)):
         raise _BadLine("missing 'completion' (a string, or a list of message dicts)")
     if "solution" in obj:
@@ -177,7 +236,7 @@ def _parse_line(line: str, task: str) -> tuple[Any, dict[str, Any]]:
     target = obj.get("record", obj)
     if not isinstance(target, dict):
         raise _BadLine("'record' must be a JSON object")
-    return completion, _from_record(target, task)
+    return completion, _from_record(target, task, frame_of)
 
 
 def _from_solution(solution: Any, task: str) -> dict[str, Any]:
@@ -229,10 +288,10 @@ def _number(obj: dict, key: str) -> float:
 
 
 def _pixel_boxes(obj: dict) -> list[list[float]]:
-    boxes = obj.get("boxes")
+    boxes = obj.get("boxes", obj.get("gt_boxes"))  # a record's boxes, or vrft's outputs' gt_boxes
     if not isinstance(boxes, list):
         raise _BadLine(
-            "missing target: give 'solution', a 'record', or 'boxes' + 'width' + 'height' (pixels)"
+            "missing target: give 'solution', a 'record', or 'boxes' (or 'gt_boxes') + 'width' + 'height' (pixels)"
         )
     if len(boxes) > MAX_GT_BOXES:
         raise _BadLine(
@@ -250,9 +309,11 @@ def _pixel_boxes(obj: dict) -> list[list[float]]:
     return out
 
 
-def _from_record(obj: dict, task: str) -> dict[str, Any]:
+def _from_record(
+    obj: dict, task: str, frame_of: Callable[[float, float], Frame] | None = None
+) -> dict[str, Any]:
     if task == "classification":
-        label = obj.get("label")
+        label = obj.get("label", obj.get("gt_label"))
         if not isinstance(label, str) or not label.strip():
             raise _BadLine("missing target: give 'solution', a 'record', or a non-empty 'label'")
         aliases = obj.get("aliases")
@@ -262,15 +323,14 @@ def _from_record(obj: dict, task: str) -> dict[str, Any]:
             raise _BadLine("'aliases' must be a list of strings")
         return {"gt_label": label, "gt_aliases": aliases}
     if task == "ocr":
-        text = obj.get("text")
+        text = obj.get("text", obj.get("gt_label"))
         if not isinstance(text, str):
             raise _BadLine("missing target: give 'solution', a 'record', or 'text' (the text in the image)")
         return {"gt_text": _capped_text(text)}
     boxes = _pixel_boxes(obj)
-    frame = Frame(_number(obj, "width"), _number(obj, "height"), "norm1000")
+    width, height = _number(obj, "width"), _number(obj, "height")
+    frame = frame_of(width, height) if frame_of is not None else Frame(width, height, "norm1000")
     encoded = [frame.encode(b) for b in boxes]
-    if task == "grounding":
-        if len(encoded) != 1:
-            raise _BadLine(f"grounding needs exactly one box in 'boxes', got {len(encoded)}")
-        return {"gt_boxes": encoded}
+    if task == "grounding" and not encoded:
+        raise _BadLine("grounding needs at least one target box in 'boxes' (any of them counts)")
     return {"gt_boxes": encoded}

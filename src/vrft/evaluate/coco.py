@@ -1,6 +1,7 @@
 """COCO-style detection metrics computed with pycocotools (no hand-written AP code).
 
-Inputs are plain data: a COCO ground-truth dataset dict (``images``, ``annotations``,
+Box conversions (``[x1, y1, x2, y2]`` <-> COCO ``[x, y, w, h]``) are `vrft.boxes`'; this module converts
+nothing itself. Inputs are plain data: a COCO ground-truth dataset dict (``images``, ``annotations``,
 ``categories``) and a list of COCO results (``{"image_id", "category_id", "bbox": [x, y, w, h],
 "score"}``, pixels of the original image). The ground truth comes either from a real
 ``instances_*.json`` file or from detection records (`gt_from_records`).
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from vrft.boxes import xyxy_to_xywh
 from vrft.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -94,14 +96,14 @@ def gt_from_records(records: Iterable[Any]) -> tuple[dict, dict[int | str, int]]
         seen[(iid, rec.category)] = (boxes, rec.source or rec.id)
         crowd = [[float(v) for v in b] for b in (rec.meta or {}).get("crowd_boxes") or []]
         for box, iscrowd in [(b, 0) for b in boxes] + [(b, 1) for b in crowd]:
-            x1, y1, x2, y2 = box
+            xywh = xyxy_to_xywh(box)  # the conversion lives in vrft.boxes
             annotations.append(
                 {
                     "id": len(annotations) + 1,
                     "image_id": iid,
                     "category_id": cat_ids[rec.category],
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "area": (x2 - x1) * (y2 - y1),
+                    "bbox": xywh,
+                    "area": xywh[2] * xywh[3],
                     "iscrowd": iscrowd,
                 }
             )
@@ -144,12 +146,11 @@ def category_ids_by_name(gt: dict) -> dict[str, int]:
 
 
 def to_result(image_id: int, category_id: int, box_xyxy: Sequence[float], score: float) -> dict:
-    """One COCO result entry from a pixel box ``[x1, y1, x2, y2]`` (written as xywh)."""
-    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    """One COCO result entry from a pixel box ``[x1, y1, x2, y2]`` (written as xywh, `vrft.boxes`)."""
     return {
         "image_id": image_id,
         "category_id": category_id,
-        "bbox": [x1, y1, x2 - x1, y2 - y1],
+        "bbox": xyxy_to_xywh(box_xyxy),
         "score": float(score),
     }
 

@@ -85,6 +85,7 @@ class DetectionEvaluator:
                 category=rec.category,
                 query=rec.category,
                 gt_boxes=[list(b) for b in rec.boxes],
+                crowd_boxes=[list(b) for b in (rec.meta or {}).get("crowd_boxes") or []],
                 pred_boxes=list(pred.boxes) if pred is not None else [],
                 confidences=list(pred.scores) if pred is not None else [],
                 asked=comp is not None,

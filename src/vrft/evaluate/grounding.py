@@ -1,5 +1,8 @@
 """Grounding evaluator: one predicted box per expression, compared in pixels of the original image.
 
+A record with several target boxes: any of them counts, the best-matching one is scored (IoU,
+intersection, union), as the grounding rewards do (`vrft.rewards.grounding`).
+
 - ``mIoU``: mean IoU over samples (an unparsable answer scores 0) — the paper's LISA number (and
   LISA's "gIoU" when computed on boxes);
 - ``acc@0.5``: % of samples with IoU >= 0.5;
@@ -41,13 +44,14 @@ class GroundingEvaluator(SampleEvaluator):
         texts, frames, rewards = self._score(records, completions)
         for rec, comp, frame, rw in zip(records, texts, frames, rewards):
             pred = self._task.parse(comp, frame, require_tags=self.require_tags)
-            gt = [float(v) for v in rec.boxes[0]]
+            targets = [[float(v) for v in b] for b in rec.boxes]
             box = pred.boxes[0] if pred.boxes else None
-            value = iou(box, gt) if box is not None else 0.0
+            # any target box counts (as the grounding reward): the best-matching one is scored
+            value, gt = max(((iou(box, g), g) for g in targets), key=lambda t: t[0]) if box is not None else (0.0, targets[0])
             row = base_row(rec, comp, pred)
             row.update(
                 query=rec.expression,
-                gt_boxes=[gt],
+                gt_boxes=targets,
                 pred_boxes=[box] if box is not None else [],
                 iou=value,
                 intersection=_intersection(box, gt) if box is not None else 0.0,

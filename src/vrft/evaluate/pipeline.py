@@ -207,6 +207,17 @@ def score_predictions(
     return metrics
 
 
+def _resize_grid(convention: str, processor: Any) -> dict[str, Any]:
+    """What re-scoring needs to decode resized-pixel answers without the model: the processor's pixel
+    budget and resize grid (`vrft eval --predictions` reads them from this run's ``metrics.json``)."""
+    from vrft.models.load import patch_factor, pixel_budget
+
+    if convention != "resized_pixels" or processor is None:
+        return {}
+    budget = pixel_budget(processor)
+    return {"pixel_budget": list(budget) if budget else None, "patch_factor": patch_factor(processor)}
+
+
 def evaluate_model(
     model: Any,
     processor: Any,
@@ -264,6 +275,10 @@ def evaluate_model(
     from vrft.models.load import convention_for, frame_for
     from vrft.tasks import task_for
 
+    for name, value in (("max_new_tokens", max_new_tokens), ("batch_size", batch_size),
+                        ("presence_max_new_tokens", presence_max_new_tokens)):  # fmt: skip
+        if value is not None and value < 1:  # 0 must not silently mean "the task's default"
+            raise UserError(f"{name} must be a positive integer, got {value}")
     records = set_answer_format(records, answer_format)
     task_records = _check_task(task, records)
     if protocol not in PROTOCOLS:
@@ -274,7 +289,7 @@ def evaluate_model(
         convention = convention_for(getattr(model, "config", None))
     task_obj = task_for(task, prompt_style, "eval")
     system = getattr(task_obj, "system_prompt", None)
-    budget = int(max_new_tokens or task_obj.max_new_tokens)
+    budget = int(max_new_tokens if max_new_tokens is not None else task_obj.max_new_tokens)
     frames: dict[tuple[int, int], Any] = {}
 
     def frame_fn(r: Record):
@@ -337,6 +352,7 @@ def evaluate_model(
     run = {
         "protocol": protocol if task == "detection" else None,
         "convention": convention,
+        **_resize_grid(convention, processor),
         "batch_size": batch_size,
         "max_new_tokens": budget,
         "prompt_style": prompt_style,

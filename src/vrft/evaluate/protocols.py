@@ -81,10 +81,12 @@ class DetectionSetup:
     lvis_area: str = "all"
 
 
-def _boxes_from_gt(gt: dict) -> dict[tuple[int, int], list[list[float]]]:
+def _boxes_from_gt(gt: dict):
+    """``(boxes, crowd)``: (image id, category id) -> pixel boxes, and the crowd regions apart."""
     from vrft.data.coco import gt_boxes
 
-    return gt_boxes(gt).boxes  # the one xywh -> xyxy + crowd split (crowd boxes are not targets)
+    split = gt_boxes(gt)  # the one xywh -> xyxy + crowd split (crowd boxes are not targets)
+    return split.boxes, split.crowd
 
 
 def resolve_category(name: str, ids_by_name: dict[str, int]) -> int | None:
@@ -181,7 +183,7 @@ def detection_setup(
                 "that file so that image_id is its image id):\n  " + "\n  ".join(missing[:20])
             )
     cat_ids = _category_ids(records, categories, gt, use_meta=gt_given)
-    gt_boxes = _boxes_from_gt(gt)
+    gt_boxes, gt_crowd = _boxes_from_gt(gt)
     evaluated: dict[int, set[int]] | None = None
     if lvis:
         evaluated = {
@@ -220,7 +222,8 @@ def detection_setup(
                     prompt=template.prompt if template.prompt and "{category}" in template.prompt else None,
                     answer_format=template.answer_format,
                     boxes=gt_boxes.get((iid, cat_ids[cat]), []),
-                    meta={"category_id": cat_ids[cat]},
+                    meta={"category_id": cat_ids[cat]}
+                    | ({"crowd_boxes": gt_crowd[(iid, cat_ids[cat])]} if gt_crowd.get((iid, cat_ids[cat])) else {}),
                     image_path=template.image_path,
                     source=f"{template.source or template.id} (category {cat!r} added by the protocol)",
                 )

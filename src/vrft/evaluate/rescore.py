@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vrft.boxes import Frame
+from vrft.boxes import CONVENTIONS, QWEN_FACTOR, Frame
 from vrft.data.coco import gt_boxes
 from vrft.data.records import Record, load_records
 from vrft.errors import DataError, UserError
@@ -154,6 +154,22 @@ def records_from_gt(lines, gt: dict, images_dir: str | None) -> list[Record]:
     return records
 
 
+def _default_categories(records, texts: dict, gt: dict | None, from_data: bool) -> list[str] | None:
+    """The selected categories when --categories is not given: with --data, None (every category of
+    the records, `detection_setup`); against a GT file alone, the categories the lines name plus every
+    GT category with a box in the evaluated images, so a class with ground truth but no answer counts
+    (AP 0, as pycocotools counts it)."""
+    if from_data or gt is None:
+        return None
+    names = list(dict.fromkeys(k[1] for k in texts))
+    by_name = category_ids_by_name(gt)
+    named_ids = {resolve_category(str(n), by_name) for n in names}
+    images = {r.image_id for r in records}
+    with_gt = {a["category_id"] for a in gt["annotations"] if a["image_id"] in images and not a.get("iscrowd")}
+    names += [c["name"] for c in gt["categories"] if c["id"] in with_gt and c["id"] not in named_ids]
+    return names
+
+
 def rescore(
     predictions: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -164,6 +180,9 @@ def rescore(
     lvis: bool = False,
     images_dir: str | None = None,
     convention: str = "norm1000",
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    patch_factor: int | None = None,
     categories: Sequence[str] | None = None,
     protocol: str = "all-categories",
     require_tags: bool = True,
@@ -171,30 +190,51 @@ def rescore(
     answer_format: str | None = None,
     presence_map: Any = None,
     lvis_area: str = "all",
+    limit: int | None = None,
 ) -> dict:
     """Metrics of saved completions (``vrft eval --predictions``), without a model.
 
     `predictions`: JSONL with ``completion`` per line, and ``id`` (a record id of `data`) or, for
     detection against `gt`, ``image_id`` and ``category``. `convention`: the coordinates of the answers
-    (norm1000 or pixels). Detection pairs of the evaluated images and categories that have no line count
-    as no detections, except with ``protocol="records"``. `answer_format` ("think" / "answer_only")
+    (norm1000, pixels, or resized_pixels: then `min_pixels` / `max_pixels` and `patch_factor`, default
+    28 as Qwen2.5-VL, give the processor's resize, `vrft.boxes.smart_resize`). Detection pairs of the
+    evaluated images and categories that have no line count as no detections, except with
+    ``protocol="records"``; a record of another task without a line counts as unanswered (wrong). `answer_format` ("think" / "answer_only")
     overrides the records' ``answer_format`` for the format score (None: each record's own).
     `presence_map` (a `protocols.PresenceMap`, detection with ``protocol="paper"``): only the pairs it
     lists count as asked, the others as not asked: an all-categories run re-scored under another
     model's presence answers. `lvis_area`: LVIS per-class AP over area "all" or "average" (the
-    reference's notebook).
+    reference's notebook). `limit`: evaluate only the first N images (detection) / records of `data`
+    (`limit_records`, as ``vrft eval --model --limit`` chose them).
     """
+    if limit is not None and not data:
+        raise UserError("--limit with --predictions needs --data (it keeps the first N images / records of it)")
     if presence_map is not None and protocol != "paper":
         raise UserError(
             "--presence-from replaces the presence pass of the paper protocol: add --protocol paper"
         )
-    if convention not in ("norm1000", "pixels"):
-        raise UserError(
-            "--predictions: --convention must be norm1000 or pixels (resized_pixels needs the model)"
-        )
+    if convention not in CONVENTIONS:
+        raise UserError(f"--convention {convention}: use one of {', '.join(CONVENTIONS)}")
+    grid: dict[str, int] = {}
+    if convention == "resized_pixels":
+        if min_pixels is None or max_pixels is None:
+            raise UserError(
+                "--convention resized_pixels: the answers are pixels of the image as the processor resized it; "
+                "give the run's pixel budget with --min-pixels and --max-pixels (or re-score the "
+                "predictions.jsonl of a vrft eval run, whose metrics.json records it)"
+            )
+        grid = {"min_pixels": int(min_pixels), "max_pixels": int(max_pixels)}
+        grid["factor"] = int(patch_factor or QWEN_FACTOR)
+    frames: dict[tuple, Frame] = {}
 
     def frame_fn(r):
-        return Frame(r.width, r.height, convention)
+        key = (r.width, r.height)
+        if key not in frames:
+            try:
+                frames[key] = Frame.for_image(r.width, r.height, convention, **grid)
+            except ValueError as err:  # an aspect ratio the processor's resize refuses
+                raise DataError(f"{r.source or r.id}: width/height {r.width}x{r.height}: {err}") from None
+        return frames[key]
 
     lines = read_prediction_lines(predictions)
     if data:
@@ -210,7 +250,11 @@ def rescore(
     else:
         raise UserError("--predictions needs --data RECORDS or --coco-gt / --lvis-gt to score against")
     records = [r for r in records if r.task == task]
-    extra = {"predictions": str(predictions), "convention": convention}
+    known_ids = {r.id for r in records}  # before --limit: a line of a record past the limit is ignored
+    records = limit_records(records, task, limit)
+    extra: dict[str, Any] = {"predictions": str(predictions), "convention": convention}
+    if grid:
+        extra.update(pixel_budget=[grid["min_pixels"], grid["max_pixels"]], patch_factor=grid["factor"])
     common = dict(
         gt=gt, lvis=lvis, require_tags=require_tags, report=report, extra=extra,
         title=f"vrft eval: {Path(predictions).name} ({task})", answer_format=answer_format,
@@ -220,19 +264,35 @@ def rescore(
         if presence_map is not None:
             raise UserError("--presence-from applies to detection only")
         by_id = {r.id: r for r in records}
-        chosen, completions, missing = [], [], []
+        answer_of: dict[str, str | None] = {}
+        missing, past_limit = [], 0
         for where, obj in lines:
-            rec = by_id.get(str(obj.get("id")))
-            if rec is None:
-                missing.append(f"{where}: id {obj.get('id')!r}")
+            rid = str(obj.get("id"))
+            if rid not in by_id:
+                if rid in known_ids:
+                    past_limit += 1
+                else:
+                    missing.append(f"{where}: id {obj.get('id')!r}")
                 continue
-            chosen.append(rec)
-            completions.append(obj["completion"])
+            if rid in answer_of:
+                raise DataError(f"{where}: a second line for record id {rid!r} (keep one line per record)")
+            answer_of[rid] = obj["completion"]
         if missing:
             raise DataError(
                 "prediction lines whose id is not a record id of --data:\n  " + "\n  ".join(missing[:50])
             )
-        return score_predictions(chosen, completions, task, out_dir, frame_fn=frame_fn, **common)
+        if past_limit:
+            logger.warning("%d prediction line(s) are of records past --limit %s; ignored", past_limit, limit)
+        # every record of --data is evaluated: one without a line counts as unanswered (wrong), not skipped
+        unanswered = [r.id for r in records if r.id not in answer_of]
+        if unanswered:
+            logger.warning(
+                "%d of %d record(s) of %s have no prediction line; they count as unanswered (wrong) (e.g. %s)",
+                len(unanswered), len(records), data, unanswered[:3],
+            )  # fmt: skip
+        extra["unanswered"] = len(unanswered)
+        completions = [answer_of.get(r.id, "") for r in records]
+        return score_predictions(records, completions, task, out_dir, frame_fn=frame_fn, **common)
     by_id = {r.id: r for r in records}
     texts: dict[tuple, str | None] = {}
     presence: dict[tuple, bool | None] = {}
@@ -247,7 +307,7 @@ def rescore(
             raise DataError(f"{where}: a second line for image {key[0]!r}, category {key[1]!r}")
         texts[key] = obj["completion"]
         presence[key] = obj.get("presence")
-    categories = list(categories or ()) or list(dict.fromkeys(k[1] for k in texts))
+    categories = list(categories or ()) or _default_categories(records, texts, gt, data is not None)
     add_missing = protocol != "records"
     setup = detection_setup(records, gt=gt, categories=categories, lvis=lvis, add_missing=add_missing)
     queries = setup.queries

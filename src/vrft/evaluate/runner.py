@@ -45,13 +45,11 @@ def messages_for(text: str, system: str | None = None) -> list[dict]:
 
 
 def load_image(image: Any):
-    """A PIL RGB image from a path or an image (raises UserError naming a missing/unreadable file)."""
-    from PIL import Image
-
+    """A PIL RGB image from a path or an image (raises UserError naming a missing/unreadable file).
+    Both go through the one image reader (`vrft.inputs.open_image`), so an image given as a PIL object
+    is converted exactly as one read from a file (transparency, 16-bit, ...)."""
     from vrft.inputs import open_image
 
-    if isinstance(image, Image.Image):
-        return image.convert("RGB") if image.mode != "RGB" else image
     return open_image(image, error=UserError)
 
 

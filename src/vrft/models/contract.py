@@ -5,6 +5,8 @@ Training (`vrft train`, `vrft sft`) writes ``<model dir>/vrft.json`` into ``fina
     {"task": "detection", "prompt": "Detect every {category}.", "answer_format": "think",
      "coordinate_convention": "norm1000", "min_pixels": 3136, "max_pixels": 401408}
 
+- ``task``: the task trained, or several joined by ``+`` in sorted order (``classification+detection``:
+  a mixed-task SFT, the shipped demo base); a command then asks one of them (`pick_task`, `for_task`);
 - ``prompt``: the record-prompt template all training records shared (``Record.prompt``, placeholders
   ``{category}``, ``{expression}``, ``{label}``), or null: the task's own template;
 - ``answer_format``: ``think`` (``<think>..</think> <answer>..</answer>``) or ``answer_only``;
@@ -13,6 +15,8 @@ Training (`vrft train`, `vrft sft`) writes ``<model dir>/vrft.json`` into ``fina
 
 `vrft predict` and `vrft eval` read it (`resolve_settings`) and ask the model the same way; an explicit
 option overrides a setting, with a warning when it differs from the training setting.
+`recorded_coordinates` tells re-scoring (`vrft eval --predictions`, `vrft score`) the coordinates saved
+answers are in, from the run that wrote them (its ``metrics.json``, else a ``vrft.json``).
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ class ModelContract:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``vrft.json`` (fixed key order)."""
         return dataclasses.asdict(self)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks trained: one, or those of a multi-task contract (``"classification+detection"``)."""
+        return tuple(dict.fromkeys(self.task.split("+")))
 
 
 def shared_prompt(records: Sequence[Any]) -> str | None:
@@ -130,8 +139,9 @@ def read_contract(model_dir: str | os.PathLike) -> ModelContract | None:
     def bad(name: str, want: str) -> UserError:
         return UserError(f"{path}: {name}: {values[name]!r} is not {want}; {fix}")
 
-    if values["task"] not in TASKS:
-        raise bad("task", "one of " + ", ".join(TASKS))
+    task = values["task"]
+    if not isinstance(task, str) or not task or any(t not in TASKS for t in task.split("+")):
+        raise bad("task", "one of " + ", ".join(TASKS) + ", or several joined by '+'")
     if values["prompt"] is not None and not (isinstance(values["prompt"], str) and values["prompt"].strip()):
         raise bad("prompt", "null or a non-empty string")
     if values["answer_format"] not in ANSWER_FORMATS:
@@ -210,7 +220,7 @@ def resolve_settings(
             )  # fmt: skip
         chosen[name] = value if given else trained
     return AskSettings(
-        task=contract.task,
+        task=contract.task if len(contract.tasks) == 1 else None,
         prompt=chosen["prompt"],
         answer_format=chosen["answer_format"],
         convention=chosen["coordinate_convention"],
@@ -222,10 +232,11 @@ def resolve_settings(
 
 
 def for_task(settings: AskSettings, task: str, *, command: str = "vrft") -> AskSettings:
-    """`settings` for asking `task`. A task other than the trained one is asked with the task's own
-    prompt (or the explicit ``--prompt``) and a warning; the model's coordinates and pixels still hold."""
+    """`settings` for asking `task`. A task other than the trained one(s) is asked with the task's own
+    prompt (or the explicit ``--prompt``) and a warning; the model's coordinates and pixels still hold.
+    A multi-task contract (``"classification+detection"``) is asked any of its tasks as trained."""
     contract = settings.contract
-    if contract is None or task == contract.task:
+    if contract is None or task in contract.tasks:
         return dataclasses.replace(settings, task=task)
     logger.warning(
         "%s: the model was trained for %s (%s), not %s: asking with %s; the model may not answer in the format",
@@ -241,12 +252,14 @@ def for_task(settings: AskSettings, task: str, *, command: str = "vrft") -> AskS
 
 
 def pick_task(settings: AskSettings, record_tasks: Sequence[str], explicit: str | None) -> str | None:
-    """The task to evaluate: `explicit`, else the trained task when the records hold it, else None
-    (the command then infers it from the records)."""
+    """The task to evaluate: `explicit`, else the one trained task the records hold, else None (the
+    command then infers it from the records: their single task, or an error asking for --task)."""
     if explicit:
         return explicit
-    if settings.contract is not None and settings.contract.task in set(record_tasks):
-        return settings.contract.task
+    if settings.contract is not None:
+        held = [t for t in settings.contract.tasks if t in set(record_tasks)]
+        if len(held) == 1:
+            return held[0]
     return None
 
 
@@ -284,3 +297,41 @@ def apply_to_records(records: Sequence[Any], settings: AskSettings) -> list[Any]
             differ, _show(settings.prompt, "prompt"),
         )  # fmt: skip
     return out
+
+
+def _recorded_run(predictions: str) -> dict:
+    """The ``run`` settings of the evaluation that wrote `predictions` (its ``metrics.json`` beside it),
+    or {} when there is none."""
+    path = Path(predictions).parent / "metrics.json"
+    try:
+        run = json.loads(path.read_text(encoding="utf-8")).get("run")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return {}
+    return run if isinstance(run, dict) else {}
+
+
+def recorded_coordinates(predictions: str | None) -> dict:
+    """The coordinates the run that wrote `predictions` recorded: ``{"convention", "min_pixels",
+    "max_pixels", "patch_factor", "source"}`` from its ``metrics.json`` beside it (a `vrft eval` output:
+    convention, pixel budget, resize grid), else from the ``vrft.json`` of the model it names, else
+    from ``final/vrft.json`` beside it (a training run's ``samples.jsonl``); None values when unknown."""
+    run = _recorded_run(predictions) if predictions else {}
+    source = f"{Path(predictions).parent / 'metrics.json'}" if run.get("convention") else None
+    convention, budget = run.get("convention"), run.get("pixel_budget")
+    lo, hi = budget if isinstance(budget, list) and len(budget) == 2 else (run.get("min_pixels"), run.get("max_pixels"))
+    model = run.get("model")
+    candidates = [model] if isinstance(model, str) else []
+    candidates += [Path(predictions).parent / "final"] if predictions else []
+    for model_dir in candidates if convention is None else ():
+        if not Path(model_dir).is_dir():
+            continue
+        contract = read_contract(model_dir)
+        if contract is not None:
+            source = str(Path(model_dir) / "vrft.json")
+            convention, lo, hi = contract.coordinate_convention, contract.min_pixels, contract.max_pixels
+            break
+    good = [v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None for v in (lo, hi)]
+    factor = run.get("patch_factor")
+    return {"convention": convention if convention in ("norm1000", "pixels", "resized_pixels") else None,
+            "min_pixels": good[0], "max_pixels": good[1],
+            "patch_factor": factor if isinstance(factor, int) and factor > 0 else None, "source": source}  # fmt: skip

@@ -19,6 +19,7 @@ Sample dict (every key optional except ``id``; unknown keys are ignored)::
       "think": "...",                   # thinking text (default: parsed from `completion`)
       "answer": "...",                  # answer text (default: parsed from `completion`)
       "gt_boxes": [[x1, y1, x2, y2]],   # ground truth, pixels of the original image
+      "crowd_boxes": [[x1, y1, x2, y2]],  # COCO crowd regions (iscrowd: ignored by the metric), dashed
       "pred_boxes": [[x1, y1, x2, y2]], # predictions, pixels of the original image
       "confidences": [0.9],             # one per predicted box
       "gt_label": "rose", "pred_label": "tulip",   # classification
@@ -111,9 +112,10 @@ def _fmt(v: Any) -> str:
 
 
 def _rects(
-    boxes: Any, color: str, cls: str, labels: list[str] | None = None, font: float = 14.0
+    boxes: Any, color: str, cls: str, labels: list[str] | None = None, font: float = 14.0, dashed: bool = False
 ) -> list[str]:
     out = []
+    dash = ' stroke-dasharray="8 5"' if dashed else ""
     for i, box in enumerate(boxes or []):
         vals = [_num(v) for v in (box if isinstance(box, (list, tuple)) else [])]
         if len(vals) != 4 or any(v is None for v in vals):
@@ -121,7 +123,7 @@ def _rects(
         x1, y1, x2, y2 = vals
         out.append(
             f'<rect class="{cls}" x="{x1:.2f}" y="{y1:.2f}" width="{max(x2 - x1, 0):.2f}" '
-            f'height="{max(y2 - y1, 0):.2f}" fill="none" stroke="{color}" stroke-width="3" '
+            f'height="{max(y2 - y1, 0):.2f}" fill="none" stroke="{color}" stroke-width="3"{dash} '
             f'vector-effect="non-scaling-stroke"/>'
         )
         if labels and i < len(labels) and labels[i]:
@@ -150,6 +152,7 @@ def _figure(sample: Mapping[str, Any], cache: dict, base_dir: Path | None) -> st
     else:
         parts.append(f'<rect x="0" y="0" width="{width:g}" height="{height:g}" fill="#ddd"/>')
     parts += _rects(sample.get("gt_boxes"), GT_COLOR, "gt")
+    parts += _rects(sample.get("crowd_boxes"), GT_COLOR, "crowd", dashed=True)
     parts += _rects(sample.get("pred_boxes"), PRED_COLOR, "pred", labels, font=max(width, height) / 28)
     parts.append("</svg>")
     return "".join(parts)
@@ -215,7 +218,8 @@ def _sample_html(sample: Mapping[str, Any], cache: dict, base_dir: Path | None =
         rows.append(f"<tr><th>reward {html.escape(str(name))}</th><td>{_fmt(value)}</td></tr>")
     if parse_ok is not None:
         reason = html.escape(str(sample.get("reason") or ""))
-        rows.append(f"<tr><th>parsed</th><td>{'yes' if parse_ok else 'no'} {reason}</td></tr>")
+        status = "yes" if parse_ok else f"failed ({reason})" if reason else "failed"
+        rows.append(f"<tr><th>answer read</th><td>{status}</td></tr>")
     n_gt, n_pred = len(sample.get("gt_boxes") or []), len(sample.get("pred_boxes") or [])
     has_boxes = sample.get("gt_boxes") is not None or sample.get("pred_boxes") is not None
     if has_boxes:
@@ -363,6 +367,7 @@ def render_report(
         '<label><input id="fails" type="checkbox"> parse failures only</label> '
         '<span id="count"></span><span class="legend">'
         f'<span style="background:{GT_COLOR}"></span>ground truth'
+        f'<span style="border-top:3px dashed {GT_COLOR};height:0"></span>crowd region (ignored)'
         f'<span style="background:{PRED_COLOR}"></span>prediction (confidence)</span></div>'
         f'<div id="samples">{"".join(body)}</div>'
         f"<script>{_JS}</script></body></html>"

@@ -44,7 +44,7 @@ def _sentence(text: str) -> str:
 
 
 class GroundingTask:
-    """Grounding. Reward columns: ``gt_boxes`` = ``[box]`` in the model's convention."""
+    """Grounding. Reward columns: ``gt_boxes`` = every target box in the model's convention."""
 
     name = "grounding"
     max_new_tokens = 512
@@ -75,8 +75,10 @@ class GroundingTask:
         return think_answer(f"Locating: {expression}", self.answer(record, frame), record)
 
     def reward_columns(self, record: Record, frame: Frame) -> dict[str, Any]:
-        """``{"gt_boxes": [[x1, y1, x2, y2]]}`` in the model's convention."""
-        return {"gt_boxes": [self._box(record, frame)]}
+        """``{"gt_boxes": [[x1, y1, x2, y2], ...]}``: every target box, in the model's convention (a
+        record with several boxes: any of them counts, `vrft.rewards.grounding`)."""
+        self._box(record, frame)  # the record must have a box
+        return {"gt_boxes": [frame.encode(b) for b in record.boxes]}
 
     def parse(self, text: Any, frame: Frame | None = None, *, require_tags: bool = True) -> Prediction:
         """Completion -> one box (pixels when ``frame`` is given), score 1.0; never raises."""

@@ -1,0 +1,75 @@
+"""Checks of the generation options shared by `vrft eval` and `vrft predict`, made before any model
+loads: numbers below 1, a device this machine lacks, images that do not decode."""
+
+from __future__ import annotations
+
+import argparse
+
+from vrft.errors import DataError, UserError
+
+
+def check_device(name: str) -> None:
+    """UserError (before any model loads) for a --device torch cannot parse, or a CUDA device this
+    machine does not have."""
+    if name in ("auto", "cpu"):
+        return
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {name}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f"--device {name}: no CUDA GPU is available here; use --device cpu (or auto)")
+        if dev.index is not None and dev.index >= count:
+            raise UserError(f"--device {name}: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1})")
+
+
+def check_positive(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """UserError (before any work) for an option of `names` set below 1 (``--max-new-tokens 0`` would
+    otherwise mean the task's default, ``--limit 0`` everything)."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} must be a positive integer, got {value}")
+
+
+def check_generation_args(args: argparse.Namespace) -> None:
+    """The number and device options of eval / predict, checked before anything is loaded."""
+    check_positive(
+        args, ("max_new_tokens", "batch_size", "limit", "presence_max_new_tokens", "min_pixels", "max_pixels")
+    )
+    if args.min_pixels is not None and args.max_pixels is not None and args.min_pixels > args.max_pixels:
+        raise UserError(f"--min-pixels {args.min_pixels} is larger than --max-pixels {args.max_pixels}")
+    if getattr(args, "backend", "hf") == "vllm":
+        from vrft.evaluate.runner import vllm_device
+
+        vllm_device(args.device)  # vLLM picks the GPU itself: auto or cuda only
+        return
+    check_device(args.device)
+
+
+def check_images(records) -> None:
+    """DataError listing every record whose image is missing, unreadable or does not decode (a truncated
+    file with a valid header): each distinct image is decoded once, before the model loads."""
+    from vrft.data.records import format_problems, image_problems
+    from vrft.inputs import open_image
+
+    bad = image_problems(records)  # headers first: cheap, and names every missing file
+    if not bad:
+        decoded: dict = {}
+        for r in records:
+            path = r.resolved_image()
+            if path not in decoded:
+                try:
+                    open_image(path, error=DataError)
+                    decoded[path] = None
+                except DataError as err:
+                    decoded[path] = str(err)
+            if decoded[path]:
+                bad.append(f"{r.source or r.id}: image: {decoded[path]}")
+    if bad:
+        raise DataError(format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))
