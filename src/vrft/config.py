@@ -1,15 +1,17 @@
-"""Typed configuration for `vrft train` (Visual-RFT / GRPO) and `vrft sft` (the SFT baseline).
+"""Typed configuration for `vrft train` (Visual-RFT / GRPO) and `vrft sft` (the SFT baseline): the schema.
 
 One YAML file describes one experiment: the model, the data, the rewards, the GRPO and SFT
-hyperparameters and where to write. It is loaded in three stages, each reporting *every* problem
-it finds at once (as a `vrft.errors.ConfigError`):
+hyperparameters and where to write. This module reads it in three stages, each reporting *every*
+problem it finds at once (as a `vrft.errors.ConfigError`), and touches no other file:
 
 1. YAML syntax (file:line of the error);
 2. the schema: unknown keys (with a "did you mean" suggestion) and wrong types, each with the file
    and line of the key, or the `key=value` override that introduced it;
-3. `validate()`: rules across fields and against the world (registered rewards, tasks and presets,
-   the model directory, the records file, the model family's coordinate convention). Nothing here
-   loads a model: the model family is read from `config.json`.
+3. `validate()`: rules across fields that need nothing but the config.
+
+What needs the world (the model directory, the records and their images, the registered tasks and
+rewards, installed trackers, the output directory) is checked once per run by
+`vrft.train.preflight`, which `vrft train`, `vrft sft` and `vrft check-config` run.
 
 Overrides are dotted `key=value` strings whose values are parsed as YAML scalars
 (`grpo.beta=0.0`, `model.lora.enabled=true`, `model.lora.target_modules=[q_proj,v_proj]`).
@@ -19,22 +21,24 @@ Relative paths in a config are relative to the current working directory.
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
-import json
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+)
 
-from vrft.errors import ConfigError, UserError
+from vrft.errors import ConfigError
 
 _M = TypeVar("_M", bound=BaseModel)
-
-logger = logging.getLogger(__name__)
 
 Convention = Literal["auto", "norm1000", "resized_pixels", "pixels"]
 
@@ -47,6 +51,16 @@ def _seed(value: int) -> int:
 
 Seed = Annotated[int, AfterValidator(_seed)]
 """Any integer; negative (and >= 2**32) seeds are taken mod 2**32 (`vrft.inputs.normalize_seed`)."""
+
+
+Tracker = Literal["wandb", "tensorboard", "trackio"]
+
+
+def _as_list(value: Any) -> Any:
+    """`report_to: tensorboard` means `[tensorboard]`; 'none' (transformers' word for no tracker) means []."""
+    if isinstance(value, str):
+        return [] if value == "none" else [value]
+    return value
 
 
 class _Section(BaseModel):
@@ -109,7 +123,9 @@ class DataSection(_Section):
 
     train: str = Field(..., description="Training records (JSONL).")
     eval: str | None = Field(
-        None, description="Evaluation records for this experiment (used by `vrft eval`)."
+        None,
+        description="Held-out records of this experiment, a note for people: give them to `vrft eval --data`. "
+        "Training never reads them, so they are not checked.",
     )
     task: str | None = Field(
         None,
@@ -122,7 +138,9 @@ class DataSection(_Section):
         "Records may set answer_format too; they must agree with this.",
     )
     max_samples: int | None = Field(None, gt=0, description="Use at most this many training records.")
-    seed: Seed = Field(0, description="Seed that picks the `max_samples` subset (any integer; taken mod 2**32).")
+    seed: Seed = Field(
+        0, description="Seed that picks the `max_samples` subset (any integer; taken mod 2**32)."
+    )
     shuffle: bool = Field(
         True, description="Shuffle the prompts each epoch (seeded by grpo.seed / sft.seed)."
     )
@@ -208,7 +226,9 @@ class GRPOSection(_Section):
     mask_truncated_completions: bool = Field(
         False, description="Drop completions cut at max length from the loss."
     )
-    seed: Seed = Field(42, description="Seed of the run (sampling, data order, adapter init); any integer, taken mod 2**32.")
+    seed: Seed = Field(
+        42, description="Seed of the run (sampling, data order, adapter init); any integer, taken mod 2**32."
+    )
     use_vllm: bool = Field(False, description="Generate rollouts with vLLM (needs `pip install vrft[vllm]`).")
     vllm_mode: Literal["colocate", "server"] = Field(
         "colocate", description="vLLM inside the training processes, or a separate `trl vllm-serve` server."
@@ -276,8 +296,10 @@ class OutputSection(_Section):
     resume: bool | str = Field(
         False, description="true: resume from the last checkpoint in the output dir; or a checkpoint path."
     )
-    report_to: list[str] = Field(
-        default_factory=list, description="Extra trackers: wandb, tensorboard, trackio."
+    report_to: Annotated[list[Tracker], BeforeValidator(_as_list)] = Field(
+        default_factory=list,
+        description="Extra trackers: wandb, tensorboard, trackio (a name or a list; each needs its extra, "
+        'e.g. `pip install "vrft[wandb]"`).',
     )
     overwrite: bool = Field(
         False,
@@ -329,16 +351,14 @@ def load_config(
     overrides: Sequence[str] = (),
     *,
     check: bool = True,
-    check_paths: bool = True,
 ) -> VrftConfig:
     """Load a config from a YAML file (or a dict), apply `key=value` overrides, check it.
 
     Args:
         source: path of a YAML file, or an already parsed mapping (e.g. built by the demo).
         overrides: dotted `key=value` strings; values are parsed as YAML scalars.
-        check: run `validate()` (cross-field and world checks) after the schema.
-        check_paths: with `check`, also require the model directory and records files to exist
-            (and read the model family); False for shipped presets whose paths are placeholders.
+        check: run `validate()` (the rules across fields) after the schema. Nothing here reads the
+            model, the records or any other file but `source`: `vrft.train.preflight` does.
 
     Raises:
         ConfigError: listing every problem, each with its file:line / override and a fix.
@@ -348,7 +368,7 @@ def load_config(
     cfg._sources = sources
     cfg._origin = origin
     if check:
-        validate(cfg, check_paths=check_paths)
+        validate(cfg)
     return cfg
 
 
@@ -385,7 +405,7 @@ def apply_overrides(
         _set_dotted(data, key, value)
         sources[key] = f"override '{item}'"
     if problems:
-        raise ConfigError(_join(problems))
+        raise ConfigError(join_problems(problems))
     return data
 
 
@@ -396,7 +416,7 @@ def validate_schema(schema: type[_M], data: Mapping[str, Any], sources: dict[str
     try:
         return schema.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_join(_schema_problems(err, sources, origin, schema))) from None
+        raise ConfigError(join_problems(_schema_problems(err, sources, origin, schema))) from None
 
 
 def _deep_copy(obj: Any) -> Any:
@@ -429,7 +449,8 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _join(problems: list[str]) -> str:
+def join_problems(problems: list[str]) -> str:
+    """One problem as is; several as a counted list (the shape of every ConfigError of a config)."""
     if len(problems) == 1:
         return problems[0]
     return f"{len(problems)} problems in the config:\n" + "\n".join(f"  - {p}" for p in problems)
@@ -474,6 +495,14 @@ def _schema_problems(
 
 
 def _where(sources: dict[str, str], dotted: str) -> str:
+    """Where `dotted` was set: its own entry, else an override of a key below it (an unknown key
+    `grpo.x` introduced by `grpo.x.y=1` is that override's fault), else the nearest key above it."""
+    if dotted in sources:
+        return sources[dotted]
+    below = [v for k, v in sources.items() if k.startswith(dotted + ".")]
+    if below:
+        overrides = [v for v in below if v.startswith("override ")]
+        return (overrides or below)[0]
     while dotted:
         if dotted in sources:
             return sources[dotted]
@@ -482,20 +511,20 @@ def _where(sources: dict[str, str], dotted: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------- validation
-def validate(cfg: VrftConfig, *, check_paths: bool = True) -> None:
-    """Check every rule across fields and against the installed registries; raise ConfigError with all.
+def validate(cfg: VrftConfig) -> None:
+    """Check the rules across fields that need nothing but the config; raise ConfigError with all.
 
-    Rules: G >= 2; prompts per step a whole number of per-device batches; known task, preset and
-    rewards (a reward may be 'package.module:function'); with `check_paths`: the model directory and
-    records files exist, the training records load and hold the task, and the model family has a
-    known coordinate convention (read from config.json, no model loaded).
+    Rules: G >= 2; prompts per step a whole number of per-device batches; min_pixels <= max_pixels;
+    LoRA on the vision tower not with a frozen vision tower; the GRPO loss variants' own settings.
+    Checks that need files, registries or installed packages (the model directory, the records and
+    their images, the task, the rewards, the trackers) run once per run in `vrft.train.preflight`.
     """
-    problems = problems_of(cfg, check_paths=check_paths)
+    problems = problems_of(cfg)
     if problems:
-        raise ConfigError(_join(problems))
+        raise ConfigError(join_problems(problems))
 
 
-def problems_of(cfg: VrftConfig, *, check_paths: bool = True) -> list[str]:
+def problems_of(cfg: VrftConfig) -> list[str]:
     """Every problem `validate()` would report, as messages (empty list: the config is fine)."""
     problems: list[str] = []
 
@@ -544,180 +573,11 @@ def problems_of(cfg: VrftConfig, *, check_paths: bool = True) -> list[str]:
             "grpo.importance_sampling_level",
             "loss_type 'vespo' computes its own sequence-level weights: leave it at 'token'",
         )
-    if g.use_vllm and importlib.util.find_spec("vllm") is None:
-        add(
-            "grpo.use_vllm",
-            "vLLM is not installed: `pip install 'vrft[vllm]'` (needs a CUDA GPU) or set it false",
-        )
-
-    task_name = _check_task(cfg, add)
-    if check_paths:
-        _check_model_dir(cfg, add)
-        task_name = _check_records(cfg, task_name, add)
-    _check_rewards(cfg, task_name, add)
     return problems
 
 
-def _check_task(cfg: VrftConfig, add) -> str | None:
-    if cfg.data.task is None:
-        return None
-    try:
-        from vrft.tasks import TASKS
-    except ImportError as err:  # the tasks package is part of vrft; a broken install is not a config error
-        raise UserError(f"cannot import vrft.tasks: {err}") from err
-    if cfg.data.task not in TASKS:
-        add(
-            "data.task",
-            f"unknown task '{cfg.data.task}'{_suggest(cfg.data.task, TASKS)}; known: {', '.join(TASKS)}",
-        )
-        return None
-    return cfg.data.task
-
-
-def _check_rewards(cfg: VrftConfig, task_name: str | None, add) -> None:
-    from vrft.rewards import PRESETS, REWARDS
-
-    r = cfg.rewards
-    if r.preset not in PRESETS:
-        add(
-            "rewards.preset",
-            f"unknown preset '{r.preset}'{_suggest(r.preset, PRESETS)}; known: {', '.join(PRESETS)}",
-        )
-    extra_names = set()
-    for i, spec in enumerate(r.extra):
-        try:
-            fn = resolve_reward(spec)
-        except ConfigError as err:
-            add(f"rewards.extra.{i}", str(err))
-            continue
-        extra_names.update({spec, getattr(fn, "__name__", spec)})
-    if task_name is not None and r.preset in PRESETS:
-        from vrft.rewards import rewards_for
-
-        try:
-            rewards_for(
-                task_name,
-                r.preset,
-                {k: v for k, v in r.weights.items() if k in REWARDS},
-                answer_format=cfg.data.answer_format,
-            )
-        except ConfigError as err:
-            add("rewards.preset", str(err))
-    for name in r.weights:
-        if name not in REWARDS and name not in extra_names:
-            if ":" in name:
-                add(
-                    f"rewards.weights.{name}",
-                    f"'{name}' is weighted but not listed in rewards.extra; add it there",
-                )
-            else:
-                add(
-                    f"rewards.weights.{name}",
-                    f"unknown reward '{name}'{_suggest(name, REWARDS)}; known: {', '.join(REWARDS)} "
-                    "(or add an external one to rewards.extra as 'package.module:function')",
-                )
-
-
-def resolve_reward(spec: str):
-    """Import an external reward 'package.module:function' (TRL convention); ConfigError if it fails."""
-    module_name, sep, func_name = spec.partition(":")
-    if not sep or not module_name or not func_name:
-        raise ConfigError(f"'{spec}': name an external reward as 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(f"'{spec}': cannot import module '{module_name}' ({err})") from None
-    fn = getattr(module, func_name, None)
-    if not callable(fn):
-        raise ConfigError(f"'{spec}': module '{module_name}' has no function '{func_name}'")
-    return fn
-
-
-def _check_model_dir(cfg: VrftConfig, add) -> None:
-    path = Path(cfg.model.path).expanduser()
-    if not path.is_dir():
-        add(
-            "model.path",
-            f"model directory not found: {path} (set model.path to a local Hugging Face model directory, "
-            "e.g. one made by `huggingface-cli download Qwen/Qwen2-VL-2B-Instruct --local-dir DIR`)",
-        )
-        return
-    config_json = path / "config.json"
-    if not config_json.is_file():
-        add("model.path", f"{path} has no config.json: not a Hugging Face model directory")
-        return
-    if cfg.model.coordinate_convention != "auto":
-        return
-    try:
-        model_type = json.loads(config_json.read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError) as err:
-        add("model.path", f"cannot read {config_json}: {err}")
-        return
-    try:
-        model_convention(model_type, "auto")
-    except ConfigError as err:
-        add("model.coordinate_convention", str(err))
-
-
-def model_convention(model_type: str | None, configured: str) -> str:
-    """The coordinate convention for a model family (`configured` wins unless it is 'auto')."""
-    from vrft.models.load import convention_for
-
-    return convention_for(model_type, configured)
-
-
-def _check_records(cfg: VrftConfig, task_name: str | None, add) -> str | None:
-    from vrft.data.records import image_problems, load_records, sample_records
-
-    for key in ("data.train", "data.eval"):
-        value = getattr(cfg.data, key.split(".")[1])
-        if value is None:
-            continue
-        path = Path(value).expanduser()
-        if path.is_dir():
-            add(key, f"{path} is a directory, not a records file (give the .jsonl file inside it)")
-            continue
-        if not path.is_file():
-            add(key, f"records file not found: {path} (make one with `vrft data ...`, see docs/data.md)")
-            continue
-        if key != "data.train":
-            continue
-        try:
-            records = load_records(path)
-        except UserError as err:
-            add(key, str(err))
-            continue
-        tasks = sorted({r.task for r in records})
-        if cfg.data.task is None and len(tasks) > 1:
-            add(
-                "data.task", f"the records of {path} mix tasks {tasks}; set data.task to train on one of them"
-            )
-        elif cfg.data.task is None and tasks:
-            task_name = tasks[0]
-            _check_task_name(task_name, key, add)
-        if task_name is not None and not any(r.task == task_name for r in records):
-            add(key, f"{path} has no '{task_name}' records")
-        elif task_name is not None or len(tasks) == 1:
-            # every image the run will read, header only (a bad image must not surface at step 1)
-            used = sample_records(
-                [r for r in records if r.task == (task_name or tasks[0])], cfg.data.max_samples, cfg.data.seed
-            )
-            bad = image_problems(used)
-            if bad:
-                from vrft.data.records import format_problems
-
-                add(key, format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))
-    return task_name
-
-
-def _check_task_name(name: str, key: str, add) -> None:
-    from vrft.tasks import TASKS
-
-    if name not in TASKS:
-        add(key, f"records have task '{name}', which no registered task handles (known: {', '.join(TASKS)})")
-
-
-def _suggest(name: str, known: Mapping[str, Any] | Sequence[str]) -> str:
+def suggest(name: str, known: Mapping[str, Any] | Sequence[str]) -> str:
+    """A " — did you mean 'X'?" hint naming the known name closest to `name`, or ''."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" — did you mean '{close[0]}'?" if close else ""
 

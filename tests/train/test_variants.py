@@ -78,7 +78,7 @@ def test_loss_types_are_the_installed_trls():
 
 
 def test_every_knob_reaches_grpo_config(make_config, tmp_path):
-    from vrft.train.builder import Precision
+    from vrft.train.processes import Precision
     from vrft.train.grpo import grpo_args
 
     cfg = make_config(overrides=[
@@ -111,7 +111,7 @@ def test_inconsistent_variant_settings_are_refused(make_config, overrides, key):
         k, _, v = override.partition("=")
         setattr(cfg.grpo, k.split(".")[1], v)
     with pytest.raises(ConfigError, match=re.escape(key)):
-        validate(cfg, check_paths=False)
+        validate(cfg)
 
 
 def test_unknown_loss_type_is_refused(make_config):
