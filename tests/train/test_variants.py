@@ -78,8 +78,8 @@ def test_loss_types_are_the_installed_trls():
 
 
 def test_every_knob_reaches_grpo_config(make_config, tmp_path):
-    from vrft.train.processes import Precision
     from vrft.train.grpo import grpo_args
+    from vrft.train.processes import Precision
 
     cfg = make_config(overrides=[
         "grpo.loss_type=sapo", "grpo.importance_sampling_level=sequence", "grpo.delta=1.5",

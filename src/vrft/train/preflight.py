@@ -216,20 +216,26 @@ def system_dir_problem(path: str | os.PathLike) -> str | None:
 
 
 def _check_output_dirs(cfg: VrftConfig, add, reward_files: list[str]) -> None:
+    """output.dir (and output.sft_dir where it is set; otherwise it follows output.dir): not a system
+    directory, not an input, not holding one."""
     from vrft.outputs import refuse_overlap
 
-    for key, out in (("output.dir", cfg.output.dir), ("output.sft_dir", cfg.sft_output_dir)):
+    explicit_sft = cfg.output.sft_dir is not None
+    for key, out in (
+        ("output.dir", cfg.output.dir),
+        ("output.sft_dir" if explicit_sft else "output.dir", cfg.sft_output_dir),
+    ):
+        if key == "output.dir" and out != cfg.output.dir and system_dir_problem(cfg.output.dir):
+            continue  # the derived SFT directory of a refused output.dir
         why = system_dir_problem(out)
         if why:
-            add(key, f"{out} {why}; a run writes final/, checkpoints and logs there: give a directory of its own, "
-                     "e.g. runs/my-experiment")  # fmt: skip
+            add(key, f"{out} {why}; a run writes final/, checkpoints and logs there: give a directory of its "
+                     "own, e.g. runs/my-experiment")  # fmt: skip
             continue
         try:
             refuse_overlap([out], run_inputs(cfg) + reward_files, option=key)
         except UserError as err:
             add(key, str(err).removeprefix(f"{key}: "))
-        if key == "output.dir" and cfg.output.sft_dir is None:
-            break  # the SFT directory is derived from output.dir: checked with it
 
 
 def run_inputs(cfg: VrftConfig) -> list[str]:

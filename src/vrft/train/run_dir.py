@@ -2,9 +2,9 @@
 
 `prepare_output_dir` refuses what would lose data (files vrft did not write, an earlier run without
 `output.overwrite`), locks the directory for the run and resolves the checkpoint to resume from
-(`vrft.train.checkpoints`). Resuming continues the SAME run: a finished run (its `final/` exists) and
-a run whose schedule changed (`SCHEDULE_KEYS`, compared with its `config.resolved.yaml`) are refused
-with how to go on instead. `release_output_dir` unlocks it; `grpo.run_grpo` / `sft.run_sft` call it
+(`vrft.train.checkpoints`). Resuming continues the SAME run: a finished run (its last checkpoint is at
+its last step) and a run whose schedule changed (`SCHEDULE_KEYS`, compared with its
+`config.resolved.yaml`) are refused with how to go on instead (`resume_problem`). `release_output_dir` unlocks it; `grpo.run_grpo` / `sft.run_sft` call it
 in a `finally`, so a failed run inside a longer process does not keep the lock.
 """
 
@@ -48,7 +48,7 @@ def prepare_output_dir(
     files vrft did not write are never deleted, and never overwritten (the run is refused). Resume
     picks the last COMPLETE checkpoint (`checkpoint_problem`), skipping (and removing) half-written ones.
     Resuming a finished run, or with `schedule` (dotted key -> value, `SCHEDULE_KEYS`) different from
-    the run's `config.resolved.yaml`, is refused (`resume_problem`).
+    the run's `config.resolved.yaml`, is refused (`resume_problem`); the lock is released then.
     """
     from vrft import outputs
 
@@ -74,11 +74,11 @@ def prepare_output_dir(
                 f"{', '.join(names)} there and never overwrites files that are not its own: move them or "
                 "choose another output.dir"
             )
-        if resume:
-            problem = resume_problem(out, schedule or {})
+        checkpoint = resolve_checkpoint(out, resume, clean=main)
+        if checkpoint is not None:
+            problem = resume_problem(out, checkpoint, schedule or {})
             if problem:
                 raise UserError(problem)
-        checkpoint = resolve_checkpoint(out, resume, clean=main)
         if checkpoint is None and not resume:
             earlier = [n for n in ("final", "metrics.jsonl") if (out / n).exists()] + existing_ckpts
             if earlier and overwrite:
@@ -123,37 +123,46 @@ def schedule_of(cfg: Any) -> dict[str, Any]:
     return values
 
 
-def resume_problem(out: Path, schedule: Mapping[str, Any]) -> str | None:
-    """Why the run in `out` cannot be resumed, or None.
+def resume_problem(out: Path, checkpoint: str | Path, schedule: Mapping[str, Any]) -> str | None:
+    """Why the run in `out` cannot be resumed from `checkpoint`, or None.
 
-    A finished run (`final/` exists) has nothing left to do; and a resume continues the SAME schedule:
-    the checkpoint's optimizer and learning-rate schedule were laid out for the run's length, so a
-    changed length (`SCHEDULE_KEYS`) would train on a schedule no fresh run has (a linear schedule
-    already at 0, steps logged twice). To train longer, start a new run from the finished model.
+    A resume continues the SAME run: a checkpoint at the last step of its run (`trainer_state.json`:
+    global_step >= max_steps) has nothing left to do, and a changed length (`SCHEDULE_KEYS`, against
+    the run's `config.resolved.yaml`) would train on a learning-rate schedule laid out for another
+    length (a linear schedule already at 0, steps logged twice). To train longer, start a new run
+    from the trained model.
     """
-    how = (f"to train further, start a new run from it (model.path={out / 'final'} output.dir=NEW_DIR), "
+    import json
+
+    import yaml
+
+    how = (f"to train further, start a new run from its model (model.path={out / 'final'} output.dir=NEW_DIR), "
            "or train again from the start with output.overwrite=true")  # fmt: skip
-    if (out / "final").exists():
-        return f"output.resume: {out} holds a finished run ({out / 'final'} exists): nothing to resume; {how}"
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+        done, total = int(state["global_step"]), int(state["max_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        done = total = None
+    if done is not None and total is not None and total > 0 and done >= total:
+        return (f"output.resume: the run in {out} is finished (its last checkpoint is step {done} of {total}): "
+                f"nothing to resume; {how}")  # fmt: skip
     resolved = out / "config.resolved.yaml"
     if not schedule or not resolved.is_file():
         return None
-    import yaml
-
     try:
         before = yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}
     except (OSError, ValueError, yaml.YAMLError):
         return None  # an unreadable record of the run: nothing to compare with
+    if not isinstance(before, dict):
+        return None
     changed = []
     for key, now in schedule.items():
         section, name = key.split(".")
-        old = (before.get(section) or {}).get(name, now) if isinstance(before, dict) else now
-        if old != now and not (
-            isinstance(old, int | float) and isinstance(now, int | float) and float(old) == float(now)
-        ):
+        old = (before.get(section) or {}).get(name, now)
+        if old != now:
             changed.append(f"{key} {old} -> {now}")
     if changed:
         return (f"output.resume: the run in {out} was started with another schedule ({', '.join(changed)}); "
                 "a resume continues the same run with the same length and learning-rate schedule: resume "
-                "without changing them, or train again from the start with output.overwrite=true")  # fmt: skip
+                f"without changing them; {how}")  # fmt: skip
     return None
