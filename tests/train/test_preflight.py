@@ -300,3 +300,29 @@ def test_stale_rank_files_of_a_larger_run_do_not_fail_the_comparison(tmp_path, c
         write_rank_checksum(types.SimpleNamespace(accelerator=acc, model=model), tmp_path)
     assert "DIFFERENT" not in caplog.text and "all 2 processes ended with identical weights" in caplog.text
     assert sorted(p.name for p in folder.iterdir()) == ["rank0.json", "rank1.json"]
+
+
+def test_a_run_reads_its_records_and_image_headers_once(make_config, monkeypatch):
+    """The checks and the run share one read of data.train and of each image header (issue 23 §1)."""
+    from vrft.data import records as records_module
+    from vrft.train import run_grpo, run_sft
+
+    calls = {"load_records": 0, "image_problems": 0}
+    for name in calls:
+        real = getattr(records_module, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(records_module, name, counted)
+
+    def stop(trainer):
+        raise KeyboardInterrupt
+
+    for run in (run_grpo, run_sft):
+        for name in calls:
+            calls[name] = 0
+        with pytest.raises(KeyboardInterrupt):
+            run(make_config(), trainer_hook=stop)
+        assert calls == {"load_records": 1, "image_problems": 1}, (run.__name__, calls)
