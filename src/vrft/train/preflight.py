@@ -398,7 +398,8 @@ def _check_sft_max_length(cfg: VrftConfig, add, result: Preflight) -> None:
 
 def prompt_tokens_needed(cfg: VrftConfig, records: list[Any]) -> tuple[int | None, Any]:
     """(tokens of the longest prompt, image tokens included, the record it belongs to), from the model's
-    processor files (no weights); (None, None) for a family whose image token count is not a pixel grid."""
+    processor and chat template files (no weights); (None, None) for a family whose image token count
+    is not a pixel grid of the resized image."""
     from vrft.boxes import smart_resize
     from vrft.models.load import load_processor, patch_factor, pixel_budget
 
@@ -411,22 +412,26 @@ def prompt_tokens_needed(cfg: VrftConfig, records: list[Any]) -> tuple[int | Non
     factor, budget = patch_factor(processor), pixel_budget(processor)
     if factor is None or budget is None or not hasattr(processor, "apply_chat_template"):
         return None, None
-    from vrft.train.builder import get_task
-
-    best = max(records, key=lambda r: smart_resize(int(r.height), int(r.width), factor, *budget)[0]
-               * smart_resize(int(r.height), int(r.width), factor, *budget)[1])  # fmt: skip
-    rh, rw = smart_resize(int(best.height), int(best.width), factor, *budget)
-    image_tokens = (rh // factor) * (rw // factor)
     from vrft.data.hf import user_turn
     from vrft.models.load import frame_for
+    from vrft.train.builder import get_task
 
     convention = _convention(cfg)
-    frame = frame_for(best.width, best.height, convention, processor)
-    task = get_task(best.task, cfg.rewards.preset)
-    text = processor.apply_chat_template(user_turn(task.prompt(best, frame)), add_generation_prompt=True,
-                                         tokenize=False)  # fmt: skip
-    text_tokens = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
-    return text_tokens - 1 + image_tokens, best  # the image placeholder becomes the image tokens
+    text_tokens: dict[str, int] = {}  # prompts repeat across records: tokenize each text once
+    need, longest = -1, None
+    for r in records:
+        rh, rw = smart_resize(int(r.height), int(r.width), factor, *budget)
+        frame = frame_for(r.width, r.height, convention, processor)
+        prompt = get_task(r.task, cfg.rewards.preset).prompt(r, frame)
+        if prompt not in text_tokens:
+            text = processor.apply_chat_template(
+                user_turn(prompt), add_generation_prompt=True, tokenize=False
+            )
+            text_tokens[prompt] = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+        n = text_tokens[prompt] - 1 + (rh // factor) * (rw // factor)  # the image placeholder -> its tokens
+        if n > need:
+            need, longest = n, r
+    return need, longest
 
 
 def _convention(cfg: VrftConfig) -> str:
