@@ -326,3 +326,13 @@ def test_a_run_reads_its_records_and_image_headers_once(make_config, monkeypatch
         with pytest.raises(KeyboardInterrupt):
             run(make_config(), trainer_hook=stop)
         assert calls == {"load_records": 1, "image_problems": 1}, (run.__name__, calls)
+
+
+def test_system_directory_rule():
+    from vrft.train.preflight import system_dir_problem
+
+    assert system_dir_problem("/") == "is the filesystem root"
+    assert "system directory /proc" in system_dir_problem("/proc/x")
+    assert system_dir_problem("/var") and system_dir_problem("/tmp")
+    assert system_dir_problem("/var/tmp/my-run") is None and system_dir_problem("/tmp/run") is None
+    assert system_dir_problem(os.path.expanduser("~")) is not None

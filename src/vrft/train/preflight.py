@@ -46,9 +46,10 @@ TRACKER_INSTALL = {
     "trackio": "pip install trackio",
 }
 
-SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin",
-               "/sys", "/usr", "/var")  # fmt: skip
-"""Directories (and everything below them) that a run never writes into; nor the root, nor $HOME itself."""
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin", "/sys", "/usr")
+"""Directories that a run never writes into, nor anywhere below them."""
+SYSTEM_ROOTS = ("/run", "/var", "/home", "/opt", "/srv", "/mnt", "/media", "/tmp")
+"""Directories a run does not take as its own output directory (below them is fine: /var/tmp/run)."""
 
 
 @dataclass
@@ -202,13 +203,17 @@ def _check_packages(cfg: VrftConfig, add) -> None:
 
 # ---------------------------------------------------------------------------------------- outputs
 def system_dir_problem(path: str | os.PathLike) -> str | None:
-    """Why `path` may not be a run's output directory (the root, a system directory, $HOME), or None."""
+    """Why `path` may not be a run's output directory, or None: the filesystem root, a system directory
+    or anything below one (`SYSTEM_DIRS`), a shared top-level directory itself (`SYSTEM_ROOTS`), or the
+    home directory itself."""
     r = Path(os.path.realpath(os.path.abspath(os.path.expanduser(os.fspath(path)))))
     if r == Path(r.anchor):
         return "is the filesystem root"
     for d in SYSTEM_DIRS:
         if r == Path(d) or Path(d) in r.parents:
             return f"is {'the' if r == Path(d) else 'inside the'} system directory {d}"
+    if any(r == Path(d) for d in SYSTEM_ROOTS):
+        return "is a shared system directory"
     home = os.path.expanduser("~")
     if home not in ("", "/") and r == Path(os.path.realpath(home)):
         return "is your home directory itself"
