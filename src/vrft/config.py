@@ -180,6 +180,13 @@ class RewardsSection(_Section):
 LossType = Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
 
 
+# transformers 5's scheduler names (transformers.SchedulerType); tests/train/test_variants.py checks the
+# list against the installed transformers. A name outside it is a schema error, not a crash at step 0.
+LRScheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                      "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
+                      "warmup_stable_decay", "greedy"]  # fmt: skip
+
+
 class GRPOSection(_Section):
     """Visual-RFT: TRL's GRPOTrainer hyperparameters (paper values in configs/paper/)."""
 
@@ -192,7 +199,7 @@ class GRPOSection(_Section):
     )
     beta: float = Field(0.04, ge=0.0, description="KL coefficient to the frozen reference (k3 estimator).")
     learning_rate: float = Field(1e-6, gt=0.0, description="Peak learning rate (AdamW).")
-    lr_scheduler: str = Field(
+    lr_scheduler: LRScheduler = Field(
         "linear", description="transformers scheduler name (linear, cosine, constant...)."
     )
     warmup: float = Field(0.0, ge=0.0, description="Warmup: a ratio of the steps if < 1, else a step count.")
@@ -275,7 +282,7 @@ class SFTSection(_Section):
     """The supervised baseline: TRL's SFTTrainer on the tasks' answer texts."""
 
     learning_rate: float = Field(1e-5, gt=0.0, description="Peak learning rate (AdamW).")
-    lr_scheduler: str = Field("linear", description="transformers scheduler name.")
+    lr_scheduler: LRScheduler = Field("linear", description="transformers scheduler name.")
     warmup: float = Field(0.0, ge=0.0, description="Warmup: a ratio of the steps if < 1, else a step count.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")

@@ -27,7 +27,7 @@ import typing
 import pytest
 import torch
 
-from vrft.config import GRPOSection, LossType, validate
+from vrft.config import GRPOSection, LossType, LRScheduler, validate
 from vrft.errors import ConfigError
 
 from .conftest import reward_module, tiny_config
@@ -75,6 +75,19 @@ def test_loss_types_are_the_installed_trls():
     assert (
         GRPOSection().loss_type == "grpo" and GRPOSection().importance_sampling_level == "token"
     )  # the paper
+
+
+def test_scheduler_names_are_transformers_own_and_checked_by_the_schema():
+    from transformers.trainer_utils import SchedulerType
+
+    from vrft.config import load_config
+
+    assert set(typing.get_args(LRScheduler)) == {e.value for e in SchedulerType}
+    base = {"model": {"path": "m"}, "data": {"train": "t.jsonl"}}
+    for key in ("grpo.lr_scheduler", "sft.lr_scheduler"):  # issue 19 §3: refused before any work
+        with pytest.raises(ConfigError, match=re.escape(key) + ".*'bogus'"):
+            load_config(base, [f"{key}=bogus"])
+        assert getattr(load_config(base, [f"{key}=cosine"]), key.split(".")[0]).lr_scheduler == "cosine"
 
 
 def test_every_knob_reaches_grpo_config(make_config, tmp_path):

@@ -234,7 +234,7 @@ def _check_output_dirs(cfg: VrftConfig, add, reward_files: list[str]) -> None:
             continue  # the derived SFT directory of a refused output.dir
         why = system_dir_problem(out)
         if why:
-            add(key, f"{out} {why}; a run writes final/, checkpoints and logs there: give a directory of its "
+            add(key, f"{out} {why}: vrft cannot write a run (final/, checkpoints, logs) there; give a directory of its "
                      "own, e.g. runs/my-experiment")  # fmt: skip
             continue
         try:
