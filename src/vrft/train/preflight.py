@@ -11,8 +11,8 @@ it against everything else, and reports every problem at once as one `ConfigErro
   training records (loaded once, filtered to the task, the `data.max_samples` subset, the run's
   `answer_format`) and the header of every image they use; `data.eval` is not read by training and
   not checked;
-- the output directories: not the filesystem root or a system directory, not an input and not
-  holding one (model, records, external reward modules);
+- the output directories: not the filesystem root, a system directory (`system_dir_problem`) or the
+  home directory itself; not an input and not holding one (model, records, external reward modules);
 - without weights, from the model's config and processor files: LoRA `target_modules` that match no
   module, and an `sft.max_length` that would cut a prompt's image tokens.
 
@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vrft.config import VrftConfig, join_problems, problems_of, suggest
+from vrft.config import VrftConfig, problems_of
 from vrft.errors import ConfigError, UserError
+from vrft.schema import join_problems, suggest
 
 logger = logging.getLogger(__name__)
 
