@@ -307,3 +307,19 @@ def test_check_config_cli(tmp_path, capsys):
     assert cli_main(["check-config", str(paper)]) == 2
     assert "model.path" in capsys.readouterr().err
     assert cli_main(["check-config", str(paper), "--no-path-checks"]) == 0
+
+
+def test_the_schema_reads_no_other_file_and_imports_no_registry(tmp_path):
+    """config.py is the schema (issue 23 §1): loading a config touches neither the model, the records nor
+    the rewards / tasks registries; `vrft.train.preflight` does, once."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vrft.config as c\n"
+        "cfg = c.load_config({'model': {'path': '/no/model'}, 'data': {'train': '/no/t.jsonl', 'task': 'x'}})\n"
+        "bad = [m for m in ('vrft.rewards', 'vrft.tasks', 'vrft.data.records', 'vrft.models.load', 'torch')"
+        " if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
