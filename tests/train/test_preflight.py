@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import types
 from pathlib import Path
 
@@ -231,6 +232,10 @@ def test_resuming_a_finished_run_is_refused_with_how_to_go_on(tmp_path):
     with pytest.raises(UserError, match=r"is finished .*step 10 of 10.*model.path=.*final.*overwrite"):
         prepare_output_dir(out, resume=True)
     assert not (out / ".vrft.lock").exists()
+    # finished without checkpoints (output.save_steps unset): refused too, instead of training from scratch
+    shutil.rmtree(out / "checkpoint-10")
+    with pytest.raises(UserError, match=r"finished run .*no checkpoint.*model.path="):
+        prepare_output_dir(out, resume=True)
 
 
 def test_resuming_with_another_length_is_refused(tmp_path):

@@ -79,6 +79,11 @@ def prepare_output_dir(
             problem = resume_problem(out, checkpoint, schedule or {})
             if problem:
                 raise UserError(problem)
+        elif resume and (out / "final").exists():  # finished without checkpoints: nothing to resume from
+            raise UserError(
+                f"output.resume: {out} holds a finished run ({out / 'final'}) and no checkpoint: nothing to "
+                f"resume; {_HOW.format(final=out / 'final')}"
+            )
         if checkpoint is None and not resume:
             earlier = [n for n in ("final", "metrics.jsonl") if (out / n).exists()] + existing_ckpts
             if earlier and overwrite:
@@ -109,6 +114,9 @@ def release_output_dir(out: str | Path) -> None:
     outputs.release_lock(out)
 
 
+_HOW = ("to train further, start a new run from its model (model.path={final} output.dir=NEW_DIR), "
+        "or train again from the start with output.overwrite=true")  # fmt: skip
+
 SCHEDULE_KEYS = ("grpo.max_steps", "grpo.epochs", "grpo.prompts_per_step", "sft.max_steps", "sft.epochs",
                  "sft.per_device_batch_size", "sft.gradient_accumulation_steps", "data.max_samples")  # fmt: skip
 """Settings that fix a run's length and learning-rate schedule: a resume must keep them."""
@@ -136,8 +144,7 @@ def resume_problem(out: Path, checkpoint: str | Path, schedule: Mapping[str, Any
 
     import yaml
 
-    how = (f"to train further, start a new run from its model (model.path={out / 'final'} output.dir=NEW_DIR), "
-           "or train again from the start with output.overwrite=true")  # fmt: skip
+    how = _HOW.format(final=out / "final")
     try:
         state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
         done, total = int(state["global_step"]), int(state["max_steps"])
