@@ -306,8 +306,13 @@ def _check_records(cfg: VrftConfig, task_name: str | None, add, result: Prefligh
         return
     if not path.is_file():
         what = _kind(path)
-        hint = " (give the .jsonl file inside it)" if what == "a directory" else ""
-        add(key, f"{path} is {what}, not a records file{hint}: give a JSONL records file (docs/data.md)")
+        if what == "a directory":
+            add(
+                key,
+                f"{path} is a directory, not a records file (give the path of the records .jsonl file itself)",
+            )
+        else:
+            add(key, f"{path} is {what}, not a records file: give a JSONL records file (docs/data.md)")
         return
     try:
         records = load_records(path)
