@@ -1,40 +1,53 @@
-"""Typed configuration for `vrft train` (Visual-RFT / GRPO) and `vrft sft` (the SFT baseline).
+"""Typed configuration for `vrft train` (Visual-RFT / GRPO) and `vrft sft` (the SFT baseline): the schema.
 
 One YAML file describes one experiment: the model, the data, the rewards, the GRPO and SFT
-hyperparameters and where to write. It is loaded in three stages, each reporting *every* problem
-it finds at once (as a `vrft.errors.ConfigError`):
+hyperparameters and where to write. This module reads it in three stages, each reporting *every*
+problem it finds at once (as a `vrft.errors.ConfigError`), and touches no other file:
 
 1. YAML syntax (file:line of the error);
 2. the schema: unknown keys (with a "did you mean" suggestion) and wrong types, each with the file
    and line of the key, or the `key=value` override that introduced it;
-3. `validate()`: rules across fields and against the world (registered rewards, tasks and presets,
-   the model directory, the records file, the model family's coordinate convention). Nothing here
-   loads a model: the model family is read from `config.json`.
+3. `validate()`: rules across fields that need nothing but the config.
+
+What needs the world (the model directory, the records and their images, the registered tasks and
+rewards, installed trackers, the output directory) is checked once per run by
+`vrft.train.preflight`, which `vrft train`, `vrft sft` and `vrft check-config` run.
 
 Overrides are dotted `key=value` strings whose values are parsed as YAML scalars
 (`grpo.beta=0.0`, `model.lora.enabled=true`, `model.lora.target_modules=[q_proj,v_proj]`).
-Relative paths in a config are relative to the current working directory.
+Relative paths in a config are relative to the current working directory. The reading, override
+and error-message machinery is `vrft.schema` (shared with the demo's settings).
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import importlib.util
-import json
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+)
 
-from vrft.errors import ConfigError, UserError
+from vrft.errors import ConfigError
+from vrft.schema import (
+    apply_overrides,
+    join_problems,
+    read_source,
+    source_of,
+    suggest,
+    type_name,
+    validate_schema,
+)
 
-_M = TypeVar("_M", bound=BaseModel)
-
-logger = logging.getLogger(__name__)
+__all__ = ["VrftConfig", "apply_overrides", "join_problems", "load_config", "read_source", "suggest",
+           "validate", "validate_schema"]  # fmt: skip
 
 Convention = Literal["auto", "norm1000", "resized_pixels", "pixels"]
 
@@ -47,6 +60,16 @@ def _seed(value: int) -> int:
 
 Seed = Annotated[int, AfterValidator(_seed)]
 """Any integer; negative (and >= 2**32) seeds are taken mod 2**32 (`vrft.inputs.normalize_seed`)."""
+
+
+Tracker = Literal["wandb", "tensorboard", "trackio"]
+
+
+def _as_list(value: Any) -> Any:
+    """`report_to: tensorboard` means `[tensorboard]`; 'none' (transformers' word for no tracker) means []."""
+    if isinstance(value, str):
+        return [] if value == "none" else [value]
+    return value
 
 
 class _Section(BaseModel):
@@ -109,7 +132,9 @@ class DataSection(_Section):
 
     train: str = Field(..., description="Training records (JSONL).")
     eval: str | None = Field(
-        None, description="Evaluation records for this experiment (used by `vrft eval`)."
+        None,
+        description="Held-out records of this experiment, a note for people: give them to `vrft eval --data`. "
+        "Training never reads them, so they are not checked.",
     )
     task: str | None = Field(
         None,
@@ -122,7 +147,9 @@ class DataSection(_Section):
         "Records may set answer_format too; they must agree with this.",
     )
     max_samples: int | None = Field(None, gt=0, description="Use at most this many training records.")
-    seed: Seed = Field(0, description="Seed that picks the `max_samples` subset (any integer; taken mod 2**32).")
+    seed: Seed = Field(
+        0, description="Seed that picks the `max_samples` subset (any integer; taken mod 2**32)."
+    )
     shuffle: bool = Field(
         True, description="Shuffle the prompts each epoch (seeded by grpo.seed / sft.seed)."
     )
@@ -153,6 +180,13 @@ class RewardsSection(_Section):
 LossType = Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
 
 
+# transformers 5's scheduler names (transformers.SchedulerType); tests/train/test_variants.py checks the
+# list against the installed transformers. A name outside it is a schema error, not a crash at step 0.
+LRScheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                      "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
+                      "warmup_stable_decay", "greedy"]  # fmt: skip
+
+
 class GRPOSection(_Section):
     """Visual-RFT: TRL's GRPOTrainer hyperparameters (paper values in configs/paper/)."""
 
@@ -165,7 +199,7 @@ class GRPOSection(_Section):
     )
     beta: float = Field(0.04, ge=0.0, description="KL coefficient to the frozen reference (k3 estimator).")
     learning_rate: float = Field(1e-6, gt=0.0, description="Peak learning rate (AdamW).")
-    lr_scheduler: str = Field(
+    lr_scheduler: LRScheduler = Field(
         "linear", description="transformers scheduler name (linear, cosine, constant...)."
     )
     warmup: float = Field(0.0, ge=0.0, description="Warmup: a ratio of the steps if < 1, else a step count.")
@@ -208,7 +242,9 @@ class GRPOSection(_Section):
     mask_truncated_completions: bool = Field(
         False, description="Drop completions cut at max length from the loss."
     )
-    seed: Seed = Field(42, description="Seed of the run (sampling, data order, adapter init); any integer, taken mod 2**32.")
+    seed: Seed = Field(
+        42, description="Seed of the run (sampling, data order, adapter init); any integer, taken mod 2**32."
+    )
     use_vllm: bool = Field(False, description="Generate rollouts with vLLM (needs `pip install vrft[vllm]`).")
     vllm_mode: Literal["colocate", "server"] = Field(
         "colocate", description="vLLM inside the training processes, or a separate `trl vllm-serve` server."
@@ -246,7 +282,7 @@ class SFTSection(_Section):
     """The supervised baseline: TRL's SFTTrainer on the tasks' answer texts."""
 
     learning_rate: float = Field(1e-5, gt=0.0, description="Peak learning rate (AdamW).")
-    lr_scheduler: str = Field("linear", description="transformers scheduler name.")
+    lr_scheduler: LRScheduler = Field("linear", description="transformers scheduler name.")
     warmup: float = Field(0.0, ge=0.0, description="Warmup: a ratio of the steps if < 1, else a step count.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
@@ -276,8 +312,10 @@ class OutputSection(_Section):
     resume: bool | str = Field(
         False, description="true: resume from the last checkpoint in the output dir; or a checkpoint path."
     )
-    report_to: list[str] = Field(
-        default_factory=list, description="Extra trackers: wandb, tensorboard, trackio."
+    report_to: Annotated[list[Tracker], BeforeValidator(_as_list)] = Field(
+        default_factory=list,
+        description="Extra trackers: wandb, tensorboard, trackio (a name or a list; each needs its extra, "
+        'e.g. `pip install "vrft[wandb]"`).',
     )
     overwrite: bool = Field(
         False,
@@ -302,12 +340,9 @@ class VrftConfig(_Section):
     _origin: str | None = PrivateAttr(default=None)
 
     def where(self, dotted: str) -> str:
-        """'file:line' (or the override) that set `dotted`, else the config file, else ''."""
-        while dotted:
-            if dotted in self._sources:
-                return self._sources[dotted]
-            dotted = dotted.rpartition(".")[0]
-        return self._origin or ""
+        """'file:line' (or the override) that set `dotted` (`vrft.schema.source_of`), else the config file,
+        else ''."""
+        return source_of(self._sources, dotted) or self._origin or ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML-serialisable dict of every value (defaults included)."""
@@ -329,16 +364,14 @@ def load_config(
     overrides: Sequence[str] = (),
     *,
     check: bool = True,
-    check_paths: bool = True,
 ) -> VrftConfig:
     """Load a config from a YAML file (or a dict), apply `key=value` overrides, check it.
 
     Args:
         source: path of a YAML file, or an already parsed mapping (e.g. built by the demo).
         overrides: dotted `key=value` strings; values are parsed as YAML scalars.
-        check: run `validate()` (cross-field and world checks) after the schema.
-        check_paths: with `check`, also require the model directory and records files to exist
-            (and read the model family); False for shipped presets whose paths are placeholders.
+        check: run `validate()` (the rules across fields) after the schema. Nothing here reads the
+            model, the records or any other file but `source`: `vrft.train.preflight` does.
 
     Raises:
         ConfigError: listing every problem, each with its file:line / override and a fix.
@@ -348,154 +381,25 @@ def load_config(
     cfg._sources = sources
     cfg._origin = origin
     if check:
-        validate(cfg, check_paths=check_paths)
+        validate(cfg)
     return cfg
 
 
-def read_source(
-    source: str | Path | Mapping[str, Any], what: str = "config file"
-) -> tuple[dict[str, Any], dict[str, str], str]:
-    """(data, sources, origin) of a YAML file (read by `vrft.inputs.read_yaml`: not UTF-8, duplicate
-    keys, alias bombs refused) or of a mapping; `sources` maps each dotted key to its ``file:line``."""
-    if isinstance(source, Mapping):
-        return _deep_copy(source), {}, "<dict>"
-    from vrft.inputs import read_yaml
-
-    path = Path(source)
-    data, lines = read_yaml(path, what)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections (model:, data:, ...)")
-    return data, {key: f"{path}:{line}" for key, line in lines.items()}, str(path)
-
-
-def apply_overrides(
-    data: dict[str, Any], overrides: Sequence[str], sources: dict[str, str]
-) -> dict[str, Any]:
-    """Set dotted `key=value` overrides (values parsed as YAML scalars) into `data`, recording each
-    one's origin in `sources`; ConfigError lists every malformed one."""
-    problems = []
-    for item in overrides:
-        try:
-            key, value = _parse_override(item)
-        except ConfigError as err:
-            problems.append(str(err))
-            continue
-        _set_dotted(data, key, value)
-        sources[key] = f"override '{item}'"
-    if problems:
-        raise ConfigError(_join(problems))
-    return data
-
-
-def validate_schema(schema: type[_M], data: Mapping[str, Any], sources: dict[str, str], origin: str) -> _M:
-    """`schema.model_validate(data)`; ConfigError lists every problem with its file:line or override
-    and, for an unknown key, the closest known one. Any pydantic schema (the `vrft train` config, the
-    demo's settings) gets the same messages."""
-    try:
-        return schema.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_join(_schema_problems(err, sources, origin, schema))) from None
-
-
-def _deep_copy(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _deep_copy(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_deep_copy(v) for v in obj]
-    return obj
-
-
-def _parse_override(item: str) -> tuple[str, Any]:
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"override '{item}': expected key=value, e.g. grpo.beta=0.04")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw  # an unparsable scalar stays a string; the schema decides if that is fine
-    return key, value
-
-
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = data
-    for part in parts[:-1]:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    node[parts[-1]] = value
-
-
-def _join(problems: list[str]) -> str:
-    if len(problems) == 1:
-        return problems[0]
-    return f"{len(problems)} problems in the config:\n" + "\n".join(f"  - {p}" for p in problems)
-
-
-def _section_at(loc: Sequence[Any], schema: type[BaseModel]) -> type[BaseModel] | None:
-    """The schema class that holds the field at `loc` (a pydantic error location) under `schema`."""
-    cls: type[BaseModel] | None = schema
-    for part in loc[:-1]:
-        if cls is None or not isinstance(part, str) or part not in cls.model_fields:
-            return None
-        ann = cls.model_fields[part].annotation
-        cls = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-    return cls
-
-
-def _schema_problems(
-    err: ValidationError, sources: dict[str, str], origin: str, schema: type[BaseModel] = VrftConfig
-) -> list[str]:
-    problems = []
-    for e in err.errors():
-        loc = [str(p) for p in e["loc"]]
-        dotted = ".".join(loc)
-        at = _where(sources, dotted) or origin
-        if e["type"] == "extra_forbidden":
-            section = _section_at(e["loc"], schema)
-            names = list(section.model_fields) if section else []
-            close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6)
-            prefix = ".".join(loc[:-1])
-            if close:
-                hint = f" — did you mean '{prefix + '.' if prefix else ''}{close[0]}'?"
-            else:
-                hint = f" — known keys here: {', '.join(names)}" if names else ""
-            problems.append(f"{at}: unknown key '{dotted}'{hint}")
-        elif e["type"] == "missing":
-            problems.append(f"{at}: missing required key '{dotted}'")
-        else:
-            got = e.get("input")
-            shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
-            problems.append(f"{at}: {dotted}: {e['msg']} (got {shown})")
-    return problems
-
-
-def _where(sources: dict[str, str], dotted: str) -> str:
-    while dotted:
-        if dotted in sources:
-            return sources[dotted]
-        dotted = dotted.rpartition(".")[0]
-    return ""
-
-
 # ---------------------------------------------------------------------------------------- validation
-def validate(cfg: VrftConfig, *, check_paths: bool = True) -> None:
-    """Check every rule across fields and against the installed registries; raise ConfigError with all.
+def validate(cfg: VrftConfig) -> None:
+    """Check the rules across fields that need nothing but the config; raise ConfigError with all.
 
-    Rules: G >= 2; prompts per step a whole number of per-device batches; known task, preset and
-    rewards (a reward may be 'package.module:function'); with `check_paths`: the model directory and
-    records files exist, the training records load and hold the task, and the model family has a
-    known coordinate convention (read from config.json, no model loaded).
+    Rules: G >= 2; prompts per step a whole number of per-device batches; min_pixels <= max_pixels;
+    LoRA on the vision tower not with a frozen vision tower; the GRPO loss variants' own settings.
+    Checks that need files, registries or installed packages (the model directory, the records and
+    their images, the task, the rewards, the trackers) run once per run in `vrft.train.preflight`.
     """
-    problems = problems_of(cfg, check_paths=check_paths)
+    problems = problems_of(cfg)
     if problems:
-        raise ConfigError(_join(problems))
+        raise ConfigError(join_problems(problems))
 
 
-def problems_of(cfg: VrftConfig, *, check_paths: bool = True) -> list[str]:
+def problems_of(cfg: VrftConfig) -> list[str]:
     """Every problem `validate()` would report, as messages (empty list: the config is fine)."""
     problems: list[str] = []
 
@@ -544,192 +448,7 @@ def problems_of(cfg: VrftConfig, *, check_paths: bool = True) -> list[str]:
             "grpo.importance_sampling_level",
             "loss_type 'vespo' computes its own sequence-level weights: leave it at 'token'",
         )
-    if g.use_vllm and importlib.util.find_spec("vllm") is None:
-        add(
-            "grpo.use_vllm",
-            "vLLM is not installed: `pip install 'vrft[vllm]'` (needs a CUDA GPU) or set it false",
-        )
-
-    task_name = _check_task(cfg, add)
-    if check_paths:
-        _check_model_dir(cfg, add)
-        task_name = _check_records(cfg, task_name, add)
-    _check_rewards(cfg, task_name, add)
     return problems
-
-
-def _check_task(cfg: VrftConfig, add) -> str | None:
-    if cfg.data.task is None:
-        return None
-    try:
-        from vrft.tasks import TASKS
-    except ImportError as err:  # the tasks package is part of vrft; a broken install is not a config error
-        raise UserError(f"cannot import vrft.tasks: {err}") from err
-    if cfg.data.task not in TASKS:
-        add(
-            "data.task",
-            f"unknown task '{cfg.data.task}'{_suggest(cfg.data.task, TASKS)}; known: {', '.join(TASKS)}",
-        )
-        return None
-    return cfg.data.task
-
-
-def _check_rewards(cfg: VrftConfig, task_name: str | None, add) -> None:
-    from vrft.rewards import PRESETS, REWARDS
-
-    r = cfg.rewards
-    if r.preset not in PRESETS:
-        add(
-            "rewards.preset",
-            f"unknown preset '{r.preset}'{_suggest(r.preset, PRESETS)}; known: {', '.join(PRESETS)}",
-        )
-    extra_names = set()
-    for i, spec in enumerate(r.extra):
-        try:
-            fn = resolve_reward(spec)
-        except ConfigError as err:
-            add(f"rewards.extra.{i}", str(err))
-            continue
-        extra_names.update({spec, getattr(fn, "__name__", spec)})
-    if task_name is not None and r.preset in PRESETS:
-        from vrft.rewards import rewards_for
-
-        try:
-            rewards_for(
-                task_name,
-                r.preset,
-                {k: v for k, v in r.weights.items() if k in REWARDS},
-                answer_format=cfg.data.answer_format,
-            )
-        except ConfigError as err:
-            add("rewards.preset", str(err))
-    for name in r.weights:
-        if name not in REWARDS and name not in extra_names:
-            if ":" in name:
-                add(
-                    f"rewards.weights.{name}",
-                    f"'{name}' is weighted but not listed in rewards.extra; add it there",
-                )
-            else:
-                add(
-                    f"rewards.weights.{name}",
-                    f"unknown reward '{name}'{_suggest(name, REWARDS)}; known: {', '.join(REWARDS)} "
-                    "(or add an external one to rewards.extra as 'package.module:function')",
-                )
-
-
-def resolve_reward(spec: str):
-    """Import an external reward 'package.module:function' (TRL convention); ConfigError if it fails."""
-    module_name, sep, func_name = spec.partition(":")
-    if not sep or not module_name or not func_name:
-        raise ConfigError(f"'{spec}': name an external reward as 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(f"'{spec}': cannot import module '{module_name}' ({err})") from None
-    fn = getattr(module, func_name, None)
-    if not callable(fn):
-        raise ConfigError(f"'{spec}': module '{module_name}' has no function '{func_name}'")
-    return fn
-
-
-def _check_model_dir(cfg: VrftConfig, add) -> None:
-    path = Path(cfg.model.path).expanduser()
-    if not path.is_dir():
-        add(
-            "model.path",
-            f"model directory not found: {path} (set model.path to a local Hugging Face model directory, "
-            "e.g. one made by `huggingface-cli download Qwen/Qwen2-VL-2B-Instruct --local-dir DIR`)",
-        )
-        return
-    config_json = path / "config.json"
-    if not config_json.is_file():
-        add("model.path", f"{path} has no config.json: not a Hugging Face model directory")
-        return
-    if cfg.model.coordinate_convention != "auto":
-        return
-    try:
-        model_type = json.loads(config_json.read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError) as err:
-        add("model.path", f"cannot read {config_json}: {err}")
-        return
-    try:
-        model_convention(model_type, "auto")
-    except ConfigError as err:
-        add("model.coordinate_convention", str(err))
-
-
-def model_convention(model_type: str | None, configured: str) -> str:
-    """The coordinate convention for a model family (`configured` wins unless it is 'auto')."""
-    from vrft.models.load import convention_for
-
-    return convention_for(model_type, configured)
-
-
-def _check_records(cfg: VrftConfig, task_name: str | None, add) -> str | None:
-    from vrft.data.records import image_problems, load_records, sample_records
-
-    for key in ("data.train", "data.eval"):
-        value = getattr(cfg.data, key.split(".")[1])
-        if value is None:
-            continue
-        path = Path(value).expanduser()
-        if path.is_dir():
-            add(key, f"{path} is a directory, not a records file (give the .jsonl file inside it)")
-            continue
-        if not path.is_file():
-            add(key, f"records file not found: {path} (make one with `vrft data ...`, see docs/data.md)")
-            continue
-        if key != "data.train":
-            continue
-        try:
-            records = load_records(path)
-        except UserError as err:
-            add(key, str(err))
-            continue
-        tasks = sorted({r.task for r in records})
-        if cfg.data.task is None and len(tasks) > 1:
-            add(
-                "data.task", f"the records of {path} mix tasks {tasks}; set data.task to train on one of them"
-            )
-        elif cfg.data.task is None and tasks:
-            task_name = tasks[0]
-            _check_task_name(task_name, key, add)
-        if task_name is not None and not any(r.task == task_name for r in records):
-            add(key, f"{path} has no '{task_name}' records")
-        elif task_name is not None or len(tasks) == 1:
-            # every image the run will read, header only (a bad image must not surface at step 1)
-            used = sample_records(
-                [r for r in records if r.task == (task_name or tasks[0])], cfg.data.max_samples, cfg.data.seed
-            )
-            bad = image_problems(used)
-            if bad:
-                from vrft.data.records import format_problems
-
-                add(key, format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))
-    return task_name
-
-
-def _check_task_name(name: str, key: str, add) -> None:
-    from vrft.tasks import TASKS
-
-    if name not in TASKS:
-        add(key, f"records have task '{name}', which no registered task handles (known: {', '.join(TASKS)})")
-
-
-def _suggest(name: str, known: Mapping[str, Any] | Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" — did you mean '{close[0]}'?" if close else ""
-
-
-def _type_name(ann: Any) -> str:
-    from typing import get_args, get_origin
-
-    if get_origin(ann) is Literal:
-        return "|".join(str(a) for a in get_args(ann))
-    if isinstance(ann, type):
-        return ann.__name__
-    return str(ann).replace("typing.", "")
 
 
 def schema_help() -> str:
@@ -747,8 +466,7 @@ def schema_help() -> str:
             default = (
                 "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
             )
-            type_name = _type_name(ann)
-            lines.append(f"  {dotted} = {default}  [{type_name}]  {field.description or ''}")
+            lines.append(f"  {dotted} = {default}  [{type_name(ann)}]  {field.description or ''}")
 
     walk(VrftConfig, "")
     return "\n".join(lines)

@@ -193,7 +193,7 @@ CONFIGS = sorted((ROOT / "configs" / "paper").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_configs_read_what_the_recipes_write(in_recipe_dir, path):
-    cfg = load_config(path, check_paths=False)
+    cfg = load_config(path)
     for key in ("train", "eval"):
         f = Path(getattr(cfg.data, key))
         assert f.is_file(), f"{path.name}: data.{key} = {f} is not written by docs/data.md's recipes"
@@ -207,7 +207,7 @@ def test_coco_ov_recipe_yields_6000_positive_only_base_prompts(in_recipe_dir):
     full = load_records("data/coco_ov/base65_train.jsonl")
     assert len(full) == 4 * N_COCO_IMAGES and all(r.boxes for r in full)  # no 'No Objects' at all
     for name in ("coco_ov", "lvis_ov"):
-        cfg = load_config(ROOT / "configs" / "paper" / f"{name}.yaml", check_paths=False)
+        cfg = load_config(ROOT / "configs" / "paper" / f"{name}.yaml")
         records, task = training_records(cfg)
         assert task == "detection" and len(records) == 6000 and cfg.data.max_samples == 6000
         assert all(r.boxes for r in records) and {r.category for r in records} <= set(COCO_OV_BASE_65)

@@ -181,21 +181,23 @@ def test_config_answer_format_key_and_presets():
     from vrft.train.builder import reward_functions
 
     base = {"model": {"path": "m"}, "data": {"train": "t.jsonl", "task": "counting"}}
-    cfg = load_config(base, ["rewards.preset=perception"], check_paths=False)
+    cfg = load_config(base, ["rewards.preset=perception"])
     assert cfg.data.answer_format == "think"
     assert [n for n, _ in reward_functions(cfg, "counting")[0]][0] == "format"  # follows the mode
     cfg = load_config(
-        base, ["rewards.preset=perception", "data.answer_format=answer_only"], check_paths=False
+        base, ["rewards.preset=perception", "data.answer_format=answer_only"]
     )
     names = [n for n, _ in reward_functions(cfg, "counting")[0]]
     assert names == ["format_answer_only", "count_points", "count_exact", "parse_fail_counting"]
-    cfg = load_config(base, ["data.answer_format=answer_only"], check_paths=False)
+    cfg = load_config(base, ["data.answer_format=answer_only"])
     assert [n for n, _ in reward_functions(cfg, "counting")[0]][0] == "format_answer_only"
     with pytest.raises(ConfigError, match="data.answer_format"):
-        load_config(base, ["data.answer_format=none"], check_paths=False)
+        load_config(base, ["data.answer_format=none"])
+    from vrft.train.preflight import preflight
+
     with pytest.raises(ConfigError, match="no rewards for task 'ocr'"):
-        load_config({**base, "data": {"train": "t.jsonl", "task": "ocr"}}, ["rewards.preset=visual-rft"],
-                    check_paths=False)  # fmt: skip
+        preflight(load_config({**base, "data": {"train": "t.jsonl", "task": "ocr"}}, ["rewards.preset=visual-rft"]),
+                  check_paths=False)  # fmt: skip
 
 
 def test_eval_cli_answer_only_on_saved_completions(tmp_path, capsys):

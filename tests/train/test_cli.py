@@ -30,8 +30,11 @@ def test_shipped_tiny_config_trains_through_the_cli(tmp_path, capsys):
     # running again into a finished run is refused with a way out (exit 2, no traceback)
     assert cli_main(["train", config, *common, "grpo.max_steps=1"]) == 2
     assert "output.overwrite=true" in capsys.readouterr().err
-    # ... and continued with --resume (options may come after the overrides)
-    assert cli_main(["train", config, *common, "grpo.max_steps=2", "output.save_steps=1", "--resume"]) == 0
+    # ... and a finished run is not "resumed" into a longer one: refused, saying how to go on (issue 19
+    # §2c: it used to log lr 0.0 and repeat steps); --resume may come after the overrides
+    assert cli_main(["train", config, *common, "grpo.max_steps=2", "output.save_steps=1", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "is finished" in err and "model.path=" in err and "Traceback" not in err
 
 
 def test_bad_config_fails_before_any_model_is_loaded(tmp_path, monkeypatch):

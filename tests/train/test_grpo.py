@@ -111,7 +111,7 @@ def test_resume_reaches_the_same_weights(make_config, tmp_path):
 
 def test_overwrite_replaces_an_earlier_run(make_config, tmp_path):
     """overwrite removes the earlier run's files (its manifest) and nothing else (issue 14)."""
-    from vrft.train.builder import prepare_output_dir, release_output_dir
+    from vrft.train.run_dir import prepare_output_dir, release_output_dir
 
     out = tmp_path / "run"
     prepare_output_dir(out, resume=False)  # an earlier run: claims its outputs in the manifest

@@ -17,7 +17,7 @@ from .conftest import state_dict_of
 def test_sharded_lora_save_merges_the_gathered_adapter(make_config, monkeypatch):
     from transformers import TrainerCallback
 
-    from vrft.train import grpo, run_grpo, speed
+    from vrft.train import finalize, run_grpo, speed
 
     cfg = make_config(arch="qwen2_vl", overrides=["model.lora.enabled=true", "model.lora.r=4"])
     in_memory = {}
@@ -28,13 +28,13 @@ def test_sharded_lora_save_merges_the_gathered_adapter(make_config, monkeypatch)
             in_memory.update({k: v.detach().clone() for k, v in merged.state_dict().items()})
 
     calls = []
-    real_merge = grpo.merge_saved_adapter
+    real_merge = finalize.merge_saved_adapter
 
     def merge(*args, **kwargs):
         calls.append(args)
         return real_merge(*args, **kwargs)
 
-    monkeypatch.setattr(grpo, "merge_saved_adapter", merge)
+    monkeypatch.setattr(finalize, "merge_saved_adapter", merge)
     monkeypatch.setattr(speed, "distribution_of", lambda accelerator: "zero3")
     final = run_grpo(cfg, extra_callbacks=[Merge()])
     assert calls and str(calls[0][0]) == str(cfg.model.path)  # merged into the base read from disk

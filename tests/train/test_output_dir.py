@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from vrft.errors import ConfigError, UserError
-from vrft.train.builder import checkpoint_problem, prepare_output_dir, release_output_dir
+from vrft.train.checkpoints import checkpoint_problem
+from vrft.train.run_dir import prepare_output_dir, release_output_dir
 
 from .conftest import RecordSteps, StopAfter, read_jsonl, state_dict_of
 

@@ -69,7 +69,23 @@ def test_one_grpo_step_then_evaluate(make_config, task, overrides, expected, tmp
     out = capsys.readouterr().out
     prompt = next(line for line in out.splitlines() if line.startswith("prompt: "))
     assert ("<think>" in prompt) == (task == "ocr")
-    assert "could not parse" in out or ("square: " in out if task == "counting" else "text: " in out)
+    # the printed answer is the task's own reading of the raw completion: a parsed answer, or "could not
+    # parse" with the parser's reason, and nothing else
+    from vrft.boxes import Frame
+    from vrft.tasks import TASKS
+
+    rest = out.split("raw: ", 1)[1]
+    ends = ["square: ", "counting: "] if task == "counting" else ["text: ", "ocr: "]
+    cut = max(rest.rfind("\n" + e) for e in ends)
+    assert cut >= 0, out
+    raw, result = rest[:cut], rest[cut + 1 :].splitlines()[0]
+    pred = TASKS[task].parse(raw, Frame(records[0].width, records[0].height, "pixels"))
+    if not pred.ok:
+        assert result.endswith(f"could not parse the answer ({pred.reason})"), (raw, result)
+    elif task == "counting":
+        assert result.startswith(f"square: {pred.count}") and "could not parse" not in out, (raw, result)
+    else:
+        assert result == f"text: {pred.text}" and "could not parse" not in out, (raw, result)
     assert (tmp_path / "p.png").is_file() == (task == "counting")
     assert (tmp_path / "eval" / "predictions.jsonl").is_file()
 

@@ -27,7 +27,7 @@ import typing
 import pytest
 import torch
 
-from vrft.config import GRPOSection, LossType, validate
+from vrft.config import GRPOSection, LossType, LRScheduler, validate
 from vrft.errors import ConfigError
 
 from .conftest import reward_module, tiny_config
@@ -77,9 +77,22 @@ def test_loss_types_are_the_installed_trls():
     )  # the paper
 
 
+def test_scheduler_names_are_transformers_own_and_checked_by_the_schema():
+    from transformers.trainer_utils import SchedulerType
+
+    from vrft.config import load_config
+
+    assert set(typing.get_args(LRScheduler)) == {e.value for e in SchedulerType}
+    base = {"model": {"path": "m"}, "data": {"train": "t.jsonl"}}
+    for key in ("grpo.lr_scheduler", "sft.lr_scheduler"):  # issue 19 §3: refused before any work
+        with pytest.raises(ConfigError, match=re.escape(key) + ".*'bogus'"):
+            load_config(base, [f"{key}=bogus"])
+        assert getattr(load_config(base, [f"{key}=cosine"]), key.split(".")[0]).lr_scheduler == "cosine"
+
+
 def test_every_knob_reaches_grpo_config(make_config, tmp_path):
-    from vrft.train.builder import Precision
     from vrft.train.grpo import grpo_args
+    from vrft.train.processes import Precision
 
     cfg = make_config(overrides=[
         "grpo.loss_type=sapo", "grpo.importance_sampling_level=sequence", "grpo.delta=1.5",
@@ -111,7 +124,7 @@ def test_inconsistent_variant_settings_are_refused(make_config, overrides, key):
         k, _, v = override.partition("=")
         setattr(cfg.grpo, k.split(".")[1], v)
     with pytest.raises(ConfigError, match=re.escape(key)):
-        validate(cfg, check_paths=False)
+        validate(cfg)
 
 
 def test_unknown_loss_type_is_refused(make_config):

@@ -21,7 +21,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, override_example: s
 def run_from_config(args: argparse.Namespace, runner: Callable[..., Path]) -> int:
     """Load the config with the overrides (`--resume` -> output.resume=true) and call `runner(cfg)`."""
     from vrft.config import load_config
-    from vrft.train.builder import quiet_other_ranks
+    from vrft.train.processes import quiet_other_ranks
 
     main = quiet_other_ranks()
     overrides = [o for o in args.overrides if o != "--resume"]  # '--resume' may come after the overrides

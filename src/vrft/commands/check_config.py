@@ -1,6 +1,10 @@
-"""`vrft check-config FILE [key=value ...]`: validate a training config without loading a model.
+"""`vrft check-config FILE [key=value ...]`: check a training config as `vrft train` / `vrft sft` do, without
+loading a model's weights.
 
-Prints the resolved config (every default filled in) and exits 0, or lists every problem and exits 2.
+Runs the schema (`vrft.config`) and the same checks against the world a run does before it starts
+(`vrft.train.preflight`: model directory, records and images, rewards, trackers, output directories,
+LoRA targets and `sft.max_length` from the model's config and processor files). Prints the resolved
+config (every default filled in) and exits 0, or lists every problem and exits 2.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-path-checks",
         action="store_true",
-        help="skip the checks of model.path and data files (for presets whose paths are placeholders)",
+        help="skip the checks that need model.path and data.train (for presets whose paths are placeholders)",
     )
     parser.add_argument(
         "--keys", action="store_true", help="list every config key with its default and meaning"
@@ -32,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vrft.config import load_config, schema_help
+    from vrft.train.preflight import preflight
 
     if args.keys:
         print(schema_help())
@@ -40,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give a config file (or --keys to list the keys)")
     overrides = [o for o in args.overrides if o not in ("--no-path-checks", "--keys")]
     no_path_checks = args.no_path_checks or "--no-path-checks" in args.overrides
-    cfg = load_config(args.config, overrides, check_paths=not no_path_checks)
+    cfg = load_config(args.config, overrides, check=False)
+    preflight(cfg, check_paths=not no_path_checks)
     sys.stdout.write(cfg.to_yaml())
     print(f"{args.config}: OK", file=sys.stderr)
     return 0

@@ -68,13 +68,16 @@ def _finite_or_none(value: Any) -> Any:
 class MetricsWriter(TrainerCallback):
     """Append every log of the trainer to `path` (JSON lines, one per logging step; rank 0 only).
 
-    Each line: {"step": int, "time": unix seconds, "<metric name>": float, ...}. `extra()` (if given) adds
-    metrics measured outside TRL (e.g. the step-time split of `StepTimer`).
+    Each line: {"step": int, "time": unix seconds, "<metric name>": float, ...}, one line per step and
+    steps increasing: a log of a step already written (the Trainer's end-of-training summary, logged at
+    the last step) is merged into that step's line. `extra()` (if given) adds metrics measured outside
+    TRL (e.g. the step-time split of `StepTimer`).
     """
 
     def __init__(self, path: str | Path, extra: Callable[[], Mapping[str, float]] | None = None):
         self.path = Path(path)
         self.extra = extra
+        self.last_step: int | None = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
@@ -89,8 +92,44 @@ class MetricsWriter(TrainerCallback):
         if self.extra is not None:
             row.update({k: _finite_or_none(float(v)) for k, v in self.extra().items()})
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.last_step is None:
+            self.last_step = _last_step(self.path)
+        if self.last_step is not None and row["step"] <= self.last_step:
+            _merge_into_step(self.path, row)  # e.g. the Trainer's end-of-training summary of the last step
+            return
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
+        self.last_step = row["step"]
+
+
+def _last_step(path: Path) -> int | None:
+    """The step of the last line of a metrics file (None: no file, or no line with a step)."""
+    if not path.is_file():
+        return None
+    for line in reversed(path.read_text(encoding="utf-8").splitlines()):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def _merge_into_step(path: Path, row: dict[str, Any]) -> None:
+    """Add `row`'s metrics to the line of its step (appended if there is none): one line per step."""
+    from vrft.outputs import atomic_write_text
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        try:
+            old = json.loads(lines[i])
+        except ValueError:
+            continue
+        if isinstance(old, dict) and old.get("step") == row["step"]:
+            lines[i] = json.dumps({**old, **row, "time": old.get("time", row["time"])})
+            break
+    else:
+        lines.append(json.dumps(row))
+    atomic_write_text(path, "".join(f"{line}\n" for line in lines))
 
 
 def truncate_jsonl(path: str | Path, max_step: int) -> None:

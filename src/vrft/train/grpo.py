@@ -2,7 +2,9 @@
 
 `run_grpo(cfg)` reads top to bottom:
 
-1. check the config (every problem at once) and the number of processes; resolve resume;
+1. check the config against the world, every problem at once (`vrft.train.preflight`: the records and
+   image headers are read there, once), and the number of processes; prepare the output directory
+   and resolve resume (`vrft.train.run_dir`);
 2. records of the task -> prompts, images and reward columns (`vrft.data.hf.build_grpo_dataset`);
 3. the task's rewards with the configured preset and weights, each wrapped in `NamedReward` (stable
    metric names, samples for people, non-finite values dropped);
@@ -11,29 +13,39 @@
 6. `GRPOTrainer(...).train(resume_from_checkpoint=...)` with callbacks writing `metrics.jsonl`,
    `samples.jsonl` and the step-time split;
 7. the final model in `<output.dir>/final` with `vrft.json` (how the model must be asked, also in every
-   checkpoint), `samples.html`, `config.resolved.yaml`.
+   checkpoint), `samples.html`, `config.resolved.yaml` (`vrft.train.finalize`); the output directory
+   is released in a `finally`, also when the run fails.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from vrft.config import VrftConfig, validate
+from vrft.config import VrftConfig
 from vrft.outputs import atomic_write_text
 from vrft.train import builder, speed
 from vrft.train.callbacks import MetricsWriter, NamedReward, SampleRecorder, SampleWriter, truncate_jsonl
+from vrft.train.checkpoints import checkpoint_step
 from vrft.train.contract import ContractWriter, save_contract, training_contract
+from vrft.train.finalize import save_final, write_rank_checksum, write_samples_html
+from vrft.train.preflight import preflight, run_inputs
+from vrft.train.processes import (
+    Precision,
+    gradient_accumulation,
+    is_main_process,
+    resolve_precision,
+    shared_trainer_args,
+    world_size,
+)
+from vrft.train.run_dir import prepare_output_dir, release_output_dir, schedule_of
 from vrft.train.timing import StepTimer
 
 logger = logging.getLogger(__name__)
 
 
-def grpo_args(
-    cfg: VrftConfig, out: Path, accumulation: int, precision: builder.Precision, weights: list[float]
-):
+def grpo_args(cfg: VrftConfig, out: Path, accumulation: int, precision: Precision, weights: list[float]):
     """TRL `GRPOConfig` for the config (batch sizes in completions: per-device prompts x G)."""
     from trl import GRPOConfig
 
@@ -83,7 +95,7 @@ def grpo_args(
         max_steps=g.max_steps or -1,
         num_train_epochs=1,  # all passes are laid out in the dataset (builder.prompt_order)
         log_completions=False,
-        **builder.shared_trainer_args(cfg, precision),
+        **shared_trainer_args(cfg, precision),
     )
 
 
@@ -91,7 +103,8 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     """Train with Visual-RFT (GRPO) as `cfg` says; return the directory of the final model.
 
     Args:
-        cfg: a loaded config (`vrft.config.load_config`); it is validated again here.
+        cfg: a loaded config (`vrft.config.load_config`); `vrft.train.preflight` checks it against the
+            world here (and loads its records, once).
         extra_callbacks: more `transformers.TrainerCallback`s (e.g. a benchmark's).
         trainer_hook: called with the built `GRPOTrainer` before training (tests, benchmarks).
     Returns:
@@ -99,33 +112,38 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
         `<output.dir>/adapter`). The run directory (its parent) also holds metrics.jsonl, samples.jsonl,
         samples.html, config.resolved.yaml and the checkpoints.
     """
+    checked = preflight(cfg)
+    processes = world_size()
+    accumulation = gradient_accumulation(cfg.grpo.prompts_per_step, cfg.grpo.per_device_prompts, processes)
+    out, checkpoint = prepare_output_dir(
+        cfg.output.dir, cfg.output.resume, cfg.output.overwrite, inputs=run_inputs(cfg), owner="train",
+        report_to=cfg.output.report_to, schedule=schedule_of(cfg),
+    )  # fmt: skip
+    try:
+        return _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbacks, trainer_hook)
+    finally:
+        release_output_dir(out)
+
+
+def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbacks, trainer_hook) -> Path:
     from trl import GRPOTrainer
 
     from vrft.data.hf import build_grpo_dataset
 
-    validate(cfg)
-    processes = builder.world_size()
-    accumulation = builder.gradient_accumulation(
-        cfg.grpo.prompts_per_step, cfg.grpo.per_device_prompts, processes
-    )
-    out, checkpoint = builder.prepare_output_dir(
-        cfg.output.dir, cfg.output.resume, cfg.output.overwrite, inputs=builder.run_inputs(cfg), owner="train",
-        report_to=cfg.output.report_to,
-    )  # fmt: skip
-    main = builder.is_main_process()
+    main = is_main_process()
     if main:
         atomic_write_text(out / "config.resolved.yaml", cfg.to_yaml())
         if checkpoint is not None:  # lines written after the checkpoint are written again
             for name in ("metrics.jsonl", "samples.jsonl"):
-                truncate_jsonl(out / name, builder.checkpoint_step(checkpoint))
+                truncate_jsonl(out / name, checkpoint_step(checkpoint))
         else:  # a fresh start (also a resume that found no checkpoint)
             for name in ("metrics.jsonl", "samples.jsonl"):
                 (out / name).unlink(missing_ok=True)
 
-    records, task_name = builder.training_records(cfg)
+    records, task_name = checked.records, checked.task_name
     task = builder.get_task(task_name, cfg.rewards.preset)
     reward_pairs, weights = builder.reward_functions(cfg, task_name)
-    precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
+    precision = resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     args = grpo_args(cfg, out, accumulation, precision, weights)
     speed.refuse_data_parallel(args.n_gpu)
 
@@ -198,7 +216,6 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
     write_rank_checksum(trainer, out)
     if main:
         write_samples_html(out, title=f"{cfg.name or 'vrft'}: training samples")
-    builder.release_output_dir(out)
     return final
 
 
@@ -259,102 +276,3 @@ def _parser(records, task, frame_fn):
         }
 
     return parse
-
-
-SHARDED = ("fsdp1", "fsdp2", "zero3")  # distributions where no process holds the full weights
-
-
-def save_final(
-    trainer: Any, processor: Any, out: Path, *, lora: bool, base: str | Path | None = None
-) -> Path:
-    """Save the trained model + processor to `<out>/final` (LoRA: adapter to `<out>/adapter`, merged to final).
-
-    LoRA under FSDP or DeepSpeed ZeRO-3 (weights sharded over the processes): the Trainer's `save_model`
-    gathers the adapter from all ranks into `<out>/adapter`; rank 0 then merges it into the untouched base
-    weights read from `base` (the LoRA base is frozen), never into its own shard.
-    """
-    from vrft.train.speed import distribution_of
-
-    final = out / "final"
-    acc = trainer.accelerator
-    if lora:
-        trainer.save_model(str(out / "adapter"))
-        acc.wait_for_everyone()
-        sharded = distribution_of(acc) in SHARDED
-        if acc.is_main_process:
-            if sharded:
-                if base is None:
-                    raise ValueError("save_final: LoRA under sharding needs the base model directory")
-                dtype = next(p.dtype for p in acc.unwrap_model(trainer.model).parameters())
-                merged = merge_saved_adapter(base, out / "adapter", str(dtype).removeprefix("torch."))
-                logger.info("LoRA under %s: merged the gathered adapter into %s", distribution_of(acc), base)
-            else:
-                merged = acc.unwrap_model(trainer.model).merge_and_unload()
-            merged.save_pretrained(final)
-            processor.save_pretrained(final)
-    else:
-        trainer.save_model(str(final))
-        if acc.is_main_process:
-            processor.save_pretrained(final)
-    acc.wait_for_everyone()
-    return final
-
-
-def merge_saved_adapter(base: str | Path, adapter: str | Path, dtype: str = "float32") -> Any:
-    """The base model (loaded on CPU) with the saved LoRA adapter merged in: a plain transformers model."""
-    from peft import PeftModel
-
-    from vrft.models.load import load_model_and_processor
-
-    model, _ = load_model_and_processor(base, dtype=dtype)
-    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-
-
-def write_rank_checksum(trainer: Any, out: Path) -> None:
-    """With several DDP processes, each writes a checksum of its weights (they must be identical)."""
-    if trainer.accelerator.num_processes < 2 or trainer.accelerator.distributed_type.value not in (
-        "MULTI_GPU",
-        "MULTI_CPU",
-        "MULTI_XPU",
-        "MULTI_NPU",
-    ):
-        return
-    sums = weights_checksum(trainer.accelerator.unwrap_model(trainer.model))
-    rank = trainer.accelerator.process_index
-    path = out / "rank_checksums" / f"rank{rank}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(sums, indent=0, sort_keys=True) + "\n", encoding="utf-8")
-    trainer.accelerator.wait_for_everyone()
-    if trainer.accelerator.is_main_process:
-        others = [json.loads(p.read_text()) for p in sorted(path.parent.glob("rank*.json"))]
-        if any(o != sums for o in others):
-            logger.error("the DDP replicas ended with DIFFERENT weights (see %s)", path.parent)
-        else:
-            logger.info("all %d processes ended with identical weights", len(others))
-
-
-def weights_checksum(model: Any) -> dict[str, str]:
-    """{parameter name: sha256 of its bytes} (exact, device-independent)."""
-    import hashlib
-
-    out = {}
-    for name, p in model.state_dict().items():
-        t = p.detach().to("cpu").contiguous()
-        out[name] = hashlib.sha256(t.view(-1).view(_byte_dtype()).numpy().tobytes()).hexdigest()[:16]
-    return out
-
-
-def _byte_dtype():
-    import torch
-
-    return torch.uint8
-
-
-def write_samples_html(out: Path, title: str) -> Path | None:
-    """Render `<out>/samples.jsonl` to `<out>/samples.html` (if there are samples)."""
-    path = out / "samples.jsonl"
-    if not path.is_file() or path.stat().st_size == 0:
-        return None
-    from vrft.report.html import load_samples, render_report
-
-    return render_report(load_samples(path), out / "samples.html", title=title)

@@ -275,9 +275,9 @@ DEEPSTACK_KEYWORDS = ("visual_pos_masks", "deepstack_visual_embeds")  # Qwen3-VL
 
 def find_decoder(model: torch.nn.Module) -> torch.nn.Module | None:
     """The decoder (text model) of a supported VLM (PEFT / DDP wrappers looked through), or None."""
-    from vrft.train.vision_dedup import _unwrap
+    from vrft.train.vision_dedup import unwrap_model
 
-    inner = _unwrap(model)
+    inner = unwrap_model(model)
     model_type = getattr(getattr(inner, "config", None), "model_type", None)
     if model_type not in TEXT_MODELS:
         return None
@@ -291,12 +291,12 @@ def find_decoder(model: torch.nn.Module) -> torch.nn.Module | None:
 
 def prefix_share_problem(model: torch.nn.Module) -> str | None:
     """Why `PrefixShare` cannot sit on this model's decoder (keyword names differ), or None."""
-    from vrft.train.vision_dedup import _unwrap, signature_problem
+    from vrft.train.vision_dedup import signature_problem, unwrap_model
 
     decoder = find_decoder(model)
     if decoder is None:
         return None
-    model_type = getattr(getattr(_unwrap(model), "config", None), "model_type", None)
+    model_type = getattr(getattr(unwrap_model(model), "config", None), "model_type", None)
     needed = DECODER_KEYWORDS + (DEEPSTACK_KEYWORDS if model_type == "qwen3_vl" else ())
     return signature_problem(decoder, needed, "prompt-prefix sharing")
 

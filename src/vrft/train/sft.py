@@ -3,6 +3,9 @@
 The same config as Visual-RFT (model, data, output), with the `sft` section for the optimiser: every
 record becomes (prompt = image + task text, completion = the task's answer text with its
 `<think>..</think> <answer>..</answer>` wrapper), and the loss is on the completion tokens only.
+The records are the ones `vrft.train.preflight` selected (`data.task`, `data.max_samples` with
+`data.seed`, `data.answer_format`; with `mixed_tasks` every task of `data.train`), visited in a seeded
+random order each epoch (`sft.seed`), or in file order with `data.shuffle: false`.
 """
 
 from __future__ import annotations
@@ -11,18 +14,22 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from vrft.config import VrftConfig, validate
-from vrft.errors import ConfigError
+from vrft.config import VrftConfig
 from vrft.outputs import atomic_write_text
 from vrft.train import builder
 from vrft.train.callbacks import MetricsWriter, truncate_jsonl
+from vrft.train.checkpoints import checkpoint_step
 from vrft.train.contract import ContractWriter, save_contract, training_contract
+from vrft.train.finalize import save_final
+from vrft.train.preflight import preflight, run_inputs
+from vrft.train.processes import Precision, is_main_process, resolve_precision, shared_trainer_args
+from vrft.train.run_dir import prepare_output_dir, release_output_dir, schedule_of
 from vrft.train.speed import refuse_data_parallel
 
 logger = logging.getLogger(__name__)
 
 
-def sft_args(cfg: VrftConfig, out: Path, precision: builder.Precision):
+def sft_args(cfg: VrftConfig, out: Path, precision: Precision):
     """TRL `SFTConfig` for the config."""
     from trl import SFTConfig
 
@@ -42,7 +49,9 @@ def sft_args(cfg: VrftConfig, out: Path, precision: builder.Precision):
         max_length=s.max_length,  # None: never cut the image tokens of a prompt
         completion_only_loss=True,
         dataloader_drop_last=False,
-        **builder.shared_trainer_args(cfg, precision),
+        # data.shuffle: the Trainer's seeded random order each epoch, or the records' order
+        train_sampling_strategy="random" if cfg.data.shuffle else "sequential",
+        **shared_trainer_args(cfg, precision),
     )
 
 
@@ -67,42 +76,43 @@ def run_sft(
     """Train the SFT baseline as `cfg` says; return the directory of the final model.
 
     With `mixed_tasks`, every record of `data.train` is trained on with its own task's prompt and answer
-    (a pretraining mix, e.g. classification + detection; `data.task` must still name one of them).
+    (a pretraining mix, e.g. classification + detection; `data.task` must still name one of them);
+    `data.max_samples`, `data.seed`, `data.answer_format` and `data.shuffle` apply as to one task.
 
     Writes to `cfg.sft_output_dir` (output.sft_dir, default '<output.dir>-sft'): checkpoints,
     metrics.jsonl, config.resolved.yaml and `final/` (LoRA: merged; adapter in `adapter/`), each model
     directory with `vrft.json` (how the model must be asked, `vrft.models.contract`).
     """
+    checked = preflight(cfg, mixed_tasks=mixed_tasks)
+    out, checkpoint = prepare_output_dir(
+        cfg.sft_output_dir, cfg.output.resume, cfg.output.overwrite, inputs=run_inputs(cfg), owner="sft",
+        report_to=cfg.output.report_to, schedule=schedule_of(cfg),
+    )  # fmt: skip
+    try:
+        return _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_hook)
+    finally:
+        release_output_dir(out)
+
+
+def _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_hook) -> Path:
     from trl import SFTTrainer
 
     from vrft.data.hf import build_sft_dataset
-    from vrft.train.grpo import save_final
 
-    validate(cfg)
-    out, checkpoint = builder.prepare_output_dir(
-        cfg.sft_output_dir, cfg.output.resume, cfg.output.overwrite, inputs=builder.run_inputs(cfg), owner="sft",
-        report_to=cfg.output.report_to,
-    )  # fmt: skip
-    main = builder.is_main_process()
+    main = is_main_process()
     if main:
         atomic_write_text(out / "config.resolved.yaml", cfg.to_yaml())
         if checkpoint is not None:
-            truncate_jsonl(out / "metrics.jsonl", builder.checkpoint_step(checkpoint))
+            truncate_jsonl(out / "metrics.jsonl", checkpoint_step(checkpoint))
         else:
             (out / "metrics.jsonl").unlink(missing_ok=True)
 
-    records, task_name = builder.training_records(cfg)
-    task = builder.get_task(task_name, cfg.rewards.preset)
+    records, task_name = checked.records, checked.task_name
     if mixed_tasks:
-        from vrft.data.records import load_records
-        from vrft.tasks import TASKS
-
-        records = load_records(cfg.data.train)
-        unknown = sorted({r.task for r in records} - set(TASKS))
-        if unknown:
-            raise ConfigError(f"data.train: {cfg.data.train} holds unknown tasks {unknown}")
-        task, task_name = PerRecordTask(cfg.rewards.preset), "+".join(sorted({r.task for r in records}))
-    precision = builder.resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
+        task = PerRecordTask(cfg.rewards.preset)
+    else:
+        task = builder.get_task(task_name, cfg.rewards.preset)
+    precision = resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     args = sft_args(cfg, out, precision)
     refuse_data_parallel(args.n_gpu)  # one process per GPU (accelerate launch), never nn.DataParallel
 
@@ -136,5 +146,4 @@ def run_sft(
     trainer.train(resume_from_checkpoint=checkpoint)
     final = save_final(trainer, processor, out, lora=cfg.model.lora.enabled, base=cfg.model.path)
     save_contract(out, contract, main)
-    builder.release_output_dir(out)
     return final

@@ -37,7 +37,13 @@ from typing import Any
 
 from vrft.train.prefix_share import TEXT_MODELS, PrefixShare, install_prefix_share, prefix_share_problem
 from vrft.train.rollout import SHARED_PREFILL_FAMILIES, SharedPrefillRollout, rollout_problem
-from vrft.train.vision_dedup import VISION_LAYOUTS, VisionDedup, install_vision_dedup, vision_dedup_problem
+from vrft.train.vision_dedup import (
+    VISION_LAYOUTS,
+    VisionDedup,
+    install_vision_dedup,
+    unwrap_model,
+    vision_dedup_problem,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,14 +142,8 @@ def proven_table() -> str:
 
 
 # ------------------------------------------------------------------------------------------ setting
-def _unwrap(model: Any) -> Any:
-    from vrft.train.vision_dedup import _unwrap as unwrap
-
-    return unwrap(model)
-
-
 def _model_type(model: Any) -> str | None:
-    return getattr(getattr(_unwrap(model), "config", None), "model_type", None)
+    return getattr(getattr(unwrap_model(model), "config", None), "model_type", None)
 
 
 def distribution_of(accelerator: Any) -> str:
@@ -168,7 +168,7 @@ def setting_of(trainer: Any) -> Setting:
     import torch
 
     args = trainer.args
-    dtype = next((p.dtype for p in _unwrap(trainer.model).parameters() if p.is_floating_point()), None)
+    dtype = next((p.dtype for p in unwrap_model(trainer.model).parameters() if p.is_floating_point()), None)
     if getattr(args, "bf16", False) or dtype == torch.bfloat16:
         precision = "bf16"
     elif getattr(args, "fp16", False) or dtype == torch.float16:

@@ -221,7 +221,7 @@ def _expand(value: Any, plan: _Plan) -> Any:
 # ------------------------------------------------------------------------------------------ install
 def find_vision_tower(model: torch.nn.Module) -> tuple[torch.nn.Module, str] | None:
     """(vision tower module, layout) of a supported VLM (PEFT / DDP wrappers looked through), or None."""
-    inner = _unwrap(model)
+    inner = unwrap_model(model)
     config = getattr(inner, "config", None)
     model_type = getattr(config, "model_type", None)
     if model_type not in VISION_LAYOUTS:
@@ -236,8 +236,9 @@ def find_vision_tower(model: torch.nn.Module) -> tuple[torch.nn.Module, str] | N
     return None if best is None else (best[1], layout)
 
 
-def _unwrap(model: Any) -> Any:
-    """The transformers model inside DDP (`.module`) and PEFT (`get_base_model()`) wrappers."""
+def unwrap_model(model: Any) -> Any:
+    """The transformers model inside DDP / FSDP (`.module`) and PEFT (`get_base_model()`) wrappers
+    (the model itself if it has none): where the speed-ups read `config.model_type` and install hooks."""
     while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
         model = model.module
     get_base = getattr(model, "get_base_model", None)
@@ -287,7 +288,7 @@ class VisionCounter:
     def __init__(self, model: torch.nn.Module):
         found = find_vision_tower(model)
         if found is None:
-            raise ValueError(f"no supported vision tower in {type(_unwrap(model)).__name__}")
+            raise ValueError(f"no supported vision tower in {type(unwrap_model(model)).__name__}")
         self.tower, self.layout = found
         self.per_call: list[int] = []
         self._handle = self.tower.register_forward_hook(self._post, with_kwargs=True)
