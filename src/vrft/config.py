@@ -639,7 +639,7 @@ def _check_model_dir(cfg: VrftConfig, add) -> None:
         add(
             "model.path",
             f"model directory not found: {path} (set model.path to a local Hugging Face model directory, "
-            "e.g. one made by `huggingface-cli download Qwen/Qwen2-VL-2B-Instruct --local-dir DIR`)",
+            "e.g. one made by `hf download Qwen/Qwen2-VL-2B-Instruct --local-dir DIR`)",
         )
         return
     config_json = path / "config.json"
