@@ -19,13 +19,19 @@ def _text(path: Path) -> str:
 
 
 def test_the_vrft_json_table_names_every_task():
-    row = next(line for line in _text(ROOT / "docs" / "models.md").splitlines() if line.startswith("| `task` |"))
+    row = next(
+        line for line in _text(ROOT / "docs" / "models.md").splitlines() if line.startswith("| `task` |")
+    )
     assert set(re.findall(r"`(\w+)`", row.split("|")[2])) >= set(TASKS)
 
 
 def test_the_download_hint_is_the_current_hf_cli_everywhere():
     """`hf download` (huggingface_hub's current CLI) in the docs, the configs and every error hint."""
-    files = [*DOCS, *sorted((ROOT / "configs").rglob("*.yaml")), *sorted((ROOT / "src" / "vrft").rglob("*.py"))]
+    files = [
+        *DOCS,
+        *sorted((ROOT / "configs").rglob("*.yaml")),
+        *sorted((ROOT / "src" / "vrft").rglob("*.py")),
+    ]
     stale = [str(f.relative_to(ROOT)) for f in files if "huggingface-cli" in _text(f)]
     assert not stale, f"`huggingface-cli download` is the old CLI; say `hf download` in: {stale}"
 
@@ -37,7 +43,10 @@ def test_the_missing_model_hints_say_hf_download(tmp_path):
 
     with pytest.raises(ConfigError, match="`hf download Qwen/Qwen2-VL-2B-Instruct --local-dir"):
         load_model_and_processor(tmp_path / "absent")
-    cfg = {"model": {"path": str(tmp_path / "absent")}, "data": {"train": str(tmp_path / "x.jsonl"), "task": "detection"}}
+    cfg = {
+        "model": {"path": str(tmp_path / "absent")},
+        "data": {"train": str(tmp_path / "x.jsonl"), "task": "detection"},
+    }
     with pytest.raises(ConfigError, match="`hf download Qwen/Qwen2-VL-2B-Instruct --local-dir") as err:
         load_config(cfg)
     assert "huggingface-cli" not in str(err.value)
@@ -60,5 +69,7 @@ def test_parameter_counts_in_the_docs_are_the_models():
     assert f"{base:,} parameters" in models_md and f"{demo_size:,} parameters" in models_md
     allowed = {f"{base / 1e6:.1f}M", f"{demo_size / 1e6:.2f}M"}
     for doc in DOCS:
-        for said in re.findall(r"\b\d+\.\d+M\b", _text(doc)):  # "1.6M parameters", "(1.53M)", "1.6M-parameter"
+        for said in re.findall(
+            r"\b\d+\.\d+M\b", _text(doc)
+        ):  # "1.6M parameters", "(1.53M)", "1.6M-parameter"
             assert said in allowed, f"{doc.name}: {said}; the models have {sorted(allowed)} parameters"

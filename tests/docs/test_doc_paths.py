@@ -11,7 +11,11 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "configs").rglob("*.yaml"))]
+SOURCES = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "configs").rglob("*.yaml")),
+]
 # A path starts at a word boundary that is not part of a longer path (`../shared/docs/X.md` is outside).
 PATH = re.compile(r"(?<![\w./-])((?:configs|docs|benchmarks)/[\w./-]*?\.(?:yaml|md|py))(?![\w/-])")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
@@ -28,7 +32,11 @@ def test_the_pattern_finds_paths_and_skips_globs_and_outside_paths():
         "vrft train configs/paper/fewshot_coco.yaml x; see docs/models.md, `benchmarks/gpu_check.py`, "
         "configs/paper/*.yaml and ../shared/docs/ARCHITECTURE.md"
     )
-    assert named_paths(text) == {"configs/paper/fewshot_coco.yaml", "docs/models.md", "benchmarks/gpu_check.py"}
+    assert named_paths(text) == {
+        "configs/paper/fewshot_coco.yaml",
+        "docs/models.md",
+        "benchmarks/gpu_check.py",
+    }
 
 
 def test_every_named_path_exists():
