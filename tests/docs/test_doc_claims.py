@@ -73,3 +73,26 @@ def test_parameter_counts_in_the_docs_are_the_models():
             r"\b\d+\.\d+M\b", _text(doc)
         ):  # "1.6M parameters", "(1.53M)", "1.6M-parameter"
             assert said in allowed, f"{doc.name}: {said}; the models have {sorted(allowed)} parameters"
+
+
+def test_visual_rft_preset_scores_untagged_and_empty_answers_zero_as_the_paper_table_says():
+    """docs/evaluation.md: unlike the reference, `visual-rft` has no math_verify pass, needs `<answer>`
+    tags, and an empty class answer is wrong."""
+    from vrft.rewards import PRESETS, get_reward
+
+    box = [[10, 20, 300, 400]]
+    untagged = {
+        "detection": ("[{'Position': [10, 20, 300, 400], 'Confidence': 0.9}]", {"gt_boxes": [box]}),
+        "classification": ("Boeing 737", {"gt_label": ["Boeing 737"]}),
+        "grounding": ("(10,20),(300,400)", {"gt_boxes": [box]}),
+    }
+    for task, (completion, columns) in untagged.items():
+        for name in PRESETS["visual-rft"][task]:
+            if not name.startswith("parse_fail"):
+                assert get_reward(name)([completion], **columns) == [0.0], (task, name)
+                tagged = get_reward(name)([f"<think>x</think> <answer>{completion}</answer>"], **columns)
+                assert tagged[0] > 0, (task, name)  # the same answer in tags scores
+    empty = get_reward("classification_substring")(
+        ["<think>x</think> <answer></answer>"], gt_label=["Boeing 737"]
+    )
+    assert empty == [0.0]
