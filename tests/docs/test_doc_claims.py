@@ -96,3 +96,14 @@ def test_visual_rft_preset_scores_untagged_and_empty_answers_zero_as_the_paper_t
         ["<think>x</think> <answer></answer>"], gt_label=["Boeing 737"]
     )
     assert empty == [0.0]
+
+
+def test_design_md_names_every_task_and_preset():
+    from vrft.rewards import PRESETS
+    from vrft.tasks import TASKS as TASK_OBJECTS
+
+    design = _text(ROOT / "docs" / "DESIGN.md")
+    tasks_line = next(line for line in design.splitlines() if line.startswith("`TASKS = {"))
+    assert set(re.findall(r'"(\w+)"', tasks_line)) == set(TASK_OBJECTS)
+    presets = design.split("`PRESETS = {", 1)[1].split("`", 1)[0]
+    assert set(re.findall(r'"([\w-]+)":', presets)) == set(PRESETS)
