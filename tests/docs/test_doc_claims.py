@@ -40,6 +40,7 @@ def test_the_missing_model_hints_say_hf_download(tmp_path):
     from vrft.config import load_config
     from vrft.errors import ConfigError
     from vrft.models.load import load_model_and_processor
+    from vrft.train.preflight import preflight
 
     with pytest.raises(ConfigError, match="`hf download Qwen/Qwen2-VL-2B-Instruct --local-dir"):
         load_model_and_processor(tmp_path / "absent")
@@ -48,7 +49,7 @@ def test_the_missing_model_hints_say_hf_download(tmp_path):
         "data": {"train": str(tmp_path / "x.jsonl"), "task": "detection"},
     }
     with pytest.raises(ConfigError, match="`hf download Qwen/Qwen2-VL-2B-Instruct --local-dir") as err:
-        load_config(cfg)
+        preflight(load_config(cfg))
     assert "huggingface-cli" not in str(err.value)
 
 
