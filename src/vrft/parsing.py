@@ -49,6 +49,12 @@ MAX_ENTRIES = 1_000
 """Detections kept at most (LVIS evaluates 300 per image)."""
 MAX_DEPTH = 32
 """Nesting depth of brackets; deeper input is a syntax error."""
+MAX_POINTS = 1_000
+"""Points a counting answer may hold (`parse_count`); a longer list is not a counting answer. The
+converters refuse records with more objects than this (their honest answer could not be read)."""
+MAX_COUNT_DIGITS = 9
+"""Digits of an integer counting answer at most (counts up to 999,999,999); a longer number is not a
+counting answer (and Python's int() refuses more than 4,300 digits)."""
 
 _WS = re.compile(r"\s*")
 # Numbers are ASCII only ([0-9], not `\d`): fullwidth (１２) and Arabic-Indic (١٢) digits are not
@@ -603,7 +609,7 @@ def parse_label(answer: str | None) -> LabelAnswer:
 # Counts (counting): a point list, an integer, or No Objects
 # ----------------------------------------------------------------------------------------------
 
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only (\\d matches any script's)
 
 
 @dataclass(frozen=True)
@@ -635,9 +641,10 @@ def _point(v: Any) -> tuple[float, float] | None:
 def parse_count(answer: str | None) -> CountAnswer:
     """Parse a counting answer (the text inside ``<answer>``); never raises.
 
-    Accepted, after stripping: ``No Objects`` (as for detection), an integer (``[+-]?digits``), or
-    exactly one list of points ``[[x, y], ...]`` (each point two finite numbers; ``[]`` is 0 points;
-    nothing but whitespace around the list). Anything else, including a truncated list, a point with
+    Accepted, after stripping: ``No Objects`` (as for detection), an integer (``[+-]?digits``, ASCII
+    digits, at most :data:`MAX_COUNT_DIGITS`), or exactly one list of at most :data:`MAX_POINTS`
+    points ``[[x, y], ...]`` (each point two finite numbers; ``[]`` is 0 points; nothing but
+    whitespace around the list). Anything else, including a truncated list, a point with
     a third number or text around the answer, is not a counting answer (``ok=False``).
     """
     if answer is None:
@@ -650,17 +657,26 @@ def parse_count(answer: str | None) -> CountAnswer:
     if is_no_objects(text):
         return CountAnswer(count=0, points=(), no_objects=True, ok=True)
     if _INTEGER.fullmatch(text):
+        if len(text.lstrip("+-")) > MAX_COUNT_DIGITS:
+            return CountAnswer(reason=f"an integer of more than {MAX_COUNT_DIGITS} digits")
         return CountAnswer(count=int(text), ok=True)
     if not text.startswith("["):
         return CountAnswer(reason="not a point list, an integer or No Objects")
-    sc = _Scanner(text, 0)
+    # a point is three scanner steps ([, x, y): room for MAX_POINTS points and a few more to notice excess
+    sc = _Scanner(text, 0, budget=3 * (MAX_POINTS + 1) + 2)
     try:
         value = sc.value()
     except _Stop as stop:
+        if stop.kind == "limit":
+            return CountAnswer(reason=f"more than {MAX_POINTS} points (vrft.parsing.MAX_POINTS)")
         return CountAnswer(reason=_reason(stop))
     sc.ws()
     if sc.i != sc.n:
         return CountAnswer(reason=f"text after the point list at offset {sc.i}")
+    if not isinstance(value, list):
+        return CountAnswer(reason="not a point list, an integer or No Objects")
+    if len(value) > MAX_POINTS:
+        return CountAnswer(reason=f"more than {MAX_POINTS} points (vrft.parsing.MAX_POINTS)")
     points = []
     for i, v in enumerate(value):
         p = _point(v)

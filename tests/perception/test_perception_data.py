@@ -155,3 +155,24 @@ def test_synth_counting_and_ocr(tmp_path, capsys):
     assert a[1:] == b[1:] and a[0].tobytes() == b[0].tobytes()
     img, text = draw_ocr(1, 0)
     assert text == draw_ocr(1, 0)[1] and np.asarray(img.convert("L")).min() < 100
+
+
+def test_counting_converter_and_validate_refuse_more_points_than_the_parser_reads(tmp_path, capsys):
+    """Issue 19: a record with 20,000 points was accepted, then its honest answer scored 0 in audit."""
+    from vrft.parsing import MAX_POINTS
+
+    image(tmp_path / "a.png")
+    src = tmp_path / "many.json"
+    many = [[1 + i % 150, 1 + i % 90] for i in range(20_000)]
+    src.write_text(json.dumps([{"image": "a.png", "category": "dot", "points": many},
+                               {"image": "a.png", "category": "dot", "points": many[:MAX_POINTS]}]))  # fmt: skip
+    with pytest.raises(DataError, match=rf"\[0\]: points: 20000 objects, more than the {MAX_POINTS} points"):
+        convert_counting(src)
+    src.write_text(json.dumps([{"image": "a.png", "category": "dot", "points": many[:MAX_POINTS]}]))
+    assert len(convert_counting(src)[0].boxes) == MAX_POINTS  # the limit itself is fine
+    rec = {"id": "r", "task": "counting", "image": "a.png", "width": 200, "height": 100, "category": "dot",
+           "boxes": [[0, 0, 1, 1]] * (MAX_POINTS + 1)}  # fmt: skip
+    (tmp_path / "r.jsonl").write_text(json.dumps(rec) + "\n")
+    assert main(["data", "validate", str(tmp_path / "r.jsonl")]) != 0
+    got = capsys.readouterr()
+    assert "vrft.parsing.MAX_POINTS" in got.out + got.err

@@ -27,7 +27,7 @@ from typing import Any
 
 from vrft.data.classification import image_size
 from vrft.data.coco import load_json, slug
-from vrft.data.records import Record, format_problems, save_records
+from vrft.data.records import Record, counting_size_problem, format_problems, save_records
 from vrft.errors import DataError, UserError
 
 COORDS = ("pixels", "percent", "unit")
@@ -229,6 +229,10 @@ def _entry_record(entry: Any, where: str, n: int, opts: _Options, problems: list
     items = entry[kind]
     if not isinstance(items, list):
         problems.append(f"{where}: {kind}: must be a list")
+        return None
+    too_many = counting_size_problem(len(items))
+    if too_many:
+        problems.append(f"{where}: {kind}: {too_many}")
         return None
     bad = len(problems)
     boxes: list[list[float]] = []
