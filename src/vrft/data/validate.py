@@ -61,8 +61,10 @@ class _ImageChecker:
         if isinstance(got, str):
             return f"{path}: {got}"
         if (width, height) != got:
-            return (
-                f"{path}: size {width}x{height} recorded but the file is {got[0]}x{got[1]} (fix width/height)"
+            return f"{path}: size {width}x{height} recorded but the file is {got[0]}x{got[1]} " + (
+                "as displayed (vrft applies the image's EXIF orientation, as viewers do): swap width and height"
+                if (width, height) == got[::-1]
+                else "(fix width/height)"
             )
         return None
 
