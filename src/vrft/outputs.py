@@ -19,6 +19,14 @@ Four rules, each enforced here once:
    with the command that wrote it). vrft only ever deletes or replaces what that list names: a file
    it did not write is never overwritten, and cleaning an earlier output (``output.overwrite=true``,
    a second `vrft data synth` into the same directory) removes exactly the earlier run's files.
+5. **A single-file output replaces only a file vrft wrote.** `check_file_output` refuses an existing
+   file that no manifest lists (the manifest of its folder, or of a folder above it, as for rule 4),
+   and the file it checked is recorded in its folder's ``.vrft-manifest.json`` when `atomic_open`
+   renames it into place; so `vrft data convert ... --out records.jsonl` may replace its own earlier
+   output, never the user's ``records.jsonl``.
+6. **No output into the file system's root or a system folder.** `check_dir_output` refuses ``/``,
+   the top-level system folders (``/usr``, ``/etc``, ``/tmp``, ``/home``, ...) and the home directory
+   itself: a directory output is a folder of its own (e.g. ``~/shapes``).
 """
 
 from __future__ import annotations
@@ -81,11 +89,15 @@ def _probe(directory: Path, option: str, target: Path) -> None:
         os.unlink(name)
 
 
-def check_file_output(path: str | os.PathLike, *, option: str = "--out", inputs: Iterable[Any] = ()) -> Path:
+def check_file_output(
+    path: str | os.PathLike, *, option: str = "--out", inputs: Iterable[Any] = (), owner: str = "file output"
+) -> Path:
     """Check an output FILE before any work; returns the path to write (a symlink: its target).
 
     Refuses: an existing directory or other non-regular file at `path`, a parent that is a file, a
-    place that cannot be written, and a path that is one of `inputs`.
+    place that cannot be written, a path that is one of `inputs`, and an existing file that vrft did
+    not write (`file_is_vrfts`). When `atomic_open` later writes this path, it lists it as `owner`'s
+    in the folder's manifest, so the next run may replace it.
     """
     p = Path(path)
     if str(path) == "":
@@ -100,7 +112,48 @@ def check_file_output(path: str | os.PathLike, *, option: str = "--out", inputs:
         raise UserError(f"{option} {p} exists and is not a regular file; choose another path")
     _check_ancestors(p, option)
     refuse_overlap([p], inputs, option=option)
+    if p.is_file() and not file_is_vrfts(p):
+        raise UserError(
+            f"{option} {p} already exists and vrft did not write it (no {MANIFEST_NAME} beside it lists it); "
+            "vrft never overwrites such files: move it or choose another path"
+        )
+    if (r := _resolved(p)) is not None:
+        _PENDING_FILES[str(r)] = owner
     return p
+
+
+_PENDING_FILES: dict[str, str] = {}  # resolved path checked by check_file_output -> owner, until written
+
+
+def file_is_vrfts(path: str | os.PathLike) -> bool:
+    """Whether vrft wrote the file `path`: a ``.vrft-manifest.json`` in its folder or a folder above
+    it lists it (or a folder or pattern holding it)."""
+    p = Path(os.path.abspath(path))
+    for anc in list(p.parents)[:16]:
+        if not (anc / MANIFEST_NAME).is_file():
+            continue
+        d = OutputDir(anc, "check", lock=False)
+        d.entries = read_manifest(anc) or {}
+        if d.owned(p.relative_to(anc).as_posix()):
+            return True
+    return False
+
+
+def _record_file(path: Path, owner: str) -> None:
+    """List a written single file in its folder's manifest (read, add, atomic rewrite)."""
+    directory = path.parent
+    key = os.path.realpath(directory)
+    if key in _ENTRIES:  # this process holds the folder as an OutputDir: one manifest in memory
+        entries = _ENTRIES[key]
+    else:
+        entries = read_manifest(directory) or {}
+    if entries.get(path.name) == owner:
+        return
+    entries[path.name] = owner
+    try:
+        _write_manifest(directory, entries)
+    except UserError as err:  # the file is written; only its ownership could not be recorded
+        logger.warning("%s; vrft will not overwrite %s later", err, path)
 
 
 def check_dir_output(
@@ -127,6 +180,7 @@ def check_dir_output(
             f"{option} {p} is a file, but a directory is written there; give a directory path "
             f"(e.g. {p.with_suffix('')}-out)"
         )
+    refuse_system_dir(p, option=option)
     if p.is_dir():
         _probe(p, option, p)
     else:
@@ -137,6 +191,35 @@ def check_dir_output(
         d.entries = read_manifest(p) or {}
         d.refuse_foreign(writes)
     return p
+
+
+SYSTEM_DIRS: tuple[str, ...] = (
+    "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media", "/mnt", "/opt",
+    "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr", "/var",
+)  # fmt: skip
+"""Top-level folders of a POSIX system that `check_dir_output` refuses as an output directory."""
+
+
+def refuse_system_dir(path: str | os.PathLike, *, option: str = "--out") -> None:
+    """UserError when `path` is the file system's root, a top-level system folder (`SYSTEM_DIRS`) or
+    the home directory itself: vrft writes its files into a folder of their own."""
+    r = _resolved(path)
+    if r is None:
+        return
+    what = None
+    if r == Path(r.anchor):
+        what = "the root of the file system"
+    elif str(r) in SYSTEM_DIRS:
+        what = "a system folder"
+    else:
+        with contextlib.suppress(RuntimeError, KeyError, OSError):
+            if r == Path(os.path.realpath(Path.home())):
+                what = "your home directory"
+    if what:
+        raise UserError(
+            f"{option} {path} is {what}; vrft writes its output into a folder of its own: give a new "
+            f"folder, e.g. {r / 'vrft-out'}"
+        )
 
 
 def _pattern(name: str) -> bool:
@@ -200,7 +283,8 @@ def _umask() -> int:
 def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a unique temporary file beside `path`; on success it is renamed to `path`, else removed.
 
-    Creates the parent directories. An OSError while writing becomes a one-line UserError.
+    Creates the parent directories. An OSError while writing becomes a one-line UserError. A path
+    that `check_file_output` checked is then listed in its folder's manifest (rule 5).
     """
     path = Path(path)
     try:
@@ -214,6 +298,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | Non
             yield fh
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+        owner = _PENDING_FILES.pop(os.path.realpath(path), None) if _PENDING_FILES else None
+        if owner is not None:  # a single-file output checked by check_file_output: now vrft's
+            _record_file(path, owner)
     except OSError as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

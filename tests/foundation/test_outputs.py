@@ -89,10 +89,12 @@ def test_a_tampered_manifest_never_deletes_outside_the_directory(tmp_path):
 
 def test_a_symlinked_output_file_writes_its_target(tmp_path):
     target = tmp_path / "real.jsonl"
-    target.write_text("")
     link = tmp_path / "link.jsonl"
     link.symlink_to(target)
     assert check_file_output(link) == target
+    target.write_text("")  # now a file vrft did not write: refused through the link too
+    with pytest.raises(UserError, match="vrft did not write it"):
+        check_file_output(link)
 
 
 def _hold_lock(directory: Path) -> subprocess.Popen:
@@ -183,3 +185,55 @@ def test_tiny_replaces_an_earlier_tiny_model_and_keeps_other_files(tmp_path, cap
     assert main(["tiny", "--arch", "qwen2_5_vl", "--out", str(other)]) == 2
     assert "config.json" in capsys.readouterr().err and (other / "config.json").read_text() == "{}"
     assert sorted(os.listdir(other)) == ["config.json"]  # the staged build was removed
+
+
+# ------------------------------------------------------------------ issue 19: single files, system folders
+def _coco(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "D").mkdir()
+    Image.new("RGB", (20, 10)).save(tmp_path / "D" / "a.png")
+    inst = {"images": [{"id": 1, "file_name": "a.png", "width": 20, "height": 10}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+            "categories": [{"id": 1, "name": "cat"}]}  # fmt: skip
+    (tmp_path / "I.json").write_text(json.dumps(inst))
+    return ["data", "convert", "coco", str(tmp_path / "I.json"), "--images", str(tmp_path / "D")]
+
+
+def test_single_file_out_never_replaces_a_file_vrft_did_not_write(tmp_path, capsys):
+    argv = _coco(tmp_path)
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text('{"my":1}\n')
+    assert main([*argv, "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "vrft did not write it" in err and err.count("\n") == 1
+    assert mine.read_text() == '{"my":1}\n'
+    # its own earlier output is replaced (the manifest beside it lists it); a new name is written
+    out = tmp_path / "records.jsonl"
+    assert main([*argv, "--out", str(out)]) == 0
+    assert json.loads((tmp_path / MANIFEST_NAME).read_text())["entries"] == {"records.jsonl": "data convert coco"}
+    assert main([*argv, "--out", str(out)]) == 0
+    out.write_text("edited\n")  # still listed: a file vrft wrote, even if edited since
+    assert main([*argv, "--out", str(out)]) == 0 and out.read_text() != "edited\n"
+    assert mine.read_text() == '{"my":1}\n'
+
+
+def test_single_file_out_into_a_folder_vrft_owns(tmp_path):
+    from vrft.outputs import file_is_vrfts
+
+    argv = _coco(tmp_path)
+    shapes = tmp_path / "shapes"
+    assert main(["data", "synth", "--out", str(shapes), "--images", "1", "--size", "32"]) == 0
+    assert file_is_vrfts(shapes / "images" / "000000.png") and file_is_vrfts(shapes / "instances.json")
+    (shapes / "notes.jsonl").write_text("mine\n")
+    assert not file_is_vrfts(shapes / "notes.jsonl")
+    assert main([*argv, "--out", str(shapes / "notes.jsonl")]) == 2
+    assert (shapes / "notes.jsonl").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("where", ["/", "/usr", "/tmp", "~"])
+def test_dir_out_refuses_the_root_and_system_folders(where, capsys):
+    out = os.path.expanduser(where)
+    assert main(["data", "synth", "--out", out, "--images", "1", "--size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "a folder of its own" in err and err.count("\n") == 1

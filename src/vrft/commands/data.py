@@ -290,7 +290,7 @@ def _convert(args: argparse.Namespace) -> int:
         for a in ("json", "jsonl", "root", "split_json", "refs", "instances", "folder", "path")
     ]
     if kind in ("coco", "lvis", "imagefolder", "refcoco", "lisa", "counting", "ocr", "icdar"):
-        args.out = check_file_output(args.out, inputs=inputs)
+        args.out = check_file_output(args.out, inputs=inputs, owner=f"data convert {kind}")
     if kind in ("coco", "lvis"):
         common = dict(
             images_dir=args.images,
