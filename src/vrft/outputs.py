@@ -40,7 +40,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -536,10 +536,13 @@ class OutputDir:
             self.entries[name] = self.owner
         self._dirty = True
 
-    def clean(self, *owners: str) -> list[Path]:
-        """Remove what `owners` wrote here earlier (every owner if none is named); returns the paths."""
+    def clean(self, *owners: str, only: Callable[[str], bool] | None = None) -> list[Path]:
+        """Remove what `owners` wrote here earlier (every owner if none is named; with `only`, just the
+        entries it accepts); returns the paths."""
         removed = []
-        chosen = [e for e, o in self.entries.items() if not owners or o in owners]
+        chosen = [
+            e for e, o in self.entries.items() if (not owners or o in owners) and (only is None or only(e))
+        ]
         # deepest first, so a folder's files go before the folder
         cache: dict[Path, bool] = {}
         for entry in sorted(chosen, key=lambda e: -e.count("/")):

@@ -138,8 +138,10 @@ def test_synth_into_a_used_directory_leaves_no_old_image_behind(tmp_path):
     stale = out / "images" / f".vrft-tmp-{int(dead.stdout)}-000003.png.x1y2"  # a killed writer's temporary
     stale.write_bytes(b"half a png")
     assert main(["data", "synth", "--out", str(out), "--images", "2", "--size", "32", "--seed", "1"]) == 0
+    # the detection part is drawn again: its earlier images and records go; the classification part stays
     assert _files(out) == {
         "instances.json", "images/000000.png", "images/000001.png", "images/mine.png", MANIFEST_NAME,
+        "classification.jsonl", "classification/000000.png", "classification/000001.png",
     }  # fmt: skip
     instances = json.loads((out / "instances.json").read_text())
     assert instances["info"]["seed"] == 1 and len(instances["images"]) == 2
@@ -237,3 +239,36 @@ def test_dir_out_refuses_the_root_and_system_folders(where, capsys):
     assert main(["data", "synth", "--out", out, "--images", "1", "--size", "32"]) == 2
     err = capsys.readouterr().err
     assert "a folder of its own" in err and err.count("\n") == 1
+
+
+def test_a_later_synth_of_another_part_keeps_the_earlier_parts(tmp_path, capsys):
+    """Issue 19 §2c: configs/tiny/counting.yaml's `--images 0 --counting N` into the shared folder
+    deleted the detection, classification and grounding records other configs need."""
+    out = tmp_path / "shapes"
+    assert main(["data", "synth", "--out", str(out), "--images", "3", "--size", "32", "--classification", "2",
+                 "--grounding", "--records"]) == 0  # fmt: skip
+    before = {f: (out / f).read_bytes() for f in _files(out) if f != MANIFEST_NAME}
+    capsys.readouterr()
+    assert main(["data", "synth", "--out", str(out), "--images", "0", "--size", "32", "--counting", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 4 counting images" in printed and "wrote 0" not in printed
+    assert "kept the earlier detection, classification files" in printed
+    assert {f: (out / f).read_bytes() for f in before} == before  # every earlier file, byte for byte
+    assert {f for f in _files(out) if f.startswith("counting")} == {
+        "counting.jsonl", *(f"counting/{i:06d}.png" for i in range(4))
+    }
+    # drawing counting again replaces only the counting part (no stale counting image either)
+    assert main(["data", "synth", "--out", str(out), "--images", "0", "--size", "32", "--counting", "2"]) == 0
+    assert {f for f in _files(out) if f.startswith("counting")} == {"counting.jsonl", "counting/000000.png",
+                                                                     "counting/000001.png"}  # fmt: skip
+    assert {f: (out / f).read_bytes() for f in before} == before
+    entries = json.loads((out / MANIFEST_NAME).read_text())["entries"]
+    assert set(entries) == set(_files(out)) - {MANIFEST_NAME}
+
+
+def test_synth_with_nothing_to_draw_is_refused(tmp_path, capsys):
+    out = tmp_path / "shapes"
+    assert main(["data", "synth", "--out", str(out), "--images", "0"]) == 2
+    assert "nothing to draw" in capsys.readouterr().err
+    assert main(["data", "synth", "--out", str(out), "--images", "0", "--ocr", "1", "--records"]) == 2
+    assert "give --images N" in capsys.readouterr().err

@@ -621,10 +621,11 @@ def synthesize(
     from vrft.outputs import OutputDir, check_dir_output
 
     out = check_dir_output(out_dir)
-    names = _written_names(n_images, start_index, classification, grounding)
+    names = detection_names(n_images, start_index, classification, grounding)
     with OutputDir(out, "data synth") as d:
-        # the files of an earlier synth run here are removed first: none is left behind
-        d.claim(names, clean=True)
+        # the detection part of an earlier synth here is removed first (no stale image is left
+        # behind); its other parts stay unless this run draws them again
+        claim_parts(d, names, ["detection"])
         return _synthesize(
             out, n_images, seed, size, drawn, min_objects, max_objects, max_overlap, classification,
             classification_distractors, grounding, grounding_per_image, start_index, workers, background,
@@ -632,15 +633,50 @@ def synthesize(
         )  # fmt: skip
 
 
-def _written_names(n_images: int, start_index: int, classification: int, grounding: bool) -> list[str]:
+SYNTH_PARTS: dict[str, tuple[str, ...]] = {
+    "detection": ("instances.json", "images", "detection.jsonl", "grounding.jsonl"),
+    "classification": ("classification.jsonl", "classification"),
+    "counting": ("counting.jsonl", "counting"),
+    "ocr": ("ocr.jsonl", "ocr"),
+}
+"""The parts of a synth directory, by the first component of the names each writes. A synth run
+replaces the parts it draws (all of their earlier files) and keeps the others: `vrft data synth
+--images 0 --counting 32` into a folder holding the detection world adds counting and keeps the
+rest (grounding and detection records derive from the detection images: they are that part's)."""
+
+
+def synth_part(name: str) -> str | None:
+    """The part (`SYNTH_PARTS`) a written name (relative to the synth directory) belongs to."""
+    head = name.split("/", 1)[0]
+    return next((part for part, heads in SYNTH_PARTS.items() if head in heads), None)
+
+
+def claim_parts(d, names: Sequence[str], parts: Sequence[str]) -> None:
+    """Take `names` in the synth directory `d` (a locked `vrft.outputs.OutputDir`): refuse files vrft
+    did not write, remove every earlier synth file of `parts`, then list `names` as synth's."""
+    d.refuse_foreign(names)
+    d.clean("data synth", only=lambda e: synth_part(e) in parts)
+    d.claim(names)
+
+
+def detection_names(n_images: int, start_index: int, classification: int, grounding: bool) -> list[str]:
     """What `synthesize` writes, relative to its output directory (its manifest entries)."""
     names = ["instances.json"] + [f"images/{start_index + i:06d}.png" for i in range(n_images)]
     if grounding:
         names.append("grounding.jsonl")
     if classification:
-        names.append("classification.jsonl")
-        names += [f"classification/{start_index + i:06d}.png" for i in range(classification)]
+        names += classification_names(classification, start_index)
     return names
+
+
+def classification_names(n_images: int, start_index: int = 0) -> list[str]:
+    """What `synthesize_classification` writes (manifest entries)."""
+    return ["classification.jsonl"] + [f"classification/{start_index + i:06d}.png" for i in range(n_images)]
+
+
+def part_names(part: str, n_images: int, start_index: int = 0) -> list[str]:
+    """What `synthesize_counting` (part "counting") or `synthesize_ocr` ("ocr") writes."""
+    return [f"{part}.jsonl"] + [f"{part}/{start_index + i:06d}.png" for i in range(n_images)]
 
 
 def _synthesize(
@@ -787,9 +823,7 @@ def synthesize_classification(
     seed = normalize_seed(seed)
     out = Path(out_dir)
     with OutputDir(out, "data synth") as d:  # re-entrant inside `synthesize`
-        d.claim(
-            ["classification.jsonl"] + [f"classification/{start_index + i:06d}.png" for i in range(n_images)]
-        )
+        claim_parts(d, classification_names(n_images, start_index), ["classification"])
         return _synthesize_classification(
             out, n_images, seed, size, classes, distractors, start_index, workers
         )
@@ -896,7 +930,16 @@ def synthesize_counting(
     if background not in BACKGROUNDS:
         raise UserError(f"unknown background {background!r} (use one of: {', '.join(BACKGROUNDS)})")
     drawn = _resolve_classes(classes, "all")
+    from vrft.outputs import OutputDir
+
     out = Path(out_dir)
+    with OutputDir(out, "data synth") as d:  # re-entrant inside `vrft data synth`
+        claim_parts(d, part_names("counting", n_images, start_index), ["counting"])
+        return _synthesize_counting(out, n_images, seed, size, drawn, max_count, max_distractors, background,
+                                    start_index)  # fmt: skip
+
+
+def _synthesize_counting(out, n_images, seed, size, drawn, max_count, max_distractors, background, start_index):
     (out / "counting").mkdir(parents=True, exist_ok=True)
     records = []
     for i in range(n_images):
@@ -983,7 +1026,15 @@ def synthesize_ocr(
         raise UserError("need n_images >= 0 and max_words >= 1")
     if width < 32 or height < 16:
         raise UserError(f"OCR image {width}x{height} is too small (use at least 32x16 pixels)")
+    from vrft.outputs import OutputDir
+
     out = Path(out_dir)
+    with OutputDir(out, "data synth") as d:  # re-entrant inside `vrft data synth`
+        claim_parts(d, part_names("ocr", n_images, start_index), ["ocr"])
+        return _synthesize_ocr(out, n_images, seed, width, height, max_words, start_index)
+
+
+def _synthesize_ocr(out, n_images, seed, width, height, max_words, start_index):
     (out / "ocr").mkdir(parents=True, exist_ok=True)
     records = []
     for i in range(n_images):
