@@ -537,7 +537,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _synth_names(args: argparse.Namespace, n_cls: int) -> list[str]:
     """Everything `vrft data synth` writes (the directory's manifest entries), checked before drawing."""
-    from vrft.data.synthetic import detection_names, classification_names, part_names
+    from vrft.data.synthetic import classification_names, detection_names, part_names
 
     names = detection_names(args.images, args.start_index, n_cls, args.grounding) if args.images else []
     if not args.images and n_cls:
