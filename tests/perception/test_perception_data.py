@@ -176,3 +176,14 @@ def test_counting_converter_and_validate_refuse_more_points_than_the_parser_read
     assert main(["data", "validate", str(tmp_path / "r.jsonl")]) != 0
     got = capsys.readouterr()
     assert "vrft.parsing.MAX_POINTS" in got.out + got.err
+
+
+def test_ocr_jsonl_reads_mmocr_filename_and_names_the_keys_it_wants(tmp_path):
+    """Issue 19: mmocr's {"filename": ..., "text": ...} was refused without naming the wanted key."""
+    image(tmp_path / "w1.png")
+    src = tmp_path / "mmocr.jsonl"
+    src.write_text(json.dumps({"filename": "w1.png", "text": "Hi"}) + "\n")
+    assert [(r.text, r.width) for r in convert_ocr_jsonl(src)] == [("Hi", 200)]
+    src.write_text(json.dumps({"picture": "w1.png", "text": "Hi"}) + "\n")
+    with pytest.raises(DataError, match="image: missing \\(give one of the keys 'image', .*'filename'"):
+        convert_ocr_jsonl(src)
