@@ -26,6 +26,7 @@ from vrft.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _IMAGE_KEYS = ("image", "image_path", "img_path", "file_name", "filename")  # filename: mmocr's JSONL
+_TEXT_KEYS = ("text", "transcription", "label")
 _QUAD_LINE = re.compile(r"^\s*(?:-?\d+(?:\.\d+)?\s*,\s*){8}(.*)$")
 
 
