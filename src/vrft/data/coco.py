@@ -183,14 +183,10 @@ def _hashable(v: Any) -> bool:
 
 def xywh_to_xyxy(bbox: Sequence[float], width: int, height: int) -> list[float] | None:
     """COCO [x, y, w, h] -> [x1, y1, x2, y2] clipped to the image; None when empty after clipping."""
+    from vrft.boxes import clip_box
     from vrft.boxes import xywh_to_xyxy as corners
 
-    x1, y1, x2, y2 = corners(bbox)
-    x1, y1 = max(0.0, x1), max(0.0, y1)
-    x2, y2 = min(float(width), x2), min(float(height), y2)
-    if x2 <= x1 or y2 <= y1:
-        return None
-    return [round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)]
+    return clip_box(corners(bbox), width, height)
 
 
 def read_instances(path: str | os.PathLike, what: str = "COCO instances file") -> dict:

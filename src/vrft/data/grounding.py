@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vrft.boxes import clip_box
 from vrft.data.classification import image_size
 from vrft.data.coco import (
     _finite,
@@ -300,16 +301,12 @@ def convert_lisa(
             if not any(p.startswith(where) for p in problems):
                 problems.append(f"{where}: shapes: no target polygon (all missing or labelled 'ignore')")
             continue
-        x1 = max(0.0, min(b[0] for b in boxes))
-        y1 = max(0.0, min(b[1] for b in boxes))
-        x2 = min(float(w), max(b[2] for b in boxes))
-        y2 = min(float(h), max(b[3] for b in boxes))
-        if x2 <= x1 or y2 <= y1:
-            problems.append(
-                f"{where}: shapes: target box {[x1, y1, x2, y2]} is empty after clipping to {w}x{h}"
-            )
+        enclosing = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                     max(b[3] for b in boxes)]  # fmt: skip
+        box = clip_box(enclosing, w, h)
+        if box is None:
+            problems.append(f"{where}: shapes: target box {enclosing} is empty after clipping to {w}x{h}")
             continue
-        box = [round(v, 2) for v in (x1, y1, x2, y2)]
         instructions = [t for t in texts if isinstance(t, str) and t.strip()]
         for k, text in enumerate(instructions[:1] if first_instruction else instructions):
             records.append(

@@ -80,7 +80,7 @@ class CountingTask:
         c = parse_count(answer)
         points = None
         if c.points is not None:
-            points = [frame.decode([x, y, x, y])[:2] if frame is not None else [x, y] for x, y in c.points]
+            points = [frame.decode_point(p) if frame is not None else list(p) for p in c.points]
         return Prediction(
             task=self.name,
             ok=c.ok,
