@@ -137,7 +137,7 @@ def test_icdar_folders(tmp_path, capsys):
 
 
 def test_synth_counting_and_ocr(tmp_path, capsys):
-    from vrft.data.synthetic import draw_counting, draw_ocr
+    from vrft.data.shapes import draw_counting, draw_ocr
 
     out = tmp_path / "shapes"
     rc = main(
