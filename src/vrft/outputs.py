@@ -163,12 +163,15 @@ def check_dir_output(
     inputs: Iterable[Any] = (),
     writes: Iterable[str] = (),
     foreign: bool = True,
+    holding_inputs: bool = False,
 ) -> Path:
     """Check an output DIRECTORY before any work; returns it.
 
-    Refuses: an existing file at `path` (or above it), a place that cannot be written, a directory
-    that is one of `inputs`, `writes` (names relative to the directory that the command will write)
-    that are or hold one of `inputs`, and (with `foreign`) `writes` that exist but that vrft did not
+    Refuses: an existing file at `path` (or above it), the file system's root and system folders
+    (`refuse_system_dir`), a place that cannot be written, a directory that is one of `inputs`,
+    `writes` (names relative to the directory that the command will write) that are or hold one of
+    `inputs`, with `holding_inputs` a directory that holds any of `inputs` (eval / train: an output
+    folder is not the data's folder), and (with `foreign`) `writes` that exist but that vrft did not
     write (see `OutputDir.claim`).
     """
     writes = list(writes)
@@ -185,7 +188,10 @@ def check_dir_output(
         _probe(p, option, p)
     else:
         _check_ancestors(p, option)
+    inputs = list(inputs)
     refuse_overlap([p / w for w in writes if not _pattern(w)], inputs, option=option, root=p)
+    if holding_inputs:
+        refuse_overlap([p], inputs, option=option)
     if foreign and p.is_dir():
         d = OutputDir(p, "check", option=option, lock=False)
         d.entries = read_manifest(p) or {}

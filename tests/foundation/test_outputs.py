@@ -272,3 +272,15 @@ def test_synth_with_nothing_to_draw_is_refused(tmp_path, capsys):
     assert "nothing to draw" in capsys.readouterr().err
     assert main(["data", "synth", "--out", str(out), "--images", "0", "--ocr", "1", "--records"]) == 2
     assert "give --images N" in capsys.readouterr().err
+
+
+def test_check_dir_output_can_refuse_a_folder_holding_an_input(tmp_path):
+    from vrft.outputs import check_dir_output
+
+    (tmp_path / "shapes").mkdir()
+    data = tmp_path / "shapes" / "detection.jsonl"
+    data.write_text("")
+    assert check_dir_output(tmp_path / "shapes", inputs=[data], writes=["metrics.json"]) == tmp_path / "shapes"
+    with pytest.raises(UserError, match="holds the input"):
+        check_dir_output(tmp_path / "shapes", inputs=[data], writes=["metrics.json"], holding_inputs=True)
+    assert check_dir_output(tmp_path / "out", inputs=[data], holding_inputs=True) == tmp_path / "out"
