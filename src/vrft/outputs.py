@@ -14,8 +14,8 @@ Four rules, each enforced here once:
    same directory and rename it into place: a reader (or a killed run) never sees half a file, and
    two writers never mix their bytes.
 4. **A directory output is locked and owned.** `OutputDir` takes an exclusive lock (`flock` on
-   ``.vrft.lock``: released by the kernel when the process dies, so a killed run never blocks the next
-   one) and keeps ``.vrft-manifest.json``, the list of what vrft wrote there (relative paths, each
+   ``.vrft.lock``, `vrft.locks`: released by the kernel when the process dies, so a killed run never
+   blocks the next one) and keeps ``.vrft-manifest.json``, the list of what vrft wrote there (relative paths, each
    with the command that wrote it). vrft only ever deletes or replaces what that list names: a file
    it did not write is never overwritten, and cleaning an earlier output (``output.overwrite=true``,
    a second `vrft data synth` into the same directory) removes exactly the earlier run's files.
@@ -32,7 +32,6 @@ Four rules, each enforced here once:
 from __future__ import annotations
 
 import contextlib
-import errno
 import fnmatch
 import json
 import logging
@@ -44,12 +43,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from vrft import locks as _locks
 from vrft.errors import UserError
+from vrft.locks import LOCK_NAME, acquire_lock  # noqa: F401 (part of this module's API)
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = ".vrft-manifest.json"
-LOCK_NAME = ".vrft.lock"
 _TMP_PREFIX = ".vrft-tmp-"
 
 
@@ -591,83 +591,17 @@ class OutputDir:
 
 
 # --------------------------------------------------------------------------------------------- locks
-_HELD: dict[str, tuple[int, int]] = {}  # resolved directory -> (fd, depth) held by this process
 _ENTRIES: dict[str, dict[str, str]] = {}  # resolved directory -> its manifest entries, while locked
 
 
-def acquire_lock(directory: str | os.PathLike, owner: str, *, option: str = "--out") -> int:
-    """Exclusive lock of `directory` for this process (re-entrant); UserError if another holds it."""
-    key = os.path.realpath(directory)
-    if key in _HELD:
-        fd, depth = _HELD[key]
-        _HELD[key] = (fd, depth + 1)
-        return fd
-    path = Path(directory) / LOCK_NAME
-    try:
-        import fcntl
-    except ImportError:  # not a POSIX system: no flock
-        logger.warning("%s: no file locks on this system; writing without one", directory)
-        _HELD[key] = (os.open(path, os.O_RDWR | os.O_CREAT, 0o666), 1)
-        return _HELD[key][0]
-    for _ in range(10):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as err:
-            raise UserError(f"{option} {directory}: cannot create the lock file ({_reason(err)})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            holder = _read_holder(fd)
-            os.close(fd)
-            if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                logger.warning("%s: the file system has no locks (%s); writing without one", directory, err)
-                _HELD[key] = (os.open(path, os.O_RDONLY), 1)
-                return _HELD[key][0]
-            if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise UserError(
-                    f"{option} {directory} is being written by another vrft process ({holder or 'unknown'}); "
-                    "wait for it to finish or choose another directory"
-                ) from None
-            raise UserError(f"{option} {directory}: cannot lock ({_reason(err)})") from None
-        # the file may have been removed by the previous holder after we opened it: lock the live one
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if not same:
-            os.close(fd)
-            continue
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}: vrft {owner}\n".encode())
-        _HELD[key] = (fd, 1)
-        return fd
-    raise UserError(f"{option} {directory}: could not take the lock (it kept changing); try again")
-
-
-def _read_holder(fd: int) -> str:
-    with contextlib.suppress(OSError):
-        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-    return ""
-
-
 def release_lock(directory: str | os.PathLike, fd: int | None = None) -> None:
-    """Release this process's lock of `directory` (the outermost release removes the lock file)."""
-    key = os.path.realpath(directory)
-    if key not in _HELD:
-        return
-    held, depth = _HELD[key]
-    if depth > 1:
-        _HELD[key] = (held, depth - 1)
-        return
-    del _HELD[key]
-    _ENTRIES.pop(key, None)
-    with contextlib.suppress(OSError):
-        os.unlink(Path(directory) / LOCK_NAME)  # while still locked: no one can hold a removed file
-    os.close(held)
+    """Release this process's lock of `directory` (`vrft.locks.release_lock`); the outermost release
+    also forgets the manifest held in memory for it."""
+    if _locks.release_lock(directory, fd):
+        _ENTRIES.pop(os.path.realpath(directory), None)
 
 
 def release_all() -> None:
     """Release every lock this process holds (the CLI calls it when a command ends)."""
-    for key in list(_HELD):
-        _HELD[key] = (_HELD[key][0], 1)
-        release_lock(key)
+    _locks.release_all()
+    _ENTRIES.clear()
