@@ -3,11 +3,12 @@
 import json
 
 import pytest
-from tests.data.conftest import write_image
 
 from vrft.data.records import Record, load_records, save_records, validate_record_dict
 from vrft.errors import DataError
 from vrft.media import MAX_IMAGES_PER_RECORD, ImagePart, VideoPart
+
+from .conftest import write_image
 
 MULTI = {
     "id": "mi-0",
