@@ -163,3 +163,88 @@ def test_load_records_names_file_line_field(tmp_path):
     assert f"{path}:2: duration: 0 must be a number of seconds > 0" in text
     assert f"{path}:3: target_image: 9 is out of range" in text
     assert "Traceback" not in text
+
+
+# ------------------------------------------------------------------------------ budgets (config)
+def _cfg(tmp_path, records, **model):
+    from vrft.config import load_config
+
+    return load_config({
+        "model": {"path": str(tmp_path / "no-model"), **model},
+        "data": {"train": str(records)},
+        "output": {"dir": str(tmp_path / "run")},
+    })  # fmt: skip
+
+
+def test_budget_keys_have_defaults_bounds_and_descriptions(tmp_path):
+    from vrft.config import ModelSection
+    from vrft.errors import ConfigError
+
+    cfg = _cfg(tmp_path, "r.jsonl")
+    m = cfg.model
+    assert (m.max_images, m.video_fps, m.video_max_frames, m.video_max_pixels, m.video_min_pixels) == (
+        4, 2.0, 8, 12544, 3136)  # fmt: skip
+    for name in ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels"):
+        assert ModelSection.model_fields[name].description
+    for bad in ({"max_images": 0}, {"max_images": 17}, {"video_fps": 0}, {"video_max_frames": 0},
+                {"video_max_pixels": -1}, {"video_max_pixels": 1000, "video_min_pixels": 2000}):  # fmt: skip
+        with pytest.raises(ConfigError) as err:
+            _cfg(tmp_path, "r.jsonl", **bad)
+        assert "model." + next(iter(bad)) in str(err.value) or "model.video_min_pixels" in str(err.value)
+
+
+def test_preflight_refuses_records_with_more_images_than_max_images(tmp_path, monkeypatch):
+    from vrft.tasks import TASKS
+    from vrft.train.preflight import problems
+
+    monkeypatch.setitem(TASKS, "multi_image_grounding", TASKS.get("multi_image_grounding", TASKS["grounding"]))
+    for name, (w, h) in zip(MULTI["images"], MULTI["image_sizes"]):
+        write_image(tmp_path / name, size=(w, h))
+    records = write_jsonl(tmp_path / "r.jsonl", [MULTI])
+    found, _ = problems(_cfg(tmp_path, records, max_images=2))
+    line = [p for p in found if "model.max_images" in p]
+    assert len(line) == 1 and "\n" not in line[0]
+    assert f"{records}:1: 3 images" in line[0] and "raise model.max_images" in line[0]
+    found, _ = problems(_cfg(tmp_path, records, max_images=3))
+    assert not [p for p in found if "max_images" in p or "data.train" in p], found
+
+
+# ----------------------------------------------------------------------------- budgets (vrft.json)
+def test_contract_keeps_the_five_budgets(tmp_path, caplog):
+    from vrft.models.contract import (
+        MEDIA_BUDGETS,
+        ModelContract,
+        read_contract,
+        resolve_settings,
+        write_contract,
+    )
+
+    contract = ModelContract("multi_image_grounding", None, "think", "norm1000", 3136, 12544,
+                             max_images=3, video_fps=1.5, video_max_frames=6, video_max_pixels=9000,
+                             video_min_pixels=1000)  # fmt: skip
+    write_contract(tmp_path, contract)
+    saved = json.loads((tmp_path / "vrft.json").read_text())
+    assert {k: saved[k] for k in MEDIA_BUDGETS} == {
+        "max_images": 3, "video_fps": 1.5, "video_max_frames": 6, "video_max_pixels": 9000, "video_min_pixels": 1000}
+    assert read_contract(tmp_path) == contract
+    settings = resolve_settings(tmp_path)
+    assert (settings.max_images, settings.video_fps, settings.video_max_frames) == (3, 1.5, 6)
+    with caplog.at_level("WARNING"):
+        settings = resolve_settings(tmp_path, video_max_frames=4)
+    assert settings.video_max_frames == 4 and "--video-max-frames 4 overrides" in caplog.text
+    # a vrft.json written before the budgets existed still reads (None: the command's defaults)
+    old = {k: v for k, v in saved.items() if k not in MEDIA_BUDGETS}
+    (tmp_path / "vrft.json").write_text(json.dumps(old))
+    assert read_contract(tmp_path).video_fps is None
+    (tmp_path / "vrft.json").write_text(json.dumps({**saved, "video_fps": 0}))
+    with pytest.raises(Exception, match="video_fps"):
+        read_contract(tmp_path)
+
+
+@pytest.mark.slow  # imports transformers (vrft.train)
+def test_training_contract_takes_the_budgets_from_the_config(tmp_path):
+    from vrft.train.contract import training_contract
+
+    cfg = _cfg(tmp_path, "r.jsonl", max_images=5, video_fps=1.0)
+    contract = training_contract("temporal_grounding", [], "norm1000", None, model_cfg=cfg.model)
+    assert (contract.max_images, contract.video_fps, contract.video_max_frames) == (5, 1.0, 8)

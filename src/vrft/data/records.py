@@ -541,12 +541,30 @@ def image_problems(records: Iterable[Record]) -> list[str]:
     """``file:line: image: PATH: problem`` for every record whose image is missing or unreadable.
 
     Reads each distinct image's header once (no pixel decoded; `vrft.inputs.image_size`): what a
-    training run checks before it loads the model, so a bad image is not found at step 1."""
+    training run checks before it loads the model, so a bad image is not found at step 1. An
+    ``images`` record has each image checked (``file:line: images[i]: PATH: problem``); a ``video``
+    record its video, once per distinct video (`vrft.media.video_problem`: header, first frame,
+    duration and size; ``file:line: video: problem``)."""
     from vrft.inputs import image_problem
+    from vrft.media import VideoPart, video_problem
 
     checked: dict[Path, str | None] = {}
+    videos: dict[VideoPart, str | None] = {}
     problems = []
     for rec in records:
+        if rec.image is None and (rec.images is not None or rec.video is not None):
+            for i, part in enumerate(rec.visual_parts()):
+                if isinstance(part, VideoPart):
+                    if part not in videos:
+                        videos[part] = video_problem(part)
+                    if videos[part]:
+                        problems.append(f"{rec.source or rec.id}: video: {videos[part]}")
+                    continue
+                if part.path not in checked:
+                    checked[part.path] = image_problem(part.path)
+                if checked[part.path]:
+                    problems.append(f"{rec.source or rec.id}: images[{i}]: {part.path}: {checked[part.path]}")
+            continue
         path = rec.resolved_image()
         if path not in checked:
             checked[path] = image_problem(path)
