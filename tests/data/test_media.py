@@ -198,3 +198,112 @@ def test_frame_folder_problems(tmp_path):
     empty.mkdir()
     assert "holds no frames" in video_problem(VideoPart(empty, 32, 24, 1.0, 2.0))
     assert "frame rate" in video_problem(VideoPart(gap, 32, 24, 2.0, None))
+
+
+# ------------------------------------------------------------------- records: validate and load
+def _video_record(rid, video, duration=3.0, size=(64, 48), **extra):
+    return {"id": rid, "task": "temporal_grounding", "video": video, "duration": duration, "width": size[0],
+            "height": size[1], "event": "the grey fades", "window": [0.5, 1.5], **extra}  # fmt: skip
+
+
+def _multi_record(rid, images, target=1, sizes=None):
+    return {"id": rid, "task": "multi_image_grounding", "images": images,
+            "image_sizes": sizes or [[32, 24]] * len(images), "boxes": [[1, 1, 8, 8]],
+            "expression": "the square", "target_image": target}  # fmt: skip
+
+
+def _bad_media(tmp_path):
+    """A records file with one good and one bad record of each kind; returns (path, lines)."""
+    import json
+
+    from .conftest import write_image
+
+    for name in ("a", "b", "c"):
+        write_image(tmp_path / "img" / f"{name}.png", size=(32, 24))
+    encode_video(tmp_path / "v.mp4")  # 12 frames at 4 fps: 3 s
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes((tmp_path / "v.mp4").read_bytes()[:700])
+    with av.open(str(tmp_path / "empty.avi"), "w") as out:
+        stream = out.add_stream("mpeg4", rate=4)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        out.start_encoding()
+    write_frames(tmp_path / "frames")
+    (write_frames(tmp_path / "gap") / "frame_0003.png").unlink()
+    lines = [
+        _multi_record("m-ok", ["img/a.png", "img/b.png", "img/c.png"], target=2),  # 1
+        _multi_record("m-index", ["img/a.png", "img/b.png"], target=3),  # 2
+        _multi_record("m-missing", ["img/a.png", "img/nope.png"]),  # 3
+        _multi_record("m-many", ["img/a.png"] * 17),  # 4
+        _video_record("v-ok", "v.mp4"),  # 5
+        _video_record("v-cut", "cut.mp4"),  # 6
+        _video_record("v-empty", "empty.avi"),  # 7
+        _video_record("v-zero", "v.mp4", duration=0),  # 8
+        _video_record("v-long", "v.mp4", duration=4000.0),  # 9
+        _video_record("f-ok", "frames/", size=(32, 24), fps=2.0),  # 10
+        _video_record("f-gap", "gap/", size=(32, 24), fps=2.0),  # 11
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+EXPECTED = {
+    2: "target_image: 3 is out of range: the record has 2 image(s), so use 1..2",
+    3: "images[1]: ",  # ... img/nope.png: file not found
+    4: "images: 17 images, the limit is 1..16 per record",
+    6: "video: ",  # ... cut.mp4: ... truncated
+    7: "video: ",  # ... zero frames
+    8: "duration: 0 must be a number of seconds > 0",
+    9: "duration: 4000 s is longer than the limit of 3600 s",
+    11: "video: ",  # ... frame number 3 is missing
+}
+
+
+def test_vrft_data_validate_names_every_bad_image_list_and_video(tmp_path, capsys):
+    from vrft.cli import main
+
+    path = _bad_media(tmp_path)
+    assert main(["data", "validate", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    for line in (1, 5, 10):
+        assert f"{path}:{line}:" not in out
+    for line, words in EXPECTED.items():
+        assert f"{path}:{line}: {words}" in out, (line, out)
+    assert "nope.png: file not found" in out
+    assert "cut.mp4: " in out and "truncated" in out
+    assert "empty.avi: the video holds zero frames" in out
+    assert "frame number 3 is missing" in out
+    assert "11 records" in err
+
+
+def test_load_records_and_image_problems_refuse_the_same_records(tmp_path):
+    import json
+
+    from vrft.data.records import image_problems, load_records
+
+    path = _bad_media(tmp_path)
+    with pytest.raises(DataError) as err:
+        load_records(path)
+    text = str(err.value)
+    for line in (2, 4, 8, 9):  # what the fields alone show
+        assert f"{path}:{line}: {EXPECTED[line]}" in text
+    good = [json.loads(x) for i, x in enumerate(path.read_text().splitlines(), 1) if i not in (2, 4, 8, 9)]
+    path.write_text("".join(json.dumps(x) + "\n" for x in good))
+    records = load_records(path)  # the files are checked by image_problems (preflight, predict, eval)
+    problems = image_problems(records)
+    assert [p.split(": ")[0:2] for p in problems] == [
+        [f"{path}:2", "images[1]"], [f"{path}:4", "video"], [f"{path}:5", "video"], [f"{path}:7", "video"]
+    ]
+
+
+def test_cli_error_is_one_line_per_problem_without_traceback(tmp_path, capsys):
+    from vrft.cli import main
+
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"id": "v", "task": "temporal_grounding", "video": "v.mp4", "duration": -1, "width": 8, '
+                    '"height": 8, "event": "e", "window": [0, 1]}\n')  # fmt: skip
+    assert main(["data", "validate", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert f"{path}:1: duration: -1 must be a number of seconds > 0 (the video's length)" in out
+    assert "Traceback" not in out + err
