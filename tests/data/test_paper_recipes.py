@@ -23,6 +23,8 @@ from vrft.data.presets import COCO_CLASSES, COCO_OV_BASE_65, COCO_OV_NOVEL_15, L
 from vrft.data.records import load_records
 from vrft.train.builder import training_records
 
+pytestmark = pytest.mark.slow  # the paper-mode recipes: a module fixture builds every recipe's data (~3 s)
+
 ROOT = Path(__file__).resolve().parents[2]
 N_COCO_IMAGES = 1600  # x 4 base classes each = 6,400 base-class positives (> the 6,000 kept)
 

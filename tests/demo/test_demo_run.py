@@ -10,7 +10,11 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from vrft.cli import main as cli_main
+
+pytestmark = pytest.mark.slow  # the quick demo trains and evaluates (~7 s)
 
 SMALL = [
     "experiments.steps=1",

@@ -7,6 +7,8 @@ import math
 import random
 import time
 
+import pytest
+
 from vrft.parsing import parse_box, parse_detections, parse_label, split
 from vrft.rewards.detection import score_detections
 
@@ -81,6 +83,7 @@ def finite(x) -> bool:
     return isinstance(x, float) and math.isfinite(x)
 
 
+@pytest.mark.slow  # 100k completions (~2.5 s)
 def test_fuzz_100k_completions():
     rng = random.Random(12345)
     gts = [[], [[10, 20, 300, 400]], [[10, 20, 300, 400], [500, 20, 900, 410]]]

@@ -22,6 +22,7 @@ def _run(out: Path, *extra: str) -> dict:
     return json.loads((out / "gpu.json").read_text())
 
 
+@pytest.mark.slow  # an `accelerate launch` subprocess (~15 s)
 def test_gpu_check_dry_run(tmp_path):
     result = _run(tmp_path, "--skip", "fsdp2")
     sec = result["sizes"]["dry"]

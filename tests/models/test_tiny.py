@@ -108,6 +108,7 @@ def test_tokenizer_fits_vrft_text(tiny_dirs):
     assert tok.decode(ids, skip_special_tokens=True) == text  # tags survive skip_special_tokens
 
 
+@pytest.mark.slow  # a hypothesis search over texts (~2 s)
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=40))
 def test_any_text_round_trips(tiny_dirs, text):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from datasets import Dataset
 from PIL import Image
@@ -16,6 +17,7 @@ def _distinct_reward(completions, **columns):
     return [float(i) for i in range(len(completions))]
 
 
+@pytest.mark.slow  # a TRL GRPO step (~1 s)
 def test_one_grpo_step_on_cpu(tiny_dirs, tmp_path):
     from trl import GRPOConfig, GRPOTrainer
 

@@ -26,6 +26,8 @@ from PIL import Image
 from vrft.train.prefix_share import install_prefix_share
 from vrft.train.vision_dedup import install_vision_dedup
 
+pytestmark = pytest.mark.slow  # bf16 train steps and rollouts on 4 tiny architectures
+
 G = 4
 COMPLETION = 6
 

@@ -34,6 +34,7 @@ def _max_rel_diff(a: dict, b: dict) -> float:
     return max((a[k] - b[k]).abs().max().item() for k in a) / scale
 
 
+@pytest.mark.slow  # two GRPO runs (~5 s)
 def test_run_grpo_on_and_off_agree(tmp_path, monkeypatch, caplog):
     from vrft.train import run_grpo
 

@@ -11,6 +11,8 @@ from tests.speed.conftest import make_trainer
 
 from vrft.train.vision_dedup import count_vision
 
+pytestmark = pytest.mark.slow  # real train steps on 4 tiny architectures (~10 s)
+
 G = 4
 DISTINCT = 2  # two prompts, two different images per step
 

@@ -11,6 +11,8 @@ from PIL import Image
 
 from vrft.train.vision_dedup import VisionDedup, count_vision, find_vision_tower, install_vision_dedup
 
+pytestmark = pytest.mark.slow  # a module fixture builds tiny models, then forward/backward passes (~3 s)
+
 ARCHS = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "smolvlm"]
 
 

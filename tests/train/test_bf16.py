@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 import math
 
+import pytest
 import torch
 
 from .conftest import read_jsonl, state_dict_of
+
+pytestmark = pytest.mark.slow  # bf16 train steps (~3 s)
 
 
 def test_grpo_steps_in_bf16(make_config, caplog):

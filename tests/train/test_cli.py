@@ -14,6 +14,7 @@ from .conftest import read_jsonl, write_records
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # a GRPO run through the CLI (~3 s)
 def test_shipped_tiny_config_trains_through_the_cli(tmp_path, capsys):
     from vrft.models.tiny import cached_tiny
 

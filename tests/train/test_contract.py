@@ -9,6 +9,8 @@ import pytest
 
 from vrft.cli import main
 
+pytestmark = pytest.mark.slow  # train runs then evaluation (~2 s)
+
 PROMPT = "Point at each {category} please. <answer>[...]</answer>"
 
 

@@ -12,7 +12,11 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import read_jsonl, reward_module, state_dict_of, tiny_config
+
+pytestmark = pytest.mark.slow  # two `accelerate launch` processes (~28 s)
 
 
 def _free_port() -> int:

@@ -26,6 +26,7 @@ def _changed(before: dict, after: dict, keys) -> list[str]:
     return [k for k in keys if not torch.equal(before[k].float(), after[k].float())]
 
 
+@pytest.mark.slow  # GRPO steps on 4 tiny architectures (~4 s)
 @pytest.mark.parametrize("arch,task,overrides", CASES, ids=[c[0] for c in CASES])
 def test_two_grpo_steps(make_config, arch, task, overrides):
     from vrft.train import run_grpo
@@ -78,6 +79,7 @@ def test_two_grpo_steps(make_config, arch, task, overrides):
     assert load_config(run / "config.resolved.yaml").to_dict() == cfg.to_dict()
 
 
+@pytest.mark.slow  # three GRPO runs (~4 s)
 def test_resume_reaches_the_same_weights(make_config, tmp_path):
     """4 steps straight == 2 steps, stop, resume from the checkpoint, 2 more (2 passes over the data)."""
     from vrft.train import run_grpo

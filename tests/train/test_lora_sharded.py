@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from .conftest import state_dict_of
+
+pytestmark = pytest.mark.slow  # a LoRA train run (~1 s)
 
 
 def test_sharded_lora_save_merges_the_gathered_adapter(make_config, monkeypatch):

@@ -100,6 +100,7 @@ def test_metrics_of_an_earlier_run_need_resume_or_overwrite(tmp_path):
     release_output_dir(out)
 
 
+@pytest.mark.slow  # resumed GRPO runs (~3 s)
 def test_resume_past_a_half_written_checkpoint_is_exact(make_config, tmp_path):
     """Killed while writing checkpoint-4: --resume continues from checkpoint-2 and ends bit-identical."""
     from vrft.train import run_grpo

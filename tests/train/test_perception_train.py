@@ -13,6 +13,8 @@ from vrft.errors import ConfigError
 
 from .conftest import read_jsonl
 
+pytestmark = pytest.mark.slow  # GRPO / SFT steps then evaluation (~3 s)
+
 
 @pytest.mark.parametrize(
     "task,overrides,expected",

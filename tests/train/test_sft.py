@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from .conftest import read_jsonl, state_dict_of
+
+pytestmark = pytest.mark.slow  # SFT train steps (~1 s)
 
 
 def test_two_sft_steps(make_config):

@@ -191,6 +191,7 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-5 + 1e-4 * abs(b)
 
 
+@pytest.mark.slow  # its module fixture trains every variant (~10 s)
 def test_variants_change_the_loss_as_they_should(runs):
     assert all(len(steps) == 2 for steps in runs.values())
     _, lengths, adv, _ = runs["grpo"][0]
