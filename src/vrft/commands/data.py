@@ -14,6 +14,7 @@
     vrft data fewshot records.jsonl --shots 1,2,4,8,16 --seed 0 --out fewshot/
     vrft data split records.jsonl --test-fraction 0.2 --seed 0 --out split/
     vrft data synth --out shapes/ --images 1000 --seed 0 --size 112 --split base [--counting N] [--ocr N]
+    vrft data synth --out shapes/ --images 0 --size 112 --video 32 --multi-image 32
 
 See docs/data.md.
 """
@@ -257,6 +258,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ocr", type=int, default=0, metavar="N", help="also write N OCR images (rendered words) + ocr.jsonl"
     )
+    p.add_argument(
+        "--video", type=int, default=0, metavar="N",
+        help="also write N videos (a shape crosses the frame in a known time window) + temporal_grounding.jsonl",
+    )  # fmt: skip
+    p.add_argument("--video-fps", type=float, default=4.0, help="--video: frames per second (default 4)")
+    p.add_argument(
+        "--video-seconds", default="4,10", metavar="MIN,MAX",
+        help="--video: length range in seconds (default 4,10)",
+    )  # fmt: skip
+    p.add_argument(
+        "--video-format", choices=["mp4", "frames"], default="mp4",
+        help="--video: .mp4 files (MPEG-4, PyAV) or folders of PNG frames (default mp4)",
+    )  # fmt: skip
+    p.add_argument(
+        "--multi-image", type=int, default=0, metavar="N",
+        help="also write N sets of 2-4 images (the asked shape in exactly one) + multi_image_grounding.jsonl",
+    )  # fmt: skip
     p.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
     p.add_argument(
         "--records", action="store_true", help="also convert to detection records (detection.jsonl)"
@@ -469,11 +487,20 @@ def _synth(args: argparse.Namespace) -> int:
         n_images=args.images, size=args.size, min_objects=args.min_objects, max_objects=args.max_objects,
         classification=n_cls, start_index=args.start_index, workers=args.workers,
     )  # fmt: skip
-    for flag in ("counting", "ocr"):
-        check_bounds(n_images=getattr(args, flag) or 0, size=args.size, images_flag=f"--{flag}")
-    if not (args.images or n_cls or args.counting or args.ocr):
+    for flag in ("counting", "ocr", "multi_image"):
+        flag_name = "--" + flag.replace("_", "-")
+        check_bounds(n_images=getattr(args, flag) or 0, size=args.size, images_flag=flag_name)
+    seconds = _video_seconds(args) if args.video else None
+    if args.video:
+        from vrft.data.video_world import check_video_bounds
+
+        check_video_bounds(args.video, args.size, args.video_fps, *seconds, args.video_format)
+    elif args.video < 0:
+        raise UserError(f"--video {args.video}: must be >= 0")
+    if not (args.images or n_cls or args.counting or args.ocr or args.video or args.multi_image):
         raise UserError(
-            "nothing to draw: give --images N (detection), --classification N, --counting N or --ocr N (N > 0)"
+            "nothing to draw: give --images N (detection), --classification N, --counting N, --ocr N, --video N "
+            "or --multi-image N (N > 0)"
         )
     if not args.images and (args.grounding or args.records):
         raise UserError("--grounding and --records describe detection images: give --images N (N > 0) too")
@@ -521,6 +548,23 @@ def _synth(args: argparse.Namespace) -> int:
             path = synthesize_ocr(args.out, args.ocr, args.seed, width=args.size, height=max(16, args.size // 3),
                                   start_index=args.start_index)  # fmt: skip
             print(f"wrote {args.ocr} OCR images; records: {path}")
+        if args.video:
+            from vrft.data.video_world import synthesize_video
+
+            path = synthesize_video(
+                args.out, args.video, args.seed, size=args.size, fps=args.video_fps, min_seconds=seconds[0],
+                max_seconds=seconds[1], classes=_csv(args.classes) or _split_classes(args.split),
+                video_format=args.video_format, start_index=args.start_index,
+            )  # fmt: skip
+            print(f"wrote {args.video} videos ({args.video_format}); records: {path}")
+        if args.multi_image:
+            from vrft.data.video_world import synthesize_multi_image
+
+            path = synthesize_multi_image(
+                args.out, args.multi_image, args.seed, size=args.size,
+                classes=_csv(args.classes) or _split_classes(args.split), start_index=args.start_index,
+            )  # fmt: skip
+            print(f"wrote {args.multi_image} image sets; records: {path}")
         if args.records:
             from vrft.data.coco import convert_coco
 
@@ -547,13 +591,33 @@ def _synth_names(args: argparse.Namespace, n_cls: int) -> list[str]:
     for part, n in (("counting", args.counting), ("ocr", args.ocr)):
         if n:
             names += part_names(part, n, args.start_index)
+    if args.video or args.multi_image:
+        from vrft.data.video_world import multi_image_names, video_names
+
+        if args.video:
+            names += video_names(args.video, args.start_index, args.video_format)
+        if args.multi_image:
+            names += multi_image_names(args.multi_image, args.start_index)
     return names
+
+
+def _video_seconds(args: argparse.Namespace) -> tuple[float, float]:
+    """``--video-seconds MIN,MAX`` as two numbers (UserError naming the option otherwise)."""
+    parts = (args.video_seconds or "").split(",")
+    try:
+        lo, hi = (float(parts[0]), float(parts[1])) if len(parts) == 2 else (float(parts[0]),) * 2
+    except ValueError:
+        raise UserError(f"--video-seconds {args.video_seconds!r}: give MIN,MAX seconds, e.g. 4,10") from None
+    return lo, hi
 
 
 def _kept_parts(d, args: argparse.Namespace, n_cls: int) -> list[str]:
     """The parts of an earlier synth still in the directory that this run did not draw."""
     from vrft.data.synthetic import SYNTH_PARTS, synth_part
 
-    drawn = {"detection": args.images, "classification": n_cls, "counting": args.counting, "ocr": args.ocr}
+    drawn = {
+        "detection": args.images, "classification": n_cls, "counting": args.counting, "ocr": args.ocr,
+        "video": args.video, "multi_image": args.multi_image,
+    }  # fmt: skip
     present = {synth_part(e) for e, owner in d.entries.items() if owner == "data synth"}
     return [part for part in SYNTH_PARTS if part in present and not drawn[part]]

@@ -234,6 +234,8 @@ SYNTH_PARTS: dict[str, tuple[str, ...]] = {
     "classification": ("classification.jsonl", "classification"),
     "counting": ("counting.jsonl", "counting"),
     "ocr": ("ocr.jsonl", "ocr"),
+    "video": ("temporal_grounding.jsonl", "video"),  # vrft.data.video_world.synthesize_video
+    "multi_image": ("multi_image_grounding.jsonl", "multi_image"),  # ... .synthesize_multi_image
 }
 """The parts of a synth directory, by the first component of the names each writes. A synth run
 replaces the parts it draws (all of their earlier files) and keeps the others: `vrft data synth
