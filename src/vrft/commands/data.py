@@ -10,6 +10,9 @@
     vrft data convert counting pixmo_count.json --images imgs --coords percent --out count.jsonl
     vrft data convert ocr words.jsonl --out ocr.jsonl
     vrft data convert icdar icdar2015_words/ --out ocr.jsonl
+    vrft data convert charades charades_sta_test.txt --videos Charades_v1_480 --durations Charades_v1_test.csv --out sta.jsonl
+    vrft data convert activitynet val_1.json --videos anet_videos --skip-missing --out anet.jsonl
+    vrft data convert multi-image sets.jsonl --images imgs --target-base 1 --out mi.jsonl
     vrft data validate FILE [FILE ...]
     vrft data fewshot records.jsonl --shots 1,2,4,8,16 --seed 0 --out fewshot/
     vrft data split records.jsonl --test-fraction 0.2 --seed 0 --out split/
@@ -172,6 +175,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--id-prefix", default="icdar")
 
+    for kind, what in (("charades", "Charades-STA lines 'VIDEO_ID START END##SENTENCE'"),
+                       ("activitynet", "ActivityNet Captions JSON {video_id: {duration, timestamps, sentences}}")):
+        p = convert.add_parser(kind, help=f"{what} -> temporal_grounding records")
+        p.add_argument("annotations", type=Path, help="the annotation file")
+        p.add_argument("--videos", type=Path, required=True, help="folder of VIDEO_ID.mp4 (or --ext) files / frame folders")
+        p.add_argument("--out", type=Path, required=True, help="records JSONL to write")
+        if kind == "charades":
+            p.add_argument(
+                "--durations", type=Path, metavar="CSV",
+                help="Charades CSV with columns id and length (e.g. Charades_v1_test.csv); default: each video's header",
+            )  # fmt: skip
+        p.add_argument("--ext", help="video file extension, e.g. .mp4 (default: the first of .mp4 .webm .mkv .avi .mov)")
+        p.add_argument("--fps", type=float, help="frame rate of videos given as frame folders VIDEOS/VIDEO_ID/")
+        p.add_argument("--clip", action="store_true", help="cut an END after the video's end to its duration")
+        p.add_argument("--skip-missing", action="store_true", help="drop queries whose video is absent (counted)")
+        p.add_argument("--id-prefix", default="charades" if kind == "charades" else "anet")
+
+    p = convert.add_parser("multi-image", help="JSONL {images, expression, target, bbox} -> multi_image_grounding")
+    p.add_argument("jsonl", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="records JSONL to write")
+    p.add_argument("--images", type=Path, help="folder the image paths are relative to (default: the file's)")
+    p.add_argument(
+        "--target-base", type=int, choices=[0, 1], default=1,
+        help="target index convention: 1 (the first image is 1; default) or 0 (the first image is 0)",
+    )  # fmt: skip
+    p.add_argument("--box-format", choices=["xyxy", "xywh"], default="xyxy", help="bbox, pixels of the target image")
+    p.add_argument("--id-prefix", default="mi")
+
     p = convert.add_parser("reference", help="the reference implementation's parquet / arrow sets -> records")
     p.add_argument("path", type=Path, help="parquet file or folder, save_to_disk folder, or .arrow file")
     p.add_argument("--out", type=Path, required=True, help="output folder (records.jsonl + images/)")
@@ -305,9 +336,11 @@ def _convert(args: argparse.Namespace) -> int:
     # outputs are checked before any conversion: kind, writability, and never one of the inputs
     inputs = [
         getattr(args, a, None)
-        for a in ("json", "jsonl", "root", "split_json", "refs", "instances", "folder", "path")
-    ]
-    if kind in ("coco", "lvis", "imagefolder", "refcoco", "lisa", "counting", "ocr", "icdar"):
+        for a in ("json", "jsonl", "root", "split_json", "refs", "instances", "folder", "path", "annotations",
+                  "durations")
+    ]  # fmt: skip
+    if kind in ("coco", "lvis", "imagefolder", "refcoco", "lisa", "counting", "ocr", "icdar", "charades",
+                "activitynet", "multi-image"):  # fmt: skip
         args.out = check_file_output(args.out, inputs=inputs, owner=f"data convert {kind}")
     if kind in ("coco", "lvis"):
         common = dict(
@@ -402,6 +435,27 @@ def _convert(args: argparse.Namespace) -> int:
 
         records = convert_icdar(args.folder, id_prefix=args.id_prefix, out=args.out)
         _report(len(records), "OCR records", args.out)
+    elif kind in ("charades", "activitynet"):
+        from vrft.data import temporal
+
+        common = dict(
+            ext=args.ext, fps=args.fps, clip=args.clip, skip_missing=args.skip_missing, id_prefix=args.id_prefix,
+            out=args.out,
+        )  # fmt: skip
+        if kind == "charades":
+            records = temporal.convert_charades(args.annotations, args.videos, durations=args.durations, **common)
+        else:
+            records = temporal.convert_activitynet(args.annotations, args.videos, **common)
+        videos = len({r.video for r in records})
+        _report(len(records), f"temporal_grounding records ({videos} videos)", args.out)
+    elif kind == "multi-image":
+        from vrft.data.multi_image import convert_multi_image
+
+        records = convert_multi_image(
+            args.jsonl, images_dir=args.images, target_base=args.target_base, box_format=args.box_format,
+            id_prefix=args.id_prefix, out=args.out,
+        )  # fmt: skip
+        _report(len(records), "multi_image_grounding records", args.out)
     elif kind == "reference":
         from vrft.data.records import load_records
         from vrft.data.reference import convert_reference
@@ -418,7 +472,8 @@ def _convert(args: argparse.Namespace) -> int:
         _report(len(load_records(path)), "records", path)
     else:
         raise UserError(
-            "give a KIND: coco, lvis, imagefolder, coop, refcoco, lisa, counting, ocr, icdar or reference"
+            "give a KIND: coco, lvis, imagefolder, coop, refcoco, lisa, counting, ocr, icdar, reference, charades, "
+            "activitynet or multi-image"
         )
     return 0
 
