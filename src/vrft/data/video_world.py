@@ -374,13 +374,11 @@ def synthesize_multi_image(
 ) -> Path:
     """Write `n_sets` image sets under ``out_dir/multi_image/NNNNNN/{1..N}.png`` and their
     `multi_image_grounding` records ``out_dir/multi_image_grounding.jsonl``. Returns the records path."""
-    from vrft.data.synthetic import MAX_IMAGES, _resolve_classes, _save_png, check_bounds, claim_parts
+    from vrft.data.synthetic import _resolve_classes, _save_png, check_bounds, claim_parts
     from vrft.inputs import normalize_seed
     from vrft.outputs import OutputDir
 
     check_bounds(n_images=n_sets, size=size, start_index=start_index, images_flag="--multi-image")
-    if n_sets > MAX_IMAGES // 4:
-        raise UserError(f"--multi-image {n_sets}: must be 0..{MAX_IMAGES // 4} sets")
     if background not in BACKGROUNDS:
         raise UserError(f"unknown background {background!r} (use one of: {', '.join(BACKGROUNDS)})")
     seed = normalize_seed(seed)
