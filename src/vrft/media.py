@@ -219,17 +219,6 @@ def video_problem(part: VideoPart) -> str | None:
                     f"{f}: frame is {size[0]}x{size[1]} but the first frame is {info.width}x{info.height} "
                     "(every frame of a folder must have one size)"
                 )
-    else:
-        if info.width <= 0 or info.height <= 0:
-            return f"{path}: the video header has no frame size (a corrupt file? re-encode it)"
-        try:
-            first = _first_frame_time(path)
-        except DataError as err:
-            return str(err)
-        if first is None:
-            return f"{path}: the video holds zero frames (an empty or truncated file); re-encode it or drop the record"
-        if info.duration <= 0:
-            return f"{path}: the video header gives no positive duration (re-encode it, e.g. with ffmpeg)"
     if info.duration > MAX_VIDEO_SECONDS:
         return (
             f"{path}: the video lasts {info.duration:g} s, more than the limit of {MAX_VIDEO_SECONDS:g} s "
@@ -240,6 +229,17 @@ def video_problem(part: VideoPart) -> str | None:
             f"{path}: frames of {info.width}x{info.height} exceed the limit of {MAX_IMAGE_PIXELS} pixels "
             "(vrft.inputs.MAX_IMAGE_PIXELS): downscale the video"
         )
+    if not path.is_dir():  # the header is sane: decode the first frame (nothing larger is decoded)
+        if info.width <= 0 or info.height <= 0:
+            return f"{path}: the video header has no frame size (a corrupt file? re-encode it)"
+        try:
+            first = _first_frame_time(path)
+        except DataError as err:
+            return str(err)
+        if first is None:
+            return f"{path}: the video holds zero frames (an empty or truncated file); re-encode it or drop the record"
+        if info.duration <= 0:
+            return f"{path}: the video header gives no positive duration (re-encode it, e.g. with ffmpeg)"
     if (part.width, part.height) != (info.width, info.height):
         return (
             f"{path}: frame size {part.width}x{part.height} recorded but the video is "
@@ -341,10 +341,19 @@ def _folder_frames(part: VideoPart, times: list[float]) -> list[Any]:
 
 
 def _file_frames(path: Path, times: list[float]) -> list[Any]:
+    from vrft.inputs import MAX_IMAGE_PIXELS
+
     out: list[Any] = []
     with _open(path) as container:
         stream = _video_stream(container, path)
+        w, h = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+        if w * h > MAX_IMAGE_PIXELS:
+            raise DataError(
+                f"{path}: frames of {w}x{h} exceed the limit of {MAX_IMAGE_PIXELS} pixels "
+                "(vrft.inputs.MAX_IMAGE_PIXELS): downscale the video"
+            )
         stream.thread_type = "AUTO"
+        can_seek = True
         tb = float(stream.time_base) if stream.time_base is not None else None
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None and tb else 0.0
         decoder = None
@@ -355,13 +364,15 @@ def _file_frames(path: Path, times: list[float]) -> list[Any]:
                 target = start + t
                 lost = last is None and pending is None
                 behind = last is not None and (last[0] > target + 1e-6 or target - last[0] > _SEEK_GAP_S)
-                if decoder is None or lost or behind:
-                    if tb:
-                        container.seek(int(max(0.0, target) / tb), stream=stream, backward=True, any_frame=False)
-                    else:
-                        container.seek(0)
-                    decoder = container.decode(stream)
-                    last, pending = None, None
+                if decoder is None or (can_seek and (lost or behind)):
+                    if can_seek and tb:
+                        try:
+                            container.seek(int(max(0.0, target) / tb), stream=stream, backward=True, any_frame=False)
+                        except Exception:  # noqa: BLE001 (a stream that cannot seek: decode forward)
+                            can_seek = False
+                    if decoder is None or can_seek:
+                        decoder = container.decode(stream)
+                        last, pending = None, None
                 if pending is not None and pending[0] <= target + 1e-6:
                     last, pending = pending, None
                 if pending is None:

@@ -307,3 +307,41 @@ def test_cli_error_is_one_line_per_problem_without_traceback(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert f"{path}:1: duration: -1 must be a number of seconds > 0 (the video's length)" in out
     assert "Traceback" not in out + err
+
+
+def test_frames_above_the_pixel_limit_are_refused_before_decoding(tmp_path, monkeypatch):
+    import vrft.inputs
+
+    path = encode_video(tmp_path / "v.mp4")  # 64x48 = 3072 pixels
+    monkeypatch.setattr(vrft.inputs, "MAX_IMAGE_PIXELS", 3000)
+    assert "frames of 64x48 exceed the limit of 3000 pixels" in video_problem(VideoPart(path, 64, 48, 3.0))
+    with pytest.raises(DataError, match="exceed the limit of 3000 pixels"):
+        sample_frames(VideoPart(path, 64, 48, 3.0), 2.0, 4, 4096)
+
+
+def test_a_stream_that_cannot_seek_is_decoded_forward(tmp_path, monkeypatch):
+    import vrft.media
+
+    path = encode_video(tmp_path / "v.mkv", n=40, fps=4)  # 10 s
+    real_open = vrft.media._open
+
+    class NoSeek:
+        def __init__(self, container):
+            self.c = container
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.c.close()
+
+        def __getattr__(self, name):
+            return getattr(self.c, name)
+
+        def seek(self, *args, **kwargs):
+            raise OSError("not seekable")
+
+    monkeypatch.setattr(vrft.media, "_open", lambda p: NoSeek(real_open(p)))
+    frames = sample_frames(VideoPart(path, 64, 48, 10.0), fps=0.5, max_frames=8, max_pixels=4096)
+    assert [t for t, _ in frames] == [1.0, 3.0, 5.0, 7.0, 9.0]
+    assert [frame_index(im) for _, im in frames] == [4, 12, 20, 3, 11]  # frame i shows i % 25
