@@ -274,7 +274,7 @@ def test_vrft_data_validate_names_every_bad_image_list_and_video(tmp_path, capsy
     assert "cut.mp4: " in out and "truncated" in out
     assert "empty.avi: the video holds zero frames" in out
     assert "frame number 3 is missing" in out
-    assert "11 records" in err
+    assert "11 records, 4 images, 5 videos checked: 8 problem(s)" in err
 
 
 def test_load_records_and_image_problems_refuse_the_same_records(tmp_path):
