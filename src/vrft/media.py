@@ -11,10 +11,12 @@ name order) with their frame rate (`VideoPart.fps`).
   frame folder it lists the folder and reads the first frame's header.
 - `video_timestamps` chooses the sampled timestamps first (uniform at `fps`, at most `max_frames`,
   evenly spread over the duration, each at the centre of its slot); `sample_frames` then decodes
-  only those frames: it seeks to each timestamp (a jump to the key frame before it) and decodes
-  forward to the frame shown at that time, so memory stays bounded on a long video (at most two
-  decoded frames are held besides the returned ones). The timestamps depend only on the duration
-  and the budgets, so they are deterministic.
+  only around those frames: it seeks to each timestamp (a jump to the key frame before it; when
+  the next timestamp is less than 2 s ahead it decodes on instead) and decodes forward to the frame
+  shown at that time, so memory stays bounded on a long video (at most two decoded frames are held
+  besides the returned ones; a stream that cannot seek is decoded forward once). Frames larger
+  than `vrft.inputs.MAX_IMAGE_PIXELS` are refused from the header. The timestamps depend only on
+  the duration and the budgets, so they are deterministic.
 - `video_problem` is what `vrft data validate` and the training preflight check per video: it
   exists, the header decodes, it has >= 1 frame (the first frame is decoded), its duration is > 0
   and <= `MAX_VIDEO_SECONDS`, its frame size is within `vrft.inputs.MAX_IMAGE_PIXELS`; a frame

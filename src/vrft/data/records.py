@@ -2,7 +2,10 @@
 
 A record is one JSON object per line (JSONL). The image path is relative to the JSONL file, the
 target is in PIXEL coordinates of the original image (boxes ``[x1, y1, x2, y2]``, floats allowed),
-and records never hold model-specific text. See docs/DESIGN.md "Records".
+and records never hold model-specific text. See docs/DESIGN.md "Records". Instead of ``image`` a
+record may hold ``images`` (several images, each with its size in ``image_sizes``) or ``video`` (a
+video file or a frame folder, with ``duration``); `Record.visual_parts` says what a record shows
+(`vrft.media`). See docs/data.md "Many images and video".
 
 `load_records` never drops anything silently: every problem of every line is collected and raised
 together as one `DataError` whose lines read ``file:line: field: problem (how to fix)``.
