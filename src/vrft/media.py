@@ -317,7 +317,10 @@ def sample_frames(
     Only the sampled frames are decoded (seek, then decode forward to the frame shown at each
     timestamp: the last frame starting at or before it); a frame folder opens only the sampled
     files (frame ``floor(t * fps)``). DataError naming the file when it cannot be decoded."""
-    times = video_timestamps(part.duration, fps, max_frames)
+    try:
+        times = video_timestamps(part.duration, fps, max_frames)
+    except DataError as err:
+        raise DataError(f"{part.path}: {err}") from None
     if part.path.is_dir():
         raw = _folder_frames(part, times)
     else:

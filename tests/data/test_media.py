@@ -345,3 +345,9 @@ def test_a_stream_that_cannot_seek_is_decoded_forward(tmp_path, monkeypatch):
     frames = sample_frames(VideoPart(path, 64, 48, 10.0), fps=0.5, max_frames=8, max_pixels=4096)
     assert [t for t, _ in frames] == [1.0, 3.0, 5.0, 7.0, 9.0]
     assert [frame_index(im) for _, im in frames] == [4, 12, 20, 3, 11]  # frame i shows i % 25
+
+
+def test_sample_frames_names_the_video_when_its_duration_is_unusable(tmp_path):
+    path = encode_video(tmp_path / "v.mp4")
+    with pytest.raises(DataError, match=r"v\.mp4: video duration 0\.0 must be a positive number"):
+        sample_frames(VideoPart(path, 64, 48, 0.0), 2.0, 4, 4096)
