@@ -1,5 +1,8 @@
 """Box geometry and every coordinate conversion of vrft (the only module that converts).
 
+Boxes and points alike: `Frame.encode` / `Frame.decode` for boxes, `Frame.encode_point` /
+`Frame.decode_point` for points (counting), `xywh_to_xyxy` / `clip_box` for COCO ground truth.
+
 Boxes are ``[x1, y1, x2, y2]`` with ``x1 <= x2`` and ``y1 <= y2`` (corner order is the caller's job;
 the parser reorders swapped corners). A box whose width or height is not positive has zero area.
 
@@ -146,6 +149,17 @@ def _clip(v: float, hi: float) -> float:
     return min(max(v, 0.0), hi)
 
 
+def clip_box(box: BoxLike, width: float, height: float, ndigits: int | None = 2) -> list[float] | None:
+    """A pixel box clipped to a ``width`` x ``height`` image (coordinates rounded to `ndigits`), or
+    None when nothing of it is left (zero width or height after clipping)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    x1, y1 = max(0.0, x1), max(0.0, y1)
+    x2, y2 = min(float(width), x2), min(float(height), y2)
+    if not (x2 > x1 and y2 > y1):
+        return None
+    return [x1, y1, x2, y2] if ndigits is None else [round(v, ndigits) for v in (x1, y1, x2, y2)]
+
+
 def to_norm1000(box_px: BoxLike, width: float, height: float) -> list[int]:
     """Pixels -> integers 0..1000: ``int(x / W * 1000)`` (truncation, as the paper), clipped."""
     x1, y1, x2, y2 = (float(v) for v in box_px)
@@ -277,6 +291,26 @@ class Frame:
         if self.convention == "resized_pixels":
             return to_resized(box_px, self.width, self.height, self.resized_width, self.resized_height)
         return [round(_clip(float(v), hi)) for v, hi in zip(box_px, (self.width, self.height) * 2)]
+
+    def encode_point(self, point_px: Sequence[float]) -> list[int]:
+        """Original pixels ``[x, y]`` -> integer point in the model's convention (clipped to the image)."""
+        x, y = (float(v) for v in point_px)
+        if self.convention == "norm1000":
+            return [int(_clip(x / self.width * 1000, 1000)), int(_clip(y / self.height * 1000, 1000))]
+        if self.convention == "resized_pixels":
+            sx, sy = self.resized_width / self.width, self.resized_height / self.height
+            return [round(_clip(x * sx, self.resized_width)), round(_clip(y * sy, self.resized_height))]
+        return [round(_clip(x, self.width)), round(_clip(y, self.height))]
+
+    def decode_point(self, point_model: Sequence[float]) -> list[float]:
+        """Point ``[x, y]`` in the model's convention -> original pixels (floats, clipped to the image)."""
+        x, y = (float(v) for v in point_model)
+        if self.convention == "norm1000":
+            return [_clip(x, 1000.0) / 1000 * self.width, _clip(y, 1000.0) / 1000 * self.height]
+        if self.convention == "resized_pixels":
+            sx, sy = self.width / self.resized_width, self.height / self.resized_height
+            return [_clip(x * sx, self.width), _clip(y * sy, self.height)]
+        return [_clip(x, self.width), _clip(y, self.height)]
 
     def decode(self, box_model: BoxLike) -> list[float]:
         """Box in the model's convention -> original pixels (floats, clipped to the image)."""

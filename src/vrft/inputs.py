@@ -12,7 +12,10 @@ traceback, a hang or a huge allocation:
 - YAML: duplicate keys (both lines named) and aliases that expand beyond `YAML_MAX_NODES` nodes (an
   "alias bomb"), both refused before anything walks the document (`read_yaml`);
 - images: decoded at most `MAX_IMAGE_PIXELS` pixels (a header claiming 100000 x 100000 is refused
-  before any pixel is decoded), unreadable files named (`open_image`, `image_size`);
+  before any pixel is decoded), unreadable files named (`open_image`, `image_size`). `open_image` is
+  the one reader of pixels (training, eval, predict, the report): it applies the EXIF orientation,
+  scales 16-bit greyscale to 8 bits and composites transparency on white; `image_size` reports the
+  displayed (EXIF-oriented) size from the header alone;
 - seeds: any integer, mapped to ``seed mod 2**32`` (`normalize_seed`), the range every seeded library
   (numpy, torch, random) accepts.
 """
@@ -292,10 +295,38 @@ def _open_problem(err: BaseException) -> str:
     return f"unreadable image ({err.__class__.__name__}: {err})"
 
 
-def image_size(path: str | os.PathLike) -> tuple[int, int] | str:
-    """``(width, height)`` from the image header (no pixel decoded), or a problem description.
+# EXIF orientation (tag 0x0112) -> the transpose that shows the image upright (as
+# PIL.ImageOps.exif_transpose and transformers' load_image apply it); 5..8 swap width and height.
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+              7: "TRANSVERSE", 8: "ROTATE_90"}  # fmt: skip
 
-    Refuses images above `MAX_IMAGE_PIXELS`, unreadable and missing files (never raises for them).
+
+def _orientation(im: Any) -> int:
+    """The EXIF orientation (1..8) of an opened, not yet decoded image, read from its header only; 1
+    without one. A PNG's ``eXIf`` chunk counts only where it precedes the pixel data (Pillow would
+    decode the image to find a later one), for the size and the pixels alike."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    try:
+        value = int(im.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 (a corrupt EXIF block: shown as stored, like an image without one)
+        return 1
+    return value if value in _TRANSPOSE else 1
+
+
+def _displayed_size(im: Any) -> tuple[int, int]:
+    w, h = im.size
+    return (h, w) if _orientation(im) in (5, 6, 7, 8) else (w, h)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int] | str:
+    """``(width, height)`` as the image is displayed, from the header (no pixel decoded), or a problem
+    description.
+
+    The displayed size follows the EXIF orientation: a photo stored 4000x3000 with orientation 6
+    (rotated 90 degrees) is 3000x4000, as `open_image` returns it. Refuses images above
+    `MAX_IMAGE_PIXELS`, unreadable and missing files (never raises for them).
     """
     from PIL import Image
 
@@ -305,7 +336,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                size = im.size
+                size = _displayed_size(im)
     except Exception as err:  # noqa: BLE001 (any failure to read untrusted bytes is a data problem)
         return _open_problem(err)
     return _pixel_problem(size) or size
@@ -317,9 +348,43 @@ def image_problem(path: str | os.PathLike) -> str | None:
     return got if isinstance(got, str) else None
 
 
+_HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _to_rgb(im: Any, orientation: int = 1) -> Any:
+    """A decoded image as the 8-bit RGB picture it shows: upright (EXIF `orientation`), 16-bit and
+    32-bit greyscale scaled to 8 bits (``I;16``: value / 257; ``I`` above 255: as 16-bit; ``F`` in
+    0..1: x 255, else clipped to 0..255), transparency composited on white."""
+    import numpy as np
+    from PIL import Image
+
+    if orientation in _TRANSPOSE:
+        im = im.transpose(getattr(Image.Transpose, _TRANSPOSE[orientation]))
+    if im.mode in _HIGH_BIT_MODES:
+        a = np.asarray(im, dtype=np.float64)
+        if im.mode == "F":
+            finite = a[np.isfinite(a)]
+            a = np.nan_to_num(a, nan=0.0, posinf=255.0, neginf=0.0)
+            if finite.size and finite.min() >= 0 and finite.max() <= 1.0:
+                a = a * 255.0
+        elif im.mode.startswith("I;16") or a.max(initial=0) > 255:
+            a = a / 257.0
+        im = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB") if im.mode != "RGB" else im
+
+
 def open_image(source: Any, where: str | None = None, error: type[Exception] = DataError):
-    """Decode an image (a path, a file object, or bytes) fully as RGB; `error` naming `where` (or the
-    path) when it is missing, unreadable or larger than `MAX_IMAGE_PIXELS`."""
+    """THE image reader: decode an image (a path, a file object, bytes or a PIL image) fully as the
+    8-bit RGB picture a viewer shows; `error` naming `where` (or the path) when it is missing,
+    unreadable or larger than `MAX_IMAGE_PIXELS`.
+
+    What a viewer shows: the EXIF orientation applied (as `image_size` reports the size), 16-bit
+    greyscale scaled to 8 bits (not clipped to white), transparent areas on white (not black).
+    """
     import io
 
     from PIL import Image
@@ -328,7 +393,7 @@ def open_image(source: Any, where: str | None = None, error: type[Exception] = D
         problem = _pixel_problem(source.size)
         if problem:
             raise error(f"{where or 'image'}: {problem}")
-        return source.convert("RGB") if source.mode != "RGB" else source
+        return _to_rgb(source, _orientation(source))
     name = where or str(source)
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
@@ -340,7 +405,9 @@ def open_image(source: Any, where: str | None = None, error: type[Exception] = D
             with Image.open(source) as im:
                 problem = _pixel_problem(im.size)
                 if problem is None:
-                    return im.convert("RGB")
+                    orientation = _orientation(im)  # from the header, as `image_size` reads it
+                    im.load()
+                    return _to_rgb(im, orientation)
     except Exception as err:  # noqa: BLE001 (any failure to decode untrusted bytes is a data problem)
         raise error(f"{name}: cannot read the image: {_open_problem(err)}") from None
     raise error(f"{name}: {problem}")

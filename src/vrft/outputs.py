@@ -14,17 +14,24 @@ Four rules, each enforced here once:
    same directory and rename it into place: a reader (or a killed run) never sees half a file, and
    two writers never mix their bytes.
 4. **A directory output is locked and owned.** `OutputDir` takes an exclusive lock (`flock` on
-   ``.vrft.lock``: released by the kernel when the process dies, so a killed run never blocks the next
-   one) and keeps ``.vrft-manifest.json``, the list of what vrft wrote there (relative paths, each
+   ``.vrft.lock``, `vrft.locks`: released by the kernel when the process dies, so a killed run never
+   blocks the next one) and keeps ``.vrft-manifest.json``, the list of what vrft wrote there (relative paths, each
    with the command that wrote it). vrft only ever deletes or replaces what that list names: a file
    it did not write is never overwritten, and cleaning an earlier output (``output.overwrite=true``,
    a second `vrft data synth` into the same directory) removes exactly the earlier run's files.
+5. **A single-file output replaces only a file vrft wrote.** `check_file_output` refuses an existing
+   file that no manifest lists (the manifest of its folder, or of a folder above it, as for rule 4),
+   and the file it checked is recorded in its folder's ``.vrft-manifest.json`` when `atomic_open`
+   renames it into place; so `vrft data convert ... --out records.jsonl` may replace its own earlier
+   output, never the user's ``records.jsonl``.
+6. **No output into the file system's root or a system folder.** `check_dir_output` refuses ``/``,
+   the top-level system folders (``/usr``, ``/etc``, ``/tmp``, ``/home``, ...) and the home directory
+   itself: a directory output is a folder of its own (e.g. ``~/shapes``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fnmatch
 import json
 import logging
@@ -32,16 +39,17 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from vrft import locks as _locks
 from vrft.errors import UserError
+from vrft.locks import LOCK_NAME, acquire_lock  # noqa: F401 (part of this module's API)
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = ".vrft-manifest.json"
-LOCK_NAME = ".vrft.lock"
 _TMP_PREFIX = ".vrft-tmp-"
 
 
@@ -81,11 +89,15 @@ def _probe(directory: Path, option: str, target: Path) -> None:
         os.unlink(name)
 
 
-def check_file_output(path: str | os.PathLike, *, option: str = "--out", inputs: Iterable[Any] = ()) -> Path:
+def check_file_output(
+    path: str | os.PathLike, *, option: str = "--out", inputs: Iterable[Any] = (), owner: str = "file output"
+) -> Path:
     """Check an output FILE before any work; returns the path to write (a symlink: its target).
 
     Refuses: an existing directory or other non-regular file at `path`, a parent that is a file, a
-    place that cannot be written, and a path that is one of `inputs`.
+    place that cannot be written, a path that is one of `inputs`, and an existing file that vrft did
+    not write (`file_is_vrfts`). When `atomic_open` later writes this path, it lists it as `owner`'s
+    in the folder's manifest, so the next run may replace it.
     """
     p = Path(path)
     if str(path) == "":
@@ -100,7 +112,48 @@ def check_file_output(path: str | os.PathLike, *, option: str = "--out", inputs:
         raise UserError(f"{option} {p} exists and is not a regular file; choose another path")
     _check_ancestors(p, option)
     refuse_overlap([p], inputs, option=option)
+    if p.is_file() and not file_is_vrfts(p):
+        raise UserError(
+            f"{option} {p} already exists and vrft did not write it (no {MANIFEST_NAME} beside it lists it); "
+            "vrft never overwrites such files: move it or choose another path"
+        )
+    if (r := _resolved(p)) is not None:
+        _PENDING_FILES[str(r)] = owner
     return p
+
+
+_PENDING_FILES: dict[str, str] = {}  # resolved path checked by check_file_output -> owner, until written
+
+
+def file_is_vrfts(path: str | os.PathLike) -> bool:
+    """Whether vrft wrote the file `path`: a ``.vrft-manifest.json`` in its folder or a folder above
+    it lists it (or a folder or pattern holding it)."""
+    p = Path(os.path.abspath(path))
+    for anc in list(p.parents)[:16]:
+        if not (anc / MANIFEST_NAME).is_file():
+            continue
+        d = OutputDir(anc, "check", lock=False)
+        d.entries = read_manifest(anc) or {}
+        if d.owned(p.relative_to(anc).as_posix()):
+            return True
+    return False
+
+
+def _record_file(path: Path, owner: str) -> None:
+    """List a written single file in its folder's manifest (read, add, atomic rewrite)."""
+    directory = path.parent
+    key = os.path.realpath(directory)
+    if key in _ENTRIES:  # this process holds the folder as an OutputDir: one manifest in memory
+        entries = _ENTRIES[key]
+    else:
+        entries = read_manifest(directory) or {}
+    if entries.get(path.name) == owner:
+        return
+    entries[path.name] = owner
+    try:
+        _write_manifest(directory, entries)
+    except UserError as err:  # the file is written; only its ownership could not be recorded
+        logger.warning("%s; vrft will not overwrite %s later", err, path)
 
 
 def check_dir_output(
@@ -110,12 +163,15 @@ def check_dir_output(
     inputs: Iterable[Any] = (),
     writes: Iterable[str] = (),
     foreign: bool = True,
+    holding_inputs: bool = False,
 ) -> Path:
     """Check an output DIRECTORY before any work; returns it.
 
-    Refuses: an existing file at `path` (or above it), a place that cannot be written, a directory
-    that is one of `inputs`, `writes` (names relative to the directory that the command will write)
-    that are or hold one of `inputs`, and (with `foreign`) `writes` that exist but that vrft did not
+    Refuses: an existing file at `path` (or above it), the file system's root and system folders
+    (`refuse_system_dir`), a place that cannot be written, a directory that is one of `inputs`,
+    `writes` (names relative to the directory that the command will write) that are or hold one of
+    `inputs`, with `holding_inputs` a directory that holds any of `inputs` (eval / train: an output
+    folder is not the data's folder), and (with `foreign`) `writes` that exist but that vrft did not
     write (see `OutputDir.claim`).
     """
     writes = list(writes)
@@ -127,16 +183,49 @@ def check_dir_output(
             f"{option} {p} is a file, but a directory is written there; give a directory path "
             f"(e.g. {p.with_suffix('')}-out)"
         )
+    refuse_system_dir(p, option=option)
     if p.is_dir():
         _probe(p, option, p)
     else:
         _check_ancestors(p, option)
+    inputs = list(inputs)
     refuse_overlap([p / w for w in writes if not _pattern(w)], inputs, option=option, root=p)
+    if holding_inputs:
+        refuse_overlap([p], inputs, option=option)
     if foreign and p.is_dir():
         d = OutputDir(p, "check", option=option, lock=False)
         d.entries = read_manifest(p) or {}
         d.refuse_foreign(writes)
     return p
+
+
+SYSTEM_DIRS: tuple[str, ...] = (
+    "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media", "/mnt", "/opt",
+    "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr", "/var",
+)  # fmt: skip
+"""Top-level folders of a POSIX system that `check_dir_output` refuses as an output directory."""
+
+
+def refuse_system_dir(path: str | os.PathLike, *, option: str = "--out") -> None:
+    """UserError when `path` is the file system's root, a top-level system folder (`SYSTEM_DIRS`) or
+    the home directory itself: vrft writes its files into a folder of their own."""
+    r = _resolved(path)
+    if r is None:
+        return
+    what = None
+    if r == Path(r.anchor):
+        what = "the root of the file system"
+    elif str(r) in SYSTEM_DIRS:
+        what = "a system folder"
+    else:
+        with contextlib.suppress(RuntimeError, KeyError, OSError):
+            if r == Path(os.path.realpath(Path.home())):
+                what = "your home directory"
+    if what:
+        raise UserError(
+            f"{option} {path} is {what}; vrft writes its output into a folder of its own: give a new "
+            f"folder, e.g. {r / 'vrft-out'}"
+        )
 
 
 def _pattern(name: str) -> bool:
@@ -200,7 +289,8 @@ def _umask() -> int:
 def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a unique temporary file beside `path`; on success it is renamed to `path`, else removed.
 
-    Creates the parent directories. An OSError while writing becomes a one-line UserError.
+    Creates the parent directories. An OSError while writing becomes a one-line UserError. A path
+    that `check_file_output` checked is then listed in its folder's manifest (rule 5).
     """
     path = Path(path)
     try:
@@ -214,6 +304,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | Non
             yield fh
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+        owner = _PENDING_FILES.pop(os.path.realpath(path), None) if _PENDING_FILES else None
+        if owner is not None:  # a single-file output checked by check_file_output: now vrft's
+            _record_file(path, owner)
     except OSError as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -449,10 +542,13 @@ class OutputDir:
             self.entries[name] = self.owner
         self._dirty = True
 
-    def clean(self, *owners: str) -> list[Path]:
-        """Remove what `owners` wrote here earlier (every owner if none is named); returns the paths."""
+    def clean(self, *owners: str, only: Callable[[str], bool] | None = None) -> list[Path]:
+        """Remove what `owners` wrote here earlier (every owner if none is named; with `only`, just the
+        entries it accepts); returns the paths."""
         removed = []
-        chosen = [e for e, o in self.entries.items() if not owners or o in owners]
+        chosen = [
+            e for e, o in self.entries.items() if (not owners or o in owners) and (only is None or only(e))
+        ]
         # deepest first, so a folder's files go before the folder
         cache: dict[Path, bool] = {}
         for entry in sorted(chosen, key=lambda e: -e.count("/")):
@@ -495,83 +591,17 @@ class OutputDir:
 
 
 # --------------------------------------------------------------------------------------------- locks
-_HELD: dict[str, tuple[int, int]] = {}  # resolved directory -> (fd, depth) held by this process
 _ENTRIES: dict[str, dict[str, str]] = {}  # resolved directory -> its manifest entries, while locked
 
 
-def acquire_lock(directory: str | os.PathLike, owner: str, *, option: str = "--out") -> int:
-    """Exclusive lock of `directory` for this process (re-entrant); UserError if another holds it."""
-    key = os.path.realpath(directory)
-    if key in _HELD:
-        fd, depth = _HELD[key]
-        _HELD[key] = (fd, depth + 1)
-        return fd
-    path = Path(directory) / LOCK_NAME
-    try:
-        import fcntl
-    except ImportError:  # not a POSIX system: no flock
-        logger.warning("%s: no file locks on this system; writing without one", directory)
-        _HELD[key] = (os.open(path, os.O_RDWR | os.O_CREAT, 0o666), 1)
-        return _HELD[key][0]
-    for _ in range(10):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as err:
-            raise UserError(f"{option} {directory}: cannot create the lock file ({_reason(err)})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            holder = _read_holder(fd)
-            os.close(fd)
-            if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                logger.warning("%s: the file system has no locks (%s); writing without one", directory, err)
-                _HELD[key] = (os.open(path, os.O_RDONLY), 1)
-                return _HELD[key][0]
-            if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise UserError(
-                    f"{option} {directory} is being written by another vrft process ({holder or 'unknown'}); "
-                    "wait for it to finish or choose another directory"
-                ) from None
-            raise UserError(f"{option} {directory}: cannot lock ({_reason(err)})") from None
-        # the file may have been removed by the previous holder after we opened it: lock the live one
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if not same:
-            os.close(fd)
-            continue
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}: vrft {owner}\n".encode())
-        _HELD[key] = (fd, 1)
-        return fd
-    raise UserError(f"{option} {directory}: could not take the lock (it kept changing); try again")
-
-
-def _read_holder(fd: int) -> str:
-    with contextlib.suppress(OSError):
-        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-    return ""
-
-
 def release_lock(directory: str | os.PathLike, fd: int | None = None) -> None:
-    """Release this process's lock of `directory` (the outermost release removes the lock file)."""
-    key = os.path.realpath(directory)
-    if key not in _HELD:
-        return
-    held, depth = _HELD[key]
-    if depth > 1:
-        _HELD[key] = (held, depth - 1)
-        return
-    del _HELD[key]
-    _ENTRIES.pop(key, None)
-    with contextlib.suppress(OSError):
-        os.unlink(Path(directory) / LOCK_NAME)  # while still locked: no one can hold a removed file
-    os.close(held)
+    """Release this process's lock of `directory` (`vrft.locks.release_lock`); the outermost release
+    also forgets the manifest held in memory for it."""
+    if _locks.release_lock(directory, fd):
+        _ENTRIES.pop(os.path.realpath(directory), None)
 
 
 def release_all() -> None:
     """Release every lock this process holds (the CLI calls it when a command ends)."""
-    for key in list(_HELD):
-        _HELD[key] = (_HELD[key][0], 1)
-        release_lock(key)
+    _locks.release_all()
+    _ENTRIES.clear()

@@ -1,5 +1,8 @@
 """The one parser of model output, shared by the rewards (training) and the metrics (evaluation).
 
+Its scanner of JSON-ish values lives in `vrft.scan`; this module holds the rules of every answer
+kind (think/answer split, detections, boxes, labels, counts, text).
+
 Nothing here raises on model output and nothing evaluates it (no ``eval``, no ``ast.literal_eval``): a
 small linear-time scanner reads JSON-ish values (single or double quotes, ``NaN``/``Infinity``
 literals, missing or extra commas, trailing text). Every number in a result is finite. Work is capped
@@ -37,41 +40,34 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from vrft.scan import MAX_DEPTH, MAX_TOKENS  # noqa: F401 (documented as vrft.parsing's limits too)
+from vrft.scan import Scanner as _Scanner
+from vrft.scan import Stop as _Stop
+from vrft.scan import as_box4 as _box4
+from vrft.scan import as_number as _number
+from vrft.scan import norm_key as _key
+
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 
 MAX_CHARS = 200_000
 """Characters of an answer that are parsed; the rest is ignored (a detection list is then truncated)."""
-MAX_TOKENS = 10_000
-"""Scanner steps allowed for one answer (about 1,300 detection entries); beyond this the parse stops
-as if the text were truncated."""
 MAX_ENTRIES = 1_000
 """Detections kept at most (LVIS evaluates 300 per image)."""
-MAX_DEPTH = 32
-"""Nesting depth of brackets; deeper input is a syntax error."""
+MAX_POINTS = 1_000
+"""Points a counting answer may hold (`parse_count`); a longer list is not a counting answer. The
+converters refuse records with more objects than this (their honest answer could not be read)."""
+MAX_COUNT_DIGITS = 9
+"""Digits of an integer counting answer at most (counts up to 999,999,999); a longer number is not a
+counting answer (and Python's int() refuses more than 4,300 digits)."""
 
-_WS = re.compile(r"\s*")
-# Numbers are ASCII only ([0-9], not `\d`): fullwidth (１２) and Arabic-Indic (١٢) digits are not
-# numbers here, as in the reference's JSON / Python-literal parsing and in what the tokenizers write.
-_NUM = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SEP_ANSWER = re.compile(r"\s*<answer>")
-_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _NUMS = r"([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
 _TUPLE_BOX = re.compile(
     r"\(\s*" + _NUMS + r"\s*,\s*" + _NUMS + r"\s*\)\s*,?\s*\(\s*" + _NUMS + r"\s*,\s*" + _NUMS + r"\s*\)"
 )
 _BOX_KEYS = frozenset({"position", "bbox2d", "bbox", "box"})
 _CONF_KEYS = frozenset({"confidence", "score"})
-_IDENT_VALUES: dict[str, Any] = {
-    "nan": math.nan,
-    "infinity": math.inf,
-    "inf": math.inf,
-    "true": True,
-    "false": False,
-    "null": None,
-    "none": None,
-}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -183,175 +179,6 @@ def lenient_answer(text: str) -> str:
     if t1 >= 0:
         return text[t1 + len(THINK_CLOSE) :].strip()
     return text.strip()
-
-
-# ----------------------------------------------------------------------------------------------
-# The scanner: JSON-ish values, linear time, never evaluates
-# ----------------------------------------------------------------------------------------------
-
-
-class _Stop(Exception):
-    """The scan stopped early. ``kind``: truncated / syntax / limit. ``partial``: the list being built
-    (with salvaged complete items) or None; ``incomplete``: an item was cut off."""
-
-    def __init__(self, kind: str, at: int, partial: list | None = None, incomplete: bool = True):
-        super().__init__(kind)
-        self.kind, self.at, self.partial, self.incomplete = kind, at, partial, incomplete
-
-
-class _Scanner:
-    def __init__(self, text: str, pos: int = 0, budget: int = MAX_TOKENS):
-        self.s, self.i, self.n, self.budget = text, pos, len(text), budget
-
-    def ws(self) -> None:
-        self.i = _WS.match(self.s, self.i).end()
-
-    def value(self, depth: int = 0) -> Any:
-        self.budget -= 1
-        if self.budget < 0:
-            raise _Stop("limit", self.i)
-        if depth > MAX_DEPTH:
-            raise _Stop("syntax", self.i)
-        self.ws()
-        if self.i >= self.n:
-            raise _Stop("truncated", self.i)
-        c = self.s[self.i]
-        if c == "[":
-            return self.array(depth)
-        if c == "{":
-            return self.obj(depth)
-        if c in "'\"":
-            return self.string()
-        if c in "0123456789+-.":
-            return self.number()
-        if c.isalpha() or c == "_":
-            return self.ident()
-        raise _Stop("syntax", self.i)
-
-    def array(self, depth: int) -> list:
-        self.i += 1
-        items: list = []
-        while True:
-            self.ws()
-            if self.i >= self.n:
-                raise _Stop("truncated", self.i, items, incomplete=False)
-            c = self.s[self.i]
-            if c == "]":
-                self.i += 1
-                return items
-            if c == ",":
-                self.i += 1
-                continue
-            try:
-                items.append(self.value(depth + 1))
-            except _Stop as stop:
-                if stop.partial is not None:
-                    items.append(stop.partial)
-                raise _Stop(stop.kind, stop.at, items, stop.incomplete) from None
-
-    def obj(self, depth: int) -> dict:
-        self.i += 1
-        out: dict = {}
-        while True:
-            self.ws()
-            if self.i >= self.n:
-                raise _Stop("truncated", self.i)
-            c = self.s[self.i]
-            if c == "}":
-                self.i += 1
-                return out
-            if c == ",":
-                self.i += 1
-                continue
-            if c in "'\"":
-                key = self.string()
-            else:
-                m = _IDENT.match(self.s, self.i)
-                if m is None:
-                    raise _Stop("syntax", self.i)
-                key, self.i = m.group(), m.end()
-            self.ws()
-            if self.i >= self.n:
-                raise _Stop("truncated", self.i)
-            if self.s[self.i] != ":":
-                raise _Stop("syntax", self.i)
-            self.i += 1
-            try:
-                out[key] = self.value(depth + 1)
-            except _Stop as stop:
-                raise _Stop(stop.kind, stop.at) from None  # a cut-off entry is not salvaged
-
-    def string(self) -> str:
-        q, start = self.s[self.i], self.i + 1
-        j = self.s.find(q, start)
-        while j >= 0:
-            k = j - 1
-            while k >= start and self.s[k] == "\\":
-                k -= 1
-            if (j - 1 - k) % 2 == 0:
-                break
-            j = self.s.find(q, j + 1)
-        if j < 0:
-            self.i = self.n
-            raise _Stop("truncated", self.n)
-        self.i = j + 1
-        raw = self.s[start:j]
-        return _ESCAPE.sub(r"\1", raw) if "\\" in raw else raw
-
-    def number(self) -> float:
-        s, i = self.s, self.i
-        if s[i] in "+-" and i + 1 < self.n and s[i + 1].isalpha():
-            sign = -1.0 if s[i] == "-" else 1.0
-            self.i += 1
-            v = self.ident()
-            return sign * v if isinstance(v, float) else math.nan
-        m = _NUM.match(s, i)
-        if m is None:
-            if i + 1 >= self.n:
-                self.i = self.n
-                raise _Stop("truncated", self.n)
-            raise _Stop("syntax", i)
-        self.i = m.end()
-        return float(m.group())
-
-    def ident(self) -> Any:
-        m = _IDENT.match(self.s, self.i)
-        if m is None:
-            raise _Stop("syntax", self.i)
-        self.i = m.end()
-        word = m.group()
-        return _IDENT_VALUES.get(word.lower(), word)
-
-
-def _number(v: Any) -> float | None:
-    """A finite float from a number or a numeric string; None otherwise (bools, NaN, inf, text)."""
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, (int, float)):
-        f = float(v)
-    elif isinstance(v, str):
-        t = v.strip()
-        if _NUM.fullmatch(t) is None:
-            return None
-        f = float(t)
-    else:
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _box4(v: Any) -> tuple[float, float, float, float] | None:
-    """Four finite numbers -> a box with ordered corners; None otherwise."""
-    if not isinstance(v, list) or len(v) != 4:
-        return None
-    nums = [_number(x) for x in v]
-    if any(x is None for x in nums):
-        return None
-    x1, y1, x2, y2 = nums
-    return (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
-
-
-def _key(k: Any) -> str:
-    return "".join(ch for ch in str(k).lower() if ch.isalnum())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -603,7 +430,7 @@ def parse_label(answer: str | None) -> LabelAnswer:
 # Counts (counting): a point list, an integer, or No Objects
 # ----------------------------------------------------------------------------------------------
 
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only (\d matches any script's)
 
 
 @dataclass(frozen=True)
@@ -635,9 +462,10 @@ def _point(v: Any) -> tuple[float, float] | None:
 def parse_count(answer: str | None) -> CountAnswer:
     """Parse a counting answer (the text inside ``<answer>``); never raises.
 
-    Accepted, after stripping: ``No Objects`` (as for detection), an integer (``[+-]?digits``), or
-    exactly one list of points ``[[x, y], ...]`` (each point two finite numbers; ``[]`` is 0 points;
-    nothing but whitespace around the list). Anything else, including a truncated list, a point with
+    Accepted, after stripping: ``No Objects`` (as for detection), an integer (``[+-]?digits``, ASCII
+    digits, at most :data:`MAX_COUNT_DIGITS`), or exactly one list of at most :data:`MAX_POINTS`
+    points ``[[x, y], ...]`` (each point two finite numbers; ``[]`` is 0 points; nothing but
+    whitespace around the list). Anything else, including a truncated list, a point with
     a third number or text around the answer, is not a counting answer (``ok=False``).
     """
     if answer is None:
@@ -650,17 +478,26 @@ def parse_count(answer: str | None) -> CountAnswer:
     if is_no_objects(text):
         return CountAnswer(count=0, points=(), no_objects=True, ok=True)
     if _INTEGER.fullmatch(text):
+        if len(text.lstrip("+-")) > MAX_COUNT_DIGITS:
+            return CountAnswer(reason=f"an integer of more than {MAX_COUNT_DIGITS} digits")
         return CountAnswer(count=int(text), ok=True)
     if not text.startswith("["):
         return CountAnswer(reason="not a point list, an integer or No Objects")
-    sc = _Scanner(text, 0)
+    # a point is three scanner steps ([, x, y): room for MAX_POINTS points and a few more to notice excess
+    sc = _Scanner(text, 0, budget=3 * (MAX_POINTS + 1) + 2)
     try:
         value = sc.value()
     except _Stop as stop:
+        if stop.kind == "limit":
+            return CountAnswer(reason=f"more than {MAX_POINTS} points (vrft.parsing.MAX_POINTS)")
         return CountAnswer(reason=_reason(stop))
     sc.ws()
     if sc.i != sc.n:
         return CountAnswer(reason=f"text after the point list at offset {sc.i}")
+    if not isinstance(value, list):
+        return CountAnswer(reason="not a point list, an integer or No Objects")
+    if len(value) > MAX_POINTS:
+        return CountAnswer(reason=f"more than {MAX_POINTS} points (vrft.parsing.MAX_POINTS)")
     points = []
     for i, v in enumerate(value):
         p = _point(v)

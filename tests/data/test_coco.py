@@ -79,3 +79,55 @@ def test_presets():
     assert len(COCO_OV_NOVEL_15) == 15 and set(COCO_OV_NOVEL_15) <= set(COCO_CLASSES)
     assert len(COCO_OV_BASE_65) == 65 and not set(COCO_OV_BASE_65) & set(COCO_OV_NOVEL_15)
     assert all(set(PRESETS[p][1]) <= set(COCO_CLASSES) for p in PRESETS if PRESETS[p][0] == "coco")
+
+
+# ---------------------------------------------------------------------------- issue 19
+def _rewrite(path, **changes):
+    data = json.loads(path.read_text())
+    for key, fn in changes.items():
+        data[key] = fn(data[key])
+    path.write_text(json.dumps(data))
+
+
+def test_same_name_categories_are_merged_not_both_positive_and_negative(coco_file, tmp_path, capsys):
+    from vrft.cli import main
+
+    # a second 'cat' category (id 7) with one box in image 4: image 4 would get cat positive (id 7)
+    # and cat 'No Objects' (id 2)
+    _rewrite(coco_file, categories=lambda c: [*c, {"id": 7, "name": "cat"}],
+             annotations=lambda a: [*a, {"id": 70, "image_id": 4, "category_id": 7, "bbox": [2, 2, 5, 5]}])  # fmt: skip
+    recs = convert_coco(coco_file, negative_ratio=math.inf)
+    cats = [r for r in recs if r.category == "cat"]
+    assert len({r.image_id for r in cats}) == len(cats)  # one record per image and name
+    four = [r for r in cats if r.image_id == 4]
+    assert len(four) == 1 and four[0].boxes == [[2.0, 2.0, 7.0, 7.0]]
+    # validate catches such conflicting records in a records file
+    out = tmp_path / "r.jsonl"
+    lines = [json.dumps({"id": f"r{i}", "task": "detection", "image": str(coco_file.parent / "images" / "004.jpg"),
+                         "width": 40, "height": 30, "category": "cat", "boxes": b})
+             for i, b in enumerate([[[2, 2, 7, 7]], []])]  # fmt: skip
+    out.write_text("\n".join(lines) + "\n")
+    assert main(["data", "validate", str(out)]) != 0
+    got = capsys.readouterr().out
+    assert ":2: boxes: conflicts with line 1" in got and "'No Objects'" in got
+
+
+def test_convert_coco_refuses_a_width_height_that_is_not_the_files(coco_file, capsys):
+    from vrft.cli import main
+
+    _rewrite(coco_file, images=lambda imgs: [{**i, "width": 20} if i["id"] == 4 else i for i in imgs])
+    with pytest.raises(DataError, match=r"image id=4 \(004.jpg\): width/height 20x30 in the JSON but the file is 40x30"):
+        convert_coco(coco_file)
+    out = coco_file.parent / "out.jsonl"
+    assert main(["data", "convert", "coco", str(coco_file), "--out", str(out)]) == 2
+    assert not out.exists()
+    # an image stored sideways with an EXIF orientation: the JSON's displayed size is right
+    from PIL import Image
+
+    img = Image.new("RGB", (30, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.save(coco_file.parent / "images" / "004.jpg", exif=exif.tobytes())
+    _rewrite(coco_file, images=lambda imgs: [{**i, "width": 40} if i["id"] == 4 else i for i in imgs])
+    assert main(["data", "convert", "coco", str(coco_file), "--out", str(out)]) == 0
+    assert main(["data", "validate", str(out)]) == 0

@@ -90,3 +90,33 @@ def test_lisa_reference_recipe_first_shape_first_instruction(tmp_path):
     ] == "first shape"
     test = convert_lisa(d, first_shape=True, first_instruction=True)
     assert [r.expression for r in test] == ["what can I sit on?"]
+
+
+# ---------------------------------------------------------------------------- issue 19
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "true", "false"])
+def test_lisa_refuses_non_finite_and_boolean_points(tmp_path, bad):
+    d = tmp_path / "lisa"
+    write_image(d / "a.jpg", size=(60, 50))
+    # json.dumps cannot write NaN as a bare literal inside our text: build the line by hand
+    (d / "a.json").write_text(
+        '{"text": ["the cup"], "shapes": [{"label": "target", "points": [[10, 10], [' + bad + ', 30], [20, 5]]}]}'
+    )
+    with pytest.raises(DataError, match=r"a.json: shapes\[0\].points: .* finite numbers"):
+        convert_lisa(d)
+
+
+def test_simple_list_expression_lists_give_one_record_each_and_bad_ones_are_refused(tmp_path):
+    write_image(tmp_path / "im.png", size=(50, 40))
+    path = tmp_path / "simple.json"
+    path.write_text(json.dumps([{"id": "q", "image": "im.png", "expression": ["a cup", " the red cup "],
+                                 "bbox": [10, 5, 20, 10]}]))  # fmt: skip
+    recs = convert_refcoco(path)
+    assert [(r.id, r.expression) for r in recs] == [("q-0", "a cup"), ("q-1", "the red cup")]
+    assert all(r.boxes == [[10.0, 5.0, 30.0, 15.0]] for r in recs)
+    for expression in ([], ["ok", 3], ["ok", " "], {"a": 1}, 7):
+        path.write_text(json.dumps([{"image": "im.png", "expression": expression, "bbox": [10, 5, 20, 10]}]))
+        with pytest.raises(DataError, match=r"\[0\]: expression: "):
+            convert_refcoco(path)
+    path.write_text('[{"image": "im.png", "expression": "x", "bbox": [10, 5, NaN, 10]}]')
+    with pytest.raises(DataError, match=r"\[0\]: bbox=.* finite"):
+        convert_refcoco(path)

@@ -15,7 +15,7 @@ def test_validate_records_reports_every_defect(tmp_path, capsys):
          "boxes": [[1, 1, 10, 10]]},
         {"id": "b", "task": "detection", "image": "missing.png", "width": 40, "height": 30, "category": "cat",
          "boxes": [[5, 5, 5, 9]]},
-        {"id": "c", "task": "detection", "image": "ok.png", "width": 50, "height": 30, "category": "cat",
+        {"id": "c", "task": "detection", "image": "ok.png", "width": 50, "height": 30, "category": "dog",
          "boxes": [[0, 0, 45, 10]]},
         {"id": "a", "task": "caption", "image": "bad.png", "width": 40, "height": 30},
         {"id": "e", "task": "classification", "image": "ok.png", "width": 40, "height": 30, "label": ""},

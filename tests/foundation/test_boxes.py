@@ -190,3 +190,24 @@ def test_frame_validation():
         Frame(10, 10, "bogus")
     with pytest.raises(ValueError):
         Frame(10, 10, "resized_pixels")
+
+
+# ------------------------------------------------------------------ issue 23: points and clipping
+@pytest.mark.parametrize("convention", ["norm1000", "resized_pixels", "pixels"])
+def test_frame_point_api_matches_the_box_conversion(convention):
+    from vrft.boxes import Frame
+
+    frame = Frame.for_image(640, 480, convention)
+    for x, y in [(0, 0), (100.4, 33.7), (639.9, 479.9), (-5, 900), (float("nan"), 3)]:
+        assert frame.encode_point([x, y]) == frame.encode([x, y, x, y])[:2]
+    for x, y in [(0, 0), (17, 999), (1000, 1000), (-3, 5000)]:
+        assert frame.decode_point([x, y]) == frame.decode([x, y, x, y])[:2]
+
+
+def test_clip_box():
+    from vrft.boxes import clip_box
+
+    assert clip_box([-2, 3, 50.123, 12], 40, 30) == [0.0, 3.0, 40.0, 12.0]
+    assert clip_box([1, 2, 3.3333, 4], 40, 30) == [1.0, 2.0, 3.33, 4.0]
+    assert clip_box([1, 2, 3.3333, 4], 40, 30, ndigits=None) == [1.0, 2.0, 3.3333, 4.0]
+    assert clip_box([41, 2, 50, 4], 40, 30) is None and clip_box([5, 5, 5, 9], 40, 30) is None

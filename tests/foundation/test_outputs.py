@@ -89,10 +89,12 @@ def test_a_tampered_manifest_never_deletes_outside_the_directory(tmp_path):
 
 def test_a_symlinked_output_file_writes_its_target(tmp_path):
     target = tmp_path / "real.jsonl"
-    target.write_text("")
     link = tmp_path / "link.jsonl"
     link.symlink_to(target)
     assert check_file_output(link) == target
+    target.write_text("")  # now a file vrft did not write: refused through the link too
+    with pytest.raises(UserError, match="vrft did not write it"):
+        check_file_output(link)
 
 
 def _hold_lock(directory: Path) -> subprocess.Popen:
@@ -136,8 +138,10 @@ def test_synth_into_a_used_directory_leaves_no_old_image_behind(tmp_path):
     stale = out / "images" / f".vrft-tmp-{int(dead.stdout)}-000003.png.x1y2"  # a killed writer's temporary
     stale.write_bytes(b"half a png")
     assert main(["data", "synth", "--out", str(out), "--images", "2", "--size", "32", "--seed", "1"]) == 0
+    # the detection part is drawn again: its earlier images and records go; the classification part stays
     assert _files(out) == {
         "instances.json", "images/000000.png", "images/000001.png", "images/mine.png", MANIFEST_NAME,
+        "classification.jsonl", "classification/000000.png", "classification/000001.png",
     }  # fmt: skip
     instances = json.loads((out / "instances.json").read_text())
     assert instances["info"]["seed"] == 1 and len(instances["images"]) == 2
@@ -183,3 +187,100 @@ def test_tiny_replaces_an_earlier_tiny_model_and_keeps_other_files(tmp_path, cap
     assert main(["tiny", "--arch", "qwen2_5_vl", "--out", str(other)]) == 2
     assert "config.json" in capsys.readouterr().err and (other / "config.json").read_text() == "{}"
     assert sorted(os.listdir(other)) == ["config.json"]  # the staged build was removed
+
+
+# ------------------------------------------------------------------ issue 19: single files, system folders
+def _coco(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "D").mkdir()
+    Image.new("RGB", (20, 10)).save(tmp_path / "D" / "a.png")
+    inst = {"images": [{"id": 1, "file_name": "a.png", "width": 20, "height": 10}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+            "categories": [{"id": 1, "name": "cat"}]}  # fmt: skip
+    (tmp_path / "I.json").write_text(json.dumps(inst))
+    return ["data", "convert", "coco", str(tmp_path / "I.json"), "--images", str(tmp_path / "D")]
+
+
+def test_single_file_out_never_replaces_a_file_vrft_did_not_write(tmp_path, capsys):
+    argv = _coco(tmp_path)
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text('{"my":1}\n')
+    assert main([*argv, "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "vrft did not write it" in err and err.count("\n") == 1
+    assert mine.read_text() == '{"my":1}\n'
+    # its own earlier output is replaced (the manifest beside it lists it); a new name is written
+    out = tmp_path / "records.jsonl"
+    assert main([*argv, "--out", str(out)]) == 0
+    assert json.loads((tmp_path / MANIFEST_NAME).read_text())["entries"] == {"records.jsonl": "data convert coco"}
+    assert main([*argv, "--out", str(out)]) == 0
+    out.write_text("edited\n")  # still listed: a file vrft wrote, even if edited since
+    assert main([*argv, "--out", str(out)]) == 0 and out.read_text() != "edited\n"
+    assert mine.read_text() == '{"my":1}\n'
+
+
+def test_single_file_out_into_a_folder_vrft_owns(tmp_path):
+    from vrft.outputs import file_is_vrfts
+
+    argv = _coco(tmp_path)
+    shapes = tmp_path / "shapes"
+    assert main(["data", "synth", "--out", str(shapes), "--images", "1", "--size", "32"]) == 0
+    assert file_is_vrfts(shapes / "images" / "000000.png") and file_is_vrfts(shapes / "instances.json")
+    (shapes / "notes.jsonl").write_text("mine\n")
+    assert not file_is_vrfts(shapes / "notes.jsonl")
+    assert main([*argv, "--out", str(shapes / "notes.jsonl")]) == 2
+    assert (shapes / "notes.jsonl").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("where", ["/", "/usr", "/tmp", "~"])
+def test_dir_out_refuses_the_root_and_system_folders(where, capsys):
+    out = os.path.expanduser(where)
+    assert main(["data", "synth", "--out", out, "--images", "1", "--size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "a folder of its own" in err and err.count("\n") == 1
+
+
+def test_a_later_synth_of_another_part_keeps_the_earlier_parts(tmp_path, capsys):
+    """Issue 19 §2c: configs/tiny/counting.yaml's `--images 0 --counting N` into the shared folder
+    deleted the detection, classification and grounding records other configs need."""
+    out = tmp_path / "shapes"
+    assert main(["data", "synth", "--out", str(out), "--images", "3", "--size", "32", "--classification", "2",
+                 "--grounding", "--records"]) == 0  # fmt: skip
+    before = {f: (out / f).read_bytes() for f in _files(out) if f != MANIFEST_NAME}
+    capsys.readouterr()
+    assert main(["data", "synth", "--out", str(out), "--images", "0", "--size", "32", "--counting", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 4 counting images" in printed and "wrote 0" not in printed
+    assert "kept the earlier detection, classification files" in printed
+    assert {f: (out / f).read_bytes() for f in before} == before  # every earlier file, byte for byte
+    assert {f for f in _files(out) if f.startswith("counting")} == {
+        "counting.jsonl", *(f"counting/{i:06d}.png" for i in range(4))
+    }
+    # drawing counting again replaces only the counting part (no stale counting image either)
+    assert main(["data", "synth", "--out", str(out), "--images", "0", "--size", "32", "--counting", "2"]) == 0
+    assert {f for f in _files(out) if f.startswith("counting")} == {"counting.jsonl", "counting/000000.png",
+                                                                     "counting/000001.png"}  # fmt: skip
+    assert {f: (out / f).read_bytes() for f in before} == before
+    entries = json.loads((out / MANIFEST_NAME).read_text())["entries"]
+    assert set(entries) == set(_files(out)) - {MANIFEST_NAME}
+
+
+def test_synth_with_nothing_to_draw_is_refused(tmp_path, capsys):
+    out = tmp_path / "shapes"
+    assert main(["data", "synth", "--out", str(out), "--images", "0"]) == 2
+    assert "nothing to draw" in capsys.readouterr().err
+    assert main(["data", "synth", "--out", str(out), "--images", "0", "--ocr", "1", "--records"]) == 2
+    assert "give --images N" in capsys.readouterr().err
+
+
+def test_check_dir_output_can_refuse_a_folder_holding_an_input(tmp_path):
+    from vrft.outputs import check_dir_output
+
+    (tmp_path / "shapes").mkdir()
+    data = tmp_path / "shapes" / "detection.jsonl"
+    data.write_text("")
+    assert check_dir_output(tmp_path / "shapes", inputs=[data], writes=["metrics.json"]) == tmp_path / "shapes"
+    with pytest.raises(UserError, match="holds the input"):
+        check_dir_output(tmp_path / "shapes", inputs=[data], writes=["metrics.json"], holding_inputs=True)
+    assert check_dir_output(tmp_path / "out", inputs=[data], holding_inputs=True) == tmp_path / "out"

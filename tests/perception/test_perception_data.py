@@ -137,7 +137,7 @@ def test_icdar_folders(tmp_path, capsys):
 
 
 def test_synth_counting_and_ocr(tmp_path, capsys):
-    from vrft.data.synthetic import draw_counting, draw_ocr
+    from vrft.data.shapes import draw_counting, draw_ocr
 
     out = tmp_path / "shapes"
     rc = main(
@@ -155,3 +155,35 @@ def test_synth_counting_and_ocr(tmp_path, capsys):
     assert a[1:] == b[1:] and a[0].tobytes() == b[0].tobytes()
     img, text = draw_ocr(1, 0)
     assert text == draw_ocr(1, 0)[1] and np.asarray(img.convert("L")).min() < 100
+
+
+def test_counting_converter_and_validate_refuse_more_points_than_the_parser_reads(tmp_path, capsys):
+    """Issue 19: a record with 20,000 points was accepted, then its honest answer scored 0 in audit."""
+    from vrft.parsing import MAX_POINTS
+
+    image(tmp_path / "a.png")
+    src = tmp_path / "many.json"
+    many = [[1 + i % 150, 1 + i % 90] for i in range(20_000)]
+    src.write_text(json.dumps([{"image": "a.png", "category": "dot", "points": many},
+                               {"image": "a.png", "category": "dot", "points": many[:MAX_POINTS]}]))  # fmt: skip
+    with pytest.raises(DataError, match=rf"\[0\]: points: 20000 objects, more than the {MAX_POINTS} points"):
+        convert_counting(src)
+    src.write_text(json.dumps([{"image": "a.png", "category": "dot", "points": many[:MAX_POINTS]}]))
+    assert len(convert_counting(src)[0].boxes) == MAX_POINTS  # the limit itself is fine
+    rec = {"id": "r", "task": "counting", "image": "a.png", "width": 200, "height": 100, "category": "dot",
+           "boxes": [[0, 0, 1, 1]] * (MAX_POINTS + 1)}  # fmt: skip
+    (tmp_path / "r.jsonl").write_text(json.dumps(rec) + "\n")
+    assert main(["data", "validate", str(tmp_path / "r.jsonl")]) != 0
+    got = capsys.readouterr()
+    assert "vrft.parsing.MAX_POINTS" in got.out + got.err
+
+
+def test_ocr_jsonl_reads_mmocr_filename_and_names_the_keys_it_wants(tmp_path):
+    """Issue 19: mmocr's {"filename": ..., "text": ...} was refused without naming the wanted key."""
+    image(tmp_path / "w1.png")
+    src = tmp_path / "mmocr.jsonl"
+    src.write_text(json.dumps({"filename": "w1.png", "text": "Hi"}) + "\n")
+    assert [(r.text, r.width) for r in convert_ocr_jsonl(src)] == [("Hi", 200)]
+    src.write_text(json.dumps({"picture": "w1.png", "text": "Hi"}) + "\n")
+    with pytest.raises(DataError, match="image: missing \\(give one of the keys 'image', .*'filename'"):
+        convert_ocr_jsonl(src)

@@ -288,3 +288,34 @@ def test_new_rewards_are_finite_on_garbage():
     for name in names:
         values = REWARDS[name](comps, gt_boxes=[[A, B]] * len(comps), gt_text=["a b"] * len(comps))
         assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values), name
+
+
+# ---------------------------------------------------------------- issue 19: parse_count
+@pytest.mark.parametrize("answer", ["١٢", "１２", "٢", "+١"])
+def test_parse_count_refuses_non_ascii_digits(answer):
+    from vrft.parsing import parse_count
+
+    assert not parse_count(answer).ok  # ASCII digits only, as for every other number
+    assert one("parse_fail_counting", ans(answer)) == 1.0
+
+
+def test_parse_count_never_raises_on_a_huge_integer():
+    from vrft.parsing import MAX_COUNT_DIGITS, parse_count
+
+    for digits in (MAX_COUNT_DIGITS + 1, 4301, 100_000):
+        c = parse_count("7" * digits)
+        assert not c.ok and "digits" in c.reason
+        assert counts("7" * digits, G2) == (0.0, 0.0, 0.0)  # every counting reward: no ValueError
+    assert parse_count("9" * MAX_COUNT_DIGITS).count == int("9" * MAX_COUNT_DIGITS)
+
+
+def test_parse_count_reads_up_to_max_points_and_names_the_limit():
+    from vrft.parsing import MAX_POINTS, parse_count
+
+    full = "[" + ", ".join(f"[{i % 900}, {i % 700}]" for i in range(MAX_POINTS)) + "]"
+    assert parse_count(full).count == MAX_POINTS
+    over = "[" + ", ".join("[1, 2]" for _ in range(MAX_POINTS + 1)) + "]"
+    far = "[" + ", ".join("[1, 2]" for _ in range(20_000)) + "]"
+    for text in (over, far):
+        c = parse_count(text)
+        assert not c.ok and f"more than {MAX_POINTS} points" in c.reason

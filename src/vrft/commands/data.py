@@ -290,7 +290,7 @@ def _convert(args: argparse.Namespace) -> int:
         for a in ("json", "jsonl", "root", "split_json", "refs", "instances", "folder", "path")
     ]
     if kind in ("coco", "lvis", "imagefolder", "refcoco", "lisa", "counting", "ocr", "icdar"):
-        args.out = check_file_output(args.out, inputs=inputs)
+        args.out = check_file_output(args.out, inputs=inputs, owner=f"data convert {kind}")
     if kind in ("coco", "lvis"):
         common = dict(
             images_dir=args.images,
@@ -459,37 +459,54 @@ def _split_classes(split: str) -> list[str]:
 def _synth(args: argparse.Namespace) -> int:
     import time
 
-    from vrft.data.synthetic import check_bounds, synthesize
+    from vrft.data.synthetic import check_bounds, classification_names, synthesize, synthesize_classification
     from vrft.outputs import OutputDir, check_dir_output
 
     start = time.perf_counter()
     n_cls = args.images if args.classification == -1 else args.classification
-    for flag in ("counting", "ocr"):  # bounds of the later passes, before anything is drawn
+    # every bound before anything is listed or drawn
+    check_bounds(
+        n_images=args.images, size=args.size, min_objects=args.min_objects, max_objects=args.max_objects,
+        classification=n_cls, start_index=args.start_index, workers=args.workers,
+    )  # fmt: skip
+    for flag in ("counting", "ocr"):
         check_bounds(n_images=getattr(args, flag) or 0, size=args.size, images_flag=f"--{flag}")
-    extra = _synth_extra_names(args)
-    check_dir_output(args.out, writes=extra)
-    # locked across every part (re-entrant); synthesize first removes the earlier synth files here
-    with OutputDir(args.out, "data synth") as d:
-        instances = synthesize(
-            args.out,
-            args.images,
-            args.seed,
-            size=args.size,
-            classes=_csv(args.classes),
-            split=args.split,
-            min_objects=args.min_objects,
-            max_objects=args.max_objects,
-            classification=n_cls,
-            grounding=args.grounding,
-            start_index=args.start_index,
-            workers=args.workers,
+    if not (args.images or n_cls or args.counting or args.ocr):
+        raise UserError(
+            "nothing to draw: give --images N (detection), --classification N, --counting N or --ocr N (N > 0)"
         )
-        d.claim(extra)
-        print(f"wrote {args.images} images and {instances} in {time.perf_counter() - start:.1f} s")
-        if args.grounding:
-            print(f"grounding records: {args.out / 'grounding.jsonl'}")
+    if not args.images and (args.grounding or args.records):
+        raise UserError("--grounding and --records describe detection images: give --images N (N > 0) too")
+    names = _synth_names(args, n_cls)
+    check_dir_output(args.out, writes=names)
+    # locked across every part (re-entrant); each part drawn replaces that part's earlier files, the
+    # other parts of an earlier synth here are kept
+    with OutputDir(args.out, "data synth") as d:
+        if args.images:
+            instances = synthesize(
+                args.out,
+                args.images,
+                args.seed,
+                size=args.size,
+                classes=_csv(args.classes),
+                split=args.split,
+                min_objects=args.min_objects,
+                max_objects=args.max_objects,
+                classification=n_cls,
+                grounding=args.grounding,
+                start_index=args.start_index,
+                workers=args.workers,
+            )
+            print(f"wrote {args.images} detection images and {instances}")
+            if args.grounding:
+                print(f"grounding records: {args.out / 'grounding.jsonl'}")
+        elif n_cls:
+            synthesize_classification(
+                args.out, n_cls, args.seed, size=args.size, classes=_csv(args.classes) or _split_classes(args.split),
+                start_index=args.start_index, workers=args.workers,
+            )  # fmt: skip
         if n_cls:
-            print(f"classification records: {args.out / 'classification.jsonl'}")
+            print(f"wrote {n_cls} classification images; records: {args.out / classification_names(0)[0]}")
         if args.counting:
             from vrft.data.synthetic import synthesize_counting
 
@@ -497,26 +514,46 @@ def _synth(args: argparse.Namespace) -> int:
                 args.out, args.counting, args.seed, size=args.size, classes=_csv(args.classes) or
                 _split_classes(args.split), start_index=args.start_index,
             )  # fmt: skip
-            print(f"counting records: {path}")
+            print(f"wrote {args.counting} counting images; records: {path}")
         if args.ocr:
             from vrft.data.synthetic import synthesize_ocr
 
             path = synthesize_ocr(args.out, args.ocr, args.seed, width=args.size, height=max(16, args.size // 3),
                                   start_index=args.start_index)  # fmt: skip
-            print(f"ocr records: {path}")
+            print(f"wrote {args.ocr} OCR images; records: {path}")
         if args.records:
             from vrft.data.coco import convert_coco
 
+            d.claim(["detection.jsonl"])
             out = args.out / "detection.jsonl"
             records = convert_coco(instances, out=out)
             _report(len(records), "detection records (positives only; see `vrft data convert coco`)", out)
+        kept = _kept_parts(d, args, n_cls)
+        if kept:
+            print(f"kept the earlier {', '.join(kept)} files of {args.out} (not drawn this time)")
+    print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
 
 
-def _synth_extra_names(args: argparse.Namespace) -> list[str]:
-    """What `vrft data synth` writes besides `synthesize`'s own files (the directory's manifest entries)."""
-    names = ["detection.jsonl"] if args.records else []
+def _synth_names(args: argparse.Namespace, n_cls: int) -> list[str]:
+    """Everything `vrft data synth` writes (the directory's manifest entries), checked before drawing."""
+    from vrft.data.synthetic import classification_names, detection_names, part_names
+
+    names = detection_names(args.images, args.start_index, n_cls, args.grounding) if args.images else []
+    if not args.images and n_cls:
+        names += classification_names(n_cls, args.start_index)
+    if args.records:
+        names.append("detection.jsonl")
     for part, n in (("counting", args.counting), ("ocr", args.ocr)):
         if n:
-            names += [f"{part}.jsonl"] + [f"{part}/{args.start_index + i:06d}.png" for i in range(n)]
+            names += part_names(part, n, args.start_index)
     return names
+
+
+def _kept_parts(d, args: argparse.Namespace, n_cls: int) -> list[str]:
+    """The parts of an earlier synth still in the directory that this run did not draw."""
+    from vrft.data.synthetic import SYNTH_PARTS, synth_part
+
+    drawn = {"detection": args.images, "classification": n_cls, "counting": args.counting, "ocr": args.ocr}
+    present = {synth_part(e) for e, owner in d.entries.items() if owner == "data synth"}
+    return [part for part in SYNTH_PARTS if part in present and not drawn[part]]

@@ -11,6 +11,10 @@ Semantics:
   from all (image, absent category) pairs; r = inf ("all") asks every absent category of every
   image (the exhaustive protocol an AP evaluation needs).
 
+Categories that share a name are merged into the first of them (with a warning): otherwise one
+image could get a positive and a 'No Objects' record for the same name. With image checks on (the
+default), an image whose width/height in the JSON differs from the file's displayed size is refused.
+
 The same core serves LVIS (see `vrft.data.lvis`), which restricts which absent categories may
 serve as negatives.
 """
@@ -179,14 +183,10 @@ def _hashable(v: Any) -> bool:
 
 def xywh_to_xyxy(bbox: Sequence[float], width: int, height: int) -> list[float] | None:
     """COCO [x, y, w, h] -> [x1, y1, x2, y2] clipped to the image; None when empty after clipping."""
+    from vrft.boxes import clip_box
     from vrft.boxes import xywh_to_xyxy as corners
 
-    x1, y1, x2, y2 = corners(bbox)
-    x1, y1 = max(0.0, x1), max(0.0, y1)
-    x2, y2 = min(float(width), x2), min(float(height), y2)
-    if x2 <= x1 or y2 <= y1:
-        return None
-    return [round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)]
+    return clip_box(corners(bbox), width, height)
 
 
 def read_instances(path: str | os.PathLike, what: str = "COCO instances file") -> dict:
@@ -359,6 +359,62 @@ def build_detection_records(
     return records
 
 
+def merge_same_name_categories(data: dict, source: str) -> dict:
+    """`data` with categories of the same name merged into the first of them (a warning names them).
+
+    Two categories named alike would otherwise give one image both a positive record and a
+    'No Objects' record for that name (the same question with two answers)."""
+    first: dict[str, int] = {}
+    remap: dict[int, int] = {}
+    for c in data["categories"]:
+        if c["name"] in first:
+            remap[c["id"]] = first[c["name"]]
+        else:
+            first[c["name"]] = c["id"]
+    if not remap:
+        return data
+    shown = ", ".join(f"id {a} -> {b}" for a, b in list(remap.items())[:10])
+    logger.warning(
+        "%s: %d categor%s share%s a name with an earlier one; merged into it (%s%s): one record per image "
+        "and name",
+        source, len(remap), "y" if len(remap) == 1 else "ies", "s" if len(remap) == 1 else "", shown,
+        " ..." if len(remap) > 10 else "",
+    )  # fmt: skip
+    return {
+        **data,
+        "categories": [c for c in data["categories"] if c["id"] not in remap],
+        "annotations": [
+            {**a, "category_id": remap[a["category_id"]]} if a["category_id"] in remap else a
+            for a in data["annotations"]
+        ],
+    }
+
+
+def check_image_sizes(data: dict, image_paths: dict[Any, Path], source: str) -> None:
+    """DataError listing every image whose width/height in the JSON differs from the file's (the size
+    as displayed: `vrft.inputs.image_size` applies the EXIF orientation, as `vrft data validate` and
+    every reader of pixels do). Boxes clipped to a wrong size would be cut or dropped."""
+    from vrft.inputs import image_size
+
+    problems = []
+    for img in data["images"]:
+        got = image_size(image_paths[img["id"]])
+        if isinstance(got, str):
+            problems.append(f"{source}: image id={img['id']} ({image_paths[img['id']]}): {got}")
+        elif (img["width"], img["height"]) != got:
+            swapped = (img["width"], img["height"]) == got[::-1]
+            problems.append(
+                f"{source}: image id={img['id']} ({image_file_name(img)}): width/height {img['width']}x"
+                f"{img['height']} in the JSON but the file is {got[0]}x{got[1]}"
+                + (" as displayed (vrft applies its EXIF orientation)" if swapped else "")
+                + ": fix the JSON's width/height (or pass --no-check-images to convert without reading images)"
+            )
+    if problems:
+        from vrft.data.records import format_problems
+
+        raise DataError(format_problems(problems, f"{source}: {len(problems)} image(s) do not match the JSON:"))
+
+
 def select_categories(data: dict, names: Sequence[str] | None, source: str) -> list[int]:
     """Category ids for `names` (all categories, in file order, when None); DataError for unknown names."""
     by_name = {c["name"]: c["id"] for c in data["categories"]}
@@ -426,12 +482,16 @@ def convert_coco(
         negative_ratio: negatives per positive record; ``math.inf`` asks every absent category.
         seed: seeds negative sampling and image subsampling.
         max_images: keep at most this many images (seeded random subset) before building records.
-        check_images: fail (listing them) when image files are missing.
+        check_images: fail (listing them) when image files are missing, unreadable, or of another
+            width/height than the JSON says (read from the header, EXIF orientation applied).
         out: when given, also write the records there (image paths relative to it).
     """
     data, paths, source = prepare(json_path, images_dir, check_images)
+    data = merge_same_name_categories(data, source)
     selected = select_categories(data, categories, source)
     data = subsample_images(data, max_images, seed)
+    if check_images:
+        check_image_sizes(data, paths, source)
     records = build_detection_records(
         data,
         image_paths=paths,

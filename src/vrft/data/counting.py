@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vrft.boxes import clip_box
 from vrft.data.classification import image_size
 from vrft.data.coco import load_json, slug
-from vrft.data.records import Record, format_problems, save_records
+from vrft.data.records import Record, counting_size_problem, format_problems, save_records
 from vrft.errors import DataError, UserError
 
 COORDS = ("pixels", "percent", "unit")
@@ -196,8 +197,10 @@ def _point_box(item: Any, w: int, h: int, opts: _Options) -> tuple[list[float], 
         return f"({x:g}, {y:g}) px lies outside the {w}x{h} image (check --coords: pixels, percent or unit)"
     x, y = min(max(x, 0.0), w), min(max(y, 0.0), h)
     r = opts.point_radius * min(w, h)
-    box = [max(0.0, x - r), max(0.0, y - r), min(w, x + r), min(h, y + r)]
-    return [round(x, 2), round(y, 2)], [round(v, 2) for v in box]
+    box = clip_box([x - r, y - r, x + r, y + r], w, h)
+    if box is None:
+        return f"({x:g}, {y:g}) px: the box of radius {r:g} around it is empty (use a positive point radius)"
+    return [round(x, 2), round(y, 2)], box
 
 
 def _box(item: Any, w: int, h: int, opts: _Options) -> list[float] | str:
@@ -213,7 +216,7 @@ def _box(item: Any, w: int, h: int, opts: _Options) -> list[float] | str:
         return f"{item!r} has no area ({opts.box_format}; check --box-format)"
     if box[0] < -1 or box[1] < -1 or box[2] > w + 1 or box[3] > h + 1:
         return f"{item!r} lies outside the {w}x{h} image (check --coords)"
-    return [round(min(max(v, 0.0), hi), 2) for v, hi in zip(box, (w, h, w, h))]
+    return clip_box(box, w, h) or f"{item!r} is empty after clipping to the {w}x{h} image (check --coords)"
 
 
 def _entry_record(entry: Any, where: str, n: int, opts: _Options, problems: list[str]) -> Record | None:
@@ -229,6 +232,10 @@ def _entry_record(entry: Any, where: str, n: int, opts: _Options, problems: list
     items = entry[kind]
     if not isinstance(items, list):
         problems.append(f"{where}: {kind}: must be a list")
+        return None
+    too_many = counting_size_problem(len(items))
+    if too_many:
+        problems.append(f"{where}: {kind}: {too_many}")
         return None
     bad = len(problems)
     boxes: list[list[float]] = []

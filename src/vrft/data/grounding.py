@@ -2,10 +2,13 @@
 
 - RefCOCO-style: a refs list (``[{"ref_id", "ann_id", "image_id", "split", "sentences": [{"sent"}]}]``,
   JSON) plus the COCO instances file that holds the boxes and image names; one record per sentence.
-- Simple list: ``[{"image": path, "expression": text, "bbox": [x, y, w, h]}, ...]``.
+- Simple list: ``[{"image": path, "expression": text, "bbox": [x, y, w, h]}, ...]``; an
+  ``expression`` given as a list of strings gives one record per expression (ids ``<id>-0``,
+  ``<id>-1``, ...), anything else that is not a non-empty string is refused.
 - LISA-style folder: per image a JSON (labelme-like) with ``text`` (instructions) and ``shapes``
   (``{"label", "points": polygon}``); the target box is the box enclosing every non-"ignore"
-  polygon (clipped to the image); one record per instruction. The reference's recipe
+  polygon (clipped to the image); one record per instruction. Point coordinates must be finite
+  numbers (NaN, Infinity and true/false are refused, as by the counting converter). The reference's recipe
   (``first_shape``: the box of the FIRST shape only, as its ``gen_box_ann.py``; ``first_instruction``:
   one record per image with the first instruction, as its LISA inference) is available too.
 """
@@ -17,8 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vrft.boxes import clip_box
 from vrft.data.classification import image_size
 from vrft.data.coco import (
+    _finite,
     image_file_name,
     load_json,
     resolve_images_dir,
@@ -108,7 +113,7 @@ def convert_refcoco(
         ref_id = ref.get("ref_id", i)
         for k, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
-                problems.append(f"{where}: sentences[{k}]: empty expression")
+                problems.append(f"{where}: sentences[{k}]: {str(text)[:60]!r} is not a non-empty string")
                 continue
             records.append(
                 Record(
@@ -143,12 +148,12 @@ def _convert_simple(
     problems, records = [], []
     for i, it in enumerate(items):
         where = f"{src}: [{i}]"
-        if (
-            not isinstance(it, dict)
-            or not isinstance(it.get("image"), str)
-            or not str(it.get("expression", "")).strip()
-        ):
+        if not isinstance(it, dict) or not isinstance(it.get("image"), str):
             problems.append(f"{where}: needs 'image' (path) and a non-empty 'expression'")
+            continue
+        texts = _expressions(it.get("expression"))
+        if isinstance(texts, str):
+            problems.append(f"{where}: expression: {texts}")
             continue
         img_path = (base / it["image"]).resolve()
         size = (it.get("width"), it.get("height"))
@@ -161,30 +166,45 @@ def _convert_simple(
         bbox = it.get("bbox")
         box = (
             xywh_to_xyxy(bbox, *size)
-            if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)
+            if isinstance(bbox, list) and len(bbox) == 4 and all(_finite(v) for v in bbox)
             else None
         )
         if box is None:
-            problems.append(f"{where}: bbox={bbox!r} must be [x, y, w, h] with w, h > 0 inside the image")
-            continue
-        records.append(
-            Record(
-                id=str(it.get("id", f"{id_prefix}-{i}")),
-                task="grounding",
-                image=str(img_path),
-                width=size[0],
-                height=size[1],
-                image_id=it.get("image_id"),
-                expression=str(it["expression"]).strip(),
-                boxes=[box],
-                image_path=img_path,
-                source=where,
+            problems.append(
+                f"{where}: bbox={bbox!r} must be 4 finite numbers [x, y, w, h] with w, h > 0 inside the image"
             )
-        )
+            continue
+        rid = str(it.get("id", f"{id_prefix}-{i}"))
+        for k, text in enumerate(texts):
+            records.append(
+                Record(
+                    id=rid if len(texts) == 1 else f"{rid}-{k}",
+                    task="grounding",
+                    image=str(img_path),
+                    width=size[0],
+                    height=size[1],
+                    image_id=it.get("image_id"),
+                    expression=text,
+                    boxes=[box],
+                    image_path=img_path,
+                    source=where,
+                )
+            )
     _raise(problems, src)
     if out is not None:
         save_records(records, out)
     return records
+
+
+def _expressions(value: Any) -> list[str] | str:
+    """A simple list's ``expression``: one string, or a list of strings (one record each); else why not."""
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts:
+        return f"{value!r} must be a non-empty string or a list of them (one record per expression)"
+    bad = [k for k, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        return f"item {bad[0]} of {str(value)[:80]} is not a non-empty string"
+    return [t.strip() for t in texts]
 
 
 def polygon_box(points: Sequence[Sequence[float]]) -> list[float]:
@@ -269,13 +289,11 @@ def convert_lisa(
             if not (
                 isinstance(pts, list)
                 and len(pts) >= 2
-                and all(
-                    isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p)
-                    for p in pts
-                )
+                and all(isinstance(p, list) and len(p) == 2 and all(_finite(v) for v in p) for p in pts)
             ):
                 problems.append(
-                    f"{where}: shapes[{k}].points: {str(pts)[:60]} is not a polygon [[x, y], ...]"
+                    f"{where}: shapes[{k}].points: {str(pts)[:60]} is not a polygon [[x, y], ...] "
+                    "of finite numbers (no NaN, Infinity, true/false)"
                 )
                 continue
             boxes.append(polygon_box(pts))
@@ -283,16 +301,12 @@ def convert_lisa(
             if not any(p.startswith(where) for p in problems):
                 problems.append(f"{where}: shapes: no target polygon (all missing or labelled 'ignore')")
             continue
-        x1 = max(0.0, min(b[0] for b in boxes))
-        y1 = max(0.0, min(b[1] for b in boxes))
-        x2 = min(float(w), max(b[2] for b in boxes))
-        y2 = min(float(h), max(b[3] for b in boxes))
-        if x2 <= x1 or y2 <= y1:
-            problems.append(
-                f"{where}: shapes: target box {[x1, y1, x2, y2]} is empty after clipping to {w}x{h}"
-            )
+        enclosing = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                     max(b[3] for b in boxes)]  # fmt: skip
+        box = clip_box(enclosing, w, h)
+        if box is None:
+            problems.append(f"{where}: shapes: target box {enclosing} is empty after clipping to {w}x{h}")
             continue
-        box = [round(v, 2) for v in (x1, y1, x2, y2)]
         instructions = [t for t in texts if isinstance(t, str) and t.strip()]
         for k, text in enumerate(instructions[:1] if first_instruction else instructions):
             records.append(

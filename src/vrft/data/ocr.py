@@ -1,7 +1,8 @@
 """OCR sources -> OCR records (task ``ocr``: the image and its ``text``).
 
-- Generic JSONL: one ``{"image": path, "text": "..."}`` per line (``transcription`` or ``label`` are
-  read as the text too); image paths relative to the file's folder (or ``images_dir``).
+- Generic JSONL: one ``{"image": path, "text": "..."}`` per line (``image_path``, ``img_path``,
+  ``file_name`` or ``filename`` (mmocr's) are read as the image too, ``transcription`` or ``label``
+  as the text); image paths relative to the file's folder (or ``images_dir``).
 - ICDAR-style folder, either
   - a ``gt.txt`` of lines ``word_1.png, "Text"`` (ICDAR 2013/2015 word recognition; quotes optional,
     ``\\"`` is a quote), or
@@ -24,6 +25,7 @@ from vrft.data.records import Record, format_problems, save_records
 from vrft.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_IMAGE_KEYS = ("image", "image_path", "img_path", "file_name", "filename")  # filename: mmocr's JSONL
 _TEXT_KEYS = ("text", "transcription", "label")
 _QUAD_LINE = re.compile(r"^\s*(?:-?\d+(?:\.\d+)?\s*,\s*){8}(.*)$")
 
@@ -70,14 +72,17 @@ def convert_ocr_jsonl(
         if not isinstance(obj, dict):
             problems.append(f'{where}: expected an object {{"image": ..., "text": ...}}')
             continue
-        image = obj.get("image") or obj.get("image_path") or obj.get("file_name")
+        image = next((obj[k] for k in _IMAGE_KEYS if obj.get(k)), None)
         text = next((obj[k] for k in _TEXT_KEYS if k in obj), None)
         if not isinstance(image, str) or not image.strip():
-            problems.append(f"{where}: image: missing (a path relative to {base})")
+            keys = ", ".join(f"'{k}'" for k in _IMAGE_KEYS)
+            problems.append(f"{where}: image: missing (give one of the keys {keys}: a path relative to {base})")
             continue
         if not isinstance(text, str):
+            keys = ", ".join(f"'{k}'" for k in _TEXT_KEYS)
             problems.append(
-                f'{where}: text: missing or not a string (the text in the image; "" for none)'
+                f'{where}: text: missing or not a string (give one of the keys {keys}: the text in the image; '
+                '"" for none)'
             )
             continue
         rid = obj.get("id")

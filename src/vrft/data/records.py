@@ -311,6 +311,8 @@ def validate_record_dict(obj: Any) -> list[tuple[str, str]]:
             problems.append(("category", "missing (a counting record counts the objects of one category)"))
         if "boxes" not in obj:
             problems.append(("boxes", "missing (the boxes of the objects counted; [] for none)"))
+        elif isinstance(boxes, list) and (too_many := counting_size_problem(len(boxes))):
+            problems.append(("boxes", too_many))
     elif task == "ocr":
         if "text" not in obj:
             problems.append(("text", 'missing (the text in the image of an OCR record; "" for none)'))
@@ -461,6 +463,19 @@ def _task_form_problems(task: str, visual: list[str]) -> list[tuple[str, str]]:
     if form == want:
         return []
     return [(form, f"a {task} record reads '{want}', not '{form}' (write the record with '{want}')")]
+
+
+def counting_size_problem(n: int) -> str | None:
+    """Why a counting record with `n` objects is refused (more than `vrft.parsing.MAX_POINTS`: its
+    correct answer could not be parsed, so it would score 0), else None."""
+    from vrft.parsing import MAX_POINTS
+
+    if n <= MAX_POINTS:
+        return None
+    return (
+        f"{n} objects, more than the {MAX_POINTS} points a counting answer may hold "
+        "(vrft.parsing.MAX_POINTS: the correct answer could not be read); split the image or drop it"
+    )
 
 
 def record_from_dict(

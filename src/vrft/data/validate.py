@@ -70,10 +70,47 @@ class _ImageChecker:
         if isinstance(got, str):
             return f"{path}: {got}"
         if (width, height) != got:
-            return (
-                f"{path}: size {width}x{height} recorded but the file is {got[0]}x{got[1]} (fix width/height)"
+            return f"{path}: size {width}x{height} recorded but the file is {got[0]}x{got[1]} " + (
+                "as displayed (vrft applies the image's EXIF orientation, as viewers do): swap width and height"
+                if (width, height) == got[::-1]
+                else "(fix width/height)"
             )
         return None
+
+
+class _QuestionChecker:
+    """Detection and counting records that ask the same question (image, task, category) must give the
+    same answer: a positive and a 'No Objects' record for one name (two COCO categories sharing a
+    name) would train the model on both answers."""
+
+    def __init__(self) -> None:
+        self.first: dict[tuple, tuple[int, Any]] = {}
+
+    def check(self, obj: dict, base: Path, lineno: int) -> tuple[str, str] | None:
+        task, img, cat, boxes = obj.get("task"), obj.get("image"), obj.get("category"), obj.get("boxes")
+        if task not in ("detection", "counting") or not isinstance(img, str) or not isinstance(cat, str):
+            return None
+        if not isinstance(boxes, list):
+            return None
+        path = os.path.normpath(img if os.path.isabs(img) else base / img)
+        try:
+            answer = sorted(json.dumps(b) for b in boxes)
+        except (TypeError, ValueError):
+            return None
+        key = (task, path, cat, obj.get("prompt"))
+        if key not in self.first:
+            self.first[key] = (lineno, answer)
+            return None
+        first, earlier = self.first[key]
+        if earlier == answer:
+            return None
+        said = "'No Objects'" if not boxes else f"{len(boxes)} box(es)"
+        was = "'No Objects'" if not earlier else f"{len(earlier)} box(es)"
+        return (
+            "boxes",
+            f"conflicts with line {first}: the same image and category {cat!r} answered {was} there and "
+            f"{said} here (two categories of one name?); keep one record per image and category",
+        )
 
 
 def _progress(items, total: int | None, desc: str, enabled: bool):
@@ -87,6 +124,7 @@ def validate_records_file(
     report = ValidationReport(path, "records")
     base = path.resolve().parent
     seen: dict[str, int] = {}
+    questions = _QuestionChecker()
     images = _ImageChecker()
     videos: dict[tuple, str | None] = {}
     size = path.stat().st_size
@@ -112,6 +150,9 @@ def validate_records_file(
                     )
                 else:
                     seen[rid] = lineno
+            conflict = questions.check(obj, base, lineno)
+            if conflict:
+                problems.append(conflict)
             img = obj.get("image")
             if check_images and isinstance(img, str) and img.strip():
                 p = Path(img) if Path(img).is_absolute() else base / img

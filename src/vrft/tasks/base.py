@@ -1,4 +1,5 @@
-"""What every task shares: the prediction a parse returns, the think/answer target, and record checks."""
+"""What every task shares: the `Task` skeleton (``prompt`` and ``parse``), the prediction a parse
+returns, the think/answer target, and record checks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from vrft.errors import DataError
 from vrft.parsing import lenient_answer, split
 
 if TYPE_CHECKING:
+    from vrft.boxes import Frame
     from vrft.data.records import Record
 
 FORMAT_INSTRUCTION = (
@@ -114,3 +116,42 @@ def custom_prompt(record: Record) -> str | None:
         if value is not None:
             text = text.replace("{" + name + "}", value)
     return text
+
+
+def convention_of(frame: Frame | None) -> str:
+    """The frame's coordinate convention (``norm1000`` without a frame)."""
+    return frame.convention if frame is not None else "norm1000"
+
+
+class Task:
+    """The skeleton of every vrft task: a subclass gives `name`, `question` (its prompt text) and
+    `read` (its parser); `prompt` and `parse` are the same for all.
+
+    - ``prompt(record, frame=None)``: the record's own prompt (`custom_prompt`) or the task's
+      `question`, in the record's answer format (`finish_prompt`);
+    - ``parse(text, frame=None, *, require_tags=True)``: the answer of the completion (`answer_of`),
+      read by `read` into the task's `Prediction` fields; never raises.
+    """
+
+    name: str = ""
+    max_new_tokens: int = 1024
+
+    def prompt(self, record: Record, frame: Frame | None = None) -> str:
+        """The user text: the record's own prompt, else the task's question; in its answer format."""
+        own = custom_prompt(record)
+        return finish_prompt(record, own if own else self.question(record, frame))
+
+    def question(self, record: Record, frame: Frame | None) -> str:
+        """The task's prompt text for `record` (before the answer-format change)."""
+        raise NotImplementedError
+
+    def parse(self, text: Any, frame: Frame | None = None, *, require_tags: bool = True) -> Prediction:
+        """Completion -> `Prediction` (boxes and points in pixels when ``frame`` is given); never raises."""
+        answer, fmt_ok, fmt_strict = answer_of(text, require_tags)
+        return Prediction(
+            task=self.name, format_ok=fmt_ok, format_strict=fmt_strict, answer=answer, **self.read(answer, frame)
+        )
+
+    def read(self, answer: str | None, frame: Frame | None) -> dict[str, Any]:
+        """The task's `Prediction` fields (``ok``, ``reason`` and its own) of the answer text."""
+        raise NotImplementedError

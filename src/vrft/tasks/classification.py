@@ -5,15 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import parse_label
-from vrft.tasks.base import (
-    FORMAT_INSTRUCTION,
-    Prediction,
-    answer_of,
-    custom_prompt,
-    finish_prompt,
-    need,
-    think_answer,
-)
+from vrft.tasks.base import FORMAT_INSTRUCTION, Task, need, think_answer
 
 if TYPE_CHECKING:
     from vrft.boxes import Frame
@@ -32,7 +24,7 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
-class ClassificationTask:
+class ClassificationTask(Task):
     """The paper's classification task. Reward columns: ``gt_label``, ``gt_aliases``."""
 
     name = "classification"
@@ -46,12 +38,10 @@ class ClassificationTask:
         attr = str(d.get("attribute") or DEFAULT_ATTRIBUTE).strip() or DEFAULT_ATTRIBUTE
         return obj, attr
 
-    def prompt(self, record: Record, frame: Frame | None = None) -> str:
+    def question(self, record: Record, frame: Frame | None) -> str:
         """E.g. "This is an image containing a flower. Please identify the species of the flower ..."."""
-        if custom_prompt(record):
-            return finish_prompt(record, custom_prompt(record))
         obj, attr = self.domain(record)
-        return finish_prompt(record, PROMPT.format(article=_article(obj), object=obj, attribute=attr))
+        return PROMPT.format(article=_article(obj), object=obj, attribute=attr)
 
     def answer(self, record: Record, frame: Frame | None = None) -> str:
         """The correct answer (the text inside ``<answer>``): the label."""
@@ -70,16 +60,7 @@ class ClassificationTask:
             "gt_aliases": list(record.aliases) if record.aliases else None,
         }
 
-    def parse(self, text: Any, frame: Frame | None = None, *, require_tags: bool = True) -> Prediction:
-        """Completion -> label (stripped, whitespace collapsed); never raises."""
-        answer, fmt_ok, fmt_strict = answer_of(text, require_tags)
+    def read(self, answer: str | None, frame: Frame | None) -> dict[str, Any]:
+        """The label (stripped, whitespace collapsed)."""
         p = parse_label(answer)
-        return Prediction(
-            task=self.name,
-            ok=p.ok,
-            reason=p.reason,
-            format_ok=fmt_ok,
-            format_strict=fmt_strict,
-            answer=answer,
-            label=p.label if p.ok else None,
-        )
+        return {"ok": p.ok, "reason": p.reason, "label": p.label if p.ok else None}

@@ -5,15 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import parse_count
-from vrft.tasks.base import (
-    FORMAT_INSTRUCTION,
-    Prediction,
-    answer_of,
-    custom_prompt,
-    finish_prompt,
-    need,
-    think_answer,
-)
+from vrft.tasks.base import FORMAT_INSTRUCTION, Task, convention_of, need, think_answer
 from vrft.tasks.detection import COORDINATE_PHRASES
 
 if TYPE_CHECKING:
@@ -40,7 +32,7 @@ def format_points(points: list[list[int]]) -> str:
     return "[" + ", ".join(f"[{x}, {y}]" for x, y in points) + "]"
 
 
-class CountingTask:
+class CountingTask(Task):
     """Counting. A record is detection-style: ``category`` and the ``boxes`` of its objects (the count is
     their number). Reward columns: ``gt_boxes`` (model convention). The answer is a point list
     ``[[x, y], ...]`` in the model's convention, an integer, or ``No Objects``."""
@@ -48,15 +40,11 @@ class CountingTask:
     name = "counting"
     max_new_tokens = 1024
 
-    def prompt(self, record: Record, frame: Frame | None = None) -> str:
-        """The user text; the coordinate phrase follows ``frame.convention`` (default 0..1000)."""
-        if custom_prompt(record):
-            return finish_prompt(record, custom_prompt(record))
-        convention = frame.convention if frame is not None else "norm1000"
-        text = PROMPT.format(
-            category=need(record, "category", record.category), coords=COORDINATE_PHRASES[convention]
+    def question(self, record: Record, frame: Frame | None) -> str:
+        """The prompt text; the coordinate phrase follows ``frame.convention`` (default 0..1000)."""
+        return PROMPT.format(
+            category=need(record, "category", record.category), coords=COORDINATE_PHRASES[convention_of(frame)]
         )
-        return finish_prompt(record, text)
 
     def answer(self, record: Record, frame: Frame) -> str:
         """The correct answer (the text inside ``<answer>``): the centre of every GT box in the model's
@@ -74,21 +62,10 @@ class CountingTask:
         """``{"gt_boxes": [[x1, y1, x2, y2], ...]}`` in the model's convention."""
         return {"gt_boxes": [frame.encode(b) for b in record.boxes]}
 
-    def parse(self, text: Any, frame: Frame | None = None, *, require_tags: bool = True) -> Prediction:
-        """Completion -> count and points (pixels when ``frame`` is given); never raises."""
-        answer, fmt_ok, fmt_strict = answer_of(text, require_tags)
+    def read(self, answer: str | None, frame: Frame | None) -> dict[str, Any]:
+        """Count and points (pixels when ``frame`` is given)."""
         c = parse_count(answer)
         points = None
         if c.points is not None:
-            points = [frame.decode([x, y, x, y])[:2] if frame is not None else [x, y] for x, y in c.points]
-        return Prediction(
-            task=self.name,
-            ok=c.ok,
-            reason=c.reason,
-            format_ok=fmt_ok,
-            format_strict=fmt_strict,
-            answer=answer,
-            no_objects=c.no_objects,
-            count=c.count,
-            points=points,
-        )
+            points = [frame.decode_point(p) if frame is not None else list(p) for p in c.points]
+        return {"ok": c.ok, "reason": c.reason, "no_objects": c.no_objects, "count": c.count, "points": points}

@@ -5,15 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import parse_detections
-from vrft.tasks.base import (
-    FORMAT_INSTRUCTION,
-    Prediction,
-    answer_of,
-    custom_prompt,
-    finish_prompt,
-    need,
-    think_answer,
-)
+from vrft.tasks.base import FORMAT_INSTRUCTION, Task, convention_of, need, think_answer
 
 if TYPE_CHECKING:
     from vrft.boxes import Frame
@@ -45,21 +37,17 @@ def format_detections(boxes: list[list[int]]) -> str:
     )
 
 
-class DetectionTask:
+class DetectionTask(Task):
     """The paper's detection task. Reward columns: ``gt_boxes`` (model convention, [] = No Objects)."""
 
     name = "detection"
     max_new_tokens = 1024
 
-    def prompt(self, record: Record, frame: Frame | None = None) -> str:
-        """The user text; the coordinate phrase follows ``frame.convention`` (default 0..1000)."""
-        if custom_prompt(record):
-            return finish_prompt(record, custom_prompt(record))
-        convention = frame.convention if frame is not None else "norm1000"
-        text = PROMPT.format(
-            category=need(record, "category", record.category), coords=COORDINATE_PHRASES[convention]
+    def question(self, record: Record, frame: Frame | None) -> str:
+        """The prompt text; the coordinate phrase follows ``frame.convention`` (default 0..1000)."""
+        return PROMPT.format(
+            category=need(record, "category", record.category), coords=COORDINATE_PHRASES[convention_of(frame)]
         )
-        return finish_prompt(record, text)
 
     def answer(self, record: Record, frame: Frame) -> str:
         """The correct answer (the text inside ``<answer>``): the GT boxes in the model's convention
@@ -81,21 +69,15 @@ class DetectionTask:
         """``{"gt_boxes": [[x1, y1, x2, y2], ...]}`` in the model's convention."""
         return {"gt_boxes": [frame.encode(b) for b in record.boxes]}
 
-    def parse(self, text: Any, frame: Frame | None = None, *, require_tags: bool = True) -> Prediction:
-        """Completion -> boxes (pixels when ``frame`` is given) and confidences; never raises."""
-        answer, fmt_ok, fmt_strict = answer_of(text, require_tags)
+    def read(self, answer: str | None, frame: Frame | None) -> dict[str, Any]:
+        """Boxes (pixels when ``frame`` is given) and confidences."""
         d = parse_detections(answer)
-        boxes = [frame.decode(x.box) if frame is not None else list(x.box) for x in d.detections]
-        return Prediction(
-            task=self.name,
-            ok=d.ok,
-            reason=d.reason,
-            format_ok=fmt_ok,
-            format_strict=fmt_strict,
-            answer=answer,
-            boxes=boxes,
-            scores=[x.confidence for x in d.detections],
-            no_objects=d.no_objects,
-            n_invalid=d.n_invalid,
-            truncated=d.truncated,
-        )
+        return {
+            "ok": d.ok,
+            "reason": d.reason,
+            "boxes": [frame.decode(x.box) if frame is not None else list(x.box) for x in d.detections],
+            "scores": [x.confidence for x in d.detections],
+            "no_objects": d.no_objects,
+            "n_invalid": d.n_invalid,
+            "truncated": d.truncated,
+        }

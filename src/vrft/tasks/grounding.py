@@ -5,15 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import parse_box
-from vrft.tasks.base import (
-    FORMAT_INSTRUCTION,
-    Prediction,
-    answer_of,
-    custom_prompt,
-    finish_prompt,
-    need,
-    think_answer,
-)
+from vrft.tasks.base import FORMAT_INSTRUCTION, Task, convention_of, need, think_answer
 
 if TYPE_CHECKING:
     from vrft.boxes import Frame
@@ -43,21 +35,18 @@ def _sentence(text: str) -> str:
     return text if text[-1:] in ".?!" else text + "."
 
 
-class GroundingTask:
+class GroundingTask(Task):
     """Grounding. Reward columns: ``gt_boxes`` = every target box in the model's convention."""
 
     name = "grounding"
     max_new_tokens = 512
 
-    def prompt(self, record: Record, frame: Frame | None = None) -> str:
+    def question(self, record: Record, frame: Frame | None) -> str:
         """The paper's LISA prompt; the box format follows ``frame.convention`` (default 0..1000)."""
-        if custom_prompt(record):
-            return finish_prompt(record, custom_prompt(record))
-        convention = frame.convention if frame is not None else "norm1000"
-        sentence, template = COORDINATES[convention]
+        sentence, template = COORDINATES[convention_of(frame)]
         expression = _sentence(need(record, "expression", record.expression))
         head = PROMPT.format(expression=expression, coords=sentence)
-        return finish_prompt(record, head + FORMAT_INSTRUCTION.replace("{answer}", template))
+        return head + FORMAT_INSTRUCTION.replace("{answer}", template)
 
     def answer(self, record: Record, frame: Frame) -> str:
         """The correct answer (the text inside ``<answer>``): the GT box in the model's convention."""
@@ -80,18 +69,8 @@ class GroundingTask:
         self._box(record, frame)  # the record must have a box
         return {"gt_boxes": [frame.encode(b) for b in record.boxes]}
 
-    def parse(self, text: Any, frame: Frame | None = None, *, require_tags: bool = True) -> Prediction:
-        """Completion -> one box (pixels when ``frame`` is given), score 1.0; never raises."""
-        answer, fmt_ok, fmt_strict = answer_of(text, require_tags)
+    def read(self, answer: str | None, frame: Frame | None) -> dict[str, Any]:
+        """One box (pixels when ``frame`` is given), score 1.0."""
         b = parse_box(answer)
         boxes = [] if b.box is None else [frame.decode(b.box) if frame is not None else list(b.box)]
-        return Prediction(
-            task=self.name,
-            ok=b.ok,
-            reason=b.reason,
-            format_ok=fmt_ok,
-            format_strict=fmt_strict,
-            answer=answer,
-            boxes=boxes,
-            scores=[1.0] * len(boxes),
-        )
+        return {"ok": b.ok, "reason": b.reason, "boxes": boxes, "scores": [1.0] * len(boxes)}

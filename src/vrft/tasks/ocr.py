@@ -5,14 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrft.parsing import normalize_text, parse_text
-from vrft.tasks.base import (
-    FORMAT_INSTRUCTION,
-    Prediction,
-    answer_of,
-    custom_prompt,
-    finish_prompt,
-    think_answer,
-)
+from vrft.tasks.base import FORMAT_INSTRUCTION, Task, think_answer
 
 if TYPE_CHECKING:
     from vrft.boxes import Frame
@@ -33,15 +26,15 @@ def record_text(record: Record) -> str:
     return record.text
 
 
-class OCRTask:
+class OCRTask(Task):
     """OCR. Reward columns: ``gt_text`` (the record's text)."""
 
     name = "ocr"
     max_new_tokens = 1024
 
-    def prompt(self, record: Record, frame: Frame | None = None) -> str:
-        """The user text (no coordinates)."""
-        return finish_prompt(record, custom_prompt(record) or PROMPT)
+    def question(self, record: Record, frame: Frame | None) -> str:
+        """The prompt text (no coordinates)."""
+        return PROMPT
 
     def answer(self, record: Record, frame: Frame | None = None) -> str:
         """The correct answer (the text inside ``<answer>``): the normalised text."""
@@ -57,16 +50,7 @@ class OCRTask:
         """``{"gt_text": str}``."""
         return {"gt_text": record_text(record)}
 
-    def parse(self, text: Any, frame: Frame | None = None, *, require_tags: bool = True) -> Prediction:
-        """Completion -> normalised text; never raises."""
-        answer, fmt_ok, fmt_strict = answer_of(text, require_tags)
+    def read(self, answer: str | None, frame: Frame | None) -> dict[str, Any]:
+        """The normalised text."""
         t = parse_text(answer)
-        return Prediction(
-            task=self.name,
-            ok=t.ok,
-            reason=t.reason,
-            format_ok=fmt_ok,
-            format_strict=fmt_strict,
-            answer=answer,
-            text=t.text if t.ok else None,
-        )
+        return {"ok": t.ok, "reason": t.reason, "text": t.text if t.ok else None}
