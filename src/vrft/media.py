@@ -149,6 +149,16 @@ def _video_stream(container, path: Path):
     return container.streams.video[0]
 
 
+def _frame_size(stream) -> tuple[int, int]:
+    """(width, height) of a video stream from its header; (0, 0) when the header has none (a
+    corrupt file can leave the stream without a codec context)."""
+    ctx = getattr(stream, "codec_context", None)
+    try:
+        return int(getattr(ctx, "width", 0) or 0), int(getattr(ctx, "height", 0) or 0)
+    except (TypeError, ValueError):
+        return 0, 0
+
+
 def probe_video(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
     """Read a video's header (no frame decoded) into a `VideoInfo`.
 
@@ -161,21 +171,32 @@ def probe_video(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
     if not path.exists():
         raise DataError(f"{path}: video file not found (check the path)")
     with _open(path) as container:
-        stream = _video_stream(container, path)
-        width = int(stream.codec_context.width or stream.width or 0)
-        height = int(stream.codec_context.height or stream.height or 0)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        rate_f = float(rate) if rate else 0.0
-        duration = 0.0
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        if duration <= 0 and container.duration is not None:
-            duration = container.duration / 1_000_000  # AV_TIME_BASE
-        frames = int(stream.frames or 0)
-        if frames <= 0 and duration > 0 and rate_f > 0:
-            frames = max(1, round(duration * rate_f))  # the header has no count: estimate it
-        if rate_f <= 0 and duration > 0 and frames > 0:
-            rate_f = frames / duration
+        try:
+            return _probe_stream(container, path)
+        except DataError:
+            raise
+        except Exception as err:  # noqa: BLE001 (a corrupt header is a data problem)
+            raise DataError(
+                f"{path}: not a readable video (corrupt header: {err.__class__.__name__}); re-encode it or drop the record"
+            ) from None
+
+
+def _probe_stream(container, path: Path) -> VideoInfo:
+    """`probe_video` of an opened container."""
+    stream = _video_stream(container, path)
+    width, height = _frame_size(stream)
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    rate_f = float(rate) if rate else 0.0
+    duration = 0.0
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    if duration <= 0 and container.duration is not None:
+        duration = container.duration / 1_000_000  # AV_TIME_BASE
+    frames = int(stream.frames or 0)
+    if frames <= 0 and duration > 0 and rate_f > 0:
+        frames = max(1, round(duration * rate_f))  # the header has no count: estimate it
+    if rate_f <= 0 and duration > 0 and frames > 0:
+        rate_f = frames / duration
     return VideoInfo(width, height, duration, frames, rate_f)
 
 
@@ -240,7 +261,7 @@ def video_problem(part: VideoPart) -> str | None:
             return str(err)
         if first is None:
             return f"{path}: the video holds zero frames (an empty or truncated file); re-encode it or drop the record"
-        if info.duration <= 0:
+        if not (math.isfinite(info.duration) and info.duration > 0):
             return f"{path}: the video header gives no positive duration (re-encode it, e.g. with ffmpeg)"
     if (part.width, part.height) != (info.width, info.height):
         return (
@@ -351,7 +372,7 @@ def _file_frames(path: Path, times: list[float]) -> list[Any]:
     out: list[Any] = []
     with _open(path) as container:
         stream = _video_stream(container, path)
-        w, h = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+        w, h = _frame_size(stream)
         if w * h > MAX_IMAGE_PIXELS:
             raise DataError(
                 f"{path}: frames of {w}x{h} exceed the limit of {MAX_IMAGE_PIXELS} pixels "

@@ -351,3 +351,31 @@ def test_sample_frames_names_the_video_when_its_duration_is_unusable(tmp_path):
     path = encode_video(tmp_path / "v.mp4")
     with pytest.raises(DataError, match=r"v\.mp4: video duration 0\.0 must be a positive number"):
         sample_frames(VideoPart(path, 64, 48, 0.0), 2.0, 4, 4096)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_corrupt_videos_never_raise_anything_but_data_error(tmp_path, suffix):
+    """Seeded corruptions of a good video (bytes flipped, cut anywhere, noise): `video_problem`
+    returns a problem or None, `sample_frames` returns frames or raises DataError; nothing else."""
+    import random
+
+    good = encode_video(tmp_path / f"good{suffix}", n=40, fps=4).read_bytes()
+    rng = random.Random(0)
+    bad = tmp_path / f"bad{suffix}"
+    for i in range(120):
+        data = bytearray(good)
+        if i % 3 == 0:
+            for _ in range(rng.randint(1, 20)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif i % 3 == 1:
+            data = data[: rng.randrange(len(data))]
+        else:
+            data = bytearray(rng.randrange(256) for _ in range(rng.randint(0, 3000)))
+        bad.write_bytes(bytes(data))
+        part = VideoPart(bad, 64, 48, 10.0)
+        problem = video_problem(part)
+        assert problem is None or isinstance(problem, str)
+        try:
+            sample_frames(part, 1.0, 4, 4096)
+        except DataError as err:
+            assert str(bad) in str(err)
