@@ -264,3 +264,11 @@ def test_eval_and_predict_image_check_decodes_every_image_of_a_record(tmp_path):
     with pytest.raises(DataError) as err:
         check_images(records)
     assert f"{tmp_path / 'r.jsonl'}:1: images[2]: " in str(err.value)
+
+
+def test_resolved_image_of_a_record_without_one_image_is_a_data_error(tmp_path):
+    multi, video = load_records(write_jsonl(tmp_path / "r.jsonl", [MULTI, VIDEO]))
+    with pytest.raises(DataError, match=r"r\.jsonl:1: image: this record shows images, not one image"):
+        multi.resolved_image()
+    with pytest.raises(DataError, match="shows video"):
+        video.resolved_image()

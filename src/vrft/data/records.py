@@ -197,7 +197,15 @@ class Record:
         return [ImagePart(self.resolved_image(), int(self.width or 0), int(self.height or 0))]
 
     def resolved_image(self) -> Path:
-        """The absolute image path (`image_path` if resolved at load, else `image` as given)."""
+        """The absolute image path (`image_path` if resolved at load, else `image` as given).
+
+        DataError for an `images` / `video` record (it has no one image: use `visual_parts`)."""
+        if self.image_path is None and self.image is None:
+            form = "images" if self.images is not None else "video" if self.video is not None else "no image"
+            raise DataError(
+                f"{self.source or self.id}: image: this record shows {form}, not one image, and this step "
+                "reads one image per record (use records with 'image' here)"
+            )
         return self.image_path if self.image_path is not None else Path(self.image)
 
 
