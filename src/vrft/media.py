@@ -110,15 +110,19 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
 
 
 def _frame_gap(frames: list[Path]) -> str | None:
-    """A description of the first missing frame number when every frame name ends in a number."""
-    numbers = []
+    """A description of the first missing frame number when every frame name is one prefix and a
+    number (``frame_0001.png``, ``frame_0002.png``, ...); None otherwise (nothing to compare)."""
+    numbers, prefixes = [], set()
     for f in frames:
         m = re.search(r"(\d+)$", f.stem)
         if m is None:
             return None
         numbers.append(int(m.group(1)))
+        prefixes.add(f.stem[: m.start()])
+    if len(prefixes) > 1:
+        return None
     for prev, cur, name in zip(numbers, numbers[1:], frames[1:]):
-        if cur != prev + 1:
+        if cur > prev + 1:
             return (
                 f"frame number {prev + 1} is missing (the frames jump from {prev} to {cur} at {name.name}; "
                 "add the missing frame or renumber the frames without gaps)"

@@ -379,3 +379,11 @@ def test_corrupt_videos_never_raise_anything_but_data_error(tmp_path, suffix):
             sample_frames(part, 1.0, 4, 4096)
         except DataError as err:
             assert str(bad) in str(err)
+
+
+def test_frame_numbers_are_compared_only_within_one_name_pattern(tmp_path):
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("a_1.png", "a_2.png", "b_1.png", "b_2.png"):  # two prefixes: no "missing frame"
+        Image.new("RGB", (32, 24)).save(folder / name)
+    assert video_problem(VideoPart(folder, 32, 24, 2.0, 2.0)) is None
