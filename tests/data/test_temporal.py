@@ -182,3 +182,16 @@ def test_activitynet_missing_video_and_nan(tmp_path, videos):
     text = str(err.value)
     assert "val.json:1: AAA timestamps[0]: start: nan is not a finite number" in text
     assert "val.json:2: video:" in text and "v_gone" in text and "not found" in text
+
+
+@pytest.mark.parametrize("kind", ["charades", "activitynet", "multi-image"])
+def test_out_may_not_be_the_input_nor_a_directory(tmp_path, videos, kind, capsys):
+    src = tmp_path / "src.jsonl"
+    src.write_text("AAA 0 1##x\n")
+    before = src.read_bytes()
+    extra = [] if kind == "multi-image" else ["--videos", str(videos)]
+    assert main(["data", "convert", kind, str(src), *extra, "--out", str(src)]) == 2
+    assert main(["data", "convert", kind, str(src), *extra, "--out", str(videos)]) == 2
+    err = capsys.readouterr().err
+    assert src.read_bytes() == before and "Traceback" not in err
+    assert err.count("vrft data: error:") == 2
