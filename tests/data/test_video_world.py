@@ -129,3 +129,16 @@ def test_synth_video_bad_options_are_one_line_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--size 57" in err and "--video-fps 0" in err and "5.0..2.0" in err and "two shape classes" in err
     assert "Traceback" not in err
+
+
+def test_video_i_does_not_depend_on_n_and_a_rerun_replaces_the_part(tmp_path, capsys):
+    assert _synth(tmp_path / "a", "--video", "3", "--video-seconds", "1,2", "--multi-image", "2") == 0
+    assert _synth(tmp_path / "b", "--video", "1", "--video-seconds", "1,2") == 0
+    a, b = _tree_hashes(tmp_path / "a"), _tree_hashes(tmp_path / "b")
+    assert a["video/000000.mp4"] == b["video/000000.mp4"]
+    # drawing fewer videos into the same folder removes the earlier ones and keeps the image sets
+    assert _synth(tmp_path / "a", "--video", "1", "--video-seconds", "1,2") == 0
+    assert "kept the earlier multi_image files" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "a" / "video").iterdir()) == ["000000.mp4"]
+    assert len(load_records(tmp_path / "a" / "temporal_grounding.jsonl")) == 1
+    assert len(load_records(tmp_path / "a" / "multi_image_grounding.jsonl")) == 2
