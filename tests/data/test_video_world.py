@@ -142,3 +142,25 @@ def test_video_i_does_not_depend_on_n_and_a_rerun_replaces_the_part(tmp_path, ca
     assert sorted(p.name for p in (tmp_path / "a" / "video").iterdir()) == ["000000.mp4"]
     assert len(load_records(tmp_path / "a" / "temporal_grounding.jsonl")) == 1
     assert len(load_records(tmp_path / "a" / "multi_image_grounding.jsonl")) == 2
+
+
+def test_moving_shape_keeps_its_class_outline(monkeypatch):
+    """The moving shape is drawn with its class's aspect and rotation limits (a diamond stays a tall,
+    unrotated rhombus, not a rotated square)."""
+    from vrft.data import video_world
+    from vrft.data.shapes import _SHAPE_PARAMS
+
+    calls = []
+    orig = video_world._shape_polygon
+
+    def spy(shape, size, cx, cy, aspect, angle):
+        calls.append((shape, aspect, angle))
+        return orig(shape, size, cx, cy, aspect, angle)
+
+    monkeypatch.setattr(video_world, "_shape_polygon", spy)
+    for index in range(8):
+        draw_video(index, seed=0, size=56, min_seconds=1.0, max_seconds=1.0, classes=("diamond", "circle"))
+    assert calls
+    for shape, aspect, angle in calls:
+        (a_lo, a_hi), max_rot = _SHAPE_PARAMS[shape]
+        assert a_lo <= aspect <= a_hi and abs(angle) <= max_rot, (shape, aspect, angle)

@@ -46,6 +46,7 @@ from PIL import Image, ImageDraw
 
 from vrft.data.records import Record, save_records
 from vrft.data.shapes import (
+    _SHAPE_PARAMS,
     ALL_CLASSES,
     BACKGROUNDS,
     COLOURS,
@@ -155,8 +156,14 @@ def draw_video(
             distractors.append(other)
     obj_size = float(rng.uniform(0.25, 0.4)) * size
     direction = _DIRECTIONS[int(rng.integers(len(_DIRECTIONS)))]
-    across = float(rng.uniform(obj_size / 2 + 1, size - obj_size / 2 - 1))  # the other coordinate
-    angle = float(rng.uniform(-20, 20))
+    (a_lo, a_hi), max_rot = _SHAPE_PARAMS[shape]  # the class's outline: a diamond stays a tall rhombus
+    aspect = float(rng.uniform(a_lo, a_hi))
+    angle = float(rng.uniform(-max_rot, max_rot))
+    # the other coordinate keeps the whole outline inside the frame
+    axis = 1 if direction in ("left to right", "right to left") else 0
+    unit = _shape_polygon(shape, obj_size, 0.0, 0.0, aspect, angle)
+    lo, hi = float(unit[:, axis].min()), float(unit[:, axis].max())
+    across = float(rng.uniform(1 - lo, size - 1 - hi))
     frames: list[Image.Image] = []
     for i in range(n):
         img = base.copy()
@@ -164,7 +171,7 @@ def draw_video(
             u = (i - first) / (last - first)  # 0 .. 1 along the path, centre from edge to edge
             along = u * size if direction in ("left to right", "top to bottom") else (1 - u) * size
             cx, cy = (along, across) if direction in ("left to right", "right to left") else (across, along)
-            poly = _shape_polygon(shape, obj_size, cx, cy, 1.0, angle)
+            poly = _shape_polygon(shape, obj_size, cx, cy, aspect, angle)
             _draw(ImageDraw.Draw(img), poly, rgb, "filled", obj_size)
         frames.append(img)
     return VideoScene(frames, float(fps), shape, colour, direction, first, last, distractors)
