@@ -11,6 +11,8 @@ Optionally the world also emits classification records (one dominant shape per i
 fine-grained pairs such as "square" vs "hollow square"), grounding records (referring
 expressions that are unambiguous for their image), counting records (several shapes of one asked
 category among distractors) and OCR records (rendered words, Pillow's built-in font: no download).
+Videos (`temporal_grounding`) and image sets (`multi_image_grounding`) are drawn and written by
+`vrft.data.video_world`; their parts are listed here in `SYNTH_PARTS` with the others.
 
 Determinism: image ``i`` is drawn from ``numpy.random.default_rng([seed, i, stream])``, so the same
 seed gives byte-identical PNGs and JSON, and image ``i`` is the same whatever the number of images.
