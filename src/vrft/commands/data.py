@@ -10,10 +10,14 @@
     vrft data convert counting pixmo_count.json --images imgs --coords percent --out count.jsonl
     vrft data convert ocr words.jsonl --out ocr.jsonl
     vrft data convert icdar icdar2015_words/ --out ocr.jsonl
+    vrft data convert charades charades_sta_test.txt --videos Charades_v1_480 --durations Charades_v1_test.csv --out sta.jsonl
+    vrft data convert activitynet val_1.json --videos anet_videos --skip-missing --out anet.jsonl
+    vrft data convert multi-image sets.jsonl --images imgs --target-base 1 --out mi.jsonl
     vrft data validate FILE [FILE ...]
     vrft data fewshot records.jsonl --shots 1,2,4,8,16 --seed 0 --out fewshot/
     vrft data split records.jsonl --test-fraction 0.2 --seed 0 --out split/
     vrft data synth --out shapes/ --images 1000 --seed 0 --size 112 --split base [--counting N] [--ocr N]
+    vrft data synth --out shapes/ --images 0 --size 112 --video 32 --multi-image 32
 
 See docs/data.md.
 """
@@ -171,6 +175,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--id-prefix", default="icdar")
 
+    for kind, what in (("charades", "Charades-STA lines 'VIDEO_ID START END##SENTENCE'"),
+                       ("activitynet", "ActivityNet Captions JSON {video_id: {duration, timestamps, sentences}}")):
+        p = convert.add_parser(kind, help=f"{what} -> temporal_grounding records")
+        p.add_argument("annotations", type=Path, help="the annotation file")
+        p.add_argument("--videos", type=Path, required=True, help="folder of VIDEO_ID.mp4 (or --ext) files / frame folders")
+        p.add_argument("--out", type=Path, required=True, help="records JSONL to write")
+        if kind == "charades":
+            p.add_argument(
+                "--durations", type=Path, metavar="CSV",
+                help="Charades CSV with columns id and length (e.g. Charades_v1_test.csv); default: each video's header",
+            )  # fmt: skip
+        p.add_argument("--ext", help="video file extension, e.g. .mp4 (default: the first of .mp4 .webm .mkv .avi .mov)")
+        p.add_argument("--fps", type=float, help="frame rate of videos given as frame folders VIDEOS/VIDEO_ID/")
+        p.add_argument("--clip", action="store_true", help="cut an END after the video's end to its duration")
+        p.add_argument("--skip-missing", action="store_true", help="drop queries whose video is absent (counted)")
+        p.add_argument("--id-prefix", default="charades" if kind == "charades" else "anet")
+
+    p = convert.add_parser("multi-image", help="JSONL {images, expression, target, bbox} -> multi_image_grounding")
+    p.add_argument("jsonl", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="records JSONL to write")
+    p.add_argument("--images", type=Path, help="folder the image paths are relative to (default: the file's)")
+    p.add_argument(
+        "--target-base", type=int, choices=[0, 1], default=1,
+        help="target index convention: 1 (the first image is 1; default) or 0 (the first image is 0)",
+    )  # fmt: skip
+    p.add_argument("--box-format", choices=["xyxy", "xywh"], default="xyxy", help="bbox, pixels of the target image")
+    p.add_argument("--id-prefix", default="mi")
+
     p = convert.add_parser("reference", help="the reference implementation's parquet / arrow sets -> records")
     p.add_argument("path", type=Path, help="parquet file or folder, save_to_disk folder, or .arrow file")
     p.add_argument("--out", type=Path, required=True, help="output folder (records.jsonl + images/)")
@@ -257,6 +289,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ocr", type=int, default=0, metavar="N", help="also write N OCR images (rendered words) + ocr.jsonl"
     )
+    p.add_argument(
+        "--video", type=int, default=0, metavar="N",
+        help="also write N videos (a shape crosses the frame in a known time window) + temporal_grounding.jsonl",
+    )  # fmt: skip
+    p.add_argument("--video-fps", type=float, default=4.0, help="--video: frames per second (default 4)")
+    p.add_argument(
+        "--video-seconds", default="4,10", metavar="MIN,MAX",
+        help="--video: length range in seconds (default 4,10)",
+    )  # fmt: skip
+    p.add_argument(
+        "--video-format", choices=["mp4", "frames"], default="mp4",
+        help="--video: .mp4 files (MPEG-4, PyAV) or folders of PNG frames (default mp4)",
+    )  # fmt: skip
+    p.add_argument(
+        "--multi-image", type=int, default=0, metavar="N",
+        help="also write N sets of 2-4 images (the asked shape in exactly one) + multi_image_grounding.jsonl",
+    )  # fmt: skip
     p.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it)")
     p.add_argument(
         "--records", action="store_true", help="also convert to detection records (detection.jsonl)"
@@ -287,9 +336,11 @@ def _convert(args: argparse.Namespace) -> int:
     # outputs are checked before any conversion: kind, writability, and never one of the inputs
     inputs = [
         getattr(args, a, None)
-        for a in ("json", "jsonl", "root", "split_json", "refs", "instances", "folder", "path")
-    ]
-    if kind in ("coco", "lvis", "imagefolder", "refcoco", "lisa", "counting", "ocr", "icdar"):
+        for a in ("json", "jsonl", "root", "split_json", "refs", "instances", "folder", "path", "annotations",
+                  "durations")
+    ]  # fmt: skip
+    if kind in ("coco", "lvis", "imagefolder", "refcoco", "lisa", "counting", "ocr", "icdar", "charades",
+                "activitynet", "multi-image"):  # fmt: skip
         args.out = check_file_output(args.out, inputs=inputs, owner=f"data convert {kind}")
     if kind in ("coco", "lvis"):
         common = dict(
@@ -384,6 +435,27 @@ def _convert(args: argparse.Namespace) -> int:
 
         records = convert_icdar(args.folder, id_prefix=args.id_prefix, out=args.out)
         _report(len(records), "OCR records", args.out)
+    elif kind in ("charades", "activitynet"):
+        from vrft.data import temporal
+
+        common = dict(
+            ext=args.ext, fps=args.fps, clip=args.clip, skip_missing=args.skip_missing, id_prefix=args.id_prefix,
+            out=args.out,
+        )  # fmt: skip
+        if kind == "charades":
+            records = temporal.convert_charades(args.annotations, args.videos, durations=args.durations, **common)
+        else:
+            records = temporal.convert_activitynet(args.annotations, args.videos, **common)
+        videos = len({r.video for r in records})
+        _report(len(records), f"temporal_grounding records ({videos} videos)", args.out)
+    elif kind == "multi-image":
+        from vrft.data.multi_image import convert_multi_image
+
+        records = convert_multi_image(
+            args.jsonl, images_dir=args.images, target_base=args.target_base, box_format=args.box_format,
+            id_prefix=args.id_prefix, out=args.out,
+        )  # fmt: skip
+        _report(len(records), "multi_image_grounding records", args.out)
     elif kind == "reference":
         from vrft.data.records import load_records
         from vrft.data.reference import convert_reference
@@ -400,7 +472,8 @@ def _convert(args: argparse.Namespace) -> int:
         _report(len(load_records(path)), "records", path)
     else:
         raise UserError(
-            "give a KIND: coco, lvis, imagefolder, coop, refcoco, lisa, counting, ocr, icdar or reference"
+            "give a KIND: coco, lvis, imagefolder, coop, refcoco, lisa, counting, ocr, icdar, reference, charades, "
+            "activitynet or multi-image"
         )
     return 0
 
@@ -469,11 +542,20 @@ def _synth(args: argparse.Namespace) -> int:
         n_images=args.images, size=args.size, min_objects=args.min_objects, max_objects=args.max_objects,
         classification=n_cls, start_index=args.start_index, workers=args.workers,
     )  # fmt: skip
-    for flag in ("counting", "ocr"):
-        check_bounds(n_images=getattr(args, flag) or 0, size=args.size, images_flag=f"--{flag}")
-    if not (args.images or n_cls or args.counting or args.ocr):
+    for flag in ("counting", "ocr", "multi_image"):
+        flag_name = "--" + flag.replace("_", "-")
+        check_bounds(n_images=getattr(args, flag) or 0, size=args.size, images_flag=flag_name)
+    seconds = _video_seconds(args) if args.video else None
+    if args.video:
+        from vrft.data.video_world import check_video_bounds
+
+        check_video_bounds(args.video, args.size, args.video_fps, *seconds, args.video_format)
+    elif args.video < 0:
+        raise UserError(f"--video {args.video}: must be >= 0")
+    if not (args.images or n_cls or args.counting or args.ocr or args.video or args.multi_image):
         raise UserError(
-            "nothing to draw: give --images N (detection), --classification N, --counting N or --ocr N (N > 0)"
+            "nothing to draw: give --images N (detection), --classification N, --counting N, --ocr N, --video N "
+            "or --multi-image N (N > 0)"
         )
     if not args.images and (args.grounding or args.records):
         raise UserError("--grounding and --records describe detection images: give --images N (N > 0) too")
@@ -521,6 +603,23 @@ def _synth(args: argparse.Namespace) -> int:
             path = synthesize_ocr(args.out, args.ocr, args.seed, width=args.size, height=max(16, args.size // 3),
                                   start_index=args.start_index)  # fmt: skip
             print(f"wrote {args.ocr} OCR images; records: {path}")
+        if args.video:
+            from vrft.data.video_world import synthesize_video
+
+            path = synthesize_video(
+                args.out, args.video, args.seed, size=args.size, fps=args.video_fps, min_seconds=seconds[0],
+                max_seconds=seconds[1], classes=_csv(args.classes) or _split_classes(args.split),
+                video_format=args.video_format, start_index=args.start_index,
+            )  # fmt: skip
+            print(f"wrote {args.video} videos ({args.video_format}); records: {path}")
+        if args.multi_image:
+            from vrft.data.video_world import synthesize_multi_image
+
+            path = synthesize_multi_image(
+                args.out, args.multi_image, args.seed, size=args.size,
+                classes=_csv(args.classes) or _split_classes(args.split), start_index=args.start_index,
+            )  # fmt: skip
+            print(f"wrote {args.multi_image} image sets; records: {path}")
         if args.records:
             from vrft.data.coco import convert_coco
 
@@ -547,13 +646,33 @@ def _synth_names(args: argparse.Namespace, n_cls: int) -> list[str]:
     for part, n in (("counting", args.counting), ("ocr", args.ocr)):
         if n:
             names += part_names(part, n, args.start_index)
+    if args.video or args.multi_image:
+        from vrft.data.video_world import multi_image_names, video_names
+
+        if args.video:
+            names += video_names(args.video, args.start_index, args.video_format)
+        if args.multi_image:
+            names += multi_image_names(args.multi_image, args.start_index)
     return names
+
+
+def _video_seconds(args: argparse.Namespace) -> tuple[float, float]:
+    """``--video-seconds MIN,MAX`` as two numbers (UserError naming the option otherwise)."""
+    parts = (args.video_seconds or "").split(",")
+    try:
+        lo, hi = (float(parts[0]), float(parts[1])) if len(parts) == 2 else (float(parts[0]),) * 2
+    except ValueError:
+        raise UserError(f"--video-seconds {args.video_seconds!r}: give MIN,MAX seconds, e.g. 4,10") from None
+    return lo, hi
 
 
 def _kept_parts(d, args: argparse.Namespace, n_cls: int) -> list[str]:
     """The parts of an earlier synth still in the directory that this run did not draw."""
     from vrft.data.synthetic import SYNTH_PARTS, synth_part
 
-    drawn = {"detection": args.images, "classification": n_cls, "counting": args.counting, "ocr": args.ocr}
+    drawn = {
+        "detection": args.images, "classification": n_cls, "counting": args.counting, "ocr": args.ocr,
+        "video": args.video, "multi_image": args.multi_image,
+    }  # fmt: skip
     present = {synth_part(e) for e, owner in d.entries.items() if owner == "data synth"}
     return [part for part in SYNTH_PARTS if part in present and not drawn[part]]

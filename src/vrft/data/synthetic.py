@@ -11,6 +11,8 @@ Optionally the world also emits classification records (one dominant shape per i
 fine-grained pairs such as "square" vs "hollow square"), grounding records (referring
 expressions that are unambiguous for their image), counting records (several shapes of one asked
 category among distractors) and OCR records (rendered words, Pillow's built-in font: no download).
+Videos (`temporal_grounding`) and image sets (`multi_image_grounding`) are drawn and written by
+`vrft.data.video_world`; their parts are listed here in `SYNTH_PARTS` with the others.
 
 Determinism: image ``i`` is drawn from ``numpy.random.default_rng([seed, i, stream])``, so the same
 seed gives byte-identical PNGs and JSON, and image ``i`` is the same whatever the number of images.
@@ -234,6 +236,8 @@ SYNTH_PARTS: dict[str, tuple[str, ...]] = {
     "classification": ("classification.jsonl", "classification"),
     "counting": ("counting.jsonl", "counting"),
     "ocr": ("ocr.jsonl", "ocr"),
+    "video": ("temporal_grounding.jsonl", "video"),  # vrft.data.video_world.synthesize_video
+    "multi_image": ("multi_image_grounding.jsonl", "multi_image"),  # ... .synthesize_multi_image
 }
 """The parts of a synth directory, by the first component of the names each writes. A synth run
 replaces the parts it draws (all of their earlier files) and keeps the others: `vrft data synth
