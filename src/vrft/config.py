@@ -109,6 +109,32 @@ class ModelSection(_Section):
     )
     min_pixels: int = Field(3136, gt=0, description="Smallest image area the processor resizes to.")
     max_pixels: int = Field(401408, gt=0, description="Largest image area the processor resizes to.")
+    max_images: int = Field(
+        4,
+        ge=1,
+        le=16,
+        description="Most images one record may show (records with 'images'); a training run refuses "
+        "records with more. 1..16 (vrft.media.MAX_IMAGES_PER_RECORD).",
+    )
+    video_fps: float = Field(
+        2.0,
+        gt=0.0,
+        le=60.0,
+        description="Frames sampled per second of video (then capped at video_max_frames, evenly spread).",
+    )
+    video_max_frames: int = Field(
+        8, ge=1, le=256, description="Most frames sampled from one video (each becomes one image input)."
+    )
+    video_max_pixels: int = Field(
+        12544,
+        gt=0,
+        le=100_000_000,
+        description="Largest area of one sampled video frame (12544 = 112 x 112); frames are resized "
+        "to fit, keeping their aspect ratio.",
+    )
+    video_min_pixels: int = Field(
+        3136, gt=0, le=100_000_000, description="Smallest area of one sampled video frame (3136 = 56 x 56)."
+    )
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto",
         description="Dtype of the loaded weights. 'auto': float32 for full fine-tuning (master weights, "
@@ -389,7 +415,8 @@ def load_config(
 def validate(cfg: VrftConfig) -> None:
     """Check the rules across fields that need nothing but the config; raise ConfigError with all.
 
-    Rules: G >= 2; prompts per step a whole number of per-device batches; min_pixels <= max_pixels;
+    Rules: G >= 2; prompts per step a whole number of per-device batches; min_pixels <= max_pixels
+    (and video_min_pixels <= video_max_pixels);
     LoRA on the vision tower not with a frozen vision tower; the GRPO loss variants' own settings.
     Checks that need files, registries or installed packages (the model directory, the records and
     their images, the task, the rewards, the trackers) run once per run in `vrft.train.preflight`.
@@ -426,6 +453,12 @@ def problems_of(cfg: VrftConfig) -> list[str]:
         add(
             "model.min_pixels",
             f"({cfg.model.min_pixels}) is larger than model.max_pixels ({cfg.model.max_pixels})",
+        )
+    if cfg.model.video_min_pixels > cfg.model.video_max_pixels:
+        add(
+            "model.video_min_pixels",
+            f"({cfg.model.video_min_pixels}) is larger than model.video_max_pixels "
+            f"({cfg.model.video_max_pixels}); lower video_min_pixels or raise video_max_pixels",
         )
     if cfg.model.lora.enabled and cfg.model.lora.include_vision and cfg.model.freeze_vision:
         add(

@@ -51,6 +51,12 @@ def test_grpo_model_is_asked_with_its_training_prompt(make_config, tmp_path, sen
         "coordinate_convention": "resized_pixels",  # qwen2_5_vl's own, resolved from 'auto'
         "min_pixels": 32 * 32,
         "max_pixels": 64 * 64,
+        # the many-image / video budgets of the config (issue 20), defaults here
+        "max_images": 4,
+        "video_fps": 2.0,
+        "video_max_frames": 8,
+        "video_max_pixels": 12544,
+        "video_min_pixels": 3136,
     }
     assert json.loads((final / "vrft.json").read_text()) == expected
     assert json.loads((final.parent / "checkpoint-1" / "vrft.json").read_text()) == expected

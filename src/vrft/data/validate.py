@@ -4,6 +4,13 @@ Each problem names its place: ``file:line: field: problem`` for JSONL records, a
 ``file: annotation id=7 (image 3): bbox [..]: problem`` / ``file: image id=3 (003.jpg): ...`` for
 COCO. Images are checked by reading their header only (``PIL.Image.open(...).size``), once per file.
 
+Records with several images (``images``) have each image checked the same way against its
+``image_sizes`` entry (``images[2]: PATH: ...``); a record's ``video`` is checked by
+`vrft.media.video_problem` (it exists, the container header decodes, it holds >= 1 frame, its
+duration is > 0 and within `vrft.media.MAX_VIDEO_SECONDS`, its frame size is within the pixel
+limit and matches width/height; a frame folder has >= 1 frame, no gap in its frame numbers and
+every frame readable), once per distinct video.
+
 Box rule (records and COCO alike): width and height must be positive and the box must lie inside
 the image up to a tolerance of `BOX_TOLERANCE_PX` = 1 pixel (rounding in annotation tools routinely
 gives x2 = W + 0.5; more than that is an error).
@@ -117,6 +124,7 @@ def validate_records_file(
     seen: dict[str, int] = {}
     questions = _QuestionChecker()
     images = _ImageChecker()
+    videos: dict[tuple, str | None] = {}
     size = path.stat().st_size
     show = progress and size > 1_000_000
     for lineno, line in _progress(iter_record_lines(path), None, "validating records", show):
@@ -149,9 +157,47 @@ def validate_records_file(
                 problem = images.check(Path(os.path.normpath(p)), obj.get("width"), obj.get("height"))
                 if problem:
                     problems.append(("image", problem))
+            if check_images:
+                problems.extend(_media_problems(obj, base, images, videos))
         report.problems.extend(f"{where}: {fld}: {msg}" for fld, msg in problems)
-    report.images = len(images.sizes)
+    report.images = len(images.sizes) + len(videos)
     return report
+
+
+def _abs(base: Path, name: str) -> Path:
+    return Path(os.path.normpath(Path(name) if Path(name).is_absolute() else base / name))
+
+
+def _media_problems(
+    obj: dict[str, Any], base: Path, images: _ImageChecker, videos: dict[tuple, str | None]
+) -> list[tuple[str, str]]:
+    """The files of an ``images`` or ``video`` record: every image header against its size, the
+    video by `vrft.media.video_problem` (each distinct file once). Skipped where the fields
+    themselves are malformed (`validate_record_dict` reports those)."""
+    from vrft.data.records import _is_number
+    from vrft.media import VideoPart, video_problem
+
+    problems: list[tuple[str, str]] = []
+    names, sizes = obj.get("images"), obj.get("image_sizes")
+    if isinstance(names, list) and isinstance(sizes, list) and len(names) == len(sizes):
+        for i, (name, wh) in enumerate(zip(names, sizes)):
+            if isinstance(name, str) and name.strip() and isinstance(wh, list) and len(wh) == 2:
+                problem = images.check(_abs(base, name), wh[0], wh[1])
+                if problem:
+                    problems.append((f"images[{i}]", problem))
+    video = obj.get("video")
+    w, h, duration, fps = obj.get("width"), obj.get("height"), obj.get("duration"), obj.get("fps")
+    if isinstance(video, str) and video.strip() and all(isinstance(v, int) for v in (w, h)):
+        part = VideoPart(
+            _abs(base, video), w, h, float(duration) if _is_number(duration) else 0.0,
+            float(fps) if _is_number(fps) else None,
+        )  # fmt: skip
+        key = (part.path, w, h, part.fps)
+        if key not in videos:
+            videos[key] = video_problem(part)
+        if videos[key]:
+            problems.append(("video", videos[key]))
+    return problems
 
 
 def validate_instances_file(

@@ -3,7 +3,9 @@
 Training (`vrft train`, `vrft sft`) writes ``<model dir>/vrft.json`` into ``final/`` and every checkpoint::
 
     {"task": "detection", "prompt": "Detect every {category}.", "answer_format": "think",
-     "coordinate_convention": "norm1000", "min_pixels": 3136, "max_pixels": 401408}
+     "coordinate_convention": "norm1000", "min_pixels": 3136, "max_pixels": 401408,
+     "max_images": 4, "video_fps": 2.0, "video_max_frames": 8, "video_max_pixels": 12544,
+     "video_min_pixels": 3136}
 
 - ``task``: the task trained, or several joined by ``+`` in sorted order (``classification+detection``:
   a mixed-task SFT, the shipped demo base); a command then asks one of them (`pick_task`, `for_task`);
@@ -12,6 +14,9 @@ Training (`vrft train`, `vrft sft`) writes ``<model dir>/vrft.json`` into ``fina
 - ``answer_format``: ``think`` (``<think>..</think> <answer>..</answer>``) or ``answer_only``;
 - ``coordinate_convention``: resolved (never ``auto``): ``norm1000``, ``resized_pixels`` or ``pixels``;
 - ``min_pixels`` / ``max_pixels``: the image processor's pixel budget (null: the family has none).
+- ``max_images``, ``video_fps``, ``video_max_frames``, ``video_max_pixels``, ``video_min_pixels``:
+  the many-image and video budgets of the run (`model.*` of the config; `MEDIA_BUDGETS`); null or
+  absent in a ``vrft.json`` written before they existed (then the command's own defaults hold).
 
 `vrft predict` and `vrft eval` read it (`resolve_settings`) and ask the model the same way; an explicit
 option overrides a setting, with a warning when it differs from the training setting.
@@ -35,7 +40,9 @@ from vrft.errors import UserError
 logger = logging.getLogger(__name__)
 
 CONTRACT_FILE = "vrft.json"
-TASKS = ("detection", "classification", "grounding", "counting", "ocr")
+TASKS = ("detection", "classification", "grounding", "counting", "ocr", "temporal_grounding", "multi_image_grounding")
+MEDIA_BUDGETS = ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels")
+"""The many-image / video budgets a contract keeps (the `model.*` config keys of the same names)."""
 ANSWER_FORMATS = ("think", "answer_only")
 CONVENTIONS = ("norm1000", "resized_pixels", "pixels")
 DEFAULT_PROMPT = "default"
@@ -53,6 +60,11 @@ class ModelContract:
     coordinate_convention: str
     min_pixels: int | None
     max_pixels: int | None
+    max_images: int | None = None
+    video_fps: float | None = None
+    video_max_frames: int | None = None
+    video_max_pixels: int | None = None
+    video_min_pixels: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``vrft.json`` (fixed key order)."""
@@ -148,10 +160,15 @@ def read_contract(model_dir: str | os.PathLike) -> ModelContract | None:
         raise bad("answer_format", "one of " + ", ".join(ANSWER_FORMATS))
     if values["coordinate_convention"] not in CONVENTIONS:
         raise bad("coordinate_convention", "one of " + ", ".join(CONVENTIONS))
-    for name in ("min_pixels", "max_pixels"):
+    for name in ("min_pixels", "max_pixels", "max_images", "video_max_frames", "video_max_pixels", "video_min_pixels"):
         v = values[name]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
             raise bad(name, "null or a positive integer")
+    v = values["video_fps"]
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf")):
+        raise bad("video_fps", "null or a positive number of frames per second")
+    if v is not None:
+        values["video_fps"] = float(v)
     return ModelContract(**values)
 
 
@@ -172,6 +189,11 @@ class AskSettings:
     max_pixels: int | None
     explicit_prompt: bool = False
     contract: ModelContract | None = None
+    max_images: int | None = None
+    video_fps: float | None = None
+    video_max_frames: int | None = None
+    video_max_pixels: int | None = None
+    video_min_pixels: int | None = None
 
 
 def resolve_settings(
@@ -183,18 +205,30 @@ def resolve_settings(
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     command: str = "vrft",
+    max_images: int | None = None,
+    video_fps: float | None = None,
+    video_max_frames: int | None = None,
+    video_max_pixels: int | None = None,
+    video_min_pixels: int | None = None,
 ) -> AskSettings:
     """The settings to ask the model in `model_dir` with: ``vrft.json`` where it exists, each explicit
     (non-None) argument overriding its setting. Logs one line naming the file when it is used, and a
     warning per explicit argument that differs from the training setting. ``prompt="default"`` asks with
-    the task's own template. The task is chosen afterwards by the command (`for_task`)."""
+    the task's own template. The task is chosen afterwards by the command (`for_task`). The media
+    budgets (`MEDIA_BUDGETS`: ``max_images``, ``video_*``) are resolved the same way (None: neither
+    the contract nor an option sets it; the command uses its default)."""
+    media = {
+        "max_images": max_images, "video_fps": video_fps, "video_max_frames": video_max_frames,
+        "video_max_pixels": video_max_pixels, "video_min_pixels": video_min_pixels,
+    }  # fmt: skip
     contract = read_contract(model_dir)
     explicit_prompt = prompt is not None
     given_prompt = None if prompt == DEFAULT_PROMPT else prompt
     if contract is None:
         return AskSettings(
-            None, given_prompt, answer_format or "think", convention, min_pixels, max_pixels, explicit_prompt
-        )
+            None, given_prompt, answer_format or "think", convention, min_pixels, max_pixels, explicit_prompt,
+            **media,
+        )  # fmt: skip
     path = Path(model_dir) / CONTRACT_FILE
     logger.info(
         "%s: asking the model as it was trained (%s): task=%s, prompt=%s, answer_format=%s, "
@@ -208,12 +242,13 @@ def resolve_settings(
         "coordinate_convention": ("--convention", convention),
         "min_pixels": ("--min-pixels", min_pixels),
         "max_pixels": ("--max-pixels", max_pixels),
+        **{name: ("--" + name.replace("_", "-"), value) for name, value in media.items()},
     }
     chosen: dict[str, Any] = {}
     for name, (option, value) in options.items():
         trained = getattr(contract, name)
         given = value is not None or (name == "prompt" and explicit_prompt)
-        if given and value != trained:
+        if given and value != trained and not (name in MEDIA_BUDGETS and trained is None):
             logger.warning(
                 "%s: %s %s overrides the training setting %s=%s of %s; the model may answer worse",
                 command, option, _show(value, name), name, _show(trained, name), path,
@@ -228,6 +263,7 @@ def resolve_settings(
         max_pixels=chosen["max_pixels"],
         explicit_prompt=explicit_prompt,
         contract=contract,
+        **{name: chosen[name] for name in MEDIA_BUDGETS},
     )
 
 

@@ -21,9 +21,17 @@ logger = logging.getLogger(__name__)
 
 
 def training_contract(
-    task: str, records: Sequence[Any], convention: str, processor: Any, answer_format: str = "think"
+    task: str,
+    records: Sequence[Any],
+    convention: str,
+    processor: Any,
+    answer_format: str = "think",
+    model_cfg: Any = None,
 ) -> ModelContract:
-    """The contract of a model trained on `records` of `task` with this processor and convention."""
+    """The contract of a model trained on `records` of `task` with this processor and convention;
+    the many-image / video budgets (`vrft.models.contract.MEDIA_BUDGETS`) from `model_cfg` (the
+    config's `model` section) when given."""
+    from vrft.models.contract import MEDIA_BUDGETS
     from vrft.models.load import pixel_budget
 
     budget = pixel_budget(processor)
@@ -34,6 +42,7 @@ def training_contract(
         coordinate_convention=convention,
         min_pixels=int(budget[0]) if budget and budget[0] is not None else None,
         max_pixels=int(budget[1]) if budget and budget[1] is not None else None,
+        **({name: getattr(model_cfg, name, None) for name in MEDIA_BUDGETS} if model_cfg is not None else {}),
     )
 
 

@@ -152,7 +152,8 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
         logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
     frame_fn = builder.make_frame_fn(convention, processor)
     contract = training_contract(
-        task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think")
+        task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think"),
+        model_cfg=cfg.model,
     )
     contract = builder.with_task_prompt(contract, task, records, convention)
     dataset = build_grpo_dataset(records, task, frame_fn)

@@ -9,8 +9,9 @@ it against everything else, and reports every problem at once as one `ConfigErro
   extra that installs them);
 - files: the model directory (its `config.json` and coordinate convention; no weight is read), the
   training records (loaded once, filtered to the task, the `data.max_samples` subset, the run's
-  `answer_format`) and the header of every image they use; `data.eval` is not read by training and
-  not checked;
+  `answer_format`) and the header of every image they use (every image of an ``images`` record,
+  the header and first frame of a ``video``); no record may show more images than
+  `model.max_images`; `data.eval` is not read by training and not checked;
 - the output directories: not the filesystem root, a system directory (`system_dir_problem`) or the
   home directory itself; not an input and not holding one (model, records, external reward modules);
 - without weights, from the model's config and processor files: LoRA `target_modules` that match no
@@ -329,11 +330,28 @@ def _check_records(cfg: VrftConfig, task_name: str | None, add, result: Prefligh
             field_name, message = key, str(err)
         add(field_name, message)
         return
+    too_many = _image_count_problems(used, cfg.model.max_images)
+    if too_many:
+        add("model.max_images", too_many)
+        return
     bad = image_problems(used)
     if bad:
         add(key, format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))
         return
     result.records, result.task_name, result.tasks = used, name, sorted({r.task for r in used})
+
+
+def _image_count_problems(records: list[Any], max_images: int) -> str | None:
+    """One line when a record shows more images than `model.max_images` (the first such record named)."""
+    over = [r for r in records if getattr(r, "images", None) is not None and len(r.images) > max_images]
+    if not over:
+        return None
+    first = over[0]
+    return (
+        f"{len(over)} record(s) show more images than model.max_images={max_images} (first: "
+        f"{first.source or first.id}: {len(first.images)} images); raise model.max_images (up to 16) "
+        "or drop those records"
+    )
 
 
 def select_records(
