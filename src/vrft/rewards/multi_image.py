@@ -57,6 +57,6 @@ def multi_image_iou(
     return [image_box_score(a, i, b, c) for a, i, b, c in zip(answers(completions), images, boxes, counts)]
 
 
-def parse_fail_multi_image(completions: Sequence[Any], **_: Any) -> list[float]:
+def parse_fail_multi_image_grounding(completions: Sequence[Any], **_: Any) -> list[float]:
     """Diagnostic (weight 0), {0, 1}: 1 when no ``{"image": i, "bbox_2d": [...]}`` parses."""
     return [0.0 if parse_image_box(a).ok else 1.0 for a in answers(completions)]

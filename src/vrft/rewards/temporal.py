@@ -49,6 +49,6 @@ def temporal_iou(completions: Sequence[Any], gt_window: Any = None, **_: Any) ->
     return [window_score(a, g) for a, g in zip(answers(completions), gts)]
 
 
-def parse_fail_temporal(completions: Sequence[Any], **_: Any) -> list[float]:
+def parse_fail_temporal_grounding(completions: Sequence[Any], **_: Any) -> list[float]:
     """Diagnostic (weight 0), {0, 1}: 1 when no window (two numbers, end > start) parses."""
     return [0.0 if parse_window(a).ok else 1.0 for a in answers(completions)]
