@@ -36,6 +36,8 @@ from pydantic import (
 )
 
 from vrft.errors import ConfigError
+from vrft.inputs import MAX_IMAGE_PIXELS
+from vrft.media import MAX_IMAGES_PER_RECORD
 from vrft.schema import (
     apply_overrides,
     join_problems,
@@ -112,7 +114,7 @@ class ModelSection(_Section):
     max_images: int = Field(
         4,
         ge=1,
-        le=16,
+        le=MAX_IMAGES_PER_RECORD,
         description="Most images one record may show (records with 'images'); a training run refuses "
         "records with more. 1..16 (vrft.media.MAX_IMAGES_PER_RECORD).",
     )
@@ -120,20 +122,21 @@ class ModelSection(_Section):
         2.0,
         gt=0.0,
         le=60.0,
-        description="Frames sampled per second of video (then capped at video_max_frames, evenly spread).",
+        description="Frames sampled per second of video (then capped at video_max_frames, evenly spread); "
+        "> 0, at most 60.",
     )
     video_max_frames: int = Field(
-        8, ge=1, le=256, description="Most frames sampled from one video (each becomes one image input)."
+        8, ge=1, le=256, description="Most frames sampled from one video (each becomes one image input); 1..256."
     )
     video_max_pixels: int = Field(
         12544,
         gt=0,
-        le=100_000_000,
+        le=MAX_IMAGE_PIXELS,
         description="Largest area of one sampled video frame (12544 = 112 x 112); frames are resized "
-        "to fit, keeping their aspect ratio.",
+        "to fit, keeping their aspect ratio; at most 100,000,000 (vrft.inputs.MAX_IMAGE_PIXELS).",
     )
     video_min_pixels: int = Field(
-        3136, gt=0, le=100_000_000, description="Smallest area of one sampled video frame (3136 = 56 x 56)."
+        3136, gt=0, le=MAX_IMAGE_PIXELS, description="Smallest area of one sampled video frame (3136 = 56 x 56); at most video_max_pixels."
     )
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto",

@@ -11,10 +11,12 @@ name order) with their frame rate (`VideoPart.fps`).
   frame folder it lists the folder and reads the first frame's header.
 - `video_timestamps` chooses the sampled timestamps first (uniform at `fps`, at most `max_frames`,
   evenly spread over the duration, each at the centre of its slot); `sample_frames` then decodes
-  only those frames: it seeks to each timestamp (a jump to the key frame before it) and decodes
-  forward to the frame shown at that time, so memory stays bounded on a long video (at most two
-  decoded frames are held besides the returned ones). The timestamps depend only on the duration
-  and the budgets, so they are deterministic.
+  only around those frames: it seeks to each timestamp (a jump to the key frame before it; when
+  the next timestamp is less than 2 s ahead it decodes on instead) and decodes forward to the frame
+  shown at that time, so memory stays bounded on a long video (at most two decoded frames are held
+  besides the returned ones; a stream that cannot seek is decoded forward once). Frames larger
+  than `vrft.inputs.MAX_IMAGE_PIXELS` are refused from the header. The timestamps depend only on
+  the duration and the budgets, so they are deterministic.
 - `video_problem` is what `vrft data validate` and the training preflight check per video: it
   exists, the header decodes, it has >= 1 frame (the first frame is decoded), its duration is > 0
   and <= `MAX_VIDEO_SECONDS`, its frame size is within `vrft.inputs.MAX_IMAGE_PIXELS`; a frame
@@ -108,15 +110,19 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
 
 
 def _frame_gap(frames: list[Path]) -> str | None:
-    """A description of the first missing frame number when every frame name ends in a number."""
-    numbers = []
+    """A description of the first missing frame number when every frame name is one prefix and a
+    number (``frame_0001.png``, ``frame_0002.png``, ...); None otherwise (nothing to compare)."""
+    numbers, prefixes = [], set()
     for f in frames:
         m = re.search(r"(\d+)$", f.stem)
         if m is None:
             return None
         numbers.append(int(m.group(1)))
+        prefixes.add(f.stem[: m.start()])
+    if len(prefixes) > 1:
+        return None
     for prev, cur, name in zip(numbers, numbers[1:], frames[1:]):
-        if cur != prev + 1:
+        if cur > prev + 1:
             return (
                 f"frame number {prev + 1} is missing (the frames jump from {prev} to {cur} at {name.name}; "
                 "add the missing frame or renumber the frames without gaps)"
@@ -147,6 +153,16 @@ def _video_stream(container, path: Path):
     return container.streams.video[0]
 
 
+def _frame_size(stream) -> tuple[int, int]:
+    """(width, height) of a video stream from its header; (0, 0) when the header has none (a
+    corrupt file can leave the stream without a codec context)."""
+    ctx = getattr(stream, "codec_context", None)
+    try:
+        return int(getattr(ctx, "width", 0) or 0), int(getattr(ctx, "height", 0) or 0)
+    except (TypeError, ValueError):
+        return 0, 0
+
+
 def probe_video(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
     """Read a video's header (no frame decoded) into a `VideoInfo`.
 
@@ -159,21 +175,32 @@ def probe_video(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
     if not path.exists():
         raise DataError(f"{path}: video file not found (check the path)")
     with _open(path) as container:
-        stream = _video_stream(container, path)
-        width = int(stream.codec_context.width or stream.width or 0)
-        height = int(stream.codec_context.height or stream.height or 0)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        rate_f = float(rate) if rate else 0.0
-        duration = 0.0
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        if duration <= 0 and container.duration is not None:
-            duration = container.duration / 1_000_000  # AV_TIME_BASE
-        frames = int(stream.frames or 0)
-        if frames <= 0 and duration > 0 and rate_f > 0:
-            frames = max(1, round(duration * rate_f))  # the header has no count: estimate it
-        if rate_f <= 0 and duration > 0 and frames > 0:
-            rate_f = frames / duration
+        try:
+            return _probe_stream(container, path)
+        except DataError:
+            raise
+        except Exception as err:  # noqa: BLE001 (a corrupt header is a data problem)
+            raise DataError(
+                f"{path}: not a readable video (corrupt header: {err.__class__.__name__}); re-encode it or drop the record"
+            ) from None
+
+
+def _probe_stream(container, path: Path) -> VideoInfo:
+    """`probe_video` of an opened container."""
+    stream = _video_stream(container, path)
+    width, height = _frame_size(stream)
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    rate_f = float(rate) if rate else 0.0
+    duration = 0.0
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    if duration <= 0 and container.duration is not None:
+        duration = container.duration / 1_000_000  # AV_TIME_BASE
+    frames = int(stream.frames or 0)
+    if frames <= 0 and duration > 0 and rate_f > 0:
+        frames = max(1, round(duration * rate_f))  # the header has no count: estimate it
+    if rate_f <= 0 and duration > 0 and frames > 0:
+        rate_f = frames / duration
     return VideoInfo(width, height, duration, frames, rate_f)
 
 
@@ -219,17 +246,6 @@ def video_problem(part: VideoPart) -> str | None:
                     f"{f}: frame is {size[0]}x{size[1]} but the first frame is {info.width}x{info.height} "
                     "(every frame of a folder must have one size)"
                 )
-    else:
-        if info.width <= 0 or info.height <= 0:
-            return f"{path}: the video header has no frame size (a corrupt file? re-encode it)"
-        try:
-            first = _first_frame_time(path)
-        except DataError as err:
-            return str(err)
-        if first is None:
-            return f"{path}: the video holds zero frames (an empty or truncated file); re-encode it or drop the record"
-        if info.duration <= 0:
-            return f"{path}: the video header gives no positive duration (re-encode it, e.g. with ffmpeg)"
     if info.duration > MAX_VIDEO_SECONDS:
         return (
             f"{path}: the video lasts {info.duration:g} s, more than the limit of {MAX_VIDEO_SECONDS:g} s "
@@ -240,6 +256,17 @@ def video_problem(part: VideoPart) -> str | None:
             f"{path}: frames of {info.width}x{info.height} exceed the limit of {MAX_IMAGE_PIXELS} pixels "
             "(vrft.inputs.MAX_IMAGE_PIXELS): downscale the video"
         )
+    if not path.is_dir():  # the header is sane: decode the first frame (nothing larger is decoded)
+        if info.width <= 0 or info.height <= 0:
+            return f"{path}: the video header has no frame size (a corrupt file? re-encode it)"
+        try:
+            first = _first_frame_time(path)
+        except DataError as err:
+            return str(err)
+        if first is None:
+            return f"{path}: the video holds zero frames (an empty or truncated file); re-encode it or drop the record"
+        if not (math.isfinite(info.duration) and info.duration > 0):
+            return f"{path}: the video header gives no positive duration (re-encode it, e.g. with ffmpeg)"
     if (part.width, part.height) != (info.width, info.height):
         return (
             f"{path}: frame size {part.width}x{part.height} recorded but the video is "
@@ -315,7 +342,10 @@ def sample_frames(
     Only the sampled frames are decoded (seek, then decode forward to the frame shown at each
     timestamp: the last frame starting at or before it); a frame folder opens only the sampled
     files (frame ``floor(t * fps)``). DataError naming the file when it cannot be decoded."""
-    times = video_timestamps(part.duration, fps, max_frames)
+    try:
+        times = video_timestamps(part.duration, fps, max_frames)
+    except DataError as err:
+        raise DataError(f"{part.path}: {err}") from None
     if part.path.is_dir():
         raw = _folder_frames(part, times)
     else:
@@ -341,10 +371,19 @@ def _folder_frames(part: VideoPart, times: list[float]) -> list[Any]:
 
 
 def _file_frames(path: Path, times: list[float]) -> list[Any]:
+    from vrft.inputs import MAX_IMAGE_PIXELS
+
     out: list[Any] = []
     with _open(path) as container:
         stream = _video_stream(container, path)
+        w, h = _frame_size(stream)
+        if w * h > MAX_IMAGE_PIXELS:
+            raise DataError(
+                f"{path}: frames of {w}x{h} exceed the limit of {MAX_IMAGE_PIXELS} pixels "
+                "(vrft.inputs.MAX_IMAGE_PIXELS): downscale the video"
+            )
         stream.thread_type = "AUTO"
+        can_seek = True
         tb = float(stream.time_base) if stream.time_base is not None else None
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None and tb else 0.0
         decoder = None
@@ -355,13 +394,15 @@ def _file_frames(path: Path, times: list[float]) -> list[Any]:
                 target = start + t
                 lost = last is None and pending is None
                 behind = last is not None and (last[0] > target + 1e-6 or target - last[0] > _SEEK_GAP_S)
-                if decoder is None or lost or behind:
-                    if tb:
-                        container.seek(int(max(0.0, target) / tb), stream=stream, backward=True, any_frame=False)
-                    else:
-                        container.seek(0)
-                    decoder = container.decode(stream)
-                    last, pending = None, None
+                if decoder is None or (can_seek and (lost or behind)):
+                    if can_seek and tb:
+                        try:
+                            container.seek(int(max(0.0, target) / tb), stream=stream, backward=True, any_frame=False)
+                        except Exception:  # noqa: BLE001 (a stream that cannot seek: decode forward)
+                            can_seek = False
+                    if decoder is None or can_seek:
+                        decoder = container.decode(stream)
+                        last, pending = None, None
                 if pending is not None and pending[0] <= target + 1e-6:
                     last, pending = pending, None
                 if pending is None:

@@ -274,7 +274,7 @@ def test_vrft_data_validate_names_every_bad_image_list_and_video(tmp_path, capsy
     assert "cut.mp4: " in out and "truncated" in out
     assert "empty.avi: the video holds zero frames" in out
     assert "frame number 3 is missing" in out
-    assert "11 records" in err
+    assert "11 records, 4 images, 5 videos checked: 8 problem(s)" in err
 
 
 def test_load_records_and_image_problems_refuse_the_same_records(tmp_path):
@@ -307,3 +307,83 @@ def test_cli_error_is_one_line_per_problem_without_traceback(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert f"{path}:1: duration: -1 must be a number of seconds > 0 (the video's length)" in out
     assert "Traceback" not in out + err
+
+
+def test_frames_above_the_pixel_limit_are_refused_before_decoding(tmp_path, monkeypatch):
+    import vrft.inputs
+
+    path = encode_video(tmp_path / "v.mp4")  # 64x48 = 3072 pixels
+    monkeypatch.setattr(vrft.inputs, "MAX_IMAGE_PIXELS", 3000)
+    assert "frames of 64x48 exceed the limit of 3000 pixels" in video_problem(VideoPart(path, 64, 48, 3.0))
+    with pytest.raises(DataError, match="exceed the limit of 3000 pixels"):
+        sample_frames(VideoPart(path, 64, 48, 3.0), 2.0, 4, 4096)
+
+
+def test_a_stream_that_cannot_seek_is_decoded_forward(tmp_path, monkeypatch):
+    import vrft.media
+
+    path = encode_video(tmp_path / "v.mkv", n=40, fps=4)  # 10 s
+    real_open = vrft.media._open
+
+    class NoSeek:
+        def __init__(self, container):
+            self.c = container
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.c.close()
+
+        def __getattr__(self, name):
+            return getattr(self.c, name)
+
+        def seek(self, *args, **kwargs):
+            raise OSError("not seekable")
+
+    monkeypatch.setattr(vrft.media, "_open", lambda p: NoSeek(real_open(p)))
+    frames = sample_frames(VideoPart(path, 64, 48, 10.0), fps=0.5, max_frames=8, max_pixels=4096)
+    assert [t for t, _ in frames] == [1.0, 3.0, 5.0, 7.0, 9.0]
+    assert [frame_index(im) for _, im in frames] == [4, 12, 20, 3, 11]  # frame i shows i % 25
+
+
+def test_sample_frames_names_the_video_when_its_duration_is_unusable(tmp_path):
+    path = encode_video(tmp_path / "v.mp4")
+    with pytest.raises(DataError, match=r"v\.mp4: video duration 0\.0 must be a positive number"):
+        sample_frames(VideoPart(path, 64, 48, 0.0), 2.0, 4, 4096)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_corrupt_videos_never_raise_anything_but_data_error(tmp_path, suffix):
+    """Seeded corruptions of a good video (bytes flipped, cut anywhere, noise): `video_problem`
+    returns a problem or None, `sample_frames` returns frames or raises DataError; nothing else."""
+    import random
+
+    good = encode_video(tmp_path / f"good{suffix}", n=40, fps=4).read_bytes()
+    rng = random.Random(0)
+    bad = tmp_path / f"bad{suffix}"
+    for i in range(120):
+        data = bytearray(good)
+        if i % 3 == 0:
+            for _ in range(rng.randint(1, 20)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif i % 3 == 1:
+            data = data[: rng.randrange(len(data))]
+        else:
+            data = bytearray(rng.randrange(256) for _ in range(rng.randint(0, 3000)))
+        bad.write_bytes(bytes(data))
+        part = VideoPart(bad, 64, 48, 10.0)
+        problem = video_problem(part)
+        assert problem is None or isinstance(problem, str)
+        try:
+            sample_frames(part, 1.0, 4, 4096)
+        except DataError as err:
+            assert str(bad) in str(err)
+
+
+def test_frame_numbers_are_compared_only_within_one_name_pattern(tmp_path):
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("a_1.png", "a_2.png", "b_1.png", "b_2.png"):  # two prefixes: no "missing frame"
+        Image.new("RGB", (32, 24)).save(folder / name)
+    assert video_problem(VideoPart(folder, 32, 24, 2.0, 2.0)) is None

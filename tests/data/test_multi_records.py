@@ -248,3 +248,27 @@ def test_training_contract_takes_the_budgets_from_the_config(tmp_path):
     cfg = _cfg(tmp_path, "r.jsonl", max_images=5, video_fps=1.0)
     contract = training_contract("temporal_grounding", [], "norm1000", None, model_cfg=cfg.model)
     assert (contract.max_images, contract.video_fps, contract.video_max_frames) == (5, 1.0, 8)
+
+
+def test_eval_and_predict_image_check_decodes_every_image_of_a_record(tmp_path):
+    """`vrft eval` / `predict` decode each image before the model loads: an `images` record used to
+    crash there (`resolved_image()` of a record without `image`)."""
+    from vrft.commands._generation import check_images
+
+    for name, (w, h) in zip(MULTI["images"], MULTI["image_sizes"]):
+        write_image(tmp_path / name, size=(w, h))
+    records = load_records(write_jsonl(tmp_path / "r.jsonl", [MULTI]))
+    check_images(records)  # all good: no error
+    png = (tmp_path / "img" / "c.png").read_bytes()
+    (tmp_path / "img" / "c.png").write_bytes(png[: len(png) // 2])  # header intact, pixels cut
+    with pytest.raises(DataError) as err:
+        check_images(records)
+    assert f"{tmp_path / 'r.jsonl'}:1: images[2]: " in str(err.value)
+
+
+def test_resolved_image_of_a_record_without_one_image_is_a_data_error(tmp_path):
+    multi, video = load_records(write_jsonl(tmp_path / "r.jsonl", [MULTI, VIDEO]))
+    with pytest.raises(DataError, match=r"r\.jsonl:1: image: this record shows images, not one image"):
+        multi.resolved_image()
+    with pytest.raises(DataError, match="shows video"):
+        video.resolved_image()

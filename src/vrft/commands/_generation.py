@@ -57,19 +57,23 @@ def check_images(records) -> None:
     file with a valid header): each distinct image is decoded once, before the model loads."""
     from vrft.data.records import format_problems, image_problems
     from vrft.inputs import open_image
+    from vrft.media import ImagePart
 
     bad = image_problems(records)  # headers first: cheap, and names every missing file
     if not bad:
         decoded: dict = {}
         for r in records:
-            path = r.resolved_image()
-            if path not in decoded:
-                try:
-                    open_image(path, error=DataError)
-                    decoded[path] = None
-                except DataError as err:
-                    decoded[path] = str(err)
-            if decoded[path]:
-                bad.append(f"{r.source or r.id}: image: {decoded[path]}")
+            # every image a record shows (`images` too); a video's first frame was decoded above
+            paths = [p.path for p in r.visual_parts() if isinstance(p, ImagePart)]
+            for i, path in enumerate(paths):
+                if path not in decoded:
+                    try:
+                        open_image(path, error=DataError)
+                        decoded[path] = None
+                    except DataError as err:
+                        decoded[path] = str(err)
+                if decoded[path]:
+                    field = "image" if r.images is None else f"images[{i}]"
+                    bad.append(f"{r.source or r.id}: {field}: {decoded[path]}")
     if bad:
         raise DataError(format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))

@@ -2,7 +2,10 @@
 
 A record is one JSON object per line (JSONL). The image path is relative to the JSONL file, the
 target is in PIXEL coordinates of the original image (boxes ``[x1, y1, x2, y2]``, floats allowed),
-and records never hold model-specific text. See docs/DESIGN.md "Records".
+and records never hold model-specific text. See docs/DESIGN.md "Records". Instead of ``image`` a
+record may hold ``images`` (several images, each with its size in ``image_sizes``) or ``video`` (a
+video file or a frame folder, with ``duration``); `Record.visual_parts` says what a record shows
+(`vrft.media`). See docs/data.md "Many images and video".
 
 `load_records` never drops anything silently: every problem of every line is collected and raised
 together as one `DataError` whose lines read ``file:line: field: problem (how to fix)``.
@@ -194,7 +197,15 @@ class Record:
         return [ImagePart(self.resolved_image(), int(self.width or 0), int(self.height or 0))]
 
     def resolved_image(self) -> Path:
-        """The absolute image path (`image_path` if resolved at load, else `image` as given)."""
+        """The absolute image path (`image_path` if resolved at load, else `image` as given).
+
+        DataError for an `images` / `video` record (it has no one image: use `visual_parts`)."""
+        if self.image_path is None and self.image is None:
+            form = "images" if self.images is not None else "video" if self.video is not None else "no image"
+            raise DataError(
+                f"{self.source or self.id}: image: this record shows {form}, not one image, and this step "
+                "reads one image per record (use records with 'image' here)"
+            )
         return self.image_path if self.image_path is not None else Path(self.image)
 
 
@@ -325,19 +336,6 @@ def validate_record_dict(obj: Any) -> list[tuple[str, str]]:
     if task in TASK_NAMES:
         problems.extend(_task_form_problems(task, visual))
     return problems
-
-
-def counting_size_problem(n: int) -> str | None:
-    """Why a counting record with `n` objects is refused (more than `vrft.parsing.MAX_POINTS`: its
-    correct answer could not be parsed, so it would score 0), else None."""
-    from vrft.parsing import MAX_POINTS
-
-    if n <= MAX_POINTS:
-        return None
-    return (
-        f"{n} objects, more than the {MAX_POINTS} points a counting answer may hold "
-        "(vrft.parsing.MAX_POINTS: the correct answer could not be read); split the image or drop it"
-    )
 
 
 def _positive_int(v: Any) -> bool:
@@ -473,6 +471,19 @@ def _task_form_problems(task: str, visual: list[str]) -> list[tuple[str, str]]:
     if form == want:
         return []
     return [(form, f"a {task} record reads '{want}', not '{form}' (write the record with '{want}')")]
+
+
+def counting_size_problem(n: int) -> str | None:
+    """Why a counting record with `n` objects is refused (more than `vrft.parsing.MAX_POINTS`: its
+    correct answer could not be parsed, so it would score 0), else None."""
+    from vrft.parsing import MAX_POINTS
+
+    if n <= MAX_POINTS:
+        return None
+    return (
+        f"{n} objects, more than the {MAX_POINTS} points a counting answer may hold "
+        "(vrft.parsing.MAX_POINTS: the correct answer could not be read); split the image or drop it"
+    )
 
 
 def record_from_dict(

@@ -44,6 +44,7 @@ class ValidationReport:
     items: int = 0
     images: int = 0
     problems: list[str] = field(default_factory=list)
+    videos: int = 0
 
     @property
     def ok(self) -> bool:
@@ -52,7 +53,8 @@ class ValidationReport:
     def summary(self) -> str:
         what = "records" if self.kind == "records" else "annotations"
         verdict = "OK" if self.ok else f"{len(self.problems)} problem(s)"
-        return f"{self.path}: {self.kind}: {self.items} {what}, {self.images} images checked: {verdict}"
+        checked = f"{self.images} images" + (f", {self.videos} videos" if self.videos else "")
+        return f"{self.path}: {self.kind}: {self.items} {what}, {checked} checked: {verdict}"
 
 
 class _ImageChecker:
@@ -160,7 +162,8 @@ def validate_records_file(
             if check_images:
                 problems.extend(_media_problems(obj, base, images, videos))
         report.problems.extend(f"{where}: {fld}: {msg}" for fld, msg in problems)
-    report.images = len(images.sizes) + len(videos)
+    report.images = len(images.sizes)
+    report.videos = len({key[0] for key in videos})
     return report
 
 

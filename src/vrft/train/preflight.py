@@ -336,7 +336,7 @@ def _check_records(cfg: VrftConfig, task_name: str | None, add, result: Prefligh
         return
     bad = image_problems(used)
     if bad:
-        add(key, format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))
+        add(key, format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image or video:"))
         return
     result.records, result.task_name, result.tasks = used, name, sorted({r.task for r in used})
 
