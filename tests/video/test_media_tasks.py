@@ -217,3 +217,15 @@ def test_audit_no_exploit_beats_honest(capsys, task, preset):
     }[task]
     assert want <= set(rows)
     assert all(r["total"] < r["honest"] for name, r in rows.items() if name != "honest")
+
+
+def test_frame_functions_give_one_frame_per_image():
+    from vrft.evaluate.base import norm1000_frame
+    from vrft.train.builder import make_frame_fn
+
+    r = images_record()
+    for frames in (norm1000_frame(r), make_frame_fn("pixels", None)(r)):
+        assert [(f.width, f.height) for f in frames] == [(100, 100), (200, 100), (100, 50)]
+    assert make_frame_fn("pixels", None)(r)[0].convention == "pixels"
+    v = norm1000_frame(video_record())
+    assert (v.width, v.height) == (64, 48)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from vrft.boxes import Frame
 from vrft.data.records import Record
+from vrft.tasks.base import record_frame
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +73,6 @@ class SampleEvaluator:
         texts = [c or "" for c in completions]
         frames = [self.frame_fn(r) for r in records]
         return texts, frames, sample_rewards(self._task, records, texts, frames, self.reward_names)
-
-
-def record_frame(record: Record, make: Callable[[float, float], Frame]) -> Frame | list[Frame]:
-    """``make(width, height)`` of the record's image, or a list of them (one per image, from
-    ``image_sizes``) for an ``images`` record (multi-image grounding; `vrft.tasks.multi_image_grounding`)."""
-    if record.images is not None:
-        return [make(w, h) for w, h in record.image_sizes or []]
-    return make(record.width, record.height)
 
 
 def norm1000_frame(record: Record) -> Frame | list[Frame]:

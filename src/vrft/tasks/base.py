@@ -3,6 +3,7 @@ returns, the think/answer target, and record checks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,15 @@ def custom_prompt(record: Record) -> str | None:
         if value is not None:
             text = text.replace("{" + name + "}", value)
     return text
+
+
+def record_frame(record: Record, make: Callable[[float, float], Frame]) -> Frame | list[Frame]:
+    """``make(width, height)`` of the record's image (a video's frame size), or a list of them (one per
+    image, from ``image_sizes``) for an ``images`` record (multi-image grounding reads one frame per
+    image, `vrft.tasks.multi_image_grounding`)."""
+    if record.images is not None:
+        return [make(w, h) for w, h in record.image_sizes or []]
+    return make(record.width, record.height)
 
 
 def convention_of(frame: Frame | None) -> str:
