@@ -40,10 +40,13 @@ COORDINATES: dict[str, str] = {
 
 def image_frames(record: Record, frame: Frame | Sequence[Frame] | None) -> list[Frame]:
     """One `Frame` per image of ``record``: ``frame`` itself when it is a list (one per image), else
-    ``frame``'s convention (0..1000 when None) applied to each size of ``image_sizes``."""
+    ``frame``'s convention (0..1000 when None) applied to each image's size (``record.visual_parts()``,
+    the sizes of ``image_sizes``)."""
     from vrft.boxes import Frame
 
-    sizes = need(record, "image_sizes", record.image_sizes)
+    need(record, "images", record.images)
+    need(record, "image_sizes", record.image_sizes)
+    sizes = [(part.width, part.height) for part in record.visual_parts()]
     if isinstance(frame, (list, tuple)):
         if len(frame) != len(sizes):
             raise ValueError(f"record {record.id!r}: {len(frame)} frames for {len(sizes)} images (give one per image)")
