@@ -125,6 +125,7 @@ def test_eval_predictions_temporal_metrics(media_dir, capsys):
     rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert rows[1]["pred_window"] == [1.0, 2.0] and rows[1]["gt_window"] == [0.5, 2.0]
     assert rows[0]["image"] is None and rows[0]["video"].endswith("clip")
+    capsys.readouterr()
     assert main(["score", "temporal_grounding", str(out / "predictions.jsonl")]) == 0
     scored = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [o["rewards"]["iou"] for o in scored] == pytest.approx([1, 2 / 3, 0, 0], abs=1e-6)
@@ -159,6 +160,7 @@ def test_eval_predictions_multi_image_metrics(media_dir, capsys):
     assert rows[0]["pred_image"] == 2 and rows[0]["pred_boxes"] == [[20.0, 10.0, 60.0, 50.0]]
     assert rows[2]["image_correct"] is False and len(rows[0]["images"]) == 3
     # vrft score reads the rows as they are (gt_image + gt_boxes in pixels + image_sizes)
+    capsys.readouterr()
     assert main(["score", "multi_image_grounding", str(out / "predictions.jsonl")]) == 0
     scored = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [o["rewards"]["iou"] for o in scored] == pytest.approx([r["iou"] for r in rows], abs=1e-6)
