@@ -238,3 +238,17 @@ def test_frame_functions_give_one_frame_per_image():
     assert make_frame_fn("pixels", None)(r)[0].convention == "pixels"
     v = norm1000_frame(video_record())
     assert (v.width, v.height) == (64, 48)
+
+
+def test_audit_reads_records_files_of_both_tasks(media_dir, capsys):
+    mi = {"id": "m0", "task": "multi_image_grounding", "images": ["img/a.png", "img/b.png", "img/c.png"],
+          "image_sizes": [[100, 100], [200, 100], [100, 50]], "expression": "the star", "target_image": 3,
+          "boxes": [[10, 5, 60, 45]]}  # fmt: skip
+    tg = {"id": "t0", "task": "temporal_grounding", "video": "clip/", "fps": 2.0, "duration": 4.0, "width": 64,
+          "height": 48, "event": "a star moves", "window": [0.5, 2.5]}  # fmt: skip
+    for rec in (mi, tg):
+        path = write_jsonl(media_dir / f"{rec['task']}.jsonl", [rec])
+        rc = main(["audit", rec["task"], "--records", path, "--json"])
+        report = json.loads(capsys.readouterr().out)
+        assert rc == 0 and report["records"] == 1 and report["flagged"] == []
+        assert report["rows"][0]["total"] == 2.0  # the honest answer earns every reward
