@@ -64,7 +64,7 @@ def test_parse_window_bounded_and_never_raises():
 
 
 @given(st.text(max_size=200))
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_parse_window_never_raises_and_is_finite(text):
     w = parse_window(text)
     for v in (w.start, w.end):
@@ -111,7 +111,7 @@ def test_parse_image_box_refuses(text, reason):
 
 
 @given(st.text(max_size=200))
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_parse_image_box_never_raises(text):
     p = parse_image_box(text)
     assert not p.ok or (isinstance(p.image, int) and all(math.isfinite(v) for v in p.box))
@@ -148,7 +148,7 @@ nonneg = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=F
 
 
 @given(nonneg, nonneg, nonneg, nonneg)
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 def test_window_iou_properties(a, b, c, d):
     s, e, gs, ge = min(a, b), max(a, b), min(c, d), max(c, d)
     v = window_iou(s, e, gs, ge)
@@ -195,7 +195,7 @@ box_st = st.tuples(*(st.integers(0, 1000),) * 4).map(
 
 
 @given(box_st, box_st, st.integers(-1, 5), st.integers(1, 4))
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 def test_multi_image_iou_properties(pred, gt, image, target):
     n = 4
     text = f'{{"image": {image}, "bbox_2d": {pred}}}'
