@@ -196,7 +196,7 @@ def test_data_shuffle_applies_to_sft(make_config):
 # ------------------------------------------------------------------------------------- run directory
 def test_a_failed_run_releases_its_output_dir(make_config, monkeypatch):
     """Inside a longer process (demo, benchmarks), a run that fails must not keep its lock."""
-    from vrft import outputs
+    from vrft import locks, outputs
     from vrft.train import builder, run_grpo, run_sft
 
     def boom(*args, **kwargs):
@@ -208,7 +208,7 @@ def test_a_failed_run_releases_its_output_dir(make_config, monkeypatch):
         with pytest.raises(RuntimeError, match="failed while loading"):
             run(cfg)
         out = cfg.output.dir if run is run_grpo else cfg.sft_output_dir
-        assert os.path.realpath(out) not in outputs._HELD
+        assert os.path.realpath(out) not in locks._HELD
         assert not (Path(out) / outputs.LOCK_NAME).exists()
 
 
