@@ -167,7 +167,8 @@ class DataSection(_Section):
     )
     task: str | None = Field(
         None,
-        description="detection | classification | grounding | counting | ocr (None: read from the records).",
+        description="detection | classification | grounding | counting | ocr | temporal_grounding | "
+        "multi_image_grounding (None: read from the records).",
     )
     answer_format: Literal["think", "answer_only"] = Field(
         "think",

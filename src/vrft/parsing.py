@@ -31,6 +31,8 @@ Rules (also in ``docs/rewards.md``):
 - Numbers use ASCII digits only: fullwidth (``１２``) or Arabic-Indic (``١٢``) digits are not numbers
   (an entry written with them is invalid), as in the reference's JSON / Python-literal parsing.
 - Labels: stripped, whitespace collapsed; the raw answer is kept too.
+- Time windows (``parse_window``) and ``{"image": i, "bbox_2d": [...]}`` answers (``parse_image_box``):
+  rules in `vrft.parsing_media`, re-exported here.
 """
 
 from __future__ import annotations
@@ -534,3 +536,10 @@ def parse_text(answer: str | None) -> TextAnswer:
     if not isinstance(answer, str):
         answer = completion_text(answer)
     return TextAnswer(text=normalize_text(answer[:MAX_CHARS]), ok=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Time windows and (image, box) answers: `vrft.parsing_media` (re-exported here)
+# ----------------------------------------------------------------------------------------------
+
+from vrft.parsing_media import ImageBoxAnswer, WindowAnswer, parse_image_box, parse_window  # noqa: E402, F401

@@ -39,6 +39,10 @@ EXPECTED_FLAGS: dict[tuple[str, str], set[str]] = {
     ("perception", "grounding"): set(),
     ("perception", "counting"): set(),
     ("perception", "ocr"): set(),
+    ("default", "temporal_grounding"): set(),
+    ("default", "multi_image_grounding"): set(),
+    ("perception", "temporal_grounding"): set(),
+    ("perception", "multi_image_grounding"): set(),
 }
 
 CASES = [(p, t) for p in PRESETS for t in PRESETS[p]]

@@ -39,7 +39,9 @@ def test_names_are_distinct_and_match_registry():
 def test_presets_reference_registered_rewards_and_log_parse_fail():
     for preset, tasks in PRESETS.items():
         assert {"detection", "classification", "grounding"} <= set(tasks)
-        assert set(tasks) <= {"detection", "classification", "grounding", "counting", "ocr"}
+        assert set(tasks) <= {
+            "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding", "multi_image_grounding",
+        }
         for task, weights in tasks.items():
             assert set(weights) <= set(REWARDS)
             assert weights[f"parse_fail_{task}"] == 0.0
@@ -260,6 +262,8 @@ def test_every_reward_finite_and_in_range_on_mutated_outputs():
         comp('[{"bbox_2d": [0, 0, 100, 100]}]'),
         comp("[[50, 50], [250, 250]]"),
         "<answer>3</answer>",
+        comp("[2.5, 6]"),
+        comp('{"image": 2, "bbox_2d": [0, 0, 100, 100]}'),
     ]
     comps = [_mutate(rng, rng.choice(seeds)) for _ in range(600)]
     cols = {
@@ -267,6 +271,9 @@ def test_every_reward_finite_and_in_range_on_mutated_outputs():
         "gt_label": ["Boeing 737-800"] * len(comps),
         "gt_aliases": [None] * len(comps),
         "gt_text": [rng.choice(["", "Boeing 737-800", "No  Objects"]) for _ in comps],
+        "gt_window": [rng.choice([[2.5, 6.0], [0, 100]]) for _ in comps],
+        "gt_image": [rng.choice([1, 2]) for _ in comps],
+        "num_images": [rng.choice([None, 2, 3]) for _ in comps],
     }
     for name, fn in REWARDS.items():
         lo, hi = RANGES.get(name, (0.0, 1.0))

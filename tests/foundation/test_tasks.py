@@ -44,7 +44,9 @@ GRD = Record(
 
 
 def test_registry():
-    assert set(TASKS) == {"detection", "classification", "grounding", "counting", "ocr"}
+    assert set(TASKS) == {
+        "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding", "multi_image_grounding",
+    }
     for name, task in TASKS.items():
         assert task.name == name and task.max_new_tokens >= 256
 

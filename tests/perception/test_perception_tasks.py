@@ -68,6 +68,11 @@ def test_answer_only_prompts_and_targets(task):
         "grounding": dict(expression="the cat", boxes=[[0, 0, 20, 10]]),
         "counting": dict(category="cat", boxes=[[0, 0, 20, 10]]),
         "ocr": dict(text="STOP"),
+        "temporal_grounding": dict(video="v.mp4", duration=8.0, event="a star moves", window=[1.5, 4.0]),
+        "multi_image_grounding": dict(
+            images=["a.png", "b.png"], image_sizes=[[200, 100], [100, 100]], expression="the cat",
+            target_image=2, boxes=[[0, 0, 20, 10]],
+        ),
     }[task]
     think = rec(task, **fields)
     only = rec(task, answer_format="answer_only", **fields)

@@ -23,6 +23,7 @@ class AuditCase:
     ``answer``: the honest answer text (inside the answer tags, the task's own SFT target);
     ``think``: the honest think text (None in answer-only format); ``columns``: the reward columns;
     ``labels``: the label pool of the audit (classification: the record's classes, else every label seen).
+    ``frame``: the record's frame in 0..1000 (multi-image: the target image's; see `case_frames`).
     """
 
     task: str
@@ -111,7 +112,10 @@ def shapes_records(task: str, n_images: int = 8, seed: int = 0) -> list[Record]:
 
     detection: one record per class present in each image (all its boxes) and one for an absent class;
     classification, counting, ocr: one record per image (their own drawings); grounding: the first
-    unambiguous expression of each image.
+    unambiguous expression of each image; multi_image_grounding: per image i, a record of 2 to 4
+    scenes (i and the next ones) asking for the first unambiguous expression of scene i, which is
+    image 1..4 of the record (only the rewards are audited, so another scene may hold the same
+    thing); temporal_grounding: an 8-second video (never decoded) with a seeded window.
     """
     from vrft.data import synthetic as sw
 
@@ -138,6 +142,14 @@ def shapes_records(task: str, n_images: int = 8, seed: int = 0) -> list[Record]:
             _, text = sw.draw_ocr(i, seed)
             records.append(Record(id=f"ocr-{i}", text=text, **{**base, "height": 64}))
             continue
+        if task == "temporal_grounding":
+            records.append(_temporal_record(i, seed, size))
+            continue
+        if task == "multi_image_grounding":
+            record = _multi_image_record(i, seed, size, n_images)
+            if record is not None:
+                records.append(record)
+            continue
         _, objects = sw.draw_scene(i, seed, size)
         if task == "detection":
             present = sorted({o.shape for o in objects}, key=sw.ALL_CLASSES.index)
@@ -153,6 +165,57 @@ def shapes_records(task: str, n_images: int = 8, seed: int = 0) -> list[Record]:
         else:
             raise UserError(f"the shapes world has no {task!r} records; give --records FILE")
     return records
+
+
+VIDEO_SECONDS = 8.0
+"""Length of the audit's temporal grounding videos (seconds)."""
+
+
+def _temporal_record(i: int, seed: int, size: int) -> Record:
+    """A video record (the file is never read: only the rewards are audited) with a window of 1 to
+    4 s starting in the first half, on a 0.5 s grid, drawn from (seed, i)."""
+    import random
+
+    from vrft.data import synthetic as sw
+
+    rng = random.Random(seed * 1_000_003 + i)
+    start = rng.randrange(0, int(VIDEO_SECONDS)) / 2
+    end = start + rng.randrange(2, 9) / 2
+    shape = sw.ALL_CLASSES[rng.randrange(len(sw.ALL_CLASSES))]
+    return Record(
+        id=f"tg-{i}", task="temporal_grounding", video=f"shapes-world/{seed}/{i:06d}/", fps=2.0,
+        duration=VIDEO_SECONDS, width=size, height=size, event=f"a {shape} crosses the frame",
+        window=[start, end],
+    )  # fmt: skip
+
+
+def _multi_image_record(i: int, seed: int, size: int, n_images: int) -> Record | None:
+    from vrft.data import synthetic as sw
+
+    k = 2 + i % 3  # 2 to 4 images
+    target = 1 + (i * 7) % k
+    scenes = [(i + j - (target - 1)) % max(n_images, k) for j in range(k)]  # scene i is image `target`
+    _, objects = sw.draw_scene(i, seed, size)
+    expressions = sw.referring_expressions(objects, size)
+    if not expressions:
+        return None
+    text, obj = expressions[0]
+    return Record(
+        id=f"mi-{i}", task="multi_image_grounding", images=[f"shapes-world/{seed}/{s:06d}.png" for s in scenes],
+        image_sizes=[[size, size]] * k, expression=text, target_image=target, boxes=[objects[obj].box],
+    )  # fmt: skip
+
+
+def case_frames(record: Record) -> tuple[Frame, Any]:
+    """(the frame exploits draw in, the frame(s) the task reads) in 0..1000: a multi-image record's
+    target image and one frame per image; else the record's frame (a video's frame size) twice."""
+    if record.images is not None:
+        from vrft.tasks.multi_image_grounding import image_frames
+
+        frames = image_frames(record, None)
+        return frames[int(record.target_image) - 1], frames
+    frame = Frame(record.width, record.height, "norm1000")
+    return frame, frame
 
 
 def make_cases(task: str, records: Sequence[Record], answer_format: str | None = None) -> list[AuditCase]:
@@ -175,18 +238,18 @@ def make_cases(task: str, records: Sequence[Record], answer_format: str | None =
     for r in records:
         if answer_format is not None:
             r = dataclasses.replace(r, answer_format=answer_format)
-        frame = Frame(r.width, r.height, "norm1000")
-        text = t.answer_text(r, frame)
+        frame, task_frame = case_frames(r)
+        text = t.answer_text(r, task_frame)
         honest = split(text)
         cases.append(
             AuditCase(
                 task=task,
                 record=r,
                 frame=frame,
-                prompt=t.prompt(r, frame),
+                prompt=t.prompt(r, task_frame),
                 answer=honest.answer if honest.answer is not None else text.strip(),
                 think=honest.think,  # None: the honest completion is the answer alone
-                columns=dict(t.reward_columns(r, frame)),
+                columns=dict(t.reward_columns(r, task_frame)),
                 labels=tuple(r.classes) if r.classes else tuple(pool),
             )
         )

@@ -36,7 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--out", required=True, help="output directory")
     src.add_argument(
         "--task",
-        choices=("detection", "classification", "grounding", "counting", "ocr"),
+        choices=(
+            "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding",
+            "multi_image_grounding",
+        ),
         help="default: the records' task",
     )
     det = parser.add_argument_group("detection")

@@ -6,12 +6,17 @@ Each input line is a JSON object with ``completion`` (a string or a list of mess
   'Confidence': 1}]</answer>`` or ``<answer>No Objects</answer>`` (detection), ``<answer>label</answer>``
   (classification), ``<answer> (x1,y1),(x2,y2) </answer>`` (grounding); counting: written like a
   detection solution, the GT boxes of the counted objects (the count is their number); OCR:
-  ``<answer>TEXT</answer>``; the tags may be omitted;
+  ``<answer>TEXT</answer>``; the tags may be omitted; temporal grounding: ``[S, E]`` seconds (a JSON
+  list, or a string like the answer); multi-image grounding: ``{"image": i, "bbox_2d": [x1, y1, x2,
+  y2]}`` in 0..1000 of image i (a JSON object, or a string like the answer), with an optional
+  ``num_images`` beside it;
 - or our record format, PIXEL coordinates: a record object under ``record``, or its fields at the top
   level (detection/grounding/counting: ``boxes`` + ``width`` + ``height``; classification: ``label``,
-  optionally ``aliases``; OCR: ``text``);
+  optionally ``aliases``; OCR: ``text``; temporal grounding: ``window`` seconds; multi-image:
+  ``image_sizes`` + ``target_image`` + ``boxes``, one box in pixels of that image);
 - or vrft's own outputs: a ``predictions.jsonl`` of ``vrft eval`` or a run's ``samples.jsonl``
-  (``gt_boxes`` in pixels + ``width`` + ``height``; ``gt_label``: the label, or the OCR text). A null
+  (``gt_boxes`` in pixels + ``width`` + ``height``; ``gt_label``: the label, or the OCR text;
+  ``gt_window``; ``gt_image`` + ``gt_boxes`` + ``image_sizes``). A null
   ``completion`` (a pair the paper protocol did not ask) scores as an empty answer.
 
 Pixel targets are converted with ``vrft.boxes.Frame`` into the answers' convention: ``--convention``
@@ -41,10 +46,21 @@ from typing import Any
 
 from vrft.boxes import QWEN_FACTOR, Frame
 from vrft.errors import ConfigError, UserError
-from vrft.parsing import MAX_CHARS, MAX_ENTRIES, parse_box, parse_detections, parse_label, split
+from vrft.parsing import (
+    MAX_CHARS,
+    MAX_ENTRIES,
+    parse_box,
+    parse_detections,
+    parse_image_box,
+    parse_label,
+    parse_window,
+    split,
+)
 from vrft.rewards import PRESETS, get_reward, rewards_for
 
-TASK_NAMES = ("detection", "classification", "grounding", "counting", "ocr")
+TASK_NAMES = (
+    "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding", "multi_image_grounding",
+)
 
 MAX_GT_BOXES = MAX_ENTRIES
 """Ground-truth boxes one line may hold (1,000, the same cap as the predictions a completion may
@@ -72,6 +88,8 @@ DISPLAY: dict[str, str] = {
     "count_relative": "relative",
     "ocr_similarity": "similarity",
     "ocr_exact": "exact",
+    "temporal_iou": "iou",
+    "multi_image_iou": "iou",
 }
 
 
@@ -232,6 +250,8 @@ def _parse_line(
     if not isinstance(completion, (str, list)):
         raise _BadLine("missing 'completion' (a string, or a list of message dicts)")
     if "solution" in obj:
+        if task in MEDIA_TASKS:
+            return completion, _from_media_solution(obj, task)
         return completion, _from_solution(obj["solution"], task)
     target = obj.get("record", obj)
     if not isinstance(target, dict):
@@ -322,6 +342,10 @@ def _from_record(
         ):
             raise _BadLine("'aliases' must be a list of strings")
         return {"gt_label": label, "gt_aliases": aliases}
+    if task == "temporal_grounding":
+        return {"gt_window": _window(obj.get("window", obj.get("gt_window")), "'window' (or 'gt_window')")}
+    if task == "multi_image_grounding":
+        return _multi_image_record(obj, frame_of)
     if task == "ocr":
         text = obj.get("text", obj.get("gt_label"))
         if not isinstance(text, str):
@@ -334,3 +358,91 @@ def _from_record(
     if task == "grounding" and not encoded:
         raise _BadLine("grounding needs at least one target box in 'boxes' (any of them counts)")
     return {"gt_boxes": encoded}
+
+
+MEDIA_TASKS = ("temporal_grounding", "multi_image_grounding")
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _window(value: Any, what: str) -> list[float]:
+    if not (isinstance(value, list) and len(value) == 2 and all(_finite(v) for v in value)):
+        raise _BadLine(f"{what} must be [start, end] (two finite numbers, seconds), got {value!r}")
+    if not 0 <= value[0] < value[1]:
+        raise _BadLine(f"{what} {value} needs 0 <= start < end (seconds)")
+    return [float(value[0]), float(value[1])]
+
+
+def _image_number(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _BadLine(f"{what} must be a 1-based image number (an integer >= 1), got {value!r}")
+    return value
+
+
+def _num_images(obj: dict, image: int) -> int | None:
+    n = obj.get("num_images")
+    if n is None:
+        return None
+    if not isinstance(n, int) or isinstance(n, bool) or n < image:
+        raise _BadLine(f"'num_images' must be an integer >= the target image {image}, got {n!r}")
+    return n
+
+
+def _from_media_solution(obj: dict, task: str) -> dict[str, Any]:
+    """The ``solution`` of the video / many-image tasks, written like the ground truth the reward reads:
+    ``[S, E]`` seconds, or ``{"image": i, "bbox_2d": [x1, y1, x2, y2]}`` in 0..1000 (as JSON, or as a
+    string, optionally in answer tags); multi-image: an optional ``num_images`` beside it."""
+    solution = obj["solution"]
+    if isinstance(solution, str):
+        answer = split(solution).answer
+        text = answer if answer is not None else solution.strip()
+    if task == "temporal_grounding":
+        if not isinstance(solution, str):
+            return {"gt_window": _window(solution, "'solution'")}
+        w = parse_window(text)
+        if not w.ok:
+            raise _BadLine(f"unusable temporal_grounding solution: expected [start, end] seconds ({w.reason})")
+        return {"gt_window": [w.start, w.end]}
+    if isinstance(solution, dict):
+        image = _image_number(solution.get("image"), "solution 'image'")
+        box = solution.get("bbox_2d")
+        if not (isinstance(box, list) and len(box) == 4 and all(_finite(v) for v in box)):
+            raise _BadLine(f"solution 'bbox_2d' must be [x1, y1, x2, y2] (four finite numbers, 0..1000), got {box!r}")
+        box = [float(v) for v in box]
+    elif isinstance(solution, str):
+        p = parse_image_box(text)
+        if not p.ok:
+            raise _BadLine(
+                'unusable multi_image_grounding solution: expected {"image": i, "bbox_2d": [x1, y1, x2, y2]} '
+                f"({p.reason})"
+            )
+        image, box = _image_number(p.image, "solution 'image'"), list(p.box)
+    else:
+        raise _BadLine('\'solution\' must be {"image": i, "bbox_2d": [x1, y1, x2, y2]} (0..1000)')
+    return {"gt_image": image, "gt_boxes": [box], "num_images": _num_images(obj, image)}
+
+
+def _multi_image_record(obj: dict, frame_of: Callable[[float, float], Frame] | None) -> dict[str, Any]:
+    """A multi-image record (``target_image``, ``boxes`` in pixels of that image, ``image_sizes``) or a
+    ``vrft eval`` predictions row (``gt_image``, ``gt_boxes`` in pixels, ``image_sizes``)."""
+    sizes = obj.get("image_sizes")
+    if not (
+        isinstance(sizes, list)
+        and sizes
+        and all(isinstance(wh, list) and len(wh) == 2 and all(_finite(v) and v > 0 for v in wh) for wh in sizes)
+    ):
+        raise _BadLine(
+            "missing target: give 'solution', a 'record', or 'image_sizes' ([width, height] per image) + "
+            "'target_image' + 'boxes' (pixels of that image)"
+        )
+    image = _image_number(obj.get("target_image", obj.get("gt_image")), "'target_image' (or 'gt_image')")
+    if image > len(sizes):
+        raise _BadLine(f"'target_image' {image} is out of range: the line has {len(sizes)} image size(s)")
+    boxes = _pixel_boxes(obj)
+    if len(boxes) != 1:
+        raise _BadLine(f"multi_image_grounding needs exactly one target box in 'boxes', got {len(boxes)}")
+    w, h = (float(v) for v in sizes[image - 1])
+    frame = frame_of(w, h) if frame_of is not None else Frame(w, h, "norm1000")
+    return {"gt_image": image, "gt_boxes": [frame.encode(boxes[0])], "num_images": len(sizes)}

@@ -95,7 +95,7 @@ class Record:
         text: ocr: the text in the image ("" for an image without text).
         prompt: the user text of this example, replacing the task's template (optional; the answer
             format and rewards are unchanged, so the text should still ask for that format).
-            ``{category}``, ``{expression}`` and ``{label}`` are replaced by those fields.
+            ``{category}``, ``{expression}``, ``{label}`` and ``{event}`` are replaced by those fields.
         answer_format: "think" (the default: ``<think>..</think> <answer>..</answer>``) or
             "answer_only" (prompt for ``<answer>..</answer>`` alone and score that format); None: the
             run's setting (`data.answer_format`, `vrft eval --answer-only`).

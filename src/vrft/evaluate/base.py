@@ -17,10 +17,13 @@ from typing import Any, Protocol
 
 from vrft.boxes import Frame
 from vrft.data.records import Record
+from vrft.tasks.base import record_frame
 
 logger = logging.getLogger(__name__)
 
-FrameFn = Callable[[Record], Frame]
+FrameFn = Callable[[Record], "Frame | list[Frame]"]
+"""A record's frame: one `Frame` for a one-image or video record (a video's frame size), one per
+image (a list) for an ``images`` record (`record_frame`)."""
 
 NOT_ASKED_COMPLETION = "<answer>No Objects</answer>"
 """The effective answer of a detection query the model was not asked (presence pass said no)."""
@@ -72,9 +75,9 @@ class SampleEvaluator:
         return texts, frames, sample_rewards(self._task, records, texts, frames, self.reward_names)
 
 
-def norm1000_frame(record: Record) -> Frame:
-    """The paper's frame: 0..1000 of the original image (used when re-scoring saved completions)."""
-    return Frame(record.width, record.height, "norm1000")
+def norm1000_frame(record: Record) -> Frame | list[Frame]:
+    """The paper's frame: 0..1000 of the original image(s) (used when re-scoring saved completions)."""
+    return record_frame(record, lambda w, h: Frame(w, h, "norm1000"))
 
 
 def sample_rewards(
@@ -139,11 +142,11 @@ def set_answer_format(records: Sequence[Record], answer_format: str | None) -> l
 
 def base_row(record: Record, completion: str | None, prediction: Any) -> dict[str, Any]:
     """The fields every predictions.jsonl row has (also a `vrft.report.html` sample dict)."""
-    return {
+    row = {
         "id": record.id,
         "task": record.task,
         "image_id": record.image_id,
-        "image": str(record.resolved_image()),
+        "image": str(record.resolved_image()) if record.image is not None else None,
         "width": record.width,
         "height": record.height,
         "completion": completion,
@@ -151,6 +154,11 @@ def base_row(record: Record, completion: str | None, prediction: Any) -> dict[st
         "parse_ok": prediction.ok if prediction is not None else None,
         "reason": prediction.reason if prediction is not None else "not asked",
     }
+    if record.images is not None:  # a many-image record: every image (resolved), in order
+        row["images"] = [str(p.path) for p in record.visual_parts()]
+    if record.video is not None:
+        row["video"] = str(record.visual_parts()[0].path)
+    return row
 
 
 def percent(numerator: float, denominator: int) -> float | None:

@@ -22,12 +22,13 @@ from typing import Any
 
 from vrft.data.records import Record
 from vrft.errors import DataError, UserError
-from vrft.evaluate.base import FrameFn, norm1000_frame, set_answer_format
+from vrft.evaluate.base import FrameFn, norm1000_frame, record_frame, set_answer_format
 from vrft.evaluate.classification import ClassificationEvaluator
 from vrft.evaluate.coco import image_key
 from vrft.evaluate.counting import CountingEvaluator
 from vrft.evaluate.detection import DetectionEvaluator
 from vrft.evaluate.grounding import GroundingEvaluator
+from vrft.evaluate.multi_image import MultiImageGroundingEvaluator
 from vrft.evaluate.ocr import OCREvaluator
 from vrft.evaluate.protocols import (
     PRESENCE_MAX_NEW_TOKENS,
@@ -38,16 +39,21 @@ from vrft.evaluate.protocols import (
     presence_prompt,
 )
 from vrft.evaluate.runner import HFGenerator, Request
+from vrft.evaluate.temporal import TemporalGroundingEvaluator
 
 logger = logging.getLogger(__name__)
 
-TASK_NAMES = ("detection", "classification", "grounding", "counting", "ocr")
+TASK_NAMES = (
+    "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding", "multi_image_grounding",
+)
 # task -> evaluator with one row per sample (detection has its own: queries, COCO / LVIS AP)
 SAMPLE_EVALUATORS: dict[str, Any] = {
     "classification": ClassificationEvaluator,
     "grounding": GroundingEvaluator,
     "counting": CountingEvaluator,
     "ocr": OCREvaluator,
+    "temporal_grounding": TemporalGroundingEvaluator,
+    "multi_image_grounding": MultiImageGroundingEvaluator,
 }
 EVAL_OUTPUTS = ("metrics.json", "predictions.jsonl", "coco_results.json", "report.html")
 """What `write_outputs` may write into an evaluation's output directory."""
@@ -249,7 +255,8 @@ def evaluate_model(
     Args:
         model, processor: a loaded model and its LEFT-padding processor (`vrft.models.load`).
         records: evaluation records (only those of `task` are used).
-        task: "detection", "classification", "grounding", "counting" or "ocr".
+        task: "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding" or
+            "multi_image_grounding" (the last two need the model-input support of issue 20).
         out_dir: where to write metrics.json / predictions.jsonl / coco_results.json / report.html
             (None: write nothing).
         batch_size: prompts per generate call.
@@ -292,11 +299,13 @@ def evaluate_model(
     budget = int(max_new_tokens if max_new_tokens is not None else task_obj.max_new_tokens)
     frames: dict[tuple[int, int], Any] = {}
 
+    def make(width, height):
+        if (width, height) not in frames:
+            frames[(width, height)] = frame_for(width, height, convention, processor)
+        return frames[(width, height)]
+
     def frame_fn(r: Record):
-        key = (r.width, r.height)
-        if key not in frames:
-            frames[key] = frame_for(r.width, r.height, convention, processor)
-        return frames[key]
+        return record_frame(r, make)
 
     if generator is None:
         generator = HFGenerator(model, processor, batch_size=batch_size, progress=progress)

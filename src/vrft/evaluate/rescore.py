@@ -20,6 +20,7 @@ from vrft.boxes import CONVENTIONS, QWEN_FACTOR, Frame
 from vrft.data.coco import gt_boxes
 from vrft.data.records import Record, load_records
 from vrft.errors import DataError, UserError
+from vrft.evaluate.base import record_frame
 from vrft.evaluate.coco import category_ids_by_name, image_key
 from vrft.evaluate.pipeline import score_predictions
 from vrft.evaluate.protocols import apply_presence_map, detection_setup, resolve_category
@@ -228,13 +229,15 @@ def rescore(
     frames: dict[tuple, Frame] = {}
 
     def frame_fn(r):
-        key = (r.width, r.height)
-        if key not in frames:
-            try:
-                frames[key] = Frame.for_image(r.width, r.height, convention, **grid)
-            except ValueError as err:  # an aspect ratio the processor's resize refuses
-                raise DataError(f"{r.source or r.id}: width/height {r.width}x{r.height}: {err}") from None
-        return frames[key]
+        def make(width, height):
+            if (width, height) not in frames:
+                try:
+                    frames[(width, height)] = Frame.for_image(width, height, convention, **grid)
+                except ValueError as err:  # an aspect ratio the processor's resize refuses
+                    raise DataError(f"{r.source or r.id}: width/height {width}x{height}: {err}") from None
+            return frames[(width, height)]
+
+        return record_frame(r, make)
 
     lines = read_prediction_lines(predictions)
     if data:

@@ -2,7 +2,9 @@
 
 Every reward is finite and within its documented range for any input; malformed output scores 0.
 Columns read: ``gt_boxes`` (boxes in the model's coordinate convention; [] = No Objects; counting: the
-objects counted), ``gt_label``, ``gt_aliases``, ``gt_text`` (OCR). Each function's ``__name__`` equals
+objects counted; multi-image: the box in image ``gt_image``), ``gt_label``, ``gt_aliases``, ``gt_text``
+(OCR), ``gt_window`` (temporal grounding: [S, E] seconds), ``gt_image`` and ``num_images`` (multi-image:
+the 1-based target image and the image count). Each function's ``__name__`` equals
 its key in :data:`REWARDS` (TRL logs ``rewards/<name>``). See docs/rewards.md for the presets, every
 formula and the reference defects fixed.
 """
@@ -24,7 +26,9 @@ from vrft.rewards.detection import detection_confidence, detection_iou, parse_fa
 from vrft.rewards.format import format_answer_only, format_nonempty_think, format_reward, format_strict
 from vrft.rewards.grounding import grounding_giou, grounding_giou_plus1, grounding_iou, parse_fail_grounding
 from vrft.rewards.hungarian import detection_confidence_hungarian, detection_f1, detection_iou_hungarian
+from vrft.rewards.multi_image import multi_image_iou, parse_fail_multi_image_grounding
 from vrft.rewards.ocr import ocr_exact, ocr_similarity, parse_fail_ocr
+from vrft.rewards.temporal import parse_fail_temporal_grounding, temporal_iou
 
 RewardFn = Callable[..., list]
 
@@ -54,6 +58,10 @@ REWARDS: dict[str, RewardFn] = {
     "ocr_similarity": ocr_similarity,  # [0, 1], 1 - normalised edit distance
     "ocr_exact": ocr_exact,  # {0, 1}
     "parse_fail_ocr": parse_fail_ocr,  # {0, 1} diagnostic
+    "temporal_iou": temporal_iou,  # [0, 1], temporal IoU of [start, end] seconds
+    "parse_fail_temporal_grounding": parse_fail_temporal_grounding,  # {0, 1} diagnostic
+    "multi_image_iou": multi_image_iou,  # [0, 1], IoU when the image number is right, else 0
+    "parse_fail_multi_image_grounding": parse_fail_multi_image_grounding,  # {0, 1} diagnostic
 }
 
 THINK_FORMAT_REWARDS = ("format", "format_strict", "format_nonempty_think")
@@ -73,6 +81,12 @@ PRESETS: dict[str, dict[str, dict[str, float]]] = {
         "grounding": {"format": 1.0, "grounding_iou": 1.0, "parse_fail_grounding": 0.0},
         "counting": {"format": 1.0, "count_points": 1.0, "count_exact": 1.0, "parse_fail_counting": 0.0},
         "ocr": {"format": 1.0, "ocr_similarity": 1.0, "parse_fail_ocr": 0.0},
+        "temporal_grounding": {"format": 1.0, "temporal_iou": 1.0, "parse_fail_temporal_grounding": 0.0},
+        "multi_image_grounding": {
+            "format": 1.0,
+            "multi_image_iou": 1.0,
+            "parse_fail_multi_image_grounding": 0.0,
+        },
     },
     "visual-rft": {
         "detection": {
@@ -110,6 +124,16 @@ PRESETS: dict[str, dict[str, dict[str, float]]] = {
             "parse_fail_counting": 0.0,
         },
         "ocr": {"format_answer_only": 1.0, "ocr_similarity": 1.0, "parse_fail_ocr": 0.0},
+        "temporal_grounding": {
+            "format_answer_only": 1.0,
+            "temporal_iou": 1.0,
+            "parse_fail_temporal_grounding": 0.0,
+        },
+        "multi_image_grounding": {
+            "format_answer_only": 1.0,
+            "multi_image_iou": 1.0,
+            "parse_fail_multi_image_grounding": 0.0,
+        },
     },
 }
 

@@ -4,7 +4,8 @@ Each task object has ``name``, ``max_new_tokens`` (evaluation default), ``prompt
 ``answer(record, frame)`` (the correct answer, the text inside ``<answer>``; e.g. to build honest
 completions), ``answer_text(record, frame)`` (the SFT target, in the record's answer format),
 ``reward_columns(record, frame)`` and
-``parse(text, frame=None, *, require_tags=True) -> Prediction``.
+``parse(text, frame=None, *, require_tags=True) -> Prediction``. ``multi_image_grounding`` takes one
+frame per image (a list) as ``frame``; ``temporal_grounding`` ignores it (seconds, no coordinates).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from vrft.tasks.classification import ClassificationTask
 from vrft.tasks.counting import CountingTask
 from vrft.tasks.detection import DetectionTask
 from vrft.tasks.grounding import GroundingTask
+from vrft.tasks.multi_image_grounding import MultiImageGroundingTask
 from vrft.tasks.ocr import OCRTask
+from vrft.tasks.temporal_grounding import TemporalGroundingTask
 
 TASKS = {
     "detection": DetectionTask(),
@@ -22,6 +25,8 @@ TASKS = {
     "grounding": GroundingTask(),
     "counting": CountingTask(),
     "ocr": OCRTask(),
+    "temporal_grounding": TemporalGroundingTask(),
+    "multi_image_grounding": MultiImageGroundingTask(),
 }
 
 PROMPT_STYLES = ("vrft", "visual-rft")
@@ -39,7 +44,7 @@ def task_for(name: str, style: str = "vrft", phase: str = "train"):
     if style == "visual-rft":
         from vrft.tasks.reference import REFERENCE_TASKS
 
-        # tasks the reference does not have (counting, ocr) keep vrft's own texts
+        # tasks the reference does not have (counting, ocr, temporal / multi-image grounding) keep vrft's own texts
         return REFERENCE_TASKS[name](phase) if name in REFERENCE_TASKS else TASKS[name]
     raise ValueError(f"unknown prompt style {style!r}; use one of {', '.join(PROMPT_STYLES)}")
 
@@ -52,6 +57,8 @@ __all__ = [
     "CountingTask",
     "DetectionTask",
     "GroundingTask",
+    "MultiImageGroundingTask",
     "OCRTask",
     "Prediction",
+    "TemporalGroundingTask",
 ]

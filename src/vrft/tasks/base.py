@@ -3,6 +3,7 @@ returns, the think/answer target, and record checks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,9 @@ class Prediction:
     boxes and confidences (grounding: one box, score 1.0). ``label``: classification. ``no_objects``:
     the model answered No Objects. ``n_invalid``/``truncated``: see ``vrft.parsing.DetectionAnswer``.
     ``count``/``points``: counting (points in pixels when a frame was given; None for an integer
-    answer). ``text``: OCR (normalised).
+    answer). ``text``: OCR (normalised). ``window``: temporal grounding, ``[start, end]`` seconds.
+    ``image``: multi-image grounding, the answered 1-based image number (``boxes`` then holds its box,
+    in pixels of that image when its frame was given).
     """
 
     task: str
@@ -55,6 +58,8 @@ class Prediction:
     count: int | None = None
     points: list[list[float]] | None = None
     text: str | None = None
+    window: list[float] | None = None
+    image: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (for predictions.jsonl)."""
@@ -106,16 +111,25 @@ def need(record: Record, name: str, value: Any) -> Any:
 def custom_prompt(record: Record) -> str | None:
     """The record's own user text (``record.prompt``), which replaces a task's template when set.
 
-    The placeholders ``{category}``, ``{expression}`` and ``{label}`` are replaced by those fields (plain
-    text replacement: other braces, e.g. an answer-format example, are kept as written)."""
+    The placeholders ``{category}``, ``{expression}``, ``{label}`` and ``{event}`` are replaced by those
+    fields (plain text replacement: other braces, e.g. an answer-format example, are kept as written)."""
     if not record.prompt:
         return None
     text = record.prompt
-    for name in ("category", "expression", "label"):
+    for name in ("category", "expression", "label", "event"):
         value = getattr(record, name)
         if value is not None:
             text = text.replace("{" + name + "}", value)
     return text
+
+
+def record_frame(record: Record, make: Callable[[float, float], Frame]) -> Frame | list[Frame]:
+    """``make(width, height)`` of the record's image (a video's frame size), or a list of them (one per
+    image, from ``image_sizes``) for an ``images`` record (multi-image grounding reads one frame per
+    image, `vrft.tasks.multi_image_grounding`)."""
+    if record.images is not None:
+        return [make(w, h) for w, h in record.image_sizes or []]
+    return make(record.width, record.height)
 
 
 def convention_of(frame: Frame | None) -> str:

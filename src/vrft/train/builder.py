@@ -93,11 +93,13 @@ def with_task_prompt(contract: Any, task: Any, records: Sequence[Any], conventio
 
 
 def make_frame_fn(convention: str, processor: Any) -> Callable[[Any], Any]:
-    """record -> `vrft.boxes.Frame` of its image for this model (the coordinates rewards compare in)."""
+    """record -> `vrft.boxes.Frame` of its image for this model (the coordinates rewards compare in);
+    one per image (a list) for an ``images`` record (`vrft.tasks.base.record_frame`)."""
     from vrft.models.load import frame_for
+    from vrft.tasks.base import record_frame
 
     def frame_fn(record: Any):
-        return frame_for(record.width, record.height, convention, processor)
+        return record_frame(record, lambda w, h: frame_for(w, h, convention, processor))
 
     return frame_fn
 
