@@ -20,9 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="dotted key=value overrides, as for `vrft train`, e.g. grpo.temperature=1.0 (options may follow them)",
     )
     parser.add_argument("--records", type=int, default=16, help="training prompts to sample (default 16)")
-    parser.add_argument("--out", default=None, help="where doctor.json and doctor.html go (default <output.dir>/doctor)")
     parser.add_argument(
-        "--gpus", type=int, default=1, help="processes the memory estimate divides ZeRO/FSDP state over (default 1)"
+        "--out", default=None, help="where doctor.json and doctor.html go (default <output.dir>/doctor)"
+    )
+    parser.add_argument(
+        "--gpus",
+        type=int,
+        default=1,
+        help="processes the memory estimate divides ZeRO/FSDP state over (default 1)",
     )
 
 
@@ -65,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     if args.gpus < 1:
         raise UserError(f"--gpus must be a positive integer, got {args.gpus}")
     out = Path(args.out) if args.out else Path(cfg.output.dir) / "doctor"
-    check_dir_output(out, option="--out", inputs=run_inputs(cfg), writes=["doctor.json", "doctor.html"], foreign=False)
+    check_dir_output(
+        out, option="--out", inputs=run_inputs(cfg), writes=["doctor.json", "doctor.html"], foreign=False
+    )
     report = diagnose(cfg, records=args.records, processes=args.gpus)
     print(doctor_report.table(report))
     json_path, html_path = doctor_report.write(report, out)

@@ -155,7 +155,9 @@ def estimate(
     else:
         decoder = shape.layers * per_layer * activation_bytes
     logits = 3 * shape.vocab * 4
-    vision = shape.vision_layers * (6 * shape.vision_hidden + 4 * shape.vision_intermediate) * activation_bytes
+    vision = (
+        shape.vision_layers * (6 * shape.vision_hidden + 4 * shape.vision_intermediate) * activation_bytes
+    )
     activations = rows * (tokens_per_row * (decoder + logits) + patches_per_row * vision)
     sharded = weights + gradients + optimizer + reference
     per_device = {

@@ -144,7 +144,11 @@ def _memory(cfg, model, sampled, precision, processes) -> dict[str, Any]:
         trainable = lora_trainable(model, lora.target_modules, lora.r, include_vision=lora.include_vision,
                                    vision_prefixes=vision_module_names(model))  # fmt: skip
     elif cfg.model.freeze_vision:
-        frozen = {n for v in vision_module_names(model) for n, _ in model.get_submodule(v).named_parameters(prefix=v)}
+        frozen = {
+            n
+            for v in vision_module_names(model)
+            for n, _ in model.get_submodule(v).named_parameters(prefix=v)
+        }
         trainable = sum(p.numel() for n, p in model.named_parameters() if n not in frozen)
     shape = model_shape(model, trainable=trainable)
     merge = getattr(getattr(model.config, "vision_config", None), "spatial_merge_size", 1) or 1
@@ -184,7 +188,12 @@ def _samples(sampled, reward_names) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------- output
 def table(report: dict[str, Any]) -> str:
     """The printed summary: figures, then the verdict (one line per finding)."""
-    sig, parse, trunc, prompt = report["learning_signal"], report["parse"], report["truncation"], report["prompt"]
+    sig, parse, trunc, prompt = (
+        report["learning_signal"],
+        report["parse"],
+        report["truncation"],
+        report["prompt"],
+    )
     lines = [
         f"vrft doctor: {report['config'] or report['task']} ({report['records']} prompts x G="
         f"{report['num_generations']}, temperature {report['sampling']['temperature']})",
@@ -203,7 +212,9 @@ def table(report: dict[str, Any]) -> str:
     lines.append(f"  prompt tokens     longest {prompt['max_tokens']} (image tokens up to {image}); "
                  f"grpo.max_prompt_length {prompt['max_prompt_length']}; model context {prompt['model_context']}")  # fmt: skip
     sizes = {(tuple(i["original"]), tuple(i["resized"]) if i["resized"] else None) for i in report["images"]}
-    shown = "; ".join(f"{o[0]}x{o[1]} -> {f'{r[0]}x{r[1]}' if r else '?'}" for o, r in sorted(sizes, key=str)[:4])
+    shown = "; ".join(
+        f"{o[0]}x{o[1]} -> {f'{r[0]}x{r[1]}' if r else '?'}" for o, r in sorted(sizes, key=str)[:4]
+    )
     lines.append(f"  images            {shown}")
     conv = report["convention"]
     if conv:
@@ -211,8 +222,10 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"  convention        configured {conv['configured']}; mean IoU read as: {ious} "
                      f"({conv['answers_with_boxes']} answers with boxes)")  # fmt: skip
     mem = report["memory"]["per_device_gib"]
-    lines.append(f"  memory estimate   GiB per device ({report['memory']['processes']} process(es)): "
-                 + "  ".join(f"{k} {v:.2f}" for k, v in mem.items()))
+    lines.append(
+        f"  memory estimate   GiB per device ({report['memory']['processes']} process(es)): "
+        + "  ".join(f"{k} {v:.2f}" for k, v in mem.items())
+    )
     lines.append("verdict:")
     if not report["findings"]:
         lines.append("  nothing blocks training")
@@ -231,8 +244,11 @@ def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     data["samples"] = [{k: v for k, v in s.items() if k not in ("image",)} for s in report["_samples"]]
     json_path = atomic_write_text(out / "doctor.json", json.dumps(data, indent=2, default=str) + "\n")
     metrics = {
-        "verdict": {f"{i + 1}. {'BLOCKING' if f['blocking'] else 'warning'} [{f['key']}]": f["message"]
-                    for i, f in enumerate(report["findings"])} or {"-": "nothing blocks training"},  # fmt: skip
+        "verdict": {
+            f"{i + 1}. {'BLOCKING' if f['blocking'] else 'warning'} [{f['key']}]": f["message"]
+            for i, f in enumerate(report["findings"])
+        }
+        or {"-": "nothing blocks training"},  # fmt: skip
         "learning_signal": report["learning_signal"],
         "format_rate": report["format_rate"],
         "parse_fail_rate": report["parse"]["rate"],

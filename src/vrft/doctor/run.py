@@ -89,7 +89,9 @@ def diagnose(cfg: VrftConfig, *, records: int = 16, processes: int = 1) -> dict[
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"model.path: {cfg.model.path} does not load as a vision-language model ({first})") from None
+        raise ConfigError(
+            f"model.path: {cfg.model.path} does not load as a vision-language model ({first})"
+        ) from None
     model.eval()
     frame_fn = builder.make_frame_fn(convention, processor)
     dataset = build_grpo_dataset(checked.records, task, frame_fn)
@@ -154,7 +156,11 @@ def _sample(cfg, model, processor, row, record, reward_pairs, weights) -> Sample
 
     messages = prepare_multimodal_messages(row["prompt"], images=[row["image"]])
     tokenized = processor.apply_chat_template(
-        conversation=[messages], add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+        conversation=[messages],
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
     )
     ids = tokenized["input_ids"]
     image_token = getattr(model.config, "image_token_id", None)

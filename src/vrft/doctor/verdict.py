@@ -83,13 +83,20 @@ def findings(report: dict[str, Any], cfg: Any) -> list[Finding]:
         ))  # fmt: skip
     elif flat >= FLAT_WARNING:
         if g.temperature < LOW_TEMPERATURE:
-            fix = (f"raise `grpo.temperature` (now {g.temperature}; e.g. grpo.temperature=1.0) so that the G "
-                   "completions differ")
+            fix = (
+                f"raise `grpo.temperature` (now {g.temperature}; e.g. grpo.temperature=1.0) so that the G "
+                "completions differ"
+            )
         else:
-            fix = ("raise `grpo.temperature` or `grpo.num_generations`, or use the `perception` preset's partial "
-                   "credit (`rewards.preset`)")
+            fix = (
+                "raise `grpo.temperature` or `grpo.num_generations`, or use the `perception` preset's partial "
+                "credit (`rewards.preset`)"
+            )
+        explained = any(f.blocking for f in out)
+        if explained:  # cut answers or misread boxes flatten the groups: that finding is the fix
+            fix = f"most likely from the blocking finding above; if it stays after that fix, {fix}"
         out.append(Finding(
-            "flat_groups", "grpo.temperature", flat >= FLAT_BLOCKING,
+            "flat_groups", "grpo.temperature", flat >= FLAT_BLOCKING and not explained,
             f"{_pct(flat)} of groups have identical rewards (GRPO advantage 0, no gradient): {fix}",
         ))  # fmt: skip
 
@@ -142,9 +149,13 @@ def _prompt_findings(report: dict[str, Any], cfg: Any) -> list[Finding]:
 
 def _reward_error_findings(report: dict[str, Any]) -> list[Finding]:
     return [
-        Finding("reward_error", "rewards.extra", True,
-                f"reward '{name}' raised or returned no value on {_pct(r['nan_share'])} of the completions: "
-                "fix the function (or drop it from `rewards.extra`)")  # fmt: skip
+        Finding(
+            "reward_error",
+            "rewards.extra",
+            True,
+            f"reward '{name}' raised or returned no value on {_pct(r['nan_share'])} of the completions: "
+            "fix the function (or drop it from `rewards.extra`)",
+        )  # fmt: skip
         for name, r in report["rewards"].items()
         if r["nan_share"] > 0
     ]
@@ -163,8 +174,10 @@ def _convention_findings(report: dict[str, Any], cfg: Any) -> list[Finding]:
     if best == configured or top < mine + CONVENTION_MARGIN or top < CONVENTION_FACTOR * mine:
         return []
     if best == "norm1":
-        fix = ("vrft has no 0..1 convention: ask for integer boxes in the configured convention (the records' "
-               "`prompt`) or start from a model that writes them (`model.path`)")
+        fix = (
+            "vrft has no 0..1 convention: ask for integer boxes in the configured convention (the records' "
+            "`prompt`) or start from a model that writes them (`model.path`)"
+        )
     else:
         fix = f"set `model.coordinate_convention={best}`"
     return [Finding(
