@@ -22,8 +22,8 @@ SHAPE = ModelShape(params=1000, trainable=1000, layers=2, hidden=8, intermediate
 def test_parts_follow_the_formula():
     e = estimate(SHAPE, rows=2, tokens_per_row=5, patches_per_row=3, beta=0.04)
     assert (e.weights, e.gradients, e.optimizer, e.reference) == (4000, 4000, 8000, 4000)
-    per_token = 2 * (6 * 8 + 4 * 16) * 4 + 3 * 10 * 4
-    per_patch = 1 * (6 * 4 + 4 * 8) * 4
+    per_token = 2 * (12 * 8 + 5 * 16) * 4 + 3 * 10 * 4
+    per_patch = 1 * (12 * 4 + 5 * 8) * 4
     assert e.activations == 2 * (5 * per_token + 3 * per_patch)
     assert e.per_device["ddp"] == 20000 + e.activations
 
@@ -84,7 +84,8 @@ MEASURE = textwrap.dedent("""
         opt.zero_grad(set_to_none=False)
         gc.collect()
     peak = rss("VmHWM") - before
-    est = estimate(model_shape(model), rows=rows, tokens_per_row=prompt + completion, patches_per_row=64)
+    est = estimate(model_shape(model), rows=rows, tokens_per_row=prompt + completion, patches_per_row=64,
+                   attention_scores=True)  # SDPA on a CPU keeps the probabilities
     print(json.dumps({"measured": peak, "estimate": est.per_device["ddp"] - est.weights}))
 """)
 
@@ -97,4 +98,4 @@ def test_estimate_is_within_its_stated_error_of_measured_peak():
     print(
         f"estimate {got['estimate'] / GIB:.3f} GiB, measured {got['measured'] / GIB:.3f} GiB, ratio {ratio:.2f}"
     )
-    assert 0.5 <= ratio <= 1.2  # docs/training.md states the measured error (0.60-0.71 on 2 CPUs)
+    assert 0.75 <= ratio <= 1.25  # docs/training.md states the measured error (0.92-1.05 on 2 CPUs)

@@ -10,14 +10,19 @@ float32, 2 for bfloat16) and n the processes:
 - optimizer       T * 8                     (AdamW: two float32 moments)
 - reference       P * w when grpo.beta > 0 and the run is not LoRA (LoRA's reference is the base
                   with the adapters switched off: no copy); 0 otherwise
-- activations     rows x tokens x [layers x (6 h + 4 f) x a  +  3 V x 4]  +  rows x patches x
-                  [vision layers x (6 hv + 4 fv) x a]
+- activations     rows x tokens x [layers x (12 h + 5 f + S x heads) x a  +  3 V x 4]  +  rows x
+                  patches x [vision layers x (12 hv + 5 fv + S' x vision heads) x a]
                   rows = grpo.per_device_prompts x G completions in one forward/backward pass,
                   tokens = prompt tokens + grpo.max_completion_length, h / f the decoder's hidden and
                   MLP sizes, V the vocabulary (the float32 logits, their log-softmax and its gradient),
-                  a the bytes per activation (2 under bf16/fp16 autocast, 4 in float32). With
-                  model.gradient_checkpointing the decoder keeps only each layer's input (h values)
-                  plus one layer's full set.
+                  a the bytes per activation (2 under bf16/fp16 autocast, 4 in float32). 12 h + 5 f
+                  counts what a pre-norm SwiGLU layer saves for backward per token (two RMSNorms ~3 h
+                  each, q/k/v and their rotary copies, attention output and o_proj input; gate, up,
+                  SiLU and product in the MLP). S x heads: the attention probabilities (S = tokens in
+                  the decoder, S' = patches per image in the vision tower), kept only where attention
+                  materialises them (`attention_scores`: eager attention, or SDPA's math kernel on a
+                  CPU; not flash / memory-efficient kernels). With model.gradient_checkpointing the
+                  decoder keeps only each layer's input (h values) plus one layer's full set.
 
 Per device: DDP holds everything; ZeRO-2 divides gradients and optimizer state by n; ZeRO-3 and
 FSDP2 divide weights, gradients, optimizer state and the reference by n. Activations are never
@@ -48,9 +53,11 @@ class ModelShape:
     hidden: int
     intermediate: int
     vocab: int
+    heads: int = 0
     vision_layers: int = 0
     vision_hidden: int = 0
     vision_intermediate: int = 0
+    vision_heads: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,9 +105,11 @@ def model_shape(model: Any, *, trainable: int | None = None) -> ModelShape:
         hidden=hidden,
         intermediate=_get(text, "intermediate_size", default=4 * hidden),
         vocab=_get(text, "vocab_size"),
+        heads=_get(text, "num_attention_heads"),
         vision_layers=_get(vision, "depth", "num_hidden_layers") if vision is not None else 0,
         vision_hidden=_get(vision, "hidden_size", "embed_dim") if vision is not None else 0,
         vision_intermediate=_get(vision, "intermediate_size") if vision is not None else 0,
+        vision_heads=_get(vision, "num_heads", "num_attention_heads") if vision is not None else 0,
     )
 
 
@@ -139,25 +148,28 @@ def estimate(
     beta: float = 0.0,
     lora: bool = False,
     gradient_checkpointing: bool = False,
+    attention_scores: bool = False,
     processes: int = 1,
 ) -> MemoryEstimate:
     """Apply the module's formula. `rows`: completions in one forward/backward pass on a device;
-    `tokens_per_row`: prompt + completion tokens; `patches_per_row`: vision-tower patches per image."""
+    `tokens_per_row`: prompt + completion tokens; `patches_per_row`: vision-tower patches per image;
+    `attention_scores`: the attention probabilities are materialised (eager attention, SDPA on a CPU)."""
     if processes < 1:
         raise ValueError(f"processes must be >= 1, got {processes}")
     weights = shape.params * weight_bytes
     gradients = shape.trainable * 4
     optimizer = shape.trainable * 8
     reference = weights if beta > 0 and not lora else 0
-    per_layer = 6 * shape.hidden + 4 * shape.intermediate
+    scores = shape.heads * tokens_per_row if attention_scores else 0
+    per_layer = 12 * shape.hidden + 5 * shape.intermediate + scores
     if gradient_checkpointing:
         decoder = (shape.layers * shape.hidden + per_layer) * activation_bytes
     else:
         decoder = shape.layers * per_layer * activation_bytes
     logits = 3 * shape.vocab * 4
-    vision = (
-        shape.vision_layers * (6 * shape.vision_hidden + 4 * shape.vision_intermediate) * activation_bytes
-    )
+    vision_scores = shape.vision_heads * patches_per_row if attention_scores else 0
+    vision_layer = 12 * shape.vision_hidden + 5 * shape.vision_intermediate + vision_scores
+    vision = shape.vision_layers * vision_layer * activation_bytes
     activations = rows * (tokens_per_row * (decoder + logits) + patches_per_row * vision)
     sharded = weights + gradients + optimizer + reference
     per_device = {

@@ -164,6 +164,8 @@ def _memory(cfg, model, sampled, precision, processes) -> dict[str, Any]:
         beta=cfg.grpo.beta,
         lora=lora.enabled,
         gradient_checkpointing=cfg.model.gradient_checkpointing,
+        attention_scores=cfg.model.attn_implementation == "eager"
+        or next(model.parameters()).device.type == "cpu",
         processes=processes,
     )
     return est.to_dict()
