@@ -25,8 +25,25 @@ def keys(report, blocking=True):
     return [f["key"] for f in report["findings"] if f["blocking"] or not blocking]
 
 
+def test_answers_cut_by_max_completion_length(healthy_config, capsys):
+    # the fast end-to-end test (8 new tokens: ~5 s): 4 prompts x G=4, every answer cut
+    assert doctor(healthy_config, "grpo.max_completion_length=8") == 1
+    report = report_of(healthy_config)
+    assert report["truncation"]["share"] == 1.0
+    assert keys(report) == ["grpo.max_completion_length"]  # the flat groups point to it, not a second blocker
+    printed = capsys.readouterr().out
+    assert (
+        "BLOCKING [grpo.max_completion_length] 100 % of completions hit grpo.max_completion_length=8"
+        in printed
+    )
+    assert "raise `grpo.max_completion_length`" in printed
+    html = (healthy_config.parent / "run" / "doctor" / "doctor.html").read_text()
+    assert html.count("<svg") >= 16 and "grpo.max_completion_length" in html
+
+
+@pytest.mark.slow
 def test_temperature_near_zero_flattens_every_group(tmp_path, world_records, capsys):
-    # the fast end-to-end test: 2 prompts x G=2, greedy-like sampling gives identical completions
+    # 2 prompts x G=2: near-greedy sampling gives identical completions
     config = write_config(tmp_path, world_records, num_generations=2, prompts_per_step=2,
                           max_completion_length=48, temperature=0.01)  # fmt: skip
     assert doctor(config, records=2) == 1
@@ -36,7 +53,6 @@ def test_temperature_near_zero_flattens_every_group(tmp_path, world_records, cap
     printed = capsys.readouterr().out
     assert re.search(r"BLOCKING \[grpo.temperature\] \d+ % of groups have identical rewards .*: raise `grpo.temperature` "
                      r"\(now 0.01", printed)  # fmt: skip
-    assert (config.parent / "run" / "doctor" / "doctor.html").read_text().count("<svg") >= 4
 
 
 @pytest.mark.slow
@@ -61,14 +77,13 @@ def test_healthy_setup_passes(healthy_config):
     ("override", "key"),
     [
         ("model.coordinate_convention=norm1000", "model.coordinate_convention"),
-        ("grpo.max_completion_length=8", "grpo.max_completion_length"),
         ("grpo.max_prompt_length=20", "grpo.max_prompt_length"),
         (
             "rewards.weights.detection_iou=0 rewards.weights.detection_confidence=0",
             "rewards.weights.detection_iou",
         ),
     ],
-    ids=["wrong-convention", "short-completions", "prompt-cuts-image", "zero-weight"],
+    ids=["wrong-convention", "prompt-cuts-image", "zero-weight"],
 )
 def test_broken_setup_is_diagnosed(healthy_config, override, key, capsys):
     assert doctor(healthy_config, *override.split()) == 1
@@ -131,3 +146,19 @@ def test_model_dir_that_does_not_load(tmp_path, world_records, capsys):
     assert doctor(config) == 2
     err = capsys.readouterr().err
     assert err.startswith("vrft doctor: error:") and "model" in err and "Traceback" not in err
+
+
+def test_options_may_follow_the_overrides():
+    import argparse
+
+    from vrft.commands.doctor import _split_options
+
+    args = argparse.Namespace(overrides=["grpo.temperature=0.5", "--records", "3", "--out=x", "--gpus=8"], records=16,
+                              out=None, gpus=1)  # fmt: skip
+    assert _split_options(args) == ["grpo.temperature=0.5"]
+    assert (args.records, args.out, args.gpus) == (3, "x", 8)
+
+
+def test_bad_gpus_is_one_line(healthy_config, capsys):
+    assert doctor(healthy_config, "--gpus", "0") == 2
+    assert capsys.readouterr().err.strip() == "vrft doctor: error: --gpus must be a positive integer, got 0"

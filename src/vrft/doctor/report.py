@@ -190,6 +190,8 @@ def _samples(sampled, reward_names) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------- output
 def table(report: dict[str, Any]) -> str:
     """The printed summary: figures, then the verdict (one line per finding)."""
+    from vrft.doctor.verdict import Finding
+
     sig, parse, trunc, prompt = (
         report["learning_signal"],
         report["parse"],
@@ -232,7 +234,7 @@ def table(report: dict[str, Any]) -> str:
     if not report["findings"]:
         lines.append("  nothing blocks training")
     for f in report["findings"]:
-        lines.append(f"  {'BLOCKING' if f['blocking'] else 'warning '} [{f['key']}] {f['message']}")
+        lines.append("  " + Finding(**f).line())
     return "\n".join(lines)
 
 
@@ -243,7 +245,7 @@ def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     data = {k: v for k, v in report.items() if not k.startswith("_")}
-    data["samples"] = [{k: v for k, v in s.items() if k not in ("image",)} for s in report["_samples"]]
+    data["samples"] = report["_samples"]
     json_path = atomic_write_text(out / "doctor.json", json.dumps(data, indent=2, default=str) + "\n")
     metrics = {
         "verdict": {
@@ -254,6 +256,10 @@ def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
         "learning_signal": report["learning_signal"],
         "format_rate": report["format_rate"],
         "parse_fail_rate": report["parse"]["rate"],
+        "parse_failures": {
+            t["reason"]: f"{t['count']} completion(s), e.g. {t['example'][:160]!r}"
+            for t in report["parse"]["top_reasons"]
+        },
         "truncation_share": report["truncation"]["share"],
         "longest_prompt_tokens": report["prompt"]["max_tokens"],
         "convention_mean_iou": (report["convention"] or {}).get("mean_iou", {}),
