@@ -92,6 +92,8 @@ def diagnose(cfg: VrftConfig, *, records: int = 16, processes: int = 1) -> dict[
         raise ConfigError(
             f"model.path: {cfg.model.path} does not load as a vision-language model ({first})"
         ) from None
+    if torch.cuda.is_available():  # sample where training would run (the trainer moves it to its device)
+        model.to("cuda")
     model.eval()
     frame_fn = builder.make_frame_fn(convention, processor)
     dataset = build_grpo_dataset(checked.records, task, frame_fn)
