@@ -70,3 +70,10 @@ def test_top_reasons():
     assert top_reasons(counts, 2) == [("c", 5), ("a", 2)]
     assert top_reasons(counts, 0) == []
     assert top_reasons({}, 3) == []
+
+
+def test_parse_failure_reasons_takes_predictions():
+    from vrft.tasks.base import Prediction
+
+    preds = [Prediction(task="detection", ok=True), Prediction(task="detection", ok=False, reason="no answer")]
+    assert parse_failure_reasons(preds) == {"no answer": 1}

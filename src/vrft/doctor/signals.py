@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 #: Two rewards closer than this count as equal (a flat group).
 FLAT_EPS = 1e-9
@@ -61,11 +62,20 @@ def truncation_share(completion_lengths: Sequence[int], max_completion_length: i
     return hit / len(completion_lengths)
 
 
-def parse_failure_reasons(predictions_or_reasons: Iterable[str]) -> dict[str, int]:
-    """Count parse-failure reasons (the parsers' `reason` strings): reason -> count, most frequent
-    first, with "ok" (a parsed answer) and empty strings left out."""
-    counts = Counter(r for r in predictions_or_reasons if r and r != "ok")
+def parse_failure_reasons(predictions_or_reasons: Iterable[Any]) -> dict[str, int]:
+    """Count parse-failure reasons: reason -> count, most frequent first, with "ok" (a parsed answer)
+    and empty strings left out. Items are the parsers' `reason` strings, or parsed predictions
+    (`vrft.tasks.Prediction`: an item with `ok` true counts as "ok", else its `reason`)."""
+    counts = Counter(r for r in map(_reason_of, predictions_or_reasons) if r and r != "ok")
     return dict(counts.most_common())
+
+
+def _reason_of(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    if getattr(item, "ok", False):
+        return "ok"
+    return str(getattr(item, "reason", "") or "")
 
 
 def top_reasons(counts: Mapping[str, int], k: int) -> list[tuple[str, int]]:
