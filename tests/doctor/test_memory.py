@@ -1,8 +1,8 @@
 """The memory estimate: its arithmetic, and against the peak memory of real training steps on the demo
 base (CPU, float32). The measurement runs in a fresh process: peak resident memory (VmHWM) of two
 AdamW steps minus the resident memory after loading the model and one warm-up pass (so the
-weights, counted exactly by the formula, are left out of both sides). No GPU here: the GPU comparison is
-`benchmarks/gpu_check.py`'s, where a GPU is."""
+weights, counted exactly by the formula, are left out of both sides). No GPU was available here: the estimate is
+not checked against GPU memory (docs/training.md says so)."""
 
 from __future__ import annotations
 
@@ -89,6 +89,38 @@ MEASURE = textwrap.dedent("""
     print(json.dumps({"measured": peak, "estimate": est.per_device["ddp"] - est.weights}))
 """)
 
+MEASURE_GPU = textwrap.dedent("""
+    import json, sys
+    import torch
+    from transformers import AutoModelForImageTextToText
+    from vrft.demo.base import SHIPPED_BASE
+    from vrft.doctor.memory import estimate, model_shape
+
+    rows, prompt, completion = int(sys.argv[1]), 30, 64
+    model = AutoModelForImageTextToText.from_pretrained(SHIPPED_BASE, dtype=torch.float32).to("cuda")
+    model.train()
+    image = model.config.image_token_id
+    ids = torch.randint(0, 700, (rows, prompt + completion), device="cuda")
+    ids[:, 4:20] = image
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+             "pixel_values": torch.randn(rows * 64, 1176, device="cuda"),
+             "image_grid_thw": torch.tensor([[1, 8, 8]] * rows, device="cuda"), "mm_token_type_ids": (ids == image).long()}
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    for _ in range(2):
+        logits = model(**batch).logits.float()
+        loss = torch.log_softmax(logits, -1).gather(-1, ids[..., None]).mean()
+        loss.backward()
+        del logits, loss
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+    peak = torch.cuda.max_memory_allocated() - before - batch["pixel_values"].numel() * 4
+    est = estimate(model_shape(model), rows=rows, tokens_per_row=prompt + completion, patches_per_row=64)
+    print(json.dumps({"measured": peak, "estimate": est.per_device["ddp"] - est.weights}))
+""")
+
 
 @pytest.mark.slow
 def test_estimate_is_within_its_stated_error_of_measured_peak():
@@ -99,3 +131,21 @@ def test_estimate_is_within_its_stated_error_of_measured_peak():
         f"estimate {got['estimate'] / GIB:.3f} GiB, measured {got['measured'] / GIB:.3f} GiB, ratio {ratio:.2f}"
     )
     assert 0.75 <= ratio <= 1.25  # docs/training.md states the measured error (0.92-1.05 on 2 CPUs)
+
+
+@pytest.mark.slow
+def test_estimate_against_peak_gpu_memory():
+    """Never run yet (no GPU where it was written): the tolerance is a first guess, to be stated in
+    docs/training.md once a GPU has measured it."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE_GPU, "32"], capture_output=True, text=True, check=True
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    ratio = got["estimate"] / got["measured"]
+    print(
+        f"GPU: estimate {got['estimate'] / GIB:.3f} GiB, measured {got['measured'] / GIB:.3f} GiB, ratio {ratio:.2f}"
+    )
+    assert 0.6 <= ratio <= 1.4

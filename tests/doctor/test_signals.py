@@ -75,5 +75,8 @@ def test_top_reasons():
 def test_parse_failure_reasons_takes_predictions():
     from vrft.tasks.base import Prediction
 
-    preds = [Prediction(task="detection", ok=True), Prediction(task="detection", ok=False, reason="no answer")]
+    preds = [
+        Prediction(task="detection", ok=True),
+        Prediction(task="detection", ok=False, reason="no answer"),
+    ]
     assert parse_failure_reasons(preds) == {"no answer": 1}
