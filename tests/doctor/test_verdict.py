@@ -99,3 +99,12 @@ def test_beyond_the_model_context_blocks():
 def test_parse_failures_warn_with_the_top_reason():
     f = only(findings(report(parse=0.9), cfg()), "data.answer_format")
     assert not f.blocking and "no answer" in f.message
+
+
+def test_a_zero_weight_diagnostic_is_never_the_fix():
+    rewards = {
+        "format": {"weight": 1.0, "zero_sd_share": 1.0, "nan_share": 0.0},
+        "parse_fail_detection": {"weight": 0.0, "zero_sd_share": 0.5, "nan_share": 0.0},
+    }
+    found = findings(report(flat=1.0, rewards=rewards), cfg())
+    assert [f.key for f in found] == ["grpo.temperature"]

@@ -25,6 +25,8 @@ PARSE_WARNING = 0.5
 CONVENTION_MARGIN = 0.15
 CONVENTION_FACTOR = 1.5
 MIN_BOX_ANSWERS = 3
+#: Rewards named so are logged diagnostics (weight 0 by design, e.g. parse_fail_detection), never a fix.
+DIAGNOSTIC_PREFIX = "parse_fail"
 #: Sampling temperature below which flat groups are blamed on it first.
 LOW_TEMPERATURE = 0.3
 
@@ -70,15 +72,17 @@ def findings(report: dict[str, Any], cfg: Any) -> list[Finding]:
     flat = signal["zero_sd_share"]
     zero_weighted = [
         name for name, r in report["rewards"].items()
-        if r["weight"] == 0 and r["zero_sd_share"] < flat - 1e-9
+        if r["weight"] == 0 and r["zero_sd_share"] < flat - 1e-9 and not name.startswith(DIAGNOSTIC_PREFIX)
     ]  # fmt: skip
     if zero_weighted and flat >= FLAT_WARNING:
-        name = zero_weighted[0]
+        name = min(zero_weighted, key=lambda n: report["rewards"][n]["zero_sd_share"])  # the most informative
         r = report["rewards"][name]
+        others = [n for n in zero_weighted if n != name]
+        also = f" (also weight 0 and varying: {', '.join(others)})" if others else ""
         out.append(Finding(
             "zero_weight", f"rewards.weights.{name}", True,
-            f"reward '{name}' varies within {_pct(1 - r['zero_sd_share'])} of the groups but has weight 0, and the "
-            f"weighted total is flat in {_pct(flat)} of them: set `rewards.weights.{name}` above 0 "
+            f"reward '{name}' varies within {_pct(1 - r['zero_sd_share'])} of the groups but has weight 0{also}, and "
+            f"the weighted total is flat in {_pct(flat)} of them: set `rewards.weights.{name}` above 0 "
             f"(e.g. rewards.weights.{name}=1.0)",
         ))  # fmt: skip
     elif flat >= FLAT_WARNING:
