@@ -18,6 +18,7 @@ from vrft.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "the paper's few-shot experiment in miniature (baseline vs SFT vs Visual-RFT)"),
     "data": ("data", "convert, validate, sample few-shot sets, synthesise the shapes world"),
+    "doctor": ("doctor", "sample a config's first prompts as training would and say why the reward will not move"),
     "train": ("train", "run Visual-RFT (GRPO) from a config"),
     "sft": ("sft", "run the supervised fine-tuning baseline from a config"),
     "eval": ("eval", "evaluate a model (or saved completions) with the paper's metrics"),

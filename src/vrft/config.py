@@ -239,6 +239,13 @@ class GRPOSection(_Section):
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling of the rollouts.")
     top_k: int = Field(0, ge=0, description="Top-k sampling of the rollouts (0: off).")
     max_completion_length: int = Field(256, gt=0, description="Max new tokens per completion.")
+    max_prompt_length: int | None = Field(
+        None,
+        gt=0,
+        description="Prompt-token budget (image tokens included) that `vrft doctor` checks the prompts against; "
+        "None: none. TRL 1.16 never truncates prompts, so training does not read it: set it to the limit of "
+        "whatever serves the rollouts (e.g. vLLM's max_model_len minus grpo.max_completion_length).",
+    )
     max_steps: int | None = Field(None, gt=0, description="Optimizer steps (None: run `epochs`).")
     epochs: float = Field(1.0, gt=0.0, description="Passes over the prompts when max_steps is None.")
     num_iterations: int = Field(1, gt=0, description="Policy updates per batch of rollouts (mu).")
