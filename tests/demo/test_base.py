@@ -103,8 +103,9 @@ def test_the_shipped_base_answers_in_format():
 def test_dense_targets_put_each_shape_in_the_cell_of_its_centre():
     import torch
 
+    from vrft.boxes import Frame
     from vrft.data.synthetic import ALL_CLASSES
-    from vrft.demo.base import coordinate_digits, dense_targets
+    from vrft.demo.tower import coordinate_digits, dense_targets
 
     # 112 px, 4 x 4 cells of 28 px: a small shape centred in cell (row 0, col 3), and in cell (2, 1) a
     # large shape and a smaller one sharing it (the larger wins)
@@ -115,5 +116,21 @@ def test_dense_targets_put_each_shape_in_the_cell_of_its_centre():
     assert int((cls != none).sum()) == 2
     assert torch.allclose(box[3], torch.tensor([90.0, 5.0, 106.0, 20.0]) / 112)
     assert torch.equal(box[0], torch.zeros(4))
-    digits = coordinate_digits(torch.tensor([[7.4, 59.6, 105.0, 111.0]]))
+    pixels = Frame.for_image(112, 112, "resized_pixels", min_pixels=112 * 112, max_pixels=112 * 112)
+    digits = coordinate_digits(torch.tensor([[7.4, 59.6, 105.0, 111.0]]), pixels)
     assert digits.tolist() == [[0, 0, 7, 0, 6, 0, 1, 0, 5, 1, 1, 1]]
+
+
+def test_stage1_coordinate_digits_follow_the_architecture_convention():
+    """Qwen3-VL answers in 0..1000 of the image, Qwen2.5-VL in (resized) pixels: the tower's digit
+    targets are the integers each architecture writes, through vrft.boxes.Frame (issue 19)."""
+    import torch
+
+    from vrft.demo.tower import answer_frame, coordinate_digits
+
+    box = torch.tensor([[28.0, 56.0, 84.0, 112.0]])
+    qwen3, qwen25 = answer_frame("qwen3_vl", 112), answer_frame("qwen2_5_vl", 112)
+    assert qwen3.convention == "norm1000" and qwen25.convention == "resized_pixels"
+    # 0..1000: 250, 500, 750, 1000 (capped at 999: three digits per coordinate)
+    assert coordinate_digits(box, qwen3).tolist() == [[2, 5, 0, 5, 0, 0, 7, 5, 0, 9, 9, 9]]
+    assert coordinate_digits(box, qwen25).tolist() == [[0, 2, 8, 0, 5, 6, 0, 8, 4, 1, 1, 2]]

@@ -29,6 +29,7 @@ class Run:
     steps: int
     seed: int
     name: str
+    learning_rate: float | None = None  # None: the method's `sft`/`rft.learning_rate`
 
 
 def _common(settings: DemoSettings, model_dir: Path, run: Run, out: Path) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def sft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
     s = settings.sft
     data = _common(settings, model_dir, run, out)
     data["sft"] = {
-        "learning_rate": s.learning_rate, "lr_scheduler": s.lr_scheduler, "warmup": s.warmup,
+        "learning_rate": run.learning_rate or s.learning_rate, "lr_scheduler": s.lr_scheduler, "warmup": s.warmup,
         "per_device_batch_size": settings.experiments.prompts_per_step, "max_steps": run.steps, "seed": run.seed,
     }  # fmt: skip
     return load_config(data)
@@ -64,7 +65,7 @@ def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
     data["rewards"] = {"preset": r.reward_preset, "weights": dict(r.reward_weights)}
     data["grpo"] = {
         "num_generations": r.num_generations, "prompts_per_step": pps, "per_device_prompts": pps,
-        "beta": r.beta, "learning_rate": r.learning_rate, "lr_scheduler": r.lr_scheduler, "warmup": r.warmup,
+        "beta": r.beta, "learning_rate": run.learning_rate or r.learning_rate, "lr_scheduler": r.lr_scheduler, "warmup": r.warmup,
         "temperature": r.temperature, "max_completion_length": r.max_completion_length, "max_steps": run.steps,
         "loss_type": r.loss_type, "seed": run.seed,
     }  # fmt: skip

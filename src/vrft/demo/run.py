@@ -164,7 +164,9 @@ def run_demo(
             for k, records in sorted(train_sets.items(), key=lambda kv: kv[0] or 0):
                 tag = f"{e}-{'' if k is None else f'{k}shot-'}seed{seed}"
                 for method in ("sft", "rft"):
-                    run = experiment.Run(task, records, steps, seed, f"demo {e} {method} {tag}")
+                    own = getattr(ex.classification, method) if e == "fewshot_classification" else None
+                    run = experiment.Run(task, records, (own and own.steps) or steps, seed,
+                                         f"demo {e} {method} {tag}", own and own.learning_rate)  # fmt: skip
                     t0 = time.perf_counter()
                     final = experiment.train(method, settings, base, run, out / "runs" / f"{method}-{tag}")
                     seconds = time.perf_counter() - t0
@@ -177,7 +179,7 @@ def run_demo(
                     m = experiment.evaluate(settings, final, task, eval_records[task], d, f"{method} {tag}")
                     timings["eval"] += time.perf_counter() - t0
                     runs.append({"experiment": e, "method": method, "shots": k, "task": task, "seed": seed,
-                                 **experiment.score(task, m), "train_seconds": round(seconds, 1), "steps": steps,
+                                 **experiment.score(task, m), "train_seconds": round(seconds, 1), "steps": run.steps,
                                  "prompts_per_step": ex.prompts_per_step})  # fmt: skip
                     logger.info("%s %s: %s", method, tag, experiment.score(task, m))
 

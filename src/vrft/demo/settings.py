@@ -18,7 +18,6 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from vrft.config import Seed
-from vrft.demo.base import BaseBuildSettings
 from vrft.errors import ConfigError
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -26,6 +25,40 @@ _M = TypeVar("_M", bound=BaseModel)
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+class BaseBuildSettings(_Section):
+    """Everything that determines the demo base model (`vrft.demo.base`; written into its card)."""
+
+    seed: int = Field(0, description="Seed of the data, the initial weights and the training order.")
+    arch: Literal["qwen2_5_vl", "qwen3_vl"] = Field(
+        "qwen2_5_vl",
+        description="Tiny architecture (vrft.models.tiny). Qwen3-VL needs image_size 128 for 16 visual tokens; "
+        "it was measured worse here (docs/demo.md).",
+    )
+    image_size: int = Field(112, ge=32, description="Square image side (112 with Qwen2.5-VL: 16 visual tokens).")
+    size: str = Field("demo", description="Tiny size preset (vrft.models.tiny.SIZES).")
+    vocab_size: int = Field(768, ge=320, description="BPE vocabulary.")
+    rope_theta: int = Field(10, ge=1, description="Text RoPE base.")
+    vision_images: int = Field(6000, ge=8, description="Images of the vision-tower pretraining.")
+    vision_steps: int = Field(2000, ge=1, description="Vision-tower classifier steps (batch vision_batch).")
+    vision_batch: int = Field(32, ge=1)
+    vision_lr: float = Field(2e-3, gt=0)
+    vision_objective: Literal["dense", "classify"] = Field(
+        "dense",
+        description="'dense': every visual token predicts the class and box of the shape centred in its cell, "
+        "on scenes of 1-3 shapes (a detector's backbone); 'classify': mean-pooled tokens predict the class of "
+        "a single shape.",
+    )
+    cls_images: int = Field(1500, ge=8, description="Classification images in the SFT mix (all 8 shapes).")
+    det_images: int = Field(3000, ge=1, description="Detection scenes (base shapes, 1-3 per image).")
+    det_max_objects: int = Field(3, ge=1)
+    det_negative_ratio: float = Field(0.6, ge=0, description="'No Objects' prompts per positive prompt.")
+    sft_steps: int = Field(2500, ge=1)
+    sft_batch: int = Field(32, ge=1)
+    sft_lr: float = Field(2e-3, gt=0)
+    eval_images: int = Field(48, ge=1, description="Held-out images per build metric.")
+    threads: int = Field(2, ge=1)
 
 
 class WorldSettings(_Section):
@@ -74,6 +107,23 @@ class BaseSettings(_Section):
 EXPERIMENTS = ("open_vocab", "fewshot_detection", "fewshot_classification")
 
 
+class MethodBudget(_Section):
+    """One method's own learning rate and optimizer steps in one experiment (None: the shared value)."""
+
+    learning_rate: float | None = Field(
+        None, gt=0.0, description="Peak learning rate (None: `sft.learning_rate` / `rft.learning_rate`)."
+    )
+    steps: int | None = Field(None, ge=1, description="Optimizer steps (None: `experiments.steps`).")
+
+
+class ClassificationBudgets(_Section):
+    """(c) few-shot classification, each method at its own setting, tuned on the validation split
+    (docs/demo.md, tuning log)."""
+
+    sft: MethodBudget = Field(default_factory=MethodBudget, description="The SFT baseline in (c).")
+    rft: MethodBudget = Field(default_factory=MethodBudget, description="Visual-RFT in (c).")
+
+
 class ExperimentSettings(_Section):
     """Which of the paper's experiments run, over which seeds, with which shared budget."""
 
@@ -94,6 +144,10 @@ class ExperimentSettings(_Section):
     )
     open_vocab_steps: int = Field(40, ge=1, description="Optimizer steps of both methods in (a).")
     prompts_per_step: int = Field(4, ge=1, description="Prompts per optimizer step of BOTH methods.")
+    classification: ClassificationBudgets = Field(
+        default_factory=ClassificationBudgets,
+        description="(c) only: each method's own learning rate and steps (tuned per method on 'val').",
+    )
     train_negatives: bool = Field(
         False,
         description="Detection training sets (a, b) keep their 'No Objects' prompts (absent categories); "
