@@ -134,3 +134,100 @@ def test_stage1_coordinate_digits_follow_the_architecture_convention():
     # 0..1000: 250, 500, 750, 1000 (capped at 999: three digits per coordinate)
     assert coordinate_digits(box, qwen3).tolist() == [[2, 5, 0, 5, 0, 0, 7, 5, 0, 9, 9, 9]]
     assert coordinate_digits(box, qwen25).tolist() == [[0, 2, 8, 0, 5, 6, 0, 8, 4, 1, 1, 2]]
+
+
+def _no_build(*a, **k):
+    raise RuntimeError("the build started")
+
+
+def test_build_base_checks_its_output_before_any_work_and_cleans_its_temp_dir(tmp_path, monkeypatch):
+    """Issue 19: `build-base --out /proc/x` ran the whole build (29 min) before failing and left its
+    temporary work directory behind. The output is checked first; a failed build removes its work dir."""
+    import os
+    import sys
+    import tempfile
+
+    monkeypatch.setattr("vrft.models.tiny.build_tiny", _no_build)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    if sys.platform.startswith("linux"):
+        with pytest.raises(UserError, match="cannot write"):
+            build_base("/proc/vrft-x", TINY_BUILD)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is a file"):
+        build_base(tmp_path / "file" / "base", TINY_BUILD)
+    with pytest.raises(RuntimeError, match="the build started"):
+        build_base(tmp_path / "base", TINY_BUILD)
+    assert not [n for n in os.listdir(tmp_path / "tmp") if n.startswith("vrft-demo-base-")]  # work dir removed
+    assert not (tmp_path / "base").exists()
+
+
+def test_build_base_command_accepts_overrides_after_out(tmp_path, monkeypatch, capsys):
+    """Issue 19: the documented `vrft demo build-base --out DIR key=value` was rejected with
+    "unrecognized arguments"."""
+    from vrft.cli import main as cli_main
+
+    seen = {}
+
+    def fake_build(out, settings):
+        seen.update(out=out, settings=settings)
+        return out
+
+    monkeypatch.setattr("vrft.demo.base.build_base", fake_build)
+    out = tmp_path / "b"
+    assert cli_main(["demo", "build-base", "--out", str(out), "vision_steps=3", "sft_steps=4"]) == 0
+    assert seen["out"] == out and seen["settings"].vision_steps == 3 and seen["settings"].sft_steps == 4
+    assert cli_main(["demo", "build-base", "vision_steps=5", "--out", str(out), "seed=2"]) == 0
+    assert seen["settings"].vision_steps == 5 and seen["settings"].seed == 2
+    assert cli_main(["demo", "build-base", "--out", str(out), "vision_stepz=3"]) == 2
+    assert "vision_steps" in capsys.readouterr().err  # the suggestion of the shared loader
+    assert cli_main(["demo", "build-base", "--out", "/proc/vrft-x"]) == 2  # checked before the build
+
+
+def test_replace_dir_never_leaves_no_base(tmp_path, monkeypatch):
+    import os
+
+    from vrft.demo.base import replace_dir
+
+    out, new = tmp_path / "base", tmp_path / ".new"
+    out.mkdir()
+    (out / CARD).write_text("old")
+    new.mkdir()
+    (new / CARD).write_text("new")
+    real = os.rename
+
+    def failing(src, dst):
+        if str(src) == str(new):
+            raise OSError(5, "Input/output error")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "rename", failing)
+    with pytest.raises(OSError):
+        replace_dir(new, out)
+    assert (out / CARD).read_text() == "old" and sorted(os.listdir(tmp_path)) == [".new", "base"]
+    monkeypatch.setattr(os, "rename", real)
+    replace_dir(new, out)
+    assert (out / CARD).read_text() == "new" and os.listdir(tmp_path) == ["base"]
+
+
+@pytest.mark.slow  # a tiny build from nothing (about 15 s)
+def test_a_build_that_cannot_install_keeps_the_old_base(base_dir, tmp_path, monkeypatch):
+    """Issue 19: the base was replaced by deleting it and then renaming the new one in, so a failure
+    (or a crash) between the two lost it. The old base stays until the new one is in place."""
+    import os
+
+    out = tmp_path / "model"
+    shutil.copytree(base_dir, out)
+    before = (out / WEIGHTS).read_bytes()
+    real = os.rename
+
+    def failing(src, dst):
+        if os.path.basename(str(src)).startswith(".model.") and ".old-" not in str(src) and str(dst) == str(out):
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "rename", failing)
+    with pytest.raises(OSError):
+        build_base(out, TINY_BUILD)
+    assert (out / WEIGHTS).read_bytes() == before and verify_base(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # nothing left beside it

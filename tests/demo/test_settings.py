@@ -85,3 +85,37 @@ def test_positives_only_drops_the_no_objects_prompts(tmp_path):
     ]  # fmt: skip
     out = positives_only(save_records(recs, tmp_path / "all.jsonl"), tmp_path / "pos.jsonl")
     assert [r.id for r in load_records(out)] == ["r0", "r3"]
+
+
+def test_a_seed_without_a_metric_is_not_listed_among_the_seeds_of_its_mean():
+    """Issue 19: a seed whose metric is None (a failed evaluation) dropped out of the mean but was still
+    listed in `seeds`. Only the seeds that count are listed; the others are `failed_seeds`."""
+    runs = [{"experiment": "fewshot_classification", "method": "rft", "shots": 1, "task": "classification",
+             "seed": s, "accuracy": v} for s, v in ((0, 50.0), (1, None), (2, 70.0), (3, float("nan")))]  # fmt: skip
+    (row,) = aggregate(runs)
+    assert row["mean"] == 60.0 and row["seeds"] == [0, 2] and row["values"] == [50.0, 70.0]
+    assert row["failed_seeds"] == [1, 3]
+    table = table_markdown([row])
+    assert "(seeds [0, 2, 1, 3])" in table and "| Visual-RFT | 60.0 ± 14.1 (2 of 4 seeds) |" in table
+    (one,) = aggregate(runs[:2])
+    assert one["seeds"] == [0] and "| Visual-RFT | 50.0 (1 of 2 seeds) |" in table_markdown([one])
+
+
+@pytest.mark.slow  # imports transformers (its scheduler names)
+def test_a_bad_training_setting_fails_before_any_work(tmp_path, monkeypatch, capsys):
+    """Issue 19: `vrft demo sft.lr_scheduler=bogus` failed only after the world and the baseline evals.
+    Every setting is checked first: one line, exit 2, nothing drawn."""
+    from vrft.cli import main as cli_main
+
+    def no_work(*a, **k):
+        raise AssertionError("the demo started working before checking its settings")
+
+    monkeypatch.setattr("vrft.demo.world.build_world", no_work)
+    monkeypatch.setattr("vrft.demo.run.resolve_base", no_work)
+    for bad, field in (("sft.lr_scheduler=bogus", "sft.lr_scheduler"), ("rft.lr_scheduler=cosinus", "rft.lr_scheduler"),
+                       ("rft.reward_preset=nope", "rft.reward_preset"),
+                       ("rft.reward_weights={nope: 1}", "rft.reward_weights.nope")):  # fmt: skip
+        assert cli_main(["demo", "--quick", "--out", str(tmp_path / "d"), bad]) == 2, bad
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("vrft demo: error:") and field in err and "\n" not in err, err
+        assert not (tmp_path / "d" / "world").exists()

@@ -198,43 +198,71 @@ def stage1_key(settings: BaseBuildSettings) -> str:
     return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def check_base_output(out_dir: str | os.PathLike) -> Path:
+    """Refuse, before any work (one-line `UserError`), an output the build cannot replace: a file, a
+    directory that is not a demo base (no card), a place that cannot be written. The new base is made
+    beside `out_dir` and renamed in, so its parent must be writable too."""
+    from vrft.errors import UserError
+    from vrft.outputs import check_dir_output
+
+    out = Path(out_dir)
+    if out.is_dir() and any(out.iterdir()) and not (out / CARD).is_file():
+        raise UserError(
+            f"--out {out} exists and is not a demo base (no {CARD}): the build replaces its --out directory; "
+            "choose a new or empty directory"
+        )
+    check_dir_output(out, foreign=False)
+    if out.is_dir() and out.parent != out:
+        check_dir_output(out.parent, foreign=False)
+    return out
+
+
 def build_base(
     out_dir: str | os.PathLike = SHIPPED_BASE,
     settings: BaseBuildSettings | None = None,
     *,
     work_dir: str | os.PathLike | None = None,
 ) -> Path:
-    """Build the base model from nothing into `out_dir` (replaced atomically); returns it.
+    """Build the base model from nothing into `out_dir` (replaced safely, `replace_dir`); returns it.
 
-    `work_dir` (default: a temporary directory, removed) keeps the intermediate files; a finished
-    stage 1 of the same settings found there is reused (`stage1_key`), so an interrupted build resumes
-    at the SFT stage (the card's timings then add the stage-1 times measured when it was built)."""
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from vrft.config import load_config
-    from vrft.cpu import tune_cpu_process
-    from vrft.models.tiny import build_tiny
-    from vrft.train.sft import run_sft
-
+    The output is checked first (`check_base_output`). `work_dir` (default: a temporary directory,
+    removed whether the build succeeds or fails) keeps the intermediate files; a finished stage 1 of the
+    same settings found there is reused (`stage1_key`), so an interrupted build resumes at the SFT stage
+    (the card's timings then add the stage-1 times measured when it was built)."""
     settings = settings or BaseBuildSettings()
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / CARD).is_file())):
-        from vrft.errors import UserError
+    out = check_base_output(out_dir)
+    import torch
 
-        raise UserError(
-            f"{out} exists and is not a demo base (no {CARD}): the build replaces its --out directory; "
-            "choose a new or empty directory"
-        )
+    from vrft.cpu import tune_cpu_process
+
     tune_cpu_process()
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="vrft-demo-base-"))
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        final, metrics, timings, cpu_seconds = _train(settings, work)
+        _install(final, out, settings, metrics, timings, cpu_seconds)
+    finally:
+        if work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    logger.info("demo base built in %.0f s into %s: %s", timings["total"], out, metrics)
+    return out
+
+
+def _train(settings: BaseBuildSettings, work: Path) -> tuple[Path, dict[str, Any], dict[str, float], dict[str, float]]:
+    """Stages 1 and 2 and the held-out metrics in `work`: (final model dir, metrics, wall and CPU
+    seconds per stage)."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from vrft.config import load_config
+    from vrft.models.tiny import build_tiny
+    from vrft.outputs import atomic_write_text
+    from vrft.train.sft import run_sft
+
     timings: dict[str, float] = {}
-    cpu_seconds: dict[
-        str, float
-    ] = {}  # process CPU time per stage: on a shared machine, wall time over-states
+    cpu_seconds: dict[str, float] = {}  # process CPU time per stage: on a shared machine, wall time over-states
     c0 = time.process_time()
 
     stage1 = work / "stage1"
@@ -260,8 +288,8 @@ def build_base(
         processor.save_pretrained(stage1)
         timings["vision"] = vision["vision_seconds"]
         cpu_seconds["build+vision"] = time.process_time() - c0
-        marker.write_text(json.dumps({"key": key, "metrics": vision, "timings": timings, "cpu_seconds": cpu_seconds},
-                                     indent=2) + "\n")  # fmt: skip
+        atomic_write_text(marker, json.dumps({"key": key, "metrics": vision, "timings": timings,
+                                              "cpu_seconds": cpu_seconds}, indent=2) + "\n")  # fmt: skip
 
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -292,6 +320,14 @@ def build_base(
     losses = [r["loss"] for r in sft_log if "loss" in r]
     if losses:
         metrics["sft_final_loss"] = round(losses[-1], 4)
+    return final, metrics, timings, cpu_seconds
+
+
+def _install(final: Path, out: Path, settings: BaseBuildSettings, metrics: dict[str, Any],
+             timings: dict[str, float], cpu_seconds: dict[str, float]) -> None:  # fmt: skip
+    """The model files of `final`, the card and the README into a new directory beside `out`, which then
+    replaces `out` (`replace_dir`)."""
+    from vrft.outputs import atomic_write_text
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -317,17 +353,31 @@ def build_base(
                         "load_average": [round(v, 2) for v in os.getloadavg()]},
             "versions": _versions(),
         }  # fmt: skip
-        (tmp / CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        (tmp / "README.md").write_text(_readme(card), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
+        atomic_write_text(tmp / CARD, json.dumps(card, indent=2) + "\n")
+        atomic_write_text(tmp / "README.md", _readme(card))
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if work_dir is None:
-        shutil.rmtree(work, ignore_errors=True)
-    logger.info("demo base built in %.0f s into %s: %s", timings["total"], out, metrics)
-    return out
+
+
+def replace_dir(new: Path, out: Path) -> None:
+    """Put the directory `new` at `out` (same parent) so that no moment holds neither: an existing `out`
+    is first renamed aside (``.<name>.old-<pid>``), restored if `new` cannot be renamed in, and deleted
+    only once `new` is in place. A crash between the two renames leaves the old base under the aside
+    name, never nowhere."""
+    if not out.exists():
+        os.rename(new, out)
+        return
+    aside = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if aside.exists():
+        shutil.rmtree(aside)
+    os.rename(out, aside)
+    try:
+        os.rename(new, out)
+    except BaseException:
+        os.rename(aside, out)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _parameters(weights: Path) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vrft.demo.settings import DemoSettings
+from vrft.demo.settings import TASK_OF, DemoSettings
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _common(settings: DemoSettings, model_dir: Path, run: Run, out: Path) -> dic
     }  # fmt: skip
 
 
-def sft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
+def sft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path, *, check_paths: bool = True):
     """The `vrft sft` config of the SFT baseline (a `VrftConfig`)."""
     from vrft.config import load_config
 
@@ -53,10 +53,10 @@ def sft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
         "learning_rate": run.learning_rate or s.learning_rate, "lr_scheduler": s.lr_scheduler, "warmup": s.warmup,
         "per_device_batch_size": settings.experiments.prompts_per_step, "max_steps": run.steps, "seed": run.seed,
     }  # fmt: skip
-    return load_config(data)
+    return load_config(data, check_paths=check_paths)
 
 
-def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
+def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path, *, check_paths: bool = True):
     """The `vrft train` config of Visual-RFT (a `VrftConfig`)."""
     from vrft.config import load_config
 
@@ -69,7 +69,40 @@ def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
         "temperature": r.temperature, "max_completion_length": r.max_completion_length, "max_steps": run.steps,
         "loss_type": r.loss_type, "seed": run.seed,
     }  # fmt: skip
-    return load_config(data)
+    return load_config(data, check_paths=check_paths)
+
+
+def check_settings(settings: DemoSettings) -> None:
+    """Every training config the demo will build, checked before any work (`vrft.config` rules, files
+    aside) and the schedulers known to transformers: a bad setting fails at once, not after the world
+    and the baseline evaluations.
+
+    Raises:
+        ConfigError: naming the demo setting (``sft.lr_scheduler``...) and the fix.
+    """
+    from transformers.trainer_utils import SchedulerType
+
+    from vrft.errors import ConfigError
+
+    known = [t.value for t in SchedulerType]
+    for method in ("sft", "rft"):
+        name = getattr(settings, method).lr_scheduler
+        if name not in known:
+            raise ConfigError(f"{method}.lr_scheduler: unknown scheduler {name!r}; known: {', '.join(known)}")
+    for e in settings.experiments.run:
+        run = Run(TASK_OF[e], Path("records.jsonl"), settings.experiments.steps, 0, f"demo {e} (check)")
+        for method, build in (("sft", sft_config), ("rft", rft_config)):
+            try:
+                build(settings, Path("base"), run, Path("out"), check_paths=False)
+            except ConfigError as err:
+                msg = str(err).removeprefix("<dict>: ")
+                for key, ours in _DEMO_KEYS.items():
+                    msg = msg.replace(key, ours)
+                raise ConfigError(f"{msg} (the {method} run of {e})") from None
+
+
+# The generated configs' keys -> the demo settings they come from (for the messages of `check_settings`).
+_DEMO_KEYS = {"rewards.weights": "rft.reward_weights", "rewards.preset": "rft.reward_preset", "grpo.": "rft."}
 
 
 def train(method: str, settings: DemoSettings, model_dir: Path, run: Run, out: Path) -> Path:

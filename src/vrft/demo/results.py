@@ -7,7 +7,9 @@
 mAP@[.5:.95] of the novel shapes under the all-categories protocol, 0..100; ``accuracy``: exact-match
 classification accuracy, 0..100) holding the MEAN over seeds, and ``mean``, ``sd`` (sample standard
 deviation; None where there is one value: the baseline, which is one deterministic model, or a
-single seed), ``seeds`` and ``values`` (per seed).
+single seed), ``seeds`` and ``values`` (per seed): only the seeds that count, those whose metric is a
+number. A seed without one (None or not finite: an evaluation that failed) is left out of the mean
+and listed in ``failed_seeds`` instead, and the tables say "(n of m seeds)".
 ``runs`` holds every single run (with its ``seed``).
 """
 
@@ -43,13 +45,14 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for (exp, method, shots), rs in groups.items():
         metric = METRIC_OF[rs[0]["task"]]
-        values = [r[metric] for r in rs]
-        finite = [v for v in values if v is not None and math.isfinite(v)]
+        counted = [r for r in rs if r[metric] is not None and math.isfinite(r[metric])]
+        finite = [r[metric] for r in counted]
         mean = round(statistics.fmean(finite), 2) if finite else None
         # a spread needs two values: one run (a single seed, the baseline) has no sd, not an sd of 0
         sd = round(statistics.stdev(finite), 2) if len(finite) > 1 else None
         row = {"experiment": exp, "method": method, "shots": shots, "task": rs[0]["task"], metric: mean,
-               "metric": metric, "mean": mean, "sd": sd, "seeds": [r["seed"] for r in rs], "values": values,
+               "metric": metric, "mean": mean, "sd": sd, "seeds": [r["seed"] for r in counted], "values": finite,
+               "failed_seeds": [r["seed"] for r in rs if r not in counted],
                "parse_fail": _mean([r.get("parse_fail") for r in rs])}  # fmt: skip
         if metric == "novel_mAP":
             row["novel_AP50"] = _mean([r.get("novel_AP50") for r in rs])
@@ -75,9 +78,12 @@ def _cell(row: Mapping[str, Any] | None) -> str:
         return "-"
     if row["method"] == "baseline":
         return f"{row['mean']:.1f}"
+    failed = row.get("failed_seeds") or []
+    n = len(row["seeds"])
+    some = f" ({n} of {n + len(failed)} seeds)" if failed else ""
     if row["sd"] is None:
-        return f"{row['mean']:.1f} (1 seed)"
-    return f"{row['mean']:.1f} ± {row['sd']:.1f}"
+        return f"{row['mean']:.1f} ({some[2:-1] if failed else '1 seed'})"
+    return f"{row['mean']:.1f} ± {row['sd']:.1f}{some}"
 
 
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -87,7 +93,7 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         mine = [r for r in rows if r["experiment"] == exp]
         if not mine:
             continue
-        seeds = next((r["seeds"] for r in mine if r["method"] != "baseline"), [])
+        seeds = next((r["seeds"] + r.get("failed_seeds", []) for r in mine if r["method"] != "baseline"), [])
         out += [f"### {EXPERIMENT_NAMES[exp]} (seeds {seeds})", ""]
         shots = sorted({r["shots"] for r in mine if r["method"] != "baseline" and r["shots"] is not None})
         cols = [f"{k}-shot" for k in shots] if shots else ["trained on base shapes"]

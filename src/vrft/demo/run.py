@@ -24,15 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vrft.demo.settings import DemoSettings
+from vrft.demo.settings import TASK_OF, DemoSettings
 
 logger = logging.getLogger(__name__)
 
-TASK_OF = {
-    "open_vocab": "detection",
-    "fewshot_detection": "detection",
-    "fewshot_classification": "classification",
-}
 
 
 def default_cache_dir() -> Path:
@@ -93,6 +88,7 @@ def run_demo(
     from vrft.demo.world import build_world
 
     settings = settings or DemoSettings()
+    experiment.check_settings(settings)  # a bad setting fails here, before any work
     torch.set_num_threads(settings.threads)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -105,6 +105,7 @@ class BaseSettings(_Section):
 
 
 EXPERIMENTS = ("open_vocab", "fewshot_detection", "fewshot_classification")
+TASK_OF = {"open_vocab": "detection", "fewshot_detection": "detection", "fewshot_classification": "classification"}
 
 
 class MethodBudget(_Section):
