@@ -119,3 +119,26 @@ def test_a_bad_training_setting_fails_before_any_work(tmp_path, monkeypatch, cap
         err = capsys.readouterr().err.strip()
         assert err.startswith("vrft demo: error:") and field in err and "\n" not in err, err
         assert not (tmp_path / "d" / "world").exists()
+
+
+def test_world_scales_are_honoured_by_every_detection_part(tmp_path):
+    """Issue 19: `world.min_scale`/`max_scale` were silently ignored by base_train (fixed 0.22-0.45).
+    They size the novel-shape detection parts; base_train has its own (defaults: the values it always
+    used, so (a) is unchanged), and each setting changes what is drawn."""
+    from vrft.data.records import load_records
+    from vrft.demo.settings import WorldSettings
+    from vrft.demo.world import build_world
+
+    def heights(world, part):
+        recs = load_records(build_world(world, tmp_path / f"{part}-{world.min_scale}", (part,))[part])
+        return [b[3] - b[1] for r in recs for b in r.boxes]
+
+    big = dict(min_scale=0.7, max_scale=0.75, base_train_min_scale=0.7, base_train_max_scale=0.75)
+    for part in ("base_train", "det_test"):
+        small = WorldSettings(base_train_images=3, det_test_images=3)
+        large = WorldSettings(base_train_images=3, det_test_images=3, **big)
+        assert max(heights(small, part)) <= 0.5 * 112 + 1, part
+        assert min(heights(large, part)) >= 0.55 * 112, part
+    assert "world.base_train_min_scale" in str(
+        pytest.raises(ConfigError, load_settings, overrides=["world.base_train_min_scale=0.6"]).value
+    )

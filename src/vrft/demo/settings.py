@@ -83,8 +83,18 @@ class WorldSettings(_Section):
     )
     cls_val_images: int = Field(60, ge=3, description="Novel-shape classification validation images.")
     cls_test_images: int = Field(90, ge=3, description="Novel-shape classification test images.")
-    min_scale: float = Field(0.25, gt=0.0, le=0.9, description="Smallest object height / image side.")
-    max_scale: float = Field(0.5, gt=0.0, le=0.9, description="Largest object height / image side.")
+    min_scale: float = Field(
+        0.25, gt=0.0, le=0.9, description="Smallest object height / image side in the novel-shape detection parts."
+    )
+    max_scale: float = Field(
+        0.5, gt=0.0, le=0.9, description="Largest object height / image side in the novel-shape detection parts."
+    )
+    base_train_min_scale: float = Field(
+        0.22, gt=0.0, le=0.9, description="Smallest object height / image side in base_train (scenes of 1-3 shapes)."
+    )
+    base_train_max_scale: float = Field(
+        0.45, gt=0.0, le=0.9, description="Largest object height / image side in base_train."
+    )
 
 
 class BaseSettings(_Section):
@@ -259,11 +269,13 @@ def load_settings(
         ConfigError: every unknown key (with a suggestion) and wrong value, naming where it came from.
     """
     settings = load_schema(DemoSettings, path, base=QUICK if quick else None, overrides=overrides)
-    if settings.world.min_scale > settings.world.max_scale:
-        raise ConfigError(
-            f"world.min_scale ({settings.world.min_scale}) is larger than world.max_scale "
-            f"({settings.world.max_scale})"
-        )
+    w = settings.world
+    for low, high in (("min_scale", "max_scale"), ("base_train_min_scale", "base_train_max_scale")):
+        if getattr(w, low) > getattr(w, high):
+            raise ConfigError(
+                f"world.{low} ({getattr(w, low)}) is larger than world.{high} ({getattr(w, high)}); "
+                f"set world.{low} <= world.{high}"
+            )
     return settings
 
 
