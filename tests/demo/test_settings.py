@@ -142,3 +142,40 @@ def test_world_scales_are_honoured_by_every_detection_part(tmp_path):
     assert "world.base_train_min_scale" in str(
         pytest.raises(ConfigError, load_settings, overrides=["world.base_train_min_scale=0.6"]).value
     )
+
+
+def test_a_smaller_run_says_under_its_tables_that_it_is_not_the_demo_result(tmp_path):
+    """Issue 23: `vrft demo --quick` showed its tables with no caveat but "(1 seed)"."""
+    from vrft.demo.settings import caveat
+
+    quick = caveat(load_settings(quick=True))
+    assert quick.startswith("Not the demo's result") and "smaller world" in quick and "1 seed instead of 3" in quick
+    assert caveat(DemoSettings()) is None
+    assert caveat(load_settings(overrides=["eval.split=val", "experiments.run=[fewshot_classification]"])) is None
+    assert "2 seeds instead of 3" in caveat(load_settings(overrides=["experiments.seeds=[0,1]"]))
+    from vrft.demo.results import write_report
+
+    write_report([], {}, tmp_path, 0, 0, 1, quick)
+    assert "Not the demo&#x27;s result" in (tmp_path / "report.html").read_text()
+
+
+def test_results_are_written_atomically_never_through_a_link(tmp_path):
+    """Issue 23: DESIGN.md says every file is written atomically, but demo/ wrote plain files: writing
+    through a link changed the linked file. Now each file is a new file renamed into place."""
+    from vrft.demo.results import write_report, write_results_json, write_results_md
+    from vrft.demo.world import classification_part
+
+    mine = tmp_path / "mine.txt"
+    mine.write_text("keep me")
+    out = tmp_path / "out"
+    (out / "cls" / "images").mkdir(parents=True)
+    for name in ("results.json", "results.md", "report.html", "cls/images/000000.png"):
+        (out / name).symlink_to(mine)
+    rows = aggregate([{"experiment": "fewshot_classification", "method": "sft", "shots": 1, "task": "classification",
+                       "seed": 0, "accuracy": 50.0}])  # fmt: skip
+    write_results_json(rows, [], out)
+    write_results_md(rows, out, ["a note"])
+    write_report(rows, {}, out, 0, 0, 1)
+    classification_part(out / "cls", 1, 0, 32, {"star": "filled"})
+    assert mine.read_text() == "keep me"
+    assert not (out / "results.json").is_symlink() and (out / "cls/images/000000.png").stat().st_size > 0

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from vrft.demo import load_settings, run_demo
     from vrft.demo.experiment import check_settings
     from vrft.demo.results import table_markdown
+    from vrft.demo.settings import caveat
     from vrft.outputs import OutputDir, check_dir_output
 
     if args.rebuild_base:
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             d.add(n for n in set(os.listdir(out)) - before if not n.startswith(".vrft"))
     print(table_markdown(rows))
+    note = caveat(settings)
+    if note:
+        print(f"\n{note}")
     print(f"\nwrote {out}/results.json, results.md, report.html and plots")
     return 0
 

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vrft.outputs import atomic_write_text
+
 logger = logging.getLogger(__name__)
 
 METHOD_NAMES: dict[str, str] = {"baseline": "baseline (base model)", "sft": "SFT", "rft": "Visual-RFT"}
@@ -68,8 +70,7 @@ def _mean(values: Sequence[Any]) -> float | None:
 def write_results_json(rows: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]], out: Path,
                        split: str = "test") -> Path:  # fmt: skip
     path = out / "results.json"
-    path.write_text(json.dumps({"rows": list(rows), "runs": list(runs), "split": split}, indent=2) + "\n",
-                    encoding="utf-8")  # fmt: skip
+    atomic_write_text(path, json.dumps({"rows": list(rows), "runs": list(runs), "split": split}, indent=2) + "\n")
     return path
 
 
@@ -136,7 +137,7 @@ def write_results_md(rows: Sequence[Mapping[str, Any]], out: Path, notes: Sequen
     text = ["# vrft demo: the paper's experiments in miniature", "", table_markdown(rows), "", *notes, "",
             "## Every run", "", detail_markdown(runs)]  # fmt: skip
     path = out / "results.md"
-    path.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(text).rstrip() + "\n")
     return path
 
 
@@ -256,14 +257,17 @@ def write_report(
     n_images: int,
     seed: int,
     k: int,
+    note: str | None = None,
 ) -> Path:
-    """``report.html``: the tables, then per experiment the baseline, SFT and Visual-RFT answers on the
-    same evaluation images side by side (smallest k, first seed)."""
+    """``report.html``: the tables (and `note` under them: `vrft.demo.settings.caveat`), then per
+    experiment the baseline, SFT and Visual-RFT answers on the same evaluation images side by side
+    (smallest k, first seed)."""
     parts = ["<!doctype html><meta charset='utf-8'><title>vrft demo</title>",
              "<style>body{font-family:sans-serif} td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
              " table{border-collapse:collapse;margin-bottom:2em}</style>",
              "<h1>vrft demo: baseline vs SFT vs Visual-RFT</h1>",
-             f"<pre>{html.escape(table_markdown(rows))}</pre>"]  # fmt: skip
+             f"<pre>{html.escape(table_markdown(rows))}</pre>",
+             *([f"<p><strong>{html.escape(note)}</strong></p>"] if note else [])]  # fmt: skip
     for exp in EXPERIMENT_NAMES:
         shots = None if exp == "open_vocab" else k
         cols = [(METHOD_NAMES["baseline"], evals.get((exp, "baseline", None, None)))]
@@ -273,5 +277,5 @@ def write_report(
             continue
         parts += [f"<h2>{html.escape(EXPERIMENT_NAMES[exp])}</h2>", side_by_side(cols, n_images)]  # type: ignore[arg-type]
     path = out / "report.html"
-    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(parts) + "\n")
     return path

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vrft.demo.settings import TASK_OF, DemoSettings
+from vrft.demo.settings import TASK_OF, DemoSettings, caveat
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +86,14 @@ def run_demo(
     from vrft.demo import experiment, results
     from vrft.demo.base import SHIPPED_BASE
     from vrft.demo.world import build_world
+    from vrft.outputs import atomic_write_text
 
     settings = settings or DemoSettings()
     experiment.check_settings(settings)  # a bad setting fails here, before any work
     torch.set_num_threads(settings.threads)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "settings.json", json.dumps(settings.to_dict(), indent=2) + "\n")
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
     ex, split = settings.experiments, settings.eval.split
@@ -182,7 +183,8 @@ def run_demo(
     rows = results.aggregate(runs)
     results.write_results_json(rows, runs, out, split)
     results.write_plots(rows, rft_runs, out)
-    results.write_report(rows, evals, out, settings.eval.report_samples, ex.seeds[0], min(ex.shots))
+    note = caveat(settings)
+    results.write_report(rows, evals, out, settings.eval.report_samples, ex.seeds[0], min(ex.shots), note)
     timings["total"] = time.perf_counter() - t_start
     run_info = {
         "timings_seconds": {k: round(v, 1) for k, v in timings.items()},
@@ -194,14 +196,21 @@ def run_demo(
         "machine": {"cpus": os.cpu_count(), "threads": settings.threads, "platform": platform.platform(),
                     "load_average": _load()},
     }  # fmt: skip
-    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "run.json", json.dumps(run_info, indent=2) + "\n")
+    own = {m: getattr(ex.classification, m) for m in ("sft", "rft")}
+    cls_budget = "; in fewshot_classification each its own: " + ", ".join(
+        f"{name} {own[m].steps or ex.steps} steps at learning rate {own[m].learning_rate or getattr(settings, m).learning_rate:g}"
+        for m, name in (("sft", "SFT"), ("rft", "Visual-RFT"))
+    )
     notes = [
+        *([f"**{note}**"] if note else []),
         "",
         f"Evaluated on the **{split}** split. Seeds {ex.seeds} (each: few-shot draw and training seed); "
         "mean ± sample sd over them. The baseline is the base model itself (greedy, one value).",
         f"Budget of both methods: {ex.steps} optimizer steps x {ex.prompts_per_step} prompts per step "
-        f"({ex.open_vocab_steps} steps in open_vocab; Visual-RFT samples {settings.rft.num_generations} "
-        "completions per prompt).",
+        f"({ex.open_vocab_steps} steps in open_vocab"
+        f"{cls_budget if 'fewshot_classification' in ex.run and any(own[m] != type(own[m])() for m in own) else ''}"
+        f"; Visual-RFT samples {settings.rft.num_generations} completions per prompt).",
         "Detection: every novel shape asked on every image, absent ones to be answered 'No Objects' (the "
         "all-categories protocol).",
         f"Wall time: {timings['total']:.0f} s.",

@@ -233,6 +233,30 @@ QUICK: dict[str, Any] = {
 }  # fmt: skip
 
 
+def caveat(settings: DemoSettings) -> str | None:
+    """What makes a run's numbers NOT the demo's result (a smaller world, fewer seeds, shots or steps
+    than the full `vrft demo`, as `--quick` runs), as one sentence to print under its tables; None for
+    a run at least as large as the full demo."""
+    full, w, ex = DemoSettings(), settings.world, settings.experiments
+    why = []
+    sizes = [f for f in WorldSettings.model_fields if f.endswith("_images")]
+    if any(getattr(w, f) < getattr(full.world, f) for f in sizes):
+        cls, det = f"cls_{settings.eval.split}_images", f"det_{settings.eval.split}_images"
+        why.append(f"a smaller world ({getattr(w, cls)} classification and {getattr(w, det)} detection "
+                   f"{settings.eval.split} images instead of {getattr(full.world, cls)} and "
+                   f"{getattr(full.world, det)})")  # fmt: skip
+    if len(ex.seeds) < len(full.experiments.seeds):
+        why.append(f"{len(ex.seeds)} seed{'s' if len(ex.seeds) > 1 else ''} instead of {len(full.experiments.seeds)}")
+    if not set(full.experiments.shots) <= set(ex.shots):
+        why.append(f"k = {ex.shots} instead of {full.experiments.shots}")
+    if ex.steps < full.experiments.steps or ex.open_vocab_steps < full.experiments.open_vocab_steps:
+        why.append(f"{ex.steps} optimizer steps instead of {full.experiments.steps}")
+    if not why:
+        return None
+    return (f"Not the demo's result: these numbers come from {', '.join(why)}. They check that the "
+            "pipeline runs; the demo's result is the full `vrft demo` (README.md, docs/demo.md).")  # fmt: skip
+
+
 def load_schema(
     schema: type[_M],
     path: str | Path | None = None,

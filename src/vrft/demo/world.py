@@ -27,6 +27,7 @@ from vrft.data.coco import convert_coco
 from vrft.data.records import Record, save_records
 from vrft.data.synthetic import ALL_CLASSES, BASE_CLASSES, NOVEL_CLASSES, synthesize
 from vrft.demo.settings import WorldSettings
+from vrft.outputs import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ def classification_part(
         shape = classes[i % len(classes)]
         img, _ = draw_single(i, seed, size, shape, looks[shape])
         rel = f"images/{i:06d}.png"
-        img.save(out / rel, format="PNG", compress_level=1)
+        with atomic_open(out / rel, "wb", encoding=None) as fh:
+            img.save(fh, format="PNG", compress_level=1)
         records.append(
             Record(id=f"{id_prefix}-{seed}-{i}", task="classification", image=rel, width=size, height=size,
                    image_id=i + 1, label=shape, classes=list(ALL_CLASSES), domain=dict(CLASS_DOMAIN),
