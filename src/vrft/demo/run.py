@@ -80,10 +80,11 @@ def run_demo(
     """
     import torch
 
+    import vrft.demo.experiment as experiment
+    import vrft.demo.results as results
     from vrft.data.fewshot import sample_fewshot
     from vrft.data.records import load_records, save_records
     from vrft.data.synthetic import NOVEL_CLASSES
-    from vrft.demo import experiment, results
     from vrft.demo.base import SHIPPED_BASE
     from vrft.demo.world import build_world
     from vrft.outputs import atomic_write_text

@@ -70,7 +70,8 @@ def draw_looks_scene(index: int, seed: int, size: int, looks: dict[str, str], ma
 
 def dense_targets(objects: list, size: int, grid: int):
     """Per visual token (row-major cells of a `grid` x `grid` map): the class of the shape whose box centre
-    lies in the cell (len(ALL_CLASSES) = none; the larger shape wins a shared cell) and its box / size."""
+    lies in the cell (len(ALL_CLASSES) = none; the larger shape wins a shared cell) and its box / size
+    (the L1 regression target's scale, not an answer coordinate: those come from `coordinate_digits`)."""
     import torch
 
     cls = torch.full((grid * grid,), len(ALL_CLASSES), dtype=torch.long)
