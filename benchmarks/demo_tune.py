@@ -10,8 +10,9 @@ steps): its training CPU seconds are the compute budget a tuned setting must sta
     python benchmarks/demo_tune.py table DIR
 
 `run` starts no new point after `--deadline` (UTC) minus the slowest point so far. `table` prints,
-per method and setting: accuracy mean ± sd over seeds for every k, their average (the pick), and the
-training seconds per (seed, k) against the defaults'. The test split is not read here.
+per method and setting: accuracy mean ± sd over seeds for every k, their average (the pick), and its
+share of today's compute budget (optimizer steps x seconds per step of that method, measured at the
+defaults; the two methods' shares of a pair must sum to <= 1). The test split is not read here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -34,6 +36,13 @@ GRID: list[tuple[float, int, float, int]] = [
     (1e-4, 20, 2e-4, 20),
     (5e-5, 60, 5e-4, 40),
     (1e-4, 40, 2e-3, 40),
+    # second round, around each method's best of the first
+    (1e-4, 30, 2e-4, 30),
+    (2e-4, 10, 4e-4, 20),
+    (1e-4, 10, 2e-4, 10),
+    (7e-5, 40, 1e-4, 20),
+    (5e-5, 30, 3e-4, 30),
+    (2e-4, 20, 1e-4, 30),
 ]
 
 
@@ -97,16 +106,23 @@ def table(out: Path) -> int:
         print(f"no results under {out}")
         return 1
     shots = sorted({k for per in acc.values() for k in per})
+    # compute: seconds per optimizer step of each method at today's defaults (the first grid point; wall
+    # times of later points depend on the machine's load), as a share of today's (seed, k) budget
+    step_s = {m: statistics.mean(secs.get((m, 5e-5, 40), [math.nan])) / 40 for m in ("sft", "rft")}
+    budget = 40 * (step_s["sft"] + step_s["rft"])
     print("| method | learning rate | steps | " + " | ".join(f"{k}-shot" for k in shots)
-          + " | average | train s per run |")  # fmt: skip
-    print("|---|---:|---:|" + "---:|" * (len(shots) + 2))
+          + " | average | share of today's budget | train s per run (wall) |")  # fmt: skip
+    print("|---|---:|---:|" + "---:|" * (len(shots) + 3))
     for key in sorted(acc):
         per = acc[key]
         means = [statistics.mean(per[k]) for k in shots if per.get(k)]
         avg = f"{statistics.mean(means):.1f}" if len(means) == len(shots) else "-"
         cells = " | ".join(_mean_sd(per.get(k, [])) for k in shots)
         name = "SFT" if key[0] == "sft" else "Visual-RFT"
-        print(f"| {name} | {key[1]:g} | {key[2]} | {cells} | {avg} | {statistics.mean(secs[key]):.1f} |")
+        share = key[2] * step_s[key[0]] / budget
+        print(f"| {name} | {key[1]:g} | {key[2]} | {cells} | {avg} | {share:.2f} | {statistics.mean(secs[key]):.1f} |")
+    print(f"\nToday's budget per (seed, k): {budget:.1f} s of training (SFT {40 * step_s['sft']:.1f} s + "
+          f"Visual-RFT {40 * step_s['rft']:.1f} s, 40 steps each); a pair of settings fits when its shares sum to <= 1.")
     for t in sorted(out.glob("*.time.json")):
         v = json.loads(t.read_text())
         print(f"{t.name[: -len('.time.json')]}: {v['wall']:.0f} s wall, {v['cpu']:.0f} CPU s, rc {v['rc']}")
