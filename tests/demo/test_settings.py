@@ -179,3 +179,22 @@ def test_results_are_written_atomically_never_through_a_link(tmp_path):
     classification_part(out / "cls", 1, 0, 32, {"star": "filled"})
     assert mine.read_text() == "keep me"
     assert not (out / "results.json").is_symlink() and (out / "cls/images/000000.png").stat().st_size > 0
+
+
+def test_fewshot_classification_has_each_method_own_tuned_setting():
+    """Issue 23 §2: (c) runs each method at its own learning rate and steps (tuned on validation);
+    (a) and (b) keep the shared ones; --quick keeps (c)'s rates, with its own steps."""
+    from vrft.demo.experiment import make_run, rft_config, sft_config
+
+    s, records = DemoSettings(), Path("r.jsonl")
+    runs = {(e, m): make_run(s, e, m, records, 0, "x") for e in ("open_vocab", "fewshot_detection",
+                                                                  "fewshot_classification") for m in ("sft", "rft")}  # fmt: skip
+    assert [(r.steps, r.learning_rate) for r in runs.values()] == [(40, None)] * 4 + [(40, 5e-5), (20, 2e-4)]
+    assert rft_config(s, records, runs["fewshot_classification", "rft"], records, check_paths=False).grpo.learning_rate == 2e-4
+    assert rft_config(s, records, runs["fewshot_detection", "rft"], records, check_paths=False).grpo.learning_rate == 5e-5
+    assert sft_config(s, records, runs["fewshot_classification", "sft"], records, check_paths=False).sft.max_steps == 40
+    quick = load_settings(quick=True)
+    assert (make_run(quick, "fewshot_classification", "rft", records, 0, "x").steps, quick.experiments.steps) == (8, 8)
+    assert make_run(quick, "fewshot_classification", "rft", records, 0, "x").learning_rate == 2e-4
+    one = load_settings(overrides=["experiments.classification.rft.steps=30"]).experiments.classification.rft
+    assert (one.learning_rate, one.steps) == (2e-4, 30)  # overriding one knob keeps the other's default

@@ -32,6 +32,20 @@ class Run:
     learning_rate: float | None = None  # None: the method's `sft`/`rft.learning_rate`
 
 
+def make_run(settings: DemoSettings, experiment: str, method: str, records: Path, seed: int, name: str) -> Run:
+    """The run of `method` ("sft" | "rft") in `experiment`: (c) fewshot_classification at the method's
+    own learning rate and steps (`experiments.classification`, tuned per method on validation; None:
+    the shared value), (a) and (b) at the shared ones (`sft`/`rft.learning_rate`, `experiments.steps`
+    or `open_vocab_steps`)."""
+    ex = settings.experiments
+    steps = ex.open_vocab_steps if experiment == "open_vocab" else ex.steps
+    task = TASK_OF[experiment]
+    if experiment == "fewshot_classification":
+        own = getattr(ex.classification, method)
+        return Run(task, records, own.steps or steps, seed, name, own.learning_rate)
+    return Run(task, records, steps, seed, name)
+
+
 def _common(settings: DemoSettings, model_dir: Path, run: Run, out: Path) -> dict[str, Any]:
     pixels = settings.world.image_size**2
     return {

@@ -148,7 +148,6 @@ def run_demo(
                 if task == "detection" and not negatives:
                     train = positives_only(train, out / "fewshot" / e / "positives.jsonl")
                 train_sets = {None: train}
-                steps = ex.open_vocab_steps
             else:
                 pool = load_records(world["det_pool" if task == "detection" else "cls_pool"])
                 subsets, manifest = sample_fewshot(pool, ex.shots, seed, classes=list(NOVEL_CLASSES),
@@ -158,13 +157,10 @@ def run_demo(
                     k: save_records(recs, out / "fewshot" / e / f"seed{seed}" / f"{k}shot.jsonl")
                     for k, recs in subsets.items()
                 }
-                steps = ex.steps
             for k, records in sorted(train_sets.items(), key=lambda kv: kv[0] or 0):
                 tag = f"{e}-{'' if k is None else f'{k}shot-'}seed{seed}"
                 for method in ("sft", "rft"):
-                    own = getattr(ex.classification, method) if e == "fewshot_classification" else None
-                    run = experiment.Run(task, records, (own and own.steps) or steps, seed,
-                                         f"demo {e} {method} {tag}", own and own.learning_rate)  # fmt: skip
+                    run = experiment.make_run(settings, e, method, records, seed, f"demo {e} {method} {tag}")
                     t0 = time.perf_counter()
                     final = experiment.train(method, settings, base, run, out / "runs" / f"{method}-{tag}")
                     seconds = time.perf_counter() - t0
