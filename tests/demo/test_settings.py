@@ -189,12 +189,12 @@ def test_fewshot_classification_has_each_method_own_tuned_setting():
     s, records = DemoSettings(), Path("r.jsonl")
     runs = {(e, m): make_run(s, e, m, records, 0, "x") for e in ("open_vocab", "fewshot_detection",
                                                                   "fewshot_classification") for m in ("sft", "rft")}  # fmt: skip
-    assert [(r.steps, r.learning_rate) for r in runs.values()] == [(40, None)] * 4 + [(40, 5e-5), (20, 2e-4)]
-    assert rft_config(s, records, runs["fewshot_classification", "rft"], records, check_paths=False).grpo.learning_rate == 2e-4
+    assert [(r.steps, r.learning_rate) for r in runs.values()] == [(40, None)] * 4 + [(40, 5e-5), (30, 1e-4)]
+    assert rft_config(s, records, runs["fewshot_classification", "rft"], records, check_paths=False).grpo.learning_rate == 1e-4
     assert rft_config(s, records, runs["fewshot_detection", "rft"], records, check_paths=False).grpo.learning_rate == 5e-5
     assert sft_config(s, records, runs["fewshot_classification", "sft"], records, check_paths=False).sft.max_steps == 40
     quick = load_settings(quick=True)
     assert (make_run(quick, "fewshot_classification", "rft", records, 0, "x").steps, quick.experiments.steps) == (8, 8)
-    assert make_run(quick, "fewshot_classification", "rft", records, 0, "x").learning_rate == 2e-4
-    one = load_settings(overrides=["experiments.classification.rft.steps=30"]).experiments.classification.rft
-    assert (one.learning_rate, one.steps) == (2e-4, 30)  # overriding one knob keeps the other's default
+    assert make_run(quick, "fewshot_classification", "rft", records, 0, "x").learning_rate == 1e-4
+    one = load_settings(overrides=["experiments.classification.rft.steps=25"]).experiments.classification.rft
+    assert (one.learning_rate, one.steps) == (1e-4, 25)  # overriding one knob keeps the other's default

@@ -135,10 +135,10 @@ class SFTClassificationBudget(MethodBudget):
 
 
 class RFTClassificationBudget(MethodBudget):
-    """Visual-RFT in (c): 2e-4 x 20 steps, its best on validation."""
+    """Visual-RFT in (c): 1e-4 x 30 steps, its best on validation."""
 
-    learning_rate: float | None = Field(2e-4, gt=0.0, description="Peak learning rate (None: `rft.learning_rate`).")
-    steps: int | None = Field(20, ge=1, description="Optimizer steps (None: `experiments.steps`).")
+    learning_rate: float | None = Field(1e-4, gt=0.0, description="Peak learning rate (None: `rft.learning_rate`).")
+    steps: int | None = Field(30, ge=1, description="Optimizer steps (None: `experiments.steps`).")
 
 
 class ClassificationBudgets(_Section):
