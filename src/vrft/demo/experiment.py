@@ -2,7 +2,8 @@
 
 Both methods go through `run_sft` / `run_grpo` with configs built here, exactly what `vrft sft CONFIG` /
 `vrft train CONFIG` run, from the same base model, on the same records, with the same budget (optimizer
-steps x prompts per step). Evaluation is `evaluate_model` (greedy decoding): detection is COCO mAP with
+steps x prompts per step; in (c) each method at its own learning rate and steps, `make_run`), after
+`check_settings` has checked every config they will build. Evaluation is `evaluate_model` (greedy decoding): detection is COCO mAP with
 pycocotools under the all-categories protocol (every novel shape asked on every image), classification
 is exact-match accuracy.
 """

@@ -5,7 +5,8 @@
 2. world: the parts the chosen experiments need (`vrft.demo.world`);
 3. the baseline (the base model itself) on the evaluation split;
 4. per experiment and seed (seed = few-shot draw + training seed), SFT and Visual-RFT from the base
-   with the same budget, each evaluated on the same split:
+   with the same budget ((c): each at its own learning rate and steps, `experiments.classification`),
+   each evaluated on the same split:
    (a) open_vocab: trained on the BASE shapes' detection scenes, evaluated on the NOVEL shapes;
    (b) fewshot_detection: trained on k images per novel shape (with their 'No Objects' prompts);
    (c) fewshot_classification: trained on k images per novel shape, accuracy;

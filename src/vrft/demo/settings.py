@@ -152,7 +152,8 @@ class ClassificationBudgets(_Section):
 
 
 class ExperimentSettings(_Section):
-    """Which of the paper's experiments run, over which seeds, with which shared budget."""
+    """Which of the paper's experiments run, over which seeds, with which budget (shared in (a) and (b),
+    per method in (c))."""
 
     run: list[Literal["open_vocab", "fewshot_detection", "fewshot_classification"]] = Field(
         list(EXPERIMENTS),
@@ -167,7 +168,7 @@ class ExperimentSettings(_Section):
     )
     shots: list[int] = Field([1, 4], min_length=1, description="k values (images per novel class).")
     steps: int = Field(
-        40, ge=1, description="Optimizer steps of BOTH methods in (b) and (c) (the shared budget)."
+        40, ge=1, description="Optimizer steps of BOTH methods in (b) (and in (c) where `classification` says None)."
     )
     open_vocab_steps: int = Field(40, ge=1, description="Optimizer steps of both methods in (a).")
     prompts_per_step: int = Field(4, ge=1, description="Prompts per optimizer step of BOTH methods.")
@@ -186,7 +187,7 @@ class ExperimentSettings(_Section):
 class SFTSettings(_Section):
     """The supervised baseline on the k-shot set (`run_sft`)."""
 
-    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate (= Visual-RFT's).")
+    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate in (a), (b) (= Visual-RFT's; (c): experiments.classification).")
     lr_scheduler: str = Field("constant", description="transformers scheduler name.")
     warmup: float = Field(0.0, ge=0.0, description="Warmup ratio (< 1) or steps.")
 
@@ -194,7 +195,7 @@ class SFTSettings(_Section):
 class RFTSettings(_Section):
     """Visual-RFT on the k-shot set (`run_grpo`)."""
 
-    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate (= the SFT baseline's).")
+    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate in (a), (b) (= SFT's; (c): experiments.classification).")
     lr_scheduler: str = Field("constant", description="transformers scheduler name.")
     warmup: float = Field(0.0, ge=0.0, description="Warmup ratio (< 1) or steps.")
     num_generations: int = Field(8, ge=2, description="G: completions per prompt.")
