@@ -198,3 +198,36 @@ def test_fewshot_classification_has_each_method_own_tuned_setting():
     assert make_run(quick, "fewshot_classification", "rft", records, 0, "x").learning_rate == 1e-4
     one = load_settings(overrides=["experiments.classification.rft.steps=25"]).experiments.classification.rft
     assert (one.learning_rate, one.steps) == (1e-4, 25)  # overriding one knob keeps the other's default
+
+
+def test_the_demo_modules_import_each_other_without_a_cycle():
+    """Issue 23: demo/base <-> demo/settings <-> demo/world formed an import cycle (counting the imports
+    inside functions too). The demo's modules now form a DAG."""
+    import ast
+
+    import vrft.demo
+
+    root = Path(vrft.demo.__file__).parent
+    names = {f.stem for f in root.glob("*.py") if f.stem != "__init__"}
+    deps = {}
+    for name in names:
+        tree = ast.parse((root / f"{name}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vrft.demo."):
+                found.add(node.module.split(".")[2])
+            elif isinstance(node, ast.ImportFrom) and node.module == "vrft.demo":
+                found.update(a.name for a in node.names if a.name in names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name.split(".")[2] for a in node.names if a.name.startswith("vrft.demo."))
+        deps[name] = found - {name}
+
+    def reach(start, seen):
+        for d in deps.get(start, ()):
+            if d not in seen:
+                seen.add(d)
+                reach(d, seen)
+        return seen
+
+    cycles = sorted(n for n in names if n in reach(n, set()))
+    assert not cycles, {n: deps[n] for n in cycles}
