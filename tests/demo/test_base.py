@@ -71,6 +71,7 @@ def test_a_changed_or_missing_base_is_refused(base_dir, tmp_path):
         read_card(copy)
 
 
+@pytest.mark.slow  # loads the model and generates (about 10 s alone, 40 s on a shared machine)
 @pytest.mark.skipif(
     not SHIPPED, reason="no base shipped in vrft/demo/base_model (build one: vrft demo build-base)"
 )
