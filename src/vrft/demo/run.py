@@ -207,7 +207,7 @@ def run_demo(
         "mean ± sample sd over them. The baseline is the base model itself (greedy, one value).",
         f"Budget of both methods: {ex.steps} optimizer steps x {ex.prompts_per_step} prompts per step "
         f"({ex.open_vocab_steps} steps in open_vocab"
-        f"{cls_budget if 'fewshot_classification' in ex.run and any(own[m] != type(own[m])() for m in own) else ''}"
+        f"{cls_budget if 'fewshot_classification' in ex.run else ''}"
         f"; Visual-RFT samples {settings.rft.num_generations} completions per prompt).",
         "Detection: every novel shape asked on every image, absent ones to be answered 'No Objects' (the "
         "all-categories protocol).",
