@@ -71,6 +71,7 @@ def test_a_changed_or_missing_base_is_refused(base_dir, tmp_path):
         read_card(copy)
 
 
+@pytest.mark.slow  # loads the model and generates (about 10 s alone, 40 s on a shared machine)
 @pytest.mark.skipif(
     not SHIPPED, reason="no base shipped in vrft/demo/base_model (build one: vrft demo build-base)"
 )
@@ -103,8 +104,9 @@ def test_the_shipped_base_answers_in_format():
 def test_dense_targets_put_each_shape_in_the_cell_of_its_centre():
     import torch
 
+    from vrft.boxes import Frame
     from vrft.data.synthetic import ALL_CLASSES
-    from vrft.demo.base import coordinate_digits, dense_targets
+    from vrft.demo.tower import coordinate_digits, dense_targets
 
     # 112 px, 4 x 4 cells of 28 px: a small shape centred in cell (row 0, col 3), and in cell (2, 1) a
     # large shape and a smaller one sharing it (the larger wins)
@@ -115,5 +117,118 @@ def test_dense_targets_put_each_shape_in_the_cell_of_its_centre():
     assert int((cls != none).sum()) == 2
     assert torch.allclose(box[3], torch.tensor([90.0, 5.0, 106.0, 20.0]) / 112)
     assert torch.equal(box[0], torch.zeros(4))
-    digits = coordinate_digits(torch.tensor([[7.4, 59.6, 105.0, 111.0]]))
+    pixels = Frame.for_image(112, 112, "resized_pixels", min_pixels=112 * 112, max_pixels=112 * 112)
+    digits = coordinate_digits(torch.tensor([[7.4, 59.6, 105.0, 111.0]]), pixels)
     assert digits.tolist() == [[0, 0, 7, 0, 6, 0, 1, 0, 5, 1, 1, 1]]
+
+
+def test_stage1_coordinate_digits_follow_the_architecture_convention():
+    """Qwen3-VL answers in 0..1000 of the image, Qwen2.5-VL in (resized) pixels: the tower's digit
+    targets are the integers each architecture writes, through vrft.boxes.Frame (issue 19)."""
+    import torch
+
+    from vrft.demo.tower import answer_frame, coordinate_digits
+
+    box = torch.tensor([[28.0, 56.0, 84.0, 112.0]])
+    qwen3, qwen25 = answer_frame("qwen3_vl", 112), answer_frame("qwen2_5_vl", 112)
+    assert qwen3.convention == "norm1000" and qwen25.convention == "resized_pixels"
+    # 0..1000: 250, 500, 750, 1000 (capped at 999: three digits per coordinate)
+    assert coordinate_digits(box, qwen3).tolist() == [[2, 5, 0, 5, 0, 0, 7, 5, 0, 9, 9, 9]]
+    assert coordinate_digits(box, qwen25).tolist() == [[0, 2, 8, 0, 5, 6, 0, 8, 4, 1, 1, 2]]
+
+
+def _no_build(*a, **k):
+    raise RuntimeError("the build started")
+
+
+def test_build_base_checks_its_output_before_any_work_and_cleans_its_temp_dir(tmp_path, monkeypatch):
+    """Issue 19: `build-base --out /proc/x` ran the whole build (29 min) before failing and left its
+    temporary work directory behind. The output is checked first; a failed build removes its work dir."""
+    import os
+    import sys
+    import tempfile
+
+    monkeypatch.setattr("vrft.models.tiny.build_tiny", _no_build)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    if sys.platform.startswith("linux"):
+        with pytest.raises(UserError, match="cannot write"):
+            build_base("/proc/vrft-x", TINY_BUILD)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is a file"):
+        build_base(tmp_path / "file" / "base", TINY_BUILD)
+    with pytest.raises(RuntimeError, match="the build started"):
+        build_base(tmp_path / "base", TINY_BUILD)
+    assert not [n for n in os.listdir(tmp_path / "tmp") if n.startswith("vrft-demo-base-")]  # work dir removed
+    assert not (tmp_path / "base").exists()
+
+
+def test_build_base_command_accepts_overrides_after_out(tmp_path, monkeypatch, capsys):
+    """Issue 19: the documented `vrft demo build-base --out DIR key=value` was rejected with
+    "unrecognized arguments"."""
+    from vrft.cli import main as cli_main
+
+    seen = {}
+
+    def fake_build(out, settings):
+        seen.update(out=out, settings=settings)
+        return out
+
+    monkeypatch.setattr("vrft.demo.base.build_base", fake_build)
+    out = tmp_path / "b"
+    assert cli_main(["demo", "build-base", "--out", str(out), "vision_steps=3", "sft_steps=4"]) == 0
+    assert seen["out"] == out and seen["settings"].vision_steps == 3 and seen["settings"].sft_steps == 4
+    assert cli_main(["demo", "build-base", "vision_steps=5", "--out", str(out), "seed=2"]) == 0
+    assert seen["settings"].vision_steps == 5 and seen["settings"].seed == 2
+    assert cli_main(["demo", "build-base", "--out", str(out), "vision_stepz=3"]) == 2
+    assert "vision_steps" in capsys.readouterr().err  # the suggestion of the shared loader
+    assert cli_main(["demo", "build-base", "--out", "/proc/vrft-x"]) == 2  # checked before the build
+
+
+def test_replace_dir_never_leaves_no_base(tmp_path, monkeypatch):
+    import os
+
+    from vrft.demo.base import replace_dir
+
+    out, new = tmp_path / "base", tmp_path / ".new"
+    out.mkdir()
+    (out / CARD).write_text("old")
+    new.mkdir()
+    (new / CARD).write_text("new")
+    real = os.rename
+
+    def failing(src, dst):
+        if str(src) == str(new):
+            raise OSError(5, "Input/output error")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "rename", failing)
+    with pytest.raises(OSError):
+        replace_dir(new, out)
+    assert (out / CARD).read_text() == "old" and sorted(os.listdir(tmp_path)) == [".new", "base"]
+    monkeypatch.setattr(os, "rename", real)
+    replace_dir(new, out)
+    assert (out / CARD).read_text() == "new" and os.listdir(tmp_path) == ["base"]
+
+
+@pytest.mark.slow  # a tiny build from nothing (about 15 s)
+def test_a_build_that_cannot_install_keeps_the_old_base(base_dir, tmp_path, monkeypatch):
+    """Issue 19: the base was replaced by deleting it and then renaming the new one in, so a failure
+    (or a crash) between the two lost it. The old base stays until the new one is in place."""
+    import os
+
+    out = tmp_path / "model"
+    shutil.copytree(base_dir, out)
+    before = (out / WEIGHTS).read_bytes()
+    real = os.rename
+
+    def failing(src, dst):
+        if os.path.basename(str(src)).startswith(".model.") and ".old-" not in str(src) and str(dst) == str(out):
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "rename", failing)
+    with pytest.raises(OSError):
+        build_base(out, TINY_BUILD)
+    assert (out / WEIGHTS).read_bytes() == before and verify_base(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # nothing left beside it

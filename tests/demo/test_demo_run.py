@@ -38,6 +38,7 @@ SMALL = [
 ]
 
 
+@pytest.mark.slow  # the whole pipeline (about 30 s)
 def test_quick_demo_writes_results_plots_and_side_by_side_report(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VRFT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "demo"
@@ -66,4 +67,8 @@ def test_quick_demo_writes_results_plots_and_side_by_side_report(tmp_path, monke
     assert run["base_weights_sha256"] and run["split"] == "test"
     if not run["base_shipped"]:  # the base was built from nothing and cached: a second run reuses it
         assert (tmp_path / "cache" / "demo").is_dir()
-    assert "Visual-RFT" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Visual-RFT" in printed
+    # a smaller run says under its tables (printed, results.md, report.html) that it is not the demo's result
+    assert "Not the demo's result" in printed and "Not the demo's result" in (out / "results.md").read_text()
+    assert "Not the demo&#x27;s result" in report

@@ -37,6 +37,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         help="dotted key=value settings, e.g. rft.learning_rate=5e-4 (first word 'build-base': rebuild the base)",
     )
+    _take_trailing_overrides(parser)
+
+
+def _take_trailing_overrides(parser: argparse.ArgumentParser) -> None:
+    """`vrft demo build-base --out DIR key=value`: argparse fills the positional `overrides` once, with
+    the words BEFORE the first option ('build-base'), and would call the key=value words after it
+    "unrecognized arguments"; this parser adds them to `overrides` instead (options stay argparse's)."""
+    plain = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        ns, extra = plain(args, namespace)
+        words = [a for a in extra if not a.startswith("-")]
+        if words:
+            ns.overrides = [*(ns.overrides or []), *words]
+        return ns, [a for a in extra if a.startswith("-")]
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if overrides and overrides[0] == "build-base":
         return _build_base(args, overrides[1:])
     from vrft.demo import load_settings, run_demo
+    from vrft.demo.experiment import check_settings
     from vrft.demo.results import table_markdown
+    from vrft.demo.settings import caveat
     from vrft.outputs import OutputDir, check_dir_output
 
     if args.rebuild_base:
@@ -55,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or "demo-out"
     check_dir_output(out, inputs=[args.config, args.cache_dir], writes=DEMO_OUTPUTS)
     settings = load_settings(args.config, quick=args.quick, overrides=overrides)
+    check_settings(settings)  # every setting checked before any work
     # locked for the whole run; the manifest lists what the demo wrote (vrft.outputs)
     with OutputDir(out, "demo") as d:
         d.claim(DEMO_OUTPUTS)
@@ -64,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             d.add(n for n in set(os.listdir(out)) - before if not n.startswith(".vrft"))
     print(table_markdown(rows))
+    note = caveat(settings)
+    if note:
+        print(f"\n{note}")
     print(f"\nwrote {out}/results.json, results.md, report.html and plots")
     return 0
 
@@ -71,11 +94,12 @@ def run(args: argparse.Namespace) -> int:
 def _build_base(args: argparse.Namespace, overrides: list[str]) -> int:
     import logging
 
-    from vrft.demo.base import SHIPPED_BASE, BaseBuildSettings, build_base
-    from vrft.demo.settings import load_schema
+    from vrft.demo.base import SHIPPED_BASE, build_base, check_base_output
+    from vrft.demo.settings import BaseBuildSettings, load_schema
 
     logging.getLogger("vrft").setLevel(logging.INFO)
     settings = load_schema(BaseBuildSettings, args.config, overrides=overrides, what="demo base setting")
-    out = build_base(args.out or SHIPPED_BASE, settings)
+    out = check_base_output(args.out or SHIPPED_BASE)  # before the build (29 min by default)
+    out = build_base(out, settings)
     print(f"built the demo base into {out} (card: {out / 'card.json'})")
     return 0

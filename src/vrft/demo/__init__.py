@@ -2,7 +2,8 @@
 
 `run_demo(out_dir, settings)` starts from the shipped miniature base model (`vrft.demo.base`), draws
 the synthetic shapes world, and runs (a) open-vocabulary detection, (b) few-shot detection and (c)
-few-shot classification of novel shapes with SFT and Visual-RFT (same budget), over several seeds.
+few-shot classification of novel shapes with SFT and Visual-RFT (the same budget in (a) and (b); in (c)
+each method at its own tuned setting within that budget), over several seeds.
 """
 
 from vrft.demo.run import run_demo

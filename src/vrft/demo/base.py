@@ -31,11 +31,11 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from vrft.data.synthetic import ALL_CLASSES, BASE_CLASSES, NOVEL_CLASSES
+from vrft.demo.settings import BaseBuildSettings
+from vrft.demo.tower import BASE_LOOKS, pretrain_vision
 
 logger = logging.getLogger(__name__)
 
@@ -44,42 +44,6 @@ SHIPPED_BASE = Path(__file__).with_name("base_model")
 CARD = "card.json"
 WEIGHTS = "model.safetensors"
 BUILD_COMMAND = "vrft demo build-base"
-
-
-class BaseBuildSettings(BaseModel):
-    """Everything that determines the base model (written into its card)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    seed: int = Field(0, description="Seed of the data, the initial weights and the training order.")
-    arch: Literal["qwen2_5_vl", "qwen3_vl"] = Field(
-        "qwen2_5_vl",
-        description="Tiny architecture (vrft.models.tiny). Qwen3-VL needs image_size 128 for 16 visual tokens; "
-        "it was measured worse here (docs/demo.md).",
-    )
-    image_size: int = Field(112, ge=32, description="Square image side (112 with Qwen2.5-VL: 16 visual tokens).")
-    size: str = Field("demo", description="Tiny size preset (vrft.models.tiny.SIZES).")
-    vocab_size: int = Field(768, ge=320, description="BPE vocabulary.")
-    rope_theta: int = Field(10, ge=1, description="Text RoPE base.")
-    vision_images: int = Field(6000, ge=8, description="Images of the vision-tower pretraining.")
-    vision_steps: int = Field(2000, ge=1, description="Vision-tower classifier steps (batch vision_batch).")
-    vision_batch: int = Field(32, ge=1)
-    vision_lr: float = Field(2e-3, gt=0)
-    vision_objective: Literal["dense", "classify"] = Field(
-        "dense",
-        description="'dense': every visual token predicts the class and box of the shape centred in its cell, "
-        "on scenes of 1-3 shapes (a detector's backbone); 'classify': mean-pooled tokens predict the class of "
-        "a single shape.",
-    )
-    cls_images: int = Field(1500, ge=8, description="Classification images in the SFT mix (all 8 shapes).")
-    det_images: int = Field(3000, ge=1, description="Detection scenes (base shapes, 1-3 per image).")
-    det_max_objects: int = Field(3, ge=1)
-    det_negative_ratio: float = Field(0.6, ge=0, description="'No Objects' prompts per positive prompt.")
-    sft_steps: int = Field(2500, ge=1)
-    sft_batch: int = Field(32, ge=1)
-    sft_lr: float = Field(2e-3, gt=0)
-    eval_images: int = Field(48, ge=1, description="Held-out images per build metric.")
-    threads: int = Field(2, ge=1)
 
 
 def sha256_of(path: Path) -> str:
@@ -115,243 +79,6 @@ def verify_base(model_dir: Path = SHIPPED_BASE) -> dict[str, Any]:
             f" rebuild it: {BUILD_COMMAND}"
         )
     return card
-
-
-# ------------------------------------------------------------------------------------------ stage 1
-def vision_images(settings: BaseBuildSettings, n: int, seed: int):
-    """(PIL images, class indices) for the tower: all 8 shapes, filled or outlined."""
-    from vrft.demo.world import draw_single
-
-    images, labels = [], []
-    for i in range(n):
-        c = i % len(ALL_CLASSES)
-        img, _ = draw_single(i, seed, settings.image_size, ALL_CLASSES[c], "any")
-        images.append(img)
-        labels.append(c)
-    return images, labels
-
-
-# The looks of stage 1 and of the classification part of the mix: the NOVEL shapes only as outlines.
-BASE_LOOKS = {c: ("outline" if c in NOVEL_CLASSES else "any") for c in ALL_CLASSES}
-
-
-def draw_looks_scene(index: int, seed: int, size: int, looks: dict[str, str], max_objects: int):
-    """A white scene of 1..`max_objects` shapes, classes from `looks` (class -> look, as `draw_single`);
-    returns (PIL image, [(class index in ALL_CLASSES, [x1, y1, x2, y2]), ...])."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    from vrft.data import synthetic as syn
-
-    rng = np.random.default_rng([seed, index, 8])
-    img = Image.new("RGB", (size, size), (255, 255, 255))
-    draw, classes, objects = ImageDraw.Draw(img), list(looks), []
-    colours = [c for c in syn.COLOURS if c != "white"]
-    for _ in range(int(rng.integers(1, max_objects + 1))):
-        shape = classes[int(rng.integers(len(classes)))]
-        obj = float(rng.uniform(0.22, 0.5)) * size
-        placed = syn._place(rng, shape, size, obj, [b for _, b in objects], 0.25)
-        if placed is None:
-            continue
-        poly, box = placed
-        look = looks[shape]
-        if look == "any":
-            look = "filled" if rng.random() < 0.5 else "outline"
-        if look == "outline":
-            fill, variant = syn.COLOURS["black"], "hollow"
-        else:
-            fill, variant = syn._jitter(rng, syn.COLOURS[colours[int(rng.integers(len(colours)))]]), "filled"
-        syn._draw(draw, poly, fill, variant, obj)
-        objects.append((ALL_CLASSES.index(shape), [float(v) for v in box]))
-    return img, objects
-
-
-def dense_targets(objects: list, size: int, grid: int):
-    """Per visual token (row-major cells of a `grid` x `grid` map): the class of the shape whose box centre
-    lies in the cell (len(ALL_CLASSES) = none; the larger shape wins a shared cell) and its box / size."""
-    import torch
-
-    cls = torch.full((grid * grid,), len(ALL_CLASSES), dtype=torch.long)
-    box = torch.zeros(grid * grid, 4)
-    area = torch.zeros(grid * grid)
-    for c, (x1, y1, x2, y2) in objects:
-        col = min(grid - 1, int((x1 + x2) / 2 / size * grid))
-        row = min(grid - 1, int((y1 + y2) / 2 / size * grid))
-        k, a = row * grid + col, (x2 - x1) * (y2 - y1)
-        if a > area[k]:
-            cls[k], area[k] = c, a
-            box[k] = torch.tensor([x1, y1, x2, y2]) / size
-    return cls, box
-
-
-def pretrain_vision(model: Any, processor: Any, settings: BaseBuildSettings) -> dict[str, Any]:
-    """Stage 1, by `settings.vision_objective`; returns its held-out metrics."""
-    if settings.vision_objective == "dense":
-        return pretrain_vision_dense(model, processor, settings)
-    return pretrain_vision_classify(model, processor, settings)
-
-
-DIGIT_OUT = 4 * 3 * 10  # per box coordinate: hundreds, tens and units digit
-
-
-def coordinate_digits(pixels):
-    """(N, 4) box coordinates in pixels -> (N, 12) digit classes (hundreds, tens, units per coordinate) of
-    the rounded integers the answers write (Qwen2.5-VL at 112 px: resized pixels)."""
-    import torch
-
-    v = pixels.round().long().clamp(0, 999)
-    return torch.stack([v // 100, v // 10 % 10, v % 10], dim=-1).reshape(v.shape[0], 12)
-
-
-class _Tower:
-    """What both stage-1 objectives share: images encoded once at the processor's fixed grid, a linear
-    head on the tower's merged tokens, and the AdamW + one-cycle training loop over random batches."""
-
-    def __init__(self, model: Any, processor: Any, settings: BaseBuildSettings, head_out: int) -> None:
-        import torch
-
-        self.model, self.ip, self.settings = model, processor.image_processor, settings
-        self.inner = model.model
-        self.head = torch.nn.Linear(model.config.text_config.hidden_size, head_out)
-        self.params = [*self.inner.visual.parameters(), *self.head.parameters()]
-        self.grid = None
-
-    def encode(self, images: list) -> Any:
-        """(n, patches, patch dim) pixel values; every image has the same grid (fixed pixel budget)."""
-        batch = self.ip(images=images, return_tensors="pt")
-        self.grid = batch["image_grid_thw"][:1]
-        return batch["pixel_values"].view(len(images), int(self.grid[0].prod()), -1)
-
-    @property
-    def side(self) -> int:
-        """Visual tokens per side (spatial merge 2)."""
-        return int(self.grid[0][1]) // 2
-
-    def tokens(self, pixels: Any) -> list:
-        """The merged visual tokens: one (tokens, hidden) tensor per image."""
-        n = pixels.shape[0]
-        feats = self.inner.get_image_features(pixels.reshape(n * pixels.shape[1], -1), self.grid.repeat(n, 1))
-        return list(feats.pooler_output)
-
-    def train(self, n_images: int, loss_of, log_names: tuple[str, ...]) -> list[tuple[float, ...]]:
-        """`vision_steps` AdamW steps on random batches (`loss_of(indices)` -> (loss, *logged values));
-        returns the logged values per step."""
-        import torch
-
-        st = self.settings
-        opt = torch.optim.AdamW(self.params, lr=st.vision_lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=st.vision_lr, total_steps=st.vision_steps, pct_start=0.05
-        )
-        gen = torch.Generator().manual_seed(st.seed)
-        logs: list[tuple[float, ...]] = []
-        self.model.train()
-        for step in range(st.vision_steps):
-            idx = torch.randint(n_images, (st.vision_batch,), generator=gen)
-            loss, *logged = loss_of(idx)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.params, 1.0)
-            opt.step()
-            sched.step()
-            logs.append(tuple(v.item() for v in logged))
-            if (step + 1) % 100 == 0:
-                recent = logs[-100:]
-                means = ", ".join(f"{name} {sum(r[i] for r in recent) / len(recent):.4f}"
-                                  for i, name in enumerate(log_names))  # fmt: skip
-                logger.info("vision pretraining step %d/%d: %s", step + 1, st.vision_steps, means)
-        self.model.eval()
-        return logs
-
-    def predict(self, pixels: Any, fn) -> list:
-        """`fn(tokens of a batch)` over `pixels` in batches of 64, without gradients."""
-        import torch
-
-        with torch.no_grad():
-            return [fn(self.tokens(pixels[i : i + 64])) for i in range(0, len(pixels), 64)]
-
-
-def pretrain_vision_dense(model: Any, processor: Any, settings: BaseBuildSettings) -> dict[str, Any]:
-    """Train the vision tower (and its merger) as a tiny one-stage detector: every visual token predicts
-    the class of the shape centred in its cell (or none), that shape's box (L1) and the digits of its
-    coordinates as the answers write them (cross-entropy), on
-    white scenes of 1-`det_max_objects` shapes of all 8 classes, the novel ones only as outlines."""
-    import torch
-
-    t0 = time.perf_counter()
-    size = settings.image_size
-
-    def scenes(n, seed):
-        drawn = [draw_looks_scene(i, seed, size, BASE_LOOKS, settings.det_max_objects) for i in range(n)]
-        return [d[0] for d in drawn], [d[1] for d in drawn]
-
-    tr_img, tr_obj = scenes(settings.vision_images, settings.seed * 100 + 13)
-    va_img, va_obj = scenes(max(settings.eval_images * 4, 64), settings.seed * 100 + 14)
-    none = len(ALL_CLASSES)
-    tower = _Tower(model, processor, settings, none + 1 + 4 + DIGIT_OUT)
-    px, vpx = tower.encode(tr_img), tower.encode(va_img)
-
-    def targets(objs):
-        t = [dense_targets(o, size, tower.side) for o in objs]
-        return torch.stack([a for a, _ in t]), torch.stack([b for _, b in t])
-
-    cls_t, box_t = targets(tr_obj)
-    vcls_t, vbox_t = targets(va_obj)
-    weight = torch.ones(none + 1)
-    weight[none] = 0.25  # most cells are empty
-
-    def split(tokens):  # head on every token -> class logits, boxes, digit logits
-        out = tower.head(torch.stack(tokens))  # (n, tokens, classes + 1 + 4 + digits)
-        return out[..., : none + 1], out[..., none + 1 : none + 5].sigmoid(), out[..., none + 5 :]
-
-    def loss_of(idx):
-        logits, boxes, digits = split(tower.tokens(px[idx]))
-        c, b = cls_t[idx], box_t[idx]
-        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, none + 1), c.reshape(-1), weight=weight)
-        pos = c != none
-        if not pos.any():
-            return ce, ce, boxes.sum() * 0
-        l1 = (boxes[pos] - b[pos]).abs().mean()
-        target = coordinate_digits(b[pos] * size)  # (P, 12)
-        dce = torch.nn.functional.cross_entropy(digits[pos].reshape(-1, 10), target.reshape(-1))
-        return ce + 5 * l1 + dce, ce, l1
-
-    tower.train(len(tr_img), loss_of, ("cell CE", "box L1"))
-    logits, boxes, digits = (torch.cat(t) for t in zip(*tower.predict(vpx, split)))
-    pos = vcls_t != none
-    acc = float((logits.argmax(-1)[pos] == vcls_t[pos]).float().mean()) * 100
-    l1 = float((boxes[pos] - vbox_t[pos]).abs().mean()) * size
-    dacc = float((digits[pos].reshape(-1, 12, 10).argmax(-1) == coordinate_digits(vbox_t[pos] * size)).float().mean())
-    return {"vision_val_cell_accuracy": round(acc, 1), "vision_val_box_l1_px": round(l1, 2),
-            "vision_val_digit_accuracy": round(dacc * 100, 1),
-            "vision_val_images": len(va_img), "vision_seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
-
-
-def pretrain_vision_classify(model: Any, processor: Any, settings: BaseBuildSettings) -> dict[str, Any]:
-    """Train the vision tower (and its patch merger) as an 8-way shape classifier on mean-pooled visual
-    tokens; returns metrics."""
-    import torch
-
-    t0 = time.perf_counter()
-    tr_img, tr_lab = vision_images(settings, settings.vision_images, settings.seed * 100 + 11)
-    va_img, va_lab = vision_images(settings, max(settings.eval_images * 4, 64), settings.seed * 100 + 12)
-    tower = _Tower(model, processor, settings, len(ALL_CLASSES))
-    px, vpx = tower.encode(tr_img), tower.encode(va_img)
-    labels, vlabels = torch.tensor(tr_lab), torch.tensor(va_lab)
-
-    def pooled(tokens):  # head on the mean token
-        return tower.head(torch.stack([t.mean(0) for t in tokens]))
-
-    def loss_of(idx):
-        loss = torch.nn.functional.cross_entropy(pooled(tower.tokens(px[idx])), labels[idx])
-        return loss, loss
-
-    losses = [v for (v,) in tower.train(len(tr_img), loss_of, ("loss",))]
-    pred = torch.cat([p.argmax(-1) for p in tower.predict(vpx, pooled)])
-    acc = float((pred == vlabels).float().mean()) * 100
-    return {"vision_val_accuracy": round(acc, 1), "vision_val_images": len(va_img),
-            "vision_final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 3),
-            "vision_seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ stage 2
@@ -471,43 +198,71 @@ def stage1_key(settings: BaseBuildSettings) -> str:
     return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def check_base_output(out_dir: str | os.PathLike) -> Path:
+    """Refuse, before any work (one-line `UserError`), an output the build cannot replace: a file, a
+    directory that is not a demo base (no card), a place that cannot be written. The new base is made
+    beside `out_dir` and renamed in, so its parent must be writable too."""
+    from vrft.errors import UserError
+    from vrft.outputs import check_dir_output
+
+    out = Path(out_dir)
+    if out.is_dir() and any(out.iterdir()) and not (out / CARD).is_file():
+        raise UserError(
+            f"--out {out} exists and is not a demo base (no {CARD}): the build replaces its --out directory; "
+            "choose a new or empty directory"
+        )
+    check_dir_output(out, foreign=False)
+    if out.is_dir() and out.parent != out:
+        check_dir_output(out.parent, foreign=False)
+    return out
+
+
 def build_base(
     out_dir: str | os.PathLike = SHIPPED_BASE,
     settings: BaseBuildSettings | None = None,
     *,
     work_dir: str | os.PathLike | None = None,
 ) -> Path:
-    """Build the base model from nothing into `out_dir` (replaced atomically); returns it.
+    """Build the base model from nothing into `out_dir` (replaced safely, `replace_dir`); returns it.
 
-    `work_dir` (default: a temporary directory, removed) keeps the intermediate files; a finished
-    stage 1 of the same settings found there is reused (`stage1_key`), so an interrupted build resumes
-    at the SFT stage (the card's timings then add the stage-1 times measured when it was built)."""
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from vrft.config import load_config
-    from vrft.cpu import tune_cpu_process
-    from vrft.models.tiny import build_tiny
-    from vrft.train.sft import run_sft
-
+    The output is checked first (`check_base_output`). `work_dir` (default: a temporary directory,
+    removed whether the build succeeds or fails) keeps the intermediate files; a finished stage 1 of the
+    same settings found there is reused (`stage1_key`), so an interrupted build resumes at the SFT stage
+    (the card's timings then add the stage-1 times measured when it was built)."""
     settings = settings or BaseBuildSettings()
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / CARD).is_file())):
-        from vrft.errors import UserError
+    out = check_base_output(out_dir)
+    import torch
 
-        raise UserError(
-            f"{out} exists and is not a demo base (no {CARD}): the build replaces its --out directory; "
-            "choose a new or empty directory"
-        )
+    from vrft.cpu import tune_cpu_process
+
     tune_cpu_process()
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="vrft-demo-base-"))
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        final, metrics, timings, cpu_seconds = _train(settings, work)
+        _install(final, out, settings, metrics, timings, cpu_seconds)
+    finally:
+        if work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    logger.info("demo base built in %.0f s into %s: %s", timings["total"], out, metrics)
+    return out
+
+
+def _train(settings: BaseBuildSettings, work: Path) -> tuple[Path, dict[str, Any], dict[str, float], dict[str, float]]:
+    """Stages 1 and 2 and the held-out metrics in `work`: (final model dir, metrics, wall and CPU
+    seconds per stage)."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from vrft.config import load_config
+    from vrft.models.tiny import build_tiny
+    from vrft.outputs import atomic_write_text
+    from vrft.train.sft import run_sft
+
     timings: dict[str, float] = {}
-    cpu_seconds: dict[
-        str, float
-    ] = {}  # process CPU time per stage: on a shared machine, wall time over-states
+    cpu_seconds: dict[str, float] = {}  # process CPU time per stage: on a shared machine, wall time over-states
     c0 = time.process_time()
 
     stage1 = work / "stage1"
@@ -533,8 +288,8 @@ def build_base(
         processor.save_pretrained(stage1)
         timings["vision"] = vision["vision_seconds"]
         cpu_seconds["build+vision"] = time.process_time() - c0
-        marker.write_text(json.dumps({"key": key, "metrics": vision, "timings": timings, "cpu_seconds": cpu_seconds},
-                                     indent=2) + "\n")  # fmt: skip
+        atomic_write_text(marker, json.dumps({"key": key, "metrics": vision, "timings": timings,
+                                              "cpu_seconds": cpu_seconds}, indent=2) + "\n")  # fmt: skip
 
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -565,6 +320,14 @@ def build_base(
     losses = [r["loss"] for r in sft_log if "loss" in r]
     if losses:
         metrics["sft_final_loss"] = round(losses[-1], 4)
+    return final, metrics, timings, cpu_seconds
+
+
+def _install(final: Path, out: Path, settings: BaseBuildSettings, metrics: dict[str, Any],
+             timings: dict[str, float], cpu_seconds: dict[str, float]) -> None:  # fmt: skip
+    """The model files of `final`, the card and the README into a new directory beside `out`, which then
+    replaces `out` (`replace_dir`)."""
+    from vrft.outputs import atomic_write_text
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -590,17 +353,31 @@ def build_base(
                         "load_average": [round(v, 2) for v in os.getloadavg()]},
             "versions": _versions(),
         }  # fmt: skip
-        (tmp / CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        (tmp / "README.md").write_text(_readme(card), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
+        atomic_write_text(tmp / CARD, json.dumps(card, indent=2) + "\n")
+        atomic_write_text(tmp / "README.md", _readme(card))
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if work_dir is None:
-        shutil.rmtree(work, ignore_errors=True)
-    logger.info("demo base built in %.0f s into %s: %s", timings["total"], out, metrics)
-    return out
+
+
+def replace_dir(new: Path, out: Path) -> None:
+    """Put the directory `new` at `out` (same parent) so that no moment holds neither: an existing `out`
+    is first renamed aside (``.<name>.old-<pid>``), restored if `new` cannot be renamed in, and deleted
+    only once `new` is in place. A crash between the two renames leaves the old base under the aside
+    name, never nowhere."""
+    if not out.exists():
+        os.rename(new, out)
+        return
+    aside = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if aside.exists():
+        shutil.rmtree(aside)
+    os.rename(out, aside)
+    try:
+        os.rename(new, out)
+    except BaseException:
+        os.rename(aside, out)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _parameters(weights: Path) -> int:

@@ -2,7 +2,8 @@
 
 Both methods go through `run_sft` / `run_grpo` with configs built here, exactly what `vrft sft CONFIG` /
 `vrft train CONFIG` run, from the same base model, on the same records, with the same budget (optimizer
-steps x prompts per step). Evaluation is `evaluate_model` (greedy decoding): detection is COCO mAP with
+steps x prompts per step; in (c) each method at its own learning rate and steps, `make_run`), after
+`check_settings` has checked every config they will build. Evaluation is `evaluate_model` (greedy decoding): detection is COCO mAP with
 pycocotools under the all-categories protocol (every novel shape asked on every image), classification
 is exact-match accuracy.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vrft.demo.settings import DemoSettings
+from vrft.demo.settings import TASK_OF, DemoSettings
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,21 @@ class Run:
     steps: int
     seed: int
     name: str
+    learning_rate: float | None = None  # None: the method's `sft`/`rft.learning_rate`
+
+
+def make_run(settings: DemoSettings, experiment: str, method: str, records: Path, seed: int, name: str) -> Run:
+    """The run of `method` ("sft" | "rft") in `experiment`: (c) fewshot_classification at the method's
+    own learning rate and steps (`experiments.classification`, tuned per method on validation; None:
+    the shared value), (a) and (b) at the shared ones (`sft`/`rft.learning_rate`, `experiments.steps`
+    or `open_vocab_steps`)."""
+    ex = settings.experiments
+    steps = ex.open_vocab_steps if experiment == "open_vocab" else ex.steps
+    task = TASK_OF[experiment]
+    if experiment == "fewshot_classification":
+        own = getattr(ex.classification, method)
+        return Run(task, records, own.steps or steps, seed, name, own.learning_rate)
+    return Run(task, records, steps, seed, name)
 
 
 def _common(settings: DemoSettings, model_dir: Path, run: Run, out: Path) -> dict[str, Any]:
@@ -42,20 +58,20 @@ def _common(settings: DemoSettings, model_dir: Path, run: Run, out: Path) -> dic
     }  # fmt: skip
 
 
-def sft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
+def sft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path, *, check_paths: bool = True):
     """The `vrft sft` config of the SFT baseline (a `VrftConfig`)."""
     from vrft.config import load_config
 
     s = settings.sft
     data = _common(settings, model_dir, run, out)
     data["sft"] = {
-        "learning_rate": s.learning_rate, "lr_scheduler": s.lr_scheduler, "warmup": s.warmup,
+        "learning_rate": run.learning_rate or s.learning_rate, "lr_scheduler": s.lr_scheduler, "warmup": s.warmup,
         "per_device_batch_size": settings.experiments.prompts_per_step, "max_steps": run.steps, "seed": run.seed,
     }  # fmt: skip
-    return load_config(data)
+    return load_config(data, check_paths=check_paths)
 
 
-def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
+def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path, *, check_paths: bool = True):
     """The `vrft train` config of Visual-RFT (a `VrftConfig`)."""
     from vrft.config import load_config
 
@@ -64,11 +80,44 @@ def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
     data["rewards"] = {"preset": r.reward_preset, "weights": dict(r.reward_weights)}
     data["grpo"] = {
         "num_generations": r.num_generations, "prompts_per_step": pps, "per_device_prompts": pps,
-        "beta": r.beta, "learning_rate": r.learning_rate, "lr_scheduler": r.lr_scheduler, "warmup": r.warmup,
+        "beta": r.beta, "learning_rate": run.learning_rate or r.learning_rate, "lr_scheduler": r.lr_scheduler, "warmup": r.warmup,
         "temperature": r.temperature, "max_completion_length": r.max_completion_length, "max_steps": run.steps,
         "loss_type": r.loss_type, "seed": run.seed,
     }  # fmt: skip
-    return load_config(data)
+    return load_config(data, check_paths=check_paths)
+
+
+def check_settings(settings: DemoSettings) -> None:
+    """Every training config the demo will build, checked before any work (`vrft.config` rules, files
+    aside) and the schedulers known to transformers: a bad setting fails at once, not after the world
+    and the baseline evaluations.
+
+    Raises:
+        ConfigError: naming the demo setting (``sft.lr_scheduler``...) and the fix.
+    """
+    from transformers.trainer_utils import SchedulerType
+
+    from vrft.errors import ConfigError
+
+    known = [t.value for t in SchedulerType]
+    for method in ("sft", "rft"):
+        name = getattr(settings, method).lr_scheduler
+        if name not in known:
+            raise ConfigError(f"{method}.lr_scheduler: unknown scheduler {name!r}; known: {', '.join(known)}")
+    for e in settings.experiments.run:
+        run = Run(TASK_OF[e], Path("records.jsonl"), settings.experiments.steps, 0, f"demo {e} (check)")
+        for method, build in (("sft", sft_config), ("rft", rft_config)):
+            try:
+                build(settings, Path("base"), run, Path("out"), check_paths=False)
+            except ConfigError as err:
+                msg = str(err).removeprefix("<dict>: ")
+                for key, ours in _DEMO_KEYS.items():
+                    msg = msg.replace(key, ours)
+                raise ConfigError(f"{msg} (the {method} run of {e})") from None
+
+
+# The generated configs' keys -> the demo settings they come from (for the messages of `check_settings`).
+_DEMO_KEYS = {"rewards.weights": "rft.reward_weights", "rewards.preset": "rft.reward_preset", "grpo.": "rft."}
 
 
 def train(method: str, settings: DemoSettings, model_dir: Path, run: Run, out: Path) -> Path:

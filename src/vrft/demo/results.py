@@ -7,7 +7,9 @@
 mAP@[.5:.95] of the novel shapes under the all-categories protocol, 0..100; ``accuracy``: exact-match
 classification accuracy, 0..100) holding the MEAN over seeds, and ``mean``, ``sd`` (sample standard
 deviation; None where there is one value: the baseline, which is one deterministic model, or a
-single seed), ``seeds`` and ``values`` (per seed).
+single seed), ``seeds`` and ``values`` (per seed): only the seeds that count, those whose metric is a
+number. A seed without one (None or not finite: an evaluation that failed) is left out of the mean
+and listed in ``failed_seeds`` instead, and the tables say "(n of m seeds)".
 ``runs`` holds every single run (with its ``seed``).
 """
 
@@ -23,6 +25,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from vrft.outputs import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +47,14 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for (exp, method, shots), rs in groups.items():
         metric = METRIC_OF[rs[0]["task"]]
-        values = [r[metric] for r in rs]
-        finite = [v for v in values if v is not None and math.isfinite(v)]
+        counted = [r for r in rs if r[metric] is not None and math.isfinite(r[metric])]
+        finite = [r[metric] for r in counted]
         mean = round(statistics.fmean(finite), 2) if finite else None
         # a spread needs two values: one run (a single seed, the baseline) has no sd, not an sd of 0
         sd = round(statistics.stdev(finite), 2) if len(finite) > 1 else None
         row = {"experiment": exp, "method": method, "shots": shots, "task": rs[0]["task"], metric: mean,
-               "metric": metric, "mean": mean, "sd": sd, "seeds": [r["seed"] for r in rs], "values": values,
+               "metric": metric, "mean": mean, "sd": sd, "seeds": [r["seed"] for r in counted], "values": finite,
+               "failed_seeds": [r["seed"] for r in rs if r not in counted],
                "parse_fail": _mean([r.get("parse_fail") for r in rs])}  # fmt: skip
         if metric == "novel_mAP":
             row["novel_AP50"] = _mean([r.get("novel_AP50") for r in rs])
@@ -65,8 +70,7 @@ def _mean(values: Sequence[Any]) -> float | None:
 def write_results_json(rows: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]], out: Path,
                        split: str = "test") -> Path:  # fmt: skip
     path = out / "results.json"
-    path.write_text(json.dumps({"rows": list(rows), "runs": list(runs), "split": split}, indent=2) + "\n",
-                    encoding="utf-8")  # fmt: skip
+    atomic_write_text(path, json.dumps({"rows": list(rows), "runs": list(runs), "split": split}, indent=2) + "\n")
     return path
 
 
@@ -75,9 +79,12 @@ def _cell(row: Mapping[str, Any] | None) -> str:
         return "-"
     if row["method"] == "baseline":
         return f"{row['mean']:.1f}"
+    failed = row.get("failed_seeds") or []
+    n = len(row["seeds"])
+    some = f" ({n} of {n + len(failed)} seeds)" if failed else ""
     if row["sd"] is None:
-        return f"{row['mean']:.1f} (1 seed)"
-    return f"{row['mean']:.1f} ± {row['sd']:.1f}"
+        return f"{row['mean']:.1f} ({some[2:-1] if failed else '1 seed'})"
+    return f"{row['mean']:.1f} ± {row['sd']:.1f}{some}"
 
 
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -87,7 +94,7 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         mine = [r for r in rows if r["experiment"] == exp]
         if not mine:
             continue
-        seeds = next((r["seeds"] for r in mine if r["method"] != "baseline"), [])
+        seeds = next((r["seeds"] + r.get("failed_seeds", []) for r in mine if r["method"] != "baseline"), [])
         out += [f"### {EXPERIMENT_NAMES[exp]} (seeds {seeds})", ""]
         shots = sorted({r["shots"] for r in mine if r["method"] != "baseline" and r["shots"] is not None})
         cols = [f"{k}-shot" for k in shots] if shots else ["trained on base shapes"]
@@ -130,7 +137,7 @@ def write_results_md(rows: Sequence[Mapping[str, Any]], out: Path, notes: Sequen
     text = ["# vrft demo: the paper's experiments in miniature", "", table_markdown(rows), "", *notes, "",
             "## Every run", "", detail_markdown(runs)]  # fmt: skip
     path = out / "results.md"
-    path.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(text).rstrip() + "\n")
     return path
 
 
@@ -250,14 +257,17 @@ def write_report(
     n_images: int,
     seed: int,
     k: int,
+    note: str | None = None,
 ) -> Path:
-    """``report.html``: the tables, then per experiment the baseline, SFT and Visual-RFT answers on the
-    same evaluation images side by side (smallest k, first seed)."""
+    """``report.html``: the tables (and `note` under them: `vrft.demo.settings.caveat`), then per
+    experiment the baseline, SFT and Visual-RFT answers on the same evaluation images side by side
+    (smallest k, first seed)."""
     parts = ["<!doctype html><meta charset='utf-8'><title>vrft demo</title>",
              "<style>body{font-family:sans-serif} td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
              " table{border-collapse:collapse;margin-bottom:2em}</style>",
              "<h1>vrft demo: baseline vs SFT vs Visual-RFT</h1>",
-             f"<pre>{html.escape(table_markdown(rows))}</pre>"]  # fmt: skip
+             f"<pre>{html.escape(table_markdown(rows))}</pre>",
+             *([f"<p><strong>{html.escape(note)}</strong></p>"] if note else [])]  # fmt: skip
     for exp in EXPERIMENT_NAMES:
         shots = None if exp == "open_vocab" else k
         cols = [(METHOD_NAMES["baseline"], evals.get((exp, "baseline", None, None)))]
@@ -267,5 +277,5 @@ def write_report(
             continue
         parts += [f"<h2>{html.escape(EXPERIMENT_NAMES[exp])}</h2>", side_by_side(cols, n_images)]  # type: ignore[arg-type]
     path = out / "report.html"
-    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(parts) + "\n")
     return path

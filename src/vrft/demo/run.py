@@ -5,7 +5,8 @@
 2. world: the parts the chosen experiments need (`vrft.demo.world`);
 3. the baseline (the base model itself) on the evaluation split;
 4. per experiment and seed (seed = few-shot draw + training seed), SFT and Visual-RFT from the base
-   with the same budget, each evaluated on the same split:
+   with the same budget ((c): each at its own learning rate and steps, `experiments.classification`),
+   each evaluated on the same split:
    (a) open_vocab: trained on the BASE shapes' detection scenes, evaluated on the NOVEL shapes;
    (b) fewshot_detection: trained on k images per novel shape (with their 'No Objects' prompts);
    (c) fewshot_classification: trained on k images per novel shape, accuracy;
@@ -24,15 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vrft.demo.settings import DemoSettings
+from vrft.demo.settings import TASK_OF, DemoSettings, caveat
 
 logger = logging.getLogger(__name__)
 
-TASK_OF = {
-    "open_vocab": "detection",
-    "fewshot_detection": "detection",
-    "fewshot_classification": "classification",
-}
 
 
 def default_cache_dir() -> Path:
@@ -85,18 +81,21 @@ def run_demo(
     """
     import torch
 
+    import vrft.demo.experiment as experiment
+    import vrft.demo.results as results
     from vrft.data.fewshot import sample_fewshot
     from vrft.data.records import load_records, save_records
     from vrft.data.synthetic import NOVEL_CLASSES
-    from vrft.demo import experiment, results
     from vrft.demo.base import SHIPPED_BASE
     from vrft.demo.world import build_world
+    from vrft.outputs import atomic_write_text
 
     settings = settings or DemoSettings()
+    experiment.check_settings(settings)  # a bad setting fails here, before any work
     torch.set_num_threads(settings.threads)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "settings.json", json.dumps(settings.to_dict(), indent=2) + "\n")
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
     ex, split = settings.experiments, settings.eval.split
@@ -150,7 +149,6 @@ def run_demo(
                 if task == "detection" and not negatives:
                     train = positives_only(train, out / "fewshot" / e / "positives.jsonl")
                 train_sets = {None: train}
-                steps = ex.open_vocab_steps
             else:
                 pool = load_records(world["det_pool" if task == "detection" else "cls_pool"])
                 subsets, manifest = sample_fewshot(pool, ex.shots, seed, classes=list(NOVEL_CLASSES),
@@ -160,11 +158,10 @@ def run_demo(
                     k: save_records(recs, out / "fewshot" / e / f"seed{seed}" / f"{k}shot.jsonl")
                     for k, recs in subsets.items()
                 }
-                steps = ex.steps
             for k, records in sorted(train_sets.items(), key=lambda kv: kv[0] or 0):
                 tag = f"{e}-{'' if k is None else f'{k}shot-'}seed{seed}"
                 for method in ("sft", "rft"):
-                    run = experiment.Run(task, records, steps, seed, f"demo {e} {method} {tag}")
+                    run = experiment.make_run(settings, e, method, records, seed, f"demo {e} {method} {tag}")
                     t0 = time.perf_counter()
                     final = experiment.train(method, settings, base, run, out / "runs" / f"{method}-{tag}")
                     seconds = time.perf_counter() - t0
@@ -177,14 +174,15 @@ def run_demo(
                     m = experiment.evaluate(settings, final, task, eval_records[task], d, f"{method} {tag}")
                     timings["eval"] += time.perf_counter() - t0
                     runs.append({"experiment": e, "method": method, "shots": k, "task": task, "seed": seed,
-                                 **experiment.score(task, m), "train_seconds": round(seconds, 1), "steps": steps,
+                                 **experiment.score(task, m), "train_seconds": round(seconds, 1), "steps": run.steps,
                                  "prompts_per_step": ex.prompts_per_step})  # fmt: skip
                     logger.info("%s %s: %s", method, tag, experiment.score(task, m))
 
     rows = results.aggregate(runs)
     results.write_results_json(rows, runs, out, split)
     results.write_plots(rows, rft_runs, out)
-    results.write_report(rows, evals, out, settings.eval.report_samples, ex.seeds[0], min(ex.shots))
+    note = caveat(settings)
+    results.write_report(rows, evals, out, settings.eval.report_samples, ex.seeds[0], min(ex.shots), note)
     timings["total"] = time.perf_counter() - t_start
     run_info = {
         "timings_seconds": {k: round(v, 1) for k, v in timings.items()},
@@ -196,14 +194,21 @@ def run_demo(
         "machine": {"cpus": os.cpu_count(), "threads": settings.threads, "platform": platform.platform(),
                     "load_average": _load()},
     }  # fmt: skip
-    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "run.json", json.dumps(run_info, indent=2) + "\n")
+    own = {m: getattr(ex.classification, m) for m in ("sft", "rft")}
+    cls_budget = "; in fewshot_classification each its own: " + ", ".join(
+        f"{name} {own[m].steps or ex.steps} steps at learning rate {own[m].learning_rate or getattr(settings, m).learning_rate:g}"
+        for m, name in (("sft", "SFT"), ("rft", "Visual-RFT"))
+    )
     notes = [
+        *([f"**{note}**"] if note else []),
         "",
         f"Evaluated on the **{split}** split. Seeds {ex.seeds} (each: few-shot draw and training seed); "
         "mean ± sample sd over them. The baseline is the base model itself (greedy, one value).",
         f"Budget of both methods: {ex.steps} optimizer steps x {ex.prompts_per_step} prompts per step "
-        f"({ex.open_vocab_steps} steps in open_vocab; Visual-RFT samples {settings.rft.num_generations} "
-        "completions per prompt).",
+        f"({ex.open_vocab_steps} steps in open_vocab"
+        f"{cls_budget if 'fewshot_classification' in ex.run else ''}"
+        f"; Visual-RFT samples {settings.rft.num_generations} completions per prompt).",
         "Detection: every novel shape asked on every image, absent ones to be answered 'No Objects' (the "
         "all-categories protocol).",
         f"Wall time: {timings['total']:.0f} s.",

@@ -18,7 +18,6 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from vrft.config import Seed
-from vrft.demo.base import BaseBuildSettings
 from vrft.errors import ConfigError
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -26,6 +25,40 @@ _M = TypeVar("_M", bound=BaseModel)
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+class BaseBuildSettings(_Section):
+    """Everything that determines the demo base model (`vrft.demo.base`; written into its card)."""
+
+    seed: int = Field(0, description="Seed of the data, the initial weights and the training order.")
+    arch: Literal["qwen2_5_vl", "qwen3_vl"] = Field(
+        "qwen2_5_vl",
+        description="Tiny architecture (vrft.models.tiny). Qwen3-VL needs image_size 128 for 16 visual tokens; "
+        "it was measured worse here (docs/demo.md).",
+    )
+    image_size: int = Field(112, ge=32, description="Square image side (112 with Qwen2.5-VL: 16 visual tokens).")
+    size: str = Field("demo", description="Tiny size preset (vrft.models.tiny.SIZES).")
+    vocab_size: int = Field(768, ge=320, description="BPE vocabulary.")
+    rope_theta: int = Field(10, ge=1, description="Text RoPE base.")
+    vision_images: int = Field(6000, ge=8, description="Images of the vision-tower pretraining.")
+    vision_steps: int = Field(2000, ge=1, description="Vision-tower classifier steps (batch vision_batch).")
+    vision_batch: int = Field(32, ge=1)
+    vision_lr: float = Field(2e-3, gt=0)
+    vision_objective: Literal["dense", "classify"] = Field(
+        "dense",
+        description="'dense': every visual token predicts the class and box of the shape centred in its cell, "
+        "on scenes of 1-3 shapes (a detector's backbone); 'classify': mean-pooled tokens predict the class of "
+        "a single shape.",
+    )
+    cls_images: int = Field(1500, ge=8, description="Classification images in the SFT mix (all 8 shapes).")
+    det_images: int = Field(3000, ge=1, description="Detection scenes (base shapes, 1-3 per image).")
+    det_max_objects: int = Field(3, ge=1)
+    det_negative_ratio: float = Field(0.6, ge=0, description="'No Objects' prompts per positive prompt.")
+    sft_steps: int = Field(2500, ge=1)
+    sft_batch: int = Field(32, ge=1)
+    sft_lr: float = Field(2e-3, gt=0)
+    eval_images: int = Field(48, ge=1, description="Held-out images per build metric.")
+    threads: int = Field(2, ge=1)
 
 
 class WorldSettings(_Section):
@@ -50,8 +83,18 @@ class WorldSettings(_Section):
     )
     cls_val_images: int = Field(60, ge=3, description="Novel-shape classification validation images.")
     cls_test_images: int = Field(90, ge=3, description="Novel-shape classification test images.")
-    min_scale: float = Field(0.25, gt=0.0, le=0.9, description="Smallest object height / image side.")
-    max_scale: float = Field(0.5, gt=0.0, le=0.9, description="Largest object height / image side.")
+    min_scale: float = Field(
+        0.25, gt=0.0, le=0.9, description="Smallest object height / image side in the novel-shape detection parts."
+    )
+    max_scale: float = Field(
+        0.5, gt=0.0, le=0.9, description="Largest object height / image side in the novel-shape detection parts."
+    )
+    base_train_min_scale: float = Field(
+        0.22, gt=0.0, le=0.9, description="Smallest object height / image side in base_train (scenes of 1-3 shapes)."
+    )
+    base_train_max_scale: float = Field(
+        0.45, gt=0.0, le=0.9, description="Largest object height / image side in base_train."
+    )
 
 
 class BaseSettings(_Section):
@@ -72,10 +115,45 @@ class BaseSettings(_Section):
 
 
 EXPERIMENTS = ("open_vocab", "fewshot_detection", "fewshot_classification")
+TASK_OF = {"open_vocab": "detection", "fewshot_detection": "detection", "fewshot_classification": "classification"}
+
+
+class MethodBudget(_Section):
+    """One method's own learning rate and optimizer steps in one experiment (None: the shared value)."""
+
+    learning_rate: float | None = Field(
+        None, gt=0.0, description="Peak learning rate (None: `sft.learning_rate` / `rft.learning_rate`)."
+    )
+    steps: int | None = Field(None, ge=1, description="Optimizer steps (None: `experiments.steps`).")
+
+
+class SFTClassificationBudget(MethodBudget):
+    """SFT in (c): today's 5e-5 x 40 steps stayed its best on validation."""
+
+    learning_rate: float | None = Field(5e-5, gt=0.0, description="Peak learning rate (None: `sft.learning_rate`).")
+    steps: int | None = Field(40, ge=1, description="Optimizer steps (None: `experiments.steps`).")
+
+
+class RFTClassificationBudget(MethodBudget):
+    """Visual-RFT in (c): 1e-4 x 30 steps, its best on validation."""
+
+    learning_rate: float | None = Field(1e-4, gt=0.0, description="Peak learning rate (None: `rft.learning_rate`).")
+    steps: int | None = Field(30, ge=1, description="Optimizer steps (None: `experiments.steps`).")
+
+
+class ClassificationBudgets(_Section):
+    """(c) few-shot classification, each method at its own setting, tuned on the validation split within
+    the compute budget of both at 40 steps (docs/demo.md, tuning log; benchmarks/demo_tune.py)."""
+
+    sft: SFTClassificationBudget = Field(
+        default_factory=SFTClassificationBudget, description="The SFT baseline in (c)."
+    )
+    rft: RFTClassificationBudget = Field(default_factory=RFTClassificationBudget, description="Visual-RFT in (c).")
 
 
 class ExperimentSettings(_Section):
-    """Which of the paper's experiments run, over which seeds, with which shared budget."""
+    """Which of the paper's experiments run, over which seeds, with which budget (shared in (a) and (b),
+    per method in (c))."""
 
     run: list[Literal["open_vocab", "fewshot_detection", "fewshot_classification"]] = Field(
         list(EXPERIMENTS),
@@ -90,10 +168,14 @@ class ExperimentSettings(_Section):
     )
     shots: list[int] = Field([1, 4], min_length=1, description="k values (images per novel class).")
     steps: int = Field(
-        40, ge=1, description="Optimizer steps of BOTH methods in (b) and (c) (the shared budget)."
+        40, ge=1, description="Optimizer steps of BOTH methods in (b) (and in (c) where `classification` says None)."
     )
     open_vocab_steps: int = Field(40, ge=1, description="Optimizer steps of both methods in (a).")
     prompts_per_step: int = Field(4, ge=1, description="Prompts per optimizer step of BOTH methods.")
+    classification: ClassificationBudgets = Field(
+        default_factory=ClassificationBudgets,
+        description="(c) only: each method's own learning rate and steps (tuned per method on 'val').",
+    )
     train_negatives: bool = Field(
         False,
         description="Detection training sets (a, b) keep their 'No Objects' prompts (absent categories); "
@@ -105,7 +187,7 @@ class ExperimentSettings(_Section):
 class SFTSettings(_Section):
     """The supervised baseline on the k-shot set (`run_sft`)."""
 
-    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate (= Visual-RFT's).")
+    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate in (a), (b) (= Visual-RFT's; (c): experiments.classification).")
     lr_scheduler: str = Field("constant", description="transformers scheduler name.")
     warmup: float = Field(0.0, ge=0.0, description="Warmup ratio (< 1) or steps.")
 
@@ -113,7 +195,7 @@ class SFTSettings(_Section):
 class RFTSettings(_Section):
     """Visual-RFT on the k-shot set (`run_grpo`)."""
 
-    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate (= the SFT baseline's).")
+    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate in (a), (b) (= SFT's; (c): experiments.classification).")
     lr_scheduler: str = Field("constant", description="transformers scheduler name.")
     warmup: float = Field(0.0, ge=0.0, description="Warmup ratio (< 1) or steps.")
     num_generations: int = Field(8, ge=2, description="G: completions per prompt.")
@@ -160,12 +242,38 @@ class DemoSettings(_Section):
 QUICK: dict[str, Any] = {
     "world": {"base_train_images": 40, "det_pool_images": 30, "det_val_images": 12, "det_test_images": 24,
               "cls_pool_images": 30, "cls_val_images": 12, "cls_test_images": 24},
-    "experiments": {"seeds": [0], "shots": [1], "steps": 8, "open_vocab_steps": 8},
+    "experiments": {"seeds": [0], "shots": [1], "steps": 8, "open_vocab_steps": 8,
+                    # (c) keeps each method's learning rate; its steps follow `steps`
+                    "classification": {"sft": {"steps": None}, "rft": {"steps": None}}},
     "eval": {"report_samples": 6},
     # a smaller base, built (and cached) only when none is shipped
     "base": {"build": {"vision_images": 400, "vision_steps": 80, "cls_images": 200, "det_images": 100,
                        "sft_steps": 60, "sft_batch": 16, "eval_images": 8}},
 }  # fmt: skip
+
+
+def caveat(settings: DemoSettings) -> str | None:
+    """What makes a run's numbers NOT the demo's result (a smaller world, fewer seeds, shots or steps
+    than the full `vrft demo`, as `--quick` runs), as one sentence to print under its tables; None for
+    a run at least as large as the full demo."""
+    full, w, ex = DemoSettings(), settings.world, settings.experiments
+    why = []
+    sizes = [f for f in WorldSettings.model_fields if f.endswith("_images")]
+    if any(getattr(w, f) < getattr(full.world, f) for f in sizes):
+        cls, det = f"cls_{settings.eval.split}_images", f"det_{settings.eval.split}_images"
+        why.append(f"a smaller world ({getattr(w, cls)} classification and {getattr(w, det)} detection "
+                   f"{settings.eval.split} images instead of {getattr(full.world, cls)} and "
+                   f"{getattr(full.world, det)})")  # fmt: skip
+    if len(ex.seeds) < len(full.experiments.seeds):
+        why.append(f"{len(ex.seeds)} seed{'s' if len(ex.seeds) > 1 else ''} instead of {len(full.experiments.seeds)}")
+    if not set(full.experiments.shots) <= set(ex.shots):
+        why.append(f"k = {ex.shots} instead of {full.experiments.shots}")
+    if ex.steps < full.experiments.steps or ex.open_vocab_steps < full.experiments.open_vocab_steps:
+        why.append(f"{ex.steps} optimizer steps instead of {full.experiments.steps}")
+    if not why:
+        return None
+    return (f"Not the demo's result: these numbers come from {', '.join(why)}. They check that the "
+            "pipeline runs; the demo's result is the full `vrft demo` (README.md, docs/demo.md).")  # fmt: skip
 
 
 def load_schema(
@@ -204,11 +312,13 @@ def load_settings(
         ConfigError: every unknown key (with a suggestion) and wrong value, naming where it came from.
     """
     settings = load_schema(DemoSettings, path, base=QUICK if quick else None, overrides=overrides)
-    if settings.world.min_scale > settings.world.max_scale:
-        raise ConfigError(
-            f"world.min_scale ({settings.world.min_scale}) is larger than world.max_scale "
-            f"({settings.world.max_scale})"
-        )
+    w = settings.world
+    for low, high in (("min_scale", "max_scale"), ("base_train_min_scale", "base_train_max_scale")):
+        if getattr(w, low) > getattr(w, high):
+            raise ConfigError(
+                f"world.{low} ({getattr(w, low)}) is larger than world.{high} ({getattr(w, high)}); "
+                f"set world.{low} <= world.{high}"
+            )
     return settings
 
 

@@ -1,12 +1,15 @@
 """The demo's data: the synthetic shapes world (white background), each part drawn with its own seed.
 
-- ``base_train``: scenes of 1-3 BASE shapes; every present base name asked, plus as many absent ones
-  ('No Objects'). Experiment (a) trains on these.
-- ``det_pool`` / ``det_val`` / ``det_test``: one NOVEL shape per image (filled, random colour), every
-  novel name asked on every image (the all-categories protocol: absent ones must be answered
-  'No Objects'). The few-shot detection sets are drawn from the pool; ``det_val`` is for tuning only.
-- ``cls_pool`` / ``cls_val`` / ``cls_test``: one NOVEL shape per image in the same filled look, as
-  classification records (the answer is a shape name; every one of the 8 names is a valid answer).
+- ``base_train``: scenes of 1-3 BASE shapes (sizes ``base_train_min_scale``..``base_train_max_scale``
+  of the side); every present base name asked, plus as many absent ones ('No Objects'). Experiment
+  (a) trains on these.
+- ``det_pool`` / ``det_val`` / ``det_test``: one NOVEL shape per image (filled, random colour, sized
+  ``min_scale``..``max_scale`` of the side), every novel name asked on every image (the
+  all-categories protocol: absent ones must be answered 'No Objects'). The few-shot detection sets
+  are drawn from the pool; ``det_val`` is for tuning only.
+- ``cls_pool`` / ``cls_val`` / ``cls_test``: one NOVEL shape per image in the same filled look (25-60 %
+  of the side, `draw_single`), as classification records (the answer is a shape name; every one of
+  the 8 names is a valid answer).
 
 Detection parts go through the COCO converter (`vrft.data.coco.convert_coco`), as COCO itself would.
 The shipped base model saw the novel names only on black outlines (`vrft.demo.base`): the filled look
@@ -24,6 +27,7 @@ from vrft.data.coco import convert_coco
 from vrft.data.records import Record, save_records
 from vrft.data.synthetic import ALL_CLASSES, BASE_CLASSES, NOVEL_CLASSES, synthesize
 from vrft.demo.settings import WorldSettings
+from vrft.outputs import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +81,8 @@ def build_world(world: WorldSettings, out_dir: str | Path, parts: tuple[str, ...
         n = getattr(world, f"{part}_images")
         if part == "base_train":
             inst = synthesize(d, n, seed=seed, size=size, classes=BASE_CLASSES, min_objects=1, max_objects=3,
-                              background="plain", min_scale=0.22, max_scale=0.45)  # fmt: skip
+                              background="plain", min_scale=world.base_train_min_scale,
+                              max_scale=world.base_train_max_scale)  # fmt: skip
             recs = convert_coco(inst, categories=list(BASE_CLASSES), negative_ratio=1.0, seed=seed)
             paths[part] = save_records(with_prompts(recs), d / "records.jsonl")
         elif part.startswith("det_"):
@@ -137,7 +142,8 @@ def classification_part(
         shape = classes[i % len(classes)]
         img, _ = draw_single(i, seed, size, shape, looks[shape])
         rel = f"images/{i:06d}.png"
-        img.save(out / rel, format="PNG", compress_level=1)
+        with atomic_open(out / rel, "wb", encoding=None) as fh:
+            img.save(fh, format="PNG", compress_level=1)
         records.append(
             Record(id=f"{id_prefix}-{seed}-{i}", task="classification", image=rel, width=size, height=size,
                    image_id=i + 1, label=shape, classes=list(ALL_CLASSES), domain=dict(CLASS_DOMAIN),
