@@ -190,9 +190,9 @@ def test_fewshot_classification_has_each_method_own_tuned_setting():
     runs = {(e, m): make_run(s, e, m, records, 0, "x") for e in ("open_vocab", "fewshot_detection",
                                                                   "fewshot_classification") for m in ("sft", "rft")}  # fmt: skip
     assert [(r.steps, r.learning_rate) for r in runs.values()] == [(40, None)] * 4 + [(40, 5e-5), (30, 1e-4)]
-    assert rft_config(s, records, runs["fewshot_classification", "rft"], records, check_paths=False).grpo.learning_rate == 1e-4
-    assert rft_config(s, records, runs["fewshot_detection", "rft"], records, check_paths=False).grpo.learning_rate == 5e-5
-    assert sft_config(s, records, runs["fewshot_classification", "sft"], records, check_paths=False).sft.max_steps == 40
+    assert rft_config(s, records, runs["fewshot_classification", "rft"], records).grpo.learning_rate == 1e-4
+    assert rft_config(s, records, runs["fewshot_detection", "rft"], records).grpo.learning_rate == 5e-5
+    assert sft_config(s, records, runs["fewshot_classification", "sft"], records).sft.max_steps == 40
     quick = load_settings(quick=True)
     assert (make_run(quick, "fewshot_classification", "rft", records, 0, "x").steps, quick.experiments.steps) == (8, 8)
     assert make_run(quick, "fewshot_classification", "rft", records, 0, "x").learning_rate == 1e-4

@@ -58,8 +58,8 @@ def _common(settings: DemoSettings, model_dir: Path, run: Run, out: Path) -> dic
     }  # fmt: skip
 
 
-def sft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path, *, check_paths: bool = True):
-    """The `vrft sft` config of the SFT baseline (a `VrftConfig`)."""
+def sft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
+    """The `vrft sft` config of the SFT baseline (a `VrftConfig`; `run_sft` checks its files)."""
     from vrft.config import load_config
 
     s = settings.sft
@@ -68,11 +68,11 @@ def sft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path, *, 
         "learning_rate": run.learning_rate or s.learning_rate, "lr_scheduler": s.lr_scheduler, "warmup": s.warmup,
         "per_device_batch_size": settings.experiments.prompts_per_step, "max_steps": run.steps, "seed": run.seed,
     }  # fmt: skip
-    return load_config(data, check_paths=check_paths)
+    return load_config(data)
 
 
-def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path, *, check_paths: bool = True):
-    """The `vrft train` config of Visual-RFT (a `VrftConfig`)."""
+def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path):
+    """The `vrft train` config of Visual-RFT (a `VrftConfig`; `run_grpo` checks its files)."""
     from vrft.config import load_config
 
     r, pps = settings.rft, settings.experiments.prompts_per_step
@@ -84,7 +84,7 @@ def rft_config(settings: DemoSettings, model_dir: Path, run: Run, out: Path, *, 
         "temperature": r.temperature, "max_completion_length": r.max_completion_length, "max_steps": run.steps,
         "loss_type": r.loss_type, "seed": run.seed,
     }  # fmt: skip
-    return load_config(data, check_paths=check_paths)
+    return load_config(data)
 
 
 def check_settings(settings: DemoSettings) -> None:
@@ -98,6 +98,7 @@ def check_settings(settings: DemoSettings) -> None:
     from transformers.trainer_utils import SchedulerType
 
     from vrft.errors import ConfigError
+    from vrft.train.preflight import preflight
 
     known = [t.value for t in SchedulerType]
     for method in ("sft", "rft"):
@@ -108,7 +109,7 @@ def check_settings(settings: DemoSettings) -> None:
         run = Run(TASK_OF[e], Path("records.jsonl"), settings.experiments.steps, 0, f"demo {e} (check)")
         for method, build in (("sft", sft_config), ("rft", rft_config)):
             try:
-                build(settings, Path("base"), run, Path("out"), check_paths=False)
+                preflight(build(settings, Path("base"), run, Path("out")), check_paths=False)
             except ConfigError as err:
                 msg = str(err).removeprefix("<dict>: ")
                 for key, ours in _DEMO_KEYS.items():
