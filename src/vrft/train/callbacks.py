@@ -71,12 +71,19 @@ class MetricsWriter(TrainerCallback):
     Each line: {"step": int, "time": unix seconds, "<metric name>": float, ...}, one line per step and
     steps increasing: a log of a step already written (the Trainer's end-of-training summary, logged at
     the last step) is merged into that step's line. `extra()` (if given) adds metrics measured outside
-    TRL (e.g. the step-time split of `StepTimer`).
+    TRL (e.g. the step-time split of `StepTimer`, the learning signals of `StepSignals`); `on_row(row)`
+    (if given) is called with each row written.
     """
 
-    def __init__(self, path: str | Path, extra: Callable[[], Mapping[str, float]] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        extra: Callable[[], Mapping[str, float]] | None = None,
+        on_row: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self.path = Path(path)
         self.extra = extra
+        self.on_row = on_row  # sees every row written (e.g. `vrft.train.run_log.StepLine`)
         self.last_step: int | None = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -96,10 +103,12 @@ class MetricsWriter(TrainerCallback):
             self.last_step = _last_step(self.path)
         if self.last_step is not None and row["step"] <= self.last_step:
             _merge_into_step(self.path, row)  # e.g. the Trainer's end-of-training summary of the last step
-            return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-        self.last_step = row["step"]
+        else:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            self.last_step = row["step"]
+        if self.on_row is not None:
+            self.on_row(row)
 
 
 def _last_step(path: Path) -> int | None:
@@ -248,11 +257,16 @@ class NamedReward:
     """
 
     def __init__(
-        self, fn: Callable[..., Sequence[float | None]], name: str, recorder: SampleRecorder | None = None
+        self,
+        fn: Callable[..., Sequence[float | None]],
+        name: str,
+        recorder: SampleRecorder | None = None,
+        signals: Any = None,
     ):
         self.fn = fn
         self.__name__ = name
         self.recorder = recorder
+        self.signals = signals  # a vrft.train.step_signals.StepSignals: the step's learning signals
         self.seconds = 0.0  # time spent in this reward (for the step-time split)
         self.nonfinite = 0
 
@@ -269,6 +283,8 @@ class NamedReward:
             out.append(None if v is None else float(v))
         self.seconds += time.perf_counter() - start
         state = kwargs.get("trainer_state")
-        if self.recorder is not None and state is not None:
-            self.recorder.add(self.__name__, state.global_step, completions, out, kwargs)
+        if state is not None:
+            for sink in (self.recorder, self.signals):
+                if sink is not None:
+                    sink.add(self.__name__, state.global_step, completions, out, kwargs)
         return out
