@@ -95,7 +95,9 @@ def test_advantages_match_trl(scale):
     if scale != "none":
         expected = expected / (std + 1e-4)
     expected = torch.nan_to_num(expected, nan=0.0)
-    assert advantages(totals, g, scale) == pytest.approx(expected.tolist(), rel=1e-6, abs=1e-9)  # TRL: float32 Bessel
+    assert advantages(totals, g, scale) == pytest.approx(
+        expected.tolist(), rel=1e-6, abs=1e-9
+    )  # TRL: float32 Bessel
 
 
 def test_reason_keys():
@@ -173,3 +175,25 @@ def test_a_flat_run_warns_and_ends_with_a_summary_and_curves(make_config, caplog
     out = capsys.readouterr()
     assert "'rewards/format/mean'" not in out.out + out.err  # TRL's raw dict is not printed
     assert "is_gradient_checkpointing" not in out.err
+
+
+def test_resume_key_lists_are_short_and_only_during_a_run():
+    from vrft.train.run_log import ShortKeyLists, quiet_run
+
+    keys = [f"model.visual.blocks.{i}.attn.qkv.weight" for i in range(200)]
+    msg = f"There were missing keys in the checkpoint model loaded: {keys}."
+    record = logging.LogRecord("transformers.trainer", logging.WARNING, __file__, 1, msg, None, None)
+    assert ShortKeyLists().filter(record)
+    short = record.getMessage()
+    assert short.startswith(
+        "There were missing keys in the checkpoint model loaded: 200 keys (model.visual.blocks.0"
+    )
+    assert short.endswith(", ...)") and len(short) < 200
+    other = logging.LogRecord(
+        "transformers.trainer", logging.WARNING, __file__, 1, "something else", None, None
+    )
+    assert ShortKeyLists().filter(other) and other.getMessage() == "something else"
+    trainer_log = logging.getLogger("transformers.trainer")
+    with quiet_run():
+        assert any(isinstance(f, ShortKeyLists) for f in trainer_log.filters)
+    assert not any(isinstance(f, ShortKeyLists) for f in trainer_log.filters)

@@ -40,7 +40,7 @@ from vrft.train.processes import (
     world_size,
 )
 from vrft.train.run_dir import prepare_output_dir, release_output_dir, schedule_of
-from vrft.train.run_log import StepLine, finish_run, quiet_trainer, quiet_warnings
+from vrft.train.run_log import StepLine, finish_run, quiet_run, quiet_trainer
 from vrft.train.step_signals import FlatWatch, StepSignals
 from vrft.train.timing import StepTimer
 
@@ -123,7 +123,7 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
         report_to=cfg.output.report_to, schedule=schedule_of(cfg),
     )  # fmt: skip
     try:
-        with quiet_warnings():  # transformers' per-step deprecation warning, which is not the user's to fix
+        with quiet_run():  # no per-step deprecation warning, short key lists on a resume
             return _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbacks, trainer_hook)
     finally:
         release_output_dir(out)

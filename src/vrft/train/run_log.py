@@ -7,6 +7,8 @@
 - `summarize(rows)`: the run's summary from its `metrics.jsonl` rows (first vs last window of the
   reward, flat-group share, truncation, parse failures by reason, KL), written to `summary.json`
   (`write_summary`) and logged as one line (`summary_line`).
+- `quiet_run`: transformers' per-step deprecation warning filtered by its exact message, and the
+  Trainer's key lists on a resume shortened to counts and a few names, for the run only;
 - `curves.png` (`vrft.report.plots.plot_training_curves`): reward, KL, zero-sd share and parse-fail
   curves, drawn from the same rows.
 
@@ -16,6 +18,7 @@ summary and the curves cover every step.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import logging
@@ -38,13 +41,48 @@ QUIET_WARNINGS = (
 )  # fmt: skip
 
 
+#: Loggers whose key-list warnings `ShortKeyLists` shortens (the Trainer's reload of a checkpoint).
+KEY_LIST_LOGGERS = ("transformers.trainer",)
+#: How many names of a key list are kept.
+KEY_LIST_NAMES = 3
+
+
+class ShortKeyLists(logging.Filter):
+    """Shorten "There were missing/unexpected keys in the checkpoint model loaded: [...]" (every key of
+    the model on a resume, ~2,000 characters) to a count and the first `KEY_LIST_NAMES` names. A
+    `logging.Filter` on transformers' logger: public logging API, nothing of transformers is patched."""
+
+    PATTERN = re.compile(r"^(There were \w+ keys in the checkpoint model loaded): \[(.*)\]\.?$", re.DOTALL)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        m = self.PATTERN.match(str(record.msg)) if not record.args else None
+        if m is None:
+            return True
+        try:
+            keys = ast.literal_eval(f"[{m.group(2)}]")
+        except (ValueError, SyntaxError):
+            return True
+        names = ", ".join(map(str, keys[:KEY_LIST_NAMES])) + (", ..." if len(keys) > KEY_LIST_NAMES else "")
+        record.msg = f"{m.group(1)}: {len(keys)} keys ({names})"
+        return True
+
+
 @contextlib.contextmanager
-def quiet_warnings() -> Iterator[None]:
-    """Silence `QUIET_WARNINGS` (exact messages) for the duration of a vrft run only."""
-    with warnings.catch_warnings():
-        for category, message in QUIET_WARNINGS:
-            warnings.filterwarnings("ignore", message=message, category=category)
-        yield
+def quiet_run() -> Iterator[None]:
+    """For the duration of a vrft run only: silence `QUIET_WARNINGS` (exact messages) and shorten the
+    Trainer's key lists on a resume (`ShortKeyLists`)."""
+    short = ShortKeyLists()
+    loggers = [logging.getLogger(name) for name in KEY_LIST_LOGGERS]
+    for lg in loggers:
+        lg.addFilter(short)
+    try:
+        with warnings.catch_warnings():
+            for category, message in QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=category)
+            yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(short)
 
 
 def quiet_trainer(trainer: Any) -> None:
