@@ -228,22 +228,43 @@ class SampleRecorder:
 
 
 class SampleWriter(TrainerCallback):
-    """Append the rows of a `SampleRecorder` to `samples.jsonl` at the end of each step."""
+    """Append the rows of a `SampleRecorder` to `samples.jsonl` at the end of each step.
 
-    def __init__(self, recorder: SampleRecorder, path: str | Path, weights: Mapping[str, float]):
+    Each row gets `score` (the weighted total reward) and, given `group_size` G, `group` (the index of
+    its prompt's group in the batch: rows i // G); given `signals` (a `vrft.train.step_signals.StepSignals`,
+    added to the trainer before this callback), `advantage`: the GRPO advantage of the completion as the
+    configured TRL run computes it (`vrft.train.step_signals.advantages`)."""
+
+    def __init__(
+        self,
+        recorder: SampleRecorder,
+        path: str | Path,
+        weights: Mapping[str, float],
+        *,
+        group_size: int | None = None,
+        signals: Any = None,
+    ):
         self.recorder = recorder
         self.path = Path(path)
         self.weights = dict(weights)
+        self.group_size = group_size
+        self.signals = signals
 
     def on_step_end(self, args, state, control, **kwargs):
         rows = self.recorder.pop()
         if not rows or not state.is_world_process_zero:
             return
+        finished = self.signals.finish(state.global_step) if self.signals is not None else None
+        adv = finished[1] if finished is not None else []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
-            for row in rows:
+            for i, row in enumerate(rows):
                 rewards = row["rewards"]
                 row["score"] = sum(self.weights.get(k, 1.0) * v for k, v in rewards.items() if v is not None)
+                if self.group_size:
+                    row["group"] = i // self.group_size
+                if i < len(adv):
+                    row["advantage"] = adv[i]
                 f.write(json.dumps(row, default=str) + "\n")
 
 

@@ -218,7 +218,9 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
         out / "metrics.jsonl", extra=lambda: {**timer.pop_window(), **signals.pop_window()},
         on_row=StepLine(trainer.args.max_steps if trainer.args.max_steps > 0 else None),
     ))  # fmt: skip
-    trainer.add_callback(SampleWriter(recorder, out / "samples.jsonl", dict(zip(names, weights))))
+    trainer.add_callback(SampleWriter(
+        recorder, out / "samples.jsonl", dict(zip(names, weights)), group_size=g.num_generations, signals=signals
+    ))  # fmt: skip
     trainer.add_callback(ContractWriter(contract, main))
     for cb in extra_callbacks or []:
         trainer.add_callback(cb)
