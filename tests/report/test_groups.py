@@ -35,7 +35,7 @@ def test_samples_html_shows_one_image_per_group_with_rewards_and_advantages(tmp_
     assert first.count("<tr><td") == 2 and "detection_iou" in first
     assert re.search(r"<text [^>]*>#1</text>", first) and re.search(r"<text [^>]*>#2</text>", first)
     assert "flat group" not in first and "flat group" in blocks[1] and "flat group" in blocks[2]
-    assert 'data-fail="1"' in blocks[2] and "no: no answer" in blocks[2]
+    assert 'data-fail="1"' in blocks[2] and "failed (no answer)" in blocks[2]
 
 
 def test_box_labels_do_not_overlap():

@@ -42,7 +42,9 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
 
     rows = [_normalise(r) for r in rows]
     first = rows[0]
-    figure_sample = {k: first.get(k) for k in ("image", "image_path", "width", "height", "gt_boxes", "crowd_boxes")}
+    figure_sample = {
+        k: first.get(k) for k in ("image", "image_path", "width", "height", "gt_boxes", "crowd_boxes")
+    }
     boxes, labels, colors = [], [], []
     for i, r in enumerate(rows):
         for box in r.get("pred_boxes") or []:
@@ -56,12 +58,17 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
     reward_names = list(dict.fromkeys(k for r in rows for k in (r.get("rewards") or {})))
     scores = [_num(r.get("score")) for r in rows]
     flat = len(rows) > 1 and all(s is not None for s in scores) and max(scores) - min(scores) <= 1e-9
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in reward_names)
+    head = "".join(
+        f"<th>{html.escape(n)}{' (1 = not read: bad)' if n.startswith('parse_fail') else ''}</th>"
+        for n in reward_names
+    )
     body = []
     for i, r in enumerate(rows):
         think, answer = _split(r)
         ok = r.get("parse_ok")
-        status = "yes" if ok else (f"no: {html.escape(str(r.get('reason') or ''))}" if ok is False else "—")
+        status = (
+            "yes" if ok else (f"failed ({html.escape(str(r.get('reason') or '?'))})" if ok is False else "—")
+        )
         pred = r.get("pred_label")
         shown = answer if answer is not None else r.get("completion")
         cells = "".join(f"<td>{_fmt((r.get('rewards') or {}).get(n))}</td>" for n in reward_names)
@@ -86,7 +93,7 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
     data_score = f"{sum(mean) / len(mean):.6g}" if mean else ""
     fail = "1" if any(r.get("parse_ok") is False for r in rows) else "0"
     table = (
-        f'<table class="group"><tr><th>#</th><th>parsed</th><th>label</th>{head}<th>total</th>'
+        f'<table class="group"><tr><th>#</th><th>answer read</th><th>label</th>{head}<th>total</th>'
         f"<th>advantage</th><th>answer (click for the completion)</th></tr>{''.join(body)}</table>"
     )
     return (

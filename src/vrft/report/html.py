@@ -61,6 +61,12 @@ GT_COLOR = "#00c853"
 """Stroke colour of ground-truth boxes (green)."""
 PRED_COLOR = "#ff1744"
 """Stroke colour of predicted boxes (red)."""
+BOX_TASKS = ("detection", "grounding", "counting", "multi_image_grounding")
+"""Tasks whose samples show a boxes row (truth / predicted counts)."""
+NO_BOX_TASKS = ("classification", "ocr", "temporal_grounding")
+"""Tasks with no boxes: no boxes row even where a sample carries empty box lists."""
+CONFIDENCE_TASKS = ("detection",)
+"""Tasks whose answers carry a confidence per box."""
 THUMB_MAX_SIDE = 384
 """Longest side of an embedded thumbnail, pixels."""
 MAX_EMBEDDED_IMAGES = 400
@@ -193,6 +199,13 @@ def _figure(sample: Mapping[str, Any], cache: dict, base_dir: Path | None) -> st
     return "".join(parts)
 
 
+def reward_label(name: str) -> str:
+    """A reward's row label; the `parse_fail_*` diagnostics say that 1 is bad (they are not rewards)."""
+    if name.startswith("parse_fail"):
+        return f"{name} (1 = answer not read: bad; a diagnostic, weight 0)"
+    return f"reward {name}"
+
+
 def _split(sample: Mapping[str, Any]) -> tuple[str | None, str | None]:
     think, answer = sample.get("think"), sample.get("answer")
     text = sample.get("completion")
@@ -246,17 +259,20 @@ def _sample_html(sample: Mapping[str, Any], cache: dict, base_dir: Path | None =
     if sample.get("step") is not None:
         rows.append(f"<tr><th>step</th><td>{html.escape(str(sample['step']))}</td></tr>")
     rows.append(f'<tr><th>score</th><td class="score">{_fmt(score)}</td></tr>')
+    task = sample.get("task")
     confs = sample.get("confidences")
-    if confs:
+    if confs and task in (None, *CONFIDENCE_TASKS):
         rows.append(f"<tr><th>confidences</th><td>{', '.join(_fmt(c) for c in confs)}</td></tr>")
     for name, value in (sample.get("rewards") or {}).items():
-        rows.append(f"<tr><th>reward {html.escape(str(name))}</th><td>{_fmt(value)}</td></tr>")
+        rows.append(f"<tr><th>{html.escape(reward_label(str(name)))}</th><td>{_fmt(value)}</td></tr>")
     if parse_ok is not None:
         reason = html.escape(str(sample.get("reason") or ""))
         status = "yes" if parse_ok else f"failed ({reason})" if reason else "failed"
         rows.append(f"<tr><th>answer read</th><td>{status}</td></tr>")
     n_gt, n_pred = len(sample.get("gt_boxes") or []), len(sample.get("pred_boxes") or [])
-    has_boxes = sample.get("gt_boxes") is not None or sample.get("pred_boxes") is not None
+    has_boxes = (sample.get("gt_boxes") is not None or sample.get("pred_boxes") is not None) and (
+        task in BOX_TASKS or (task not in NO_BOX_TASKS and (n_gt or n_pred))
+    )
     if has_boxes:
         rows.append(f"<tr><th>boxes</th><td>{n_gt} truth, {n_pred} predicted</td></tr>")
     fig = (
@@ -300,17 +316,9 @@ def _flatten(metrics: Mapping[str, Any], prefix: str = "") -> tuple[list[tuple[s
 
 
 def _metrics_html(metrics: Mapping[str, Any] | None) -> str:
-    if not metrics:
-        return ""
-    scalars, tables = _flatten(metrics)
-    out = ['<h2>Metrics</h2><table class="metrics" id="metrics">']
-    out += [f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in scalars]
-    out.append("</table>")
-    for name, table in tables.items():
-        out.append(f'<h3>{html.escape(name)}</h3><table class="metrics per-class">')
-        out += [f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in table.items()]
-        out.append("</table>")
-    return "".join(out)
+    from vrft.report.metrics_table import metrics_html
+
+    return metrics_html(metrics)
 
 
 _CSS = """
@@ -399,9 +407,11 @@ def render_report(
         f'<option value="{v}"{" selected" if v == sort else ""}>{label}</option>'
         for v, label in (("file", "file order"), ("worst", "worst score first"), ("best", "best score first"))
     )
+    from vrft.report.metrics_table import CSS as METRICS_CSS
+
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}{METRICS_CSS}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>{_metrics_html(metrics)}"
         '<div class="controls"><label>sort <select id="sort">'
         f"{options}</select></label> "
