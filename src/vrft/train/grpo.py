@@ -181,7 +181,7 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     signals = StepSignals(
         {name: w for (name, _), w in zip(reward_pairs, weights, strict=True)}, g.num_generations,
         g.max_completion_length, scale_rewards=g.scale_rewards, reason=_reason(parse),
-        completion_text=_completion_text, watch=watch if main else None,
+        completion_text=_completion_text, watch=watch if main else None, is_main=main,
     )  # fmt: skip
     rewards = [NamedReward(fn, name, recorder, signals) for name, fn in reward_pairs]
     names = [r.__name__ for r in rewards]

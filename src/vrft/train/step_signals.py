@@ -146,6 +146,7 @@ class StepSignals(TrainerCallback):
         counters: the counters to run (default `COUNTERS`).
         completion_text: a TRL completion -> its text.
         watch: a `FlatWatch` fed the zero-sd share of every step (None: no warning).
+        is_main: only the main process keeps the window (`pop_window`, read by its `MetricsWriter`).
     """
 
     def __init__(
@@ -159,6 +160,7 @@ class StepSignals(TrainerCallback):
         counters: Sequence[Callable[[StepBatch], Mapping[str, float]]] = COUNTERS,
         completion_text: Callable[[Any], str] = str,
         watch: FlatWatch | None = None,
+        is_main: bool = True,
     ):
         self.weights = dict(weights)
         self.group_size = group_size
@@ -168,6 +170,7 @@ class StepSignals(TrainerCallback):
         self.counters = list(counters)
         self.completion_text = completion_text
         self.watch = watch
+        self.is_main = is_main
         self._pending: dict[
             int, list[dict[str, Any]]
         ] = {}  # step -> chunks {"completions", "columns", "rewards"}
@@ -242,7 +245,8 @@ class StepSignals(TrainerCallback):
                 logger.warning(
                     "step signals: counter %s failed (%s)", getattr(counter, "__name__", counter), err
                 )
-        self._window.append(metrics)
+        if self.is_main:
+            self._window.append(metrics)
         self.last = (batch, adv)
         if self.watch is not None and "train/zero_sd_share" in metrics:
             self.watch.update(step, metrics["train/zero_sd_share"], metrics)
