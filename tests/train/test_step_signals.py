@@ -142,6 +142,8 @@ def test_summary_and_line():
     assert "0.150 -> 0.550" in line and "1 warning" in line and "mostly no_answer" in line
     step = StepLine(6).line(rows[0])
     assert step.startswith("step 1/6") and "zero-sd 100 %" in step and "parse-fail 50 %" in step
+    sft = StepLine(None).line({"step": 2, "train/loss": 1.25, "train/learning_rate": 5e-05})
+    assert sft == "step 2  loss 1.2500  lr 5e-05"
     panels = curve_series(rows)
     assert set(panels["parse failures"]) == {"no_answer"} and len(panels["reward"]["total (weighted)"]) == 6
 
