@@ -117,6 +117,21 @@ def test_flat_watch_warns_once_per_window(caplog):
     assert "identical rewards" in msg and "`grpo.temperature`" in msg and "`grpo.num_generations`" in msg
 
 
+def test_a_short_all_flat_run_still_warns_at_its_end(caplog):
+    watch = FlatWatch(0.75, 5, temperature=1.0)
+    with caplog.at_level(logging.WARNING, logger="vrft.train.step_signals"):
+        for step in (1, 2):
+            watch.update(step, 1.0, {"train/zero_sd_share": 1.0})
+        assert watch.warnings == []
+        watch.end()
+    assert watch.warnings == [2] and "identical rewards" in caplog.records[-1].getMessage()
+    mixed = FlatWatch(0.75, 5, temperature=1.0)
+    for step, share in ((1, 1.0), (2, 0.0), (3, 1.0)):
+        mixed.update(step, share, {"train/zero_sd_share": share})
+    mixed.end()
+    assert mixed.warnings == []  # not every step was flat: no warning before a window is full
+
+
 def test_flat_watch_blames_parse_failures_and_low_temperature():
     watch = FlatWatch(0.5, 1, temperature=0.05)
     watch.update(1, 1.0, {"train/zero_sd_share": 1.0, "train/parse_fail/no_answer": 0.9})
@@ -152,7 +167,7 @@ def test_a_flat_run_warns_and_ends_with_a_summary_and_curves(make_config, caplog
     """A random tiny model never answers in format: every group is flat. The warning must fire."""
     from vrft.train import run_grpo
 
-    cfg = make_config(overrides=["rewards.extra=[]", "output.flat_warning_steps=2"])
+    cfg = make_config(overrides=["rewards.extra=[]"])  # 2 steps, fewer than output.flat_warning_steps=5
     with caplog.at_level(logging.INFO, logger="vrft"):
         run = run_grpo(cfg).parent
     rows = [r for r in read_jsonl(run / "metrics.jsonl") if "train/reward" in r]

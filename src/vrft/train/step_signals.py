@@ -255,6 +255,10 @@ class StepSignals(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self.finish(state.global_step)
 
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.watch is not None:
+            self.watch.end()
+
     def pop_window(self) -> dict[str, float]:
         """Mean of each metric over the steps since the last call (a reason absent in a step counts 0)."""
         if not self._window:
@@ -275,6 +279,7 @@ class StepSignals(TrainerCallback):
 class FlatWatch:
     """Warn when the zero-sd share is above `threshold` for `steps` consecutive steps, at most once per
     window: after a warning the count starts again, so a run that stays flat warns every `steps` steps.
+    A run shorter than `steps` whose every step was flat warns once at its end (`end`).
 
     `temperature` picks the fix (the doctor's: `vrft.doctor.verdict.flat_groups_fix`)."""
 
@@ -286,9 +291,13 @@ class FlatWatch:
         self.run = 0
         self.warnings: list[int] = []  # steps at which a warning fired
         self.steps_above = 0
+        self.seen = 0
+        self.last_step = 0
         self._recent: list[dict[str, float]] = []
 
     def update(self, step: int, share: float, metrics: Mapping[str, float]) -> None:
+        self.seen += 1
+        self.last_step = step
         self._recent = (self._recent + [dict(metrics)])[-self.steps :]
         if share >= self.threshold:
             self.run += 1
@@ -299,6 +308,12 @@ class FlatWatch:
             self.run = 0
             self.warnings.append(step)
             self.log.warning(self.message(step))
+
+    def end(self) -> None:
+        """At the end of training: a run shorter than `steps` whose every step was flat still warns once."""
+        if not self.warnings and self.seen and self.run == self.seen:
+            self.warnings.append(self.last_step)
+            self.log.warning(self.message(self.last_step))
 
     def message(self, step: int) -> str:
         from vrft.doctor.verdict import flat_groups_fix
