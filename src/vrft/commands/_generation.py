@@ -24,7 +24,9 @@ def check_device(name: str) -> None:
         if count == 0:
             raise UserError(f"--device {name}: no CUDA GPU is available here; use --device cpu (or auto)")
         if dev.index is not None and dev.index >= count:
-            raise UserError(f"--device {name}: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1})")
+            raise UserError(
+                f"--device {name}: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1})"
+            )
 
 
 def check_positive(args: argparse.Namespace, names: tuple[str, ...]) -> None:

@@ -37,7 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--task",
         choices=(
-            "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding",
+            "detection",
+            "classification",
+            "grounding",
+            "counting",
+            "ocr",
+            "temporal_grounding",
             "multi_image_grounding",
         ),
         help="default: the records' task",
@@ -238,7 +243,10 @@ def rescore_coordinates(args) -> dict:
     if args.convention != "auto":
         if convention is not None and args.convention != convention:
             logger.warning(
-                "--convention %s overrides the convention %s recorded in %s", args.convention, convention, source
+                "--convention %s overrides the convention %s recorded in %s",
+                args.convention,
+                convention,
+                source,
             )
         convention, source = args.convention, "--convention"
     if convention is None:
@@ -303,7 +311,9 @@ def _claim_out(args: argparse.Namespace) -> None:
 
     resolved = Path(os.path.realpath(args.out))
     if resolved == resolved.parent:
-        raise UserError(f"--out {args.out} is the filesystem root; give a directory of its own, e.g. eval/run1")
+        raise UserError(
+            f"--out {args.out} is the filesystem root; give a directory of its own, e.g. eval/run1"
+        )
     inputs = [args.model, args.predictions, args.data, args.coco_gt, args.lvis_gt, args.images,
               getattr(args, "presence_from", None)]  # fmt: skip
     check_dir_output(args.out, inputs=inputs, writes=EVAL_OUTPUTS)

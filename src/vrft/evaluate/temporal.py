@@ -52,7 +52,9 @@ class TemporalGroundingEvaluator(SampleEvaluator):
         """``R@0.3``, ``R@0.5``, ``R@0.7``, ``mIoU``, ``format_ok``, ``parse_fail`` (%) and the count."""
         n = len(self.rows)
         rows = self.rows
-        out: dict[str, Any] = {f"R@{t}": percent(sum(1 for r in rows if r["iou"] >= t), n) for t in THRESHOLDS}
+        out: dict[str, Any] = {
+            f"R@{t}": percent(sum(1 for r in rows if r["iou"] >= t), n) for t in THRESHOLDS
+        }
         out.update(
             mIoU=percent(sum(r["iou"] for r in rows), n),
             format_ok=percent(sum(r["rewards"]["format"] for r in rows), n),

@@ -40,7 +40,15 @@ from vrft.errors import UserError
 logger = logging.getLogger(__name__)
 
 CONTRACT_FILE = "vrft.json"
-TASKS = ("detection", "classification", "grounding", "counting", "ocr", "temporal_grounding", "multi_image_grounding")
+TASKS = (
+    "detection",
+    "classification",
+    "grounding",
+    "counting",
+    "ocr",
+    "temporal_grounding",
+    "multi_image_grounding",
+)
 MEDIA_BUDGETS = ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels")
 """The many-image / video budgets a contract keeps (the `model.*` config keys of the same names)."""
 ANSWER_FORMATS = ("think", "answer_only")
@@ -160,7 +168,14 @@ def read_contract(model_dir: str | os.PathLike) -> ModelContract | None:
         raise bad("answer_format", "one of " + ", ".join(ANSWER_FORMATS))
     if values["coordinate_convention"] not in CONVENTIONS:
         raise bad("coordinate_convention", "one of " + ", ".join(CONVENTIONS))
-    for name in ("min_pixels", "max_pixels", "max_images", "video_max_frames", "video_max_pixels", "video_min_pixels"):
+    for name in (
+        "min_pixels",
+        "max_pixels",
+        "max_images",
+        "video_max_frames",
+        "video_max_pixels",
+        "video_min_pixels",
+    ):
         v = values[name]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
             raise bad(name, "null or a positive integer")
@@ -354,7 +369,11 @@ def recorded_coordinates(predictions: str | None) -> dict:
     run = _recorded_run(predictions) if predictions else {}
     source = f"{Path(predictions).parent / 'metrics.json'}" if run.get("convention") else None
     convention, budget = run.get("convention"), run.get("pixel_budget")
-    lo, hi = budget if isinstance(budget, list) and len(budget) == 2 else (run.get("min_pixels"), run.get("max_pixels"))
+    lo, hi = (
+        budget
+        if isinstance(budget, list) and len(budget) == 2
+        else (run.get("min_pixels"), run.get("max_pixels"))
+    )
     model = run.get("model")
     candidates = [model] if isinstance(model, str) else []
     candidates += [Path(predictions).parent / "final"] if predictions else []

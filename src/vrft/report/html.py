@@ -112,7 +112,12 @@ def _fmt(v: Any) -> str:
 
 
 def _rects(
-    boxes: Any, color: str, cls: str, labels: list[str] | None = None, font: float = 14.0, dashed: bool = False
+    boxes: Any,
+    color: str,
+    cls: str,
+    labels: list[str] | None = None,
+    font: float = 14.0,
+    dashed: bool = False,
 ) -> list[str]:
     out = []
     dash = ' stroke-dasharray="8 5"' if dashed else ""

@@ -25,6 +25,7 @@ from typing import Any
 
 from vrft.config import VrftConfig
 from vrft.outputs import atomic_write_text
+from vrft.rewards.tools import tool_reward_pairs
 from vrft.train import builder, speed
 from vrft.train.callbacks import MetricsWriter, NamedReward, SampleRecorder, SampleWriter, truncate_jsonl
 from vrft.train.checkpoints import checkpoint_step
@@ -41,6 +42,7 @@ from vrft.train.processes import (
 )
 from vrft.train.run_dir import prepare_output_dir, release_output_dir, schedule_of
 from vrft.train.timing import StepTimer
+from vrft.train.tool_setup import tool_run
 
 logger = logging.getLogger(__name__)
 
@@ -148,11 +150,20 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     speed.refuse_data_parallel(args.n_gpu)
 
     model, processor, convention = builder.load_policy(cfg, precision.weights, checkpoint)
+    tools = tool_run(cfg, model, processor, convention) if cfg.tools.enabled else None
+    if tools is not None:
+        args.max_tool_calling_iterations = tools.max_iterations
+        reward_pairs = tool_reward_pairs(reward_pairs, weights)
+        reward_pairs[0] = (reward_pairs[0][0], tools.stats.wrap(reward_pairs[0][1]))
     if cfg.model.freeze_vision:
         logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
     frame_fn = builder.make_frame_fn(convention, processor)
     contract = training_contract(
-        task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think"),
+        task_name,
+        records,
+        convention,
+        processor,
+        getattr(cfg.data, "answer_format", "think"),
         model_cfg=cfg.model,
     )
     contract = builder.with_task_prompt(contract, task, records, convention)
@@ -175,7 +186,9 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     names = [r.__name__ for r in rewards]
     g = cfg.grpo
     modes = {name: speed.mode_of(g.speedups, getattr(g, name)) for name in speed.SPEEDUPS}
-    rollout = speed.rollout_candidate(model, modes["shared_prefill"], use_vllm=g.use_vllm)
+    rollout = speed.rollout_candidate(
+        model, modes["shared_prefill"], use_vllm=g.use_vllm, tools=tools is not None
+    )
     with speed.quiet_rollout_warning():
         trainer = GRPOTrainer(
             model=model,
@@ -185,8 +198,9 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
             processing_class=processor,
             peft_config=builder.lora_config(cfg, model),
             rollout_func=rollout,
+            environment_factory=tools.environment if tools is not None else None,
         )
-    speed.apply(trainer, rollout, modes, use_vllm=g.use_vllm)
+    speed.apply(trainer, rollout, modes, use_vllm=g.use_vllm, tools=tools is not None)
     trainable, total = builder.count_parameters(trainer.model)
     logger.info(
         "GRPO: %d %s prompts, G=%d, %d prompts/step (%d processes x %d x accumulation %d), rewards %s, "
@@ -201,7 +215,8 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
         timed.append(_innermost(trainer.ref_model))
     timer = StepTimer(timed, lambda: sum(r.seconds for r in rewards))
     trainer.add_callback(timer)
-    trainer.add_callback(MetricsWriter(out / "metrics.jsonl", extra=timer.pop_window))
+    extra = timer.pop_window if tools is None else _merged(timer.pop_window, tools.stats.pop_window)
+    trainer.add_callback(MetricsWriter(out / "metrics.jsonl", extra=extra))
     trainer.add_callback(SampleWriter(recorder, out / "samples.jsonl", dict(zip(names, weights))))
     trainer.add_callback(ContractWriter(contract, main))
     for cb in extra_callbacks or []:
@@ -218,6 +233,11 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     if main:
         write_samples_html(out, title=f"{cfg.name or 'vrft'}: training samples")
     return final
+
+
+def _merged(*windows):
+    """One `MetricsWriter.extra` from several (the step-time split, the tool counters)."""
+    return lambda: {k: v for window in windows for k, v in window().items()}
 
 
 def _innermost(model: Any) -> Any:

@@ -121,7 +121,11 @@ def _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_
         logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
     dataset = build_sft_dataset(records, task, builder.make_frame_fn(convention, processor))
     contract = training_contract(
-        task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think"),
+        task_name,
+        records,
+        convention,
+        processor,
+        getattr(cfg.data, "answer_format", "think"),
         model_cfg=cfg.model,
     )
     contract = builder.with_task_prompt(contract, task, records, convention)
