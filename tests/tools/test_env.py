@@ -82,6 +82,8 @@ def test_zoom_in_resized_pixels_convention_uses_the_processor_resized_size():
         (lambda e: e.zoom_in([0, 0, float("nan"), 10]), "finite"),
         (lambda e: e.zoom_in([0, 0, 1000, 1]), "smaller than one pixel"),
         (lambda e: e.zoom_in([0, 0, 1000, 15]), "too thin"),
+        (lambda e: e.zoom_in([0, 0, 1000, 1000]), "zoom on a smaller part"),
+        (lambda e: e.zoom_in([20, 0, 1000, 950]), "zoom on a smaller part"),
         (lambda e: e.rotate(45), "90, 180, 270"),
         (lambda e: e.rotate(True), "must be a number"),
         (lambda e: e.adjust(10, 1), "brightness must be between"),

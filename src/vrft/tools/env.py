@@ -131,6 +131,7 @@ class ToolEnvironment:
     def _zoom_in(self, bbox_2d: Any) -> list:
         def run():
             box_model = ops.check_box(bbox_2d, self.frame.extent)
+            ops.check_zoom_region(box_model, self.frame.extent)
             box_px = self.frame.decode(box_model)
             out = ops.zoom(self.image, box_px, self._settings.max_pixels)
             where = self._in_original(tuple(box_px))

@@ -27,6 +27,9 @@ BRIGHTNESS_RANGE = (0.25, 4.0)
 """`adjust`: brightness factor bounds (1 = unchanged, PIL.ImageEnhance.Brightness)."""
 CONTRAST_RANGE = (0.25, 4.0)
 """`adjust`: contrast factor bounds (1 = unchanged, PIL.ImageEnhance.Contrast)."""
+MAX_ZOOM_SHARE = 0.9
+"""`zoom_in`: a region covering this share of the current image or more is refused (it would not narrow the
+view: the "zoom on the whole image" exploit of a tool bonus)."""
 MAX_ASPECT = 100.0
 """Longest over shortest side of a zoom region; beyond it the image processors refuse the image."""
 
@@ -66,6 +69,17 @@ def check_box(bbox_2d: Any, extent: tuple[float, float]) -> tuple[float, float, 
             f"[{_fmt(ex)}, {_fmt(ey)}]"
         )
     return x1, y1, x2, y2
+
+
+def check_zoom_region(box: Sequence[float], extent: tuple[float, float]) -> None:
+    """Refuse a zoom region covering `MAX_ZOOM_SHARE` of the image or more."""
+    x1, y1, x2, y2 = box
+    share = (x2 - x1) * (y2 - y1) / (extent[0] * extent[1])
+    if share >= MAX_ZOOM_SHARE:
+        raise ToolCallError(
+            f"the region covers {share:.0%} of the image you see; zoom on a smaller part of it "
+            f"(under {MAX_ZOOM_SHARE:.0%})"
+        )
 
 
 def _fmt(v: float) -> str:
