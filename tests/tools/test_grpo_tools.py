@@ -4,6 +4,7 @@ it cannot serve in one line."""
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 import torch
@@ -62,6 +63,12 @@ def test_grpo_with_tools_trains_and_logs_the_tool_counters(make_config, caplog):
         # ... and is paid when "circle" is right (the task's answer reward; `varied`, a user reward, is not one)
         assert r["train/reward/tool_bonus"] in (0.0, 0.25)
         assert torch.isfinite(torch.tensor(r["train/loss"]))
+    # samples.jsonl shows every turn; the parsed answer is the final one
+    samples = read_jsonl(final.parent / "samples.jsonl")
+    zoomed = [r for r in samples if '"name": "zoom_in"' in r["completion"] and "[image" in r["completion"]]
+    shown = re.compile(r"<tool_response>\[image \d+x\d+\] zoom_in: the region")
+    assert zoomed and all(shown.search(r["completion"]) for r in zoomed)
+    assert all(r["pred_label"] == "circle" for r in zoomed)
     log = caplog.text
     assert "speed: shared prefill stands aside: tools.enabled" in log
     assert "speed: image de-duplication stands aside: tools.enabled" in log

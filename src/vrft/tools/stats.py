@@ -132,3 +132,42 @@ class ToolStats:
             "train/tools/used": used / n,
             "train/tools/answered": answered / n,
         }
+
+
+# ------------------------------------------------------------------------------------- transcripts
+def transcript(completion: Any) -> str:
+    """A multi-turn completion as one readable text in Qwen's tool markup: each assistant turn, its calls
+    as ``<tool_call>{json}</tool_call>``, each result as ``<tool_response>text [image WxH]</tool_response>``
+    (samples.jsonl under tools). A string completion is returned as it is."""
+    import json
+
+    if not isinstance(completion, list | tuple):
+        return completion_text(completion)
+    parts = []
+    for m in completion:
+        if not isinstance(m, dict):
+            continue
+        if m.get("role") == "tool":
+            content = m.get("content")
+            blocks = content if isinstance(content, list) else [{"type": "text", "text": str(content)}]
+            shown = []
+            for b in blocks:
+                image = b.get("image") if isinstance(b, dict) else None
+                if image is not None:
+                    shown.append(f"[image {getattr(image, 'width', '?')}x{getattr(image, 'height', '?')}]")
+                elif isinstance(b, dict) and isinstance(b.get("text"), str):
+                    shown.append(b["text"])
+            parts.append(f"<tool_response>{' '.join(shown)}</tool_response>")
+            continue
+        parts.append(completion_text(m))
+        for call in m.get("tool_calls") or []:
+            fn = call.get("function", call) if isinstance(call, dict) else {}
+            body = {"name": fn.get("name"), "arguments": fn.get("arguments")}
+            parts.append(f"<tool_call>{json.dumps(body, default=str)}</tool_call>")
+    return "".join(parts)
+
+
+def final_of_transcript(text: str) -> str:
+    """The final answer of a `transcript`: the text after the last tool result, "" when it holds a call."""
+    tail = text.rsplit("</tool_response>", 1)[-1]
+    return "" if "<tool_call>" in tail else tail

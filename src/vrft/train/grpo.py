@@ -26,6 +26,7 @@ from typing import Any
 from vrft.config import VrftConfig
 from vrft.outputs import atomic_write_text
 from vrft.rewards.tools import tool_reward_pairs
+from vrft.tools.stats import final_of_transcript, transcript
 from vrft.train import builder, speed
 from vrft.train.callbacks import MetricsWriter, NamedReward, SampleRecorder, SampleWriter, truncate_jsonl
 from vrft.train.checkpoints import checkpoint_step
@@ -174,12 +175,13 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     )  # fmt: skip
     train_dataset = dataset.select(order)
 
+    parse = _parser(records, task, frame_fn)
     recorder = SampleRecorder(
         every=cfg.output.sample_every,
         num=cfg.output.num_samples,
         describe=_describer(records, task, frame_fn),
-        parse=_parser(records, task, frame_fn),
-        completion_text=_completion_text,
+        parse=parse if tools is None else _final_answer_parser(parse),
+        completion_text=_completion_text if tools is None else transcript,
         is_main=main,
     )
     rewards = [NamedReward(fn, name, recorder) for name, fn in reward_pairs]
@@ -233,6 +235,11 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     if main:
         write_samples_html(out, title=f"{cfg.name or 'vrft'}: training samples")
     return final
+
+
+def _final_answer_parser(parse):
+    """Under tools a sample's completion is the whole transcript; its parsed answer is the final one."""
+    return lambda text, record_id: parse(final_of_transcript(text), record_id)
 
 
 def _merged(*windows):
