@@ -192,3 +192,20 @@ def test_tool_names_and_the_config_section():
     ]:
         with pytest.raises(ConfigError, match=what):
             load_config({**base, "tools": bad})
+
+
+def test_the_contract_remembers_tools_and_refuses_a_bad_tools_field(tmp_path):
+    import json
+
+    from vrft.errors import UserError
+    from vrft.models.contract import ModelContract, read_contract, write_contract
+
+    tools = {"names": ["zoom_in", "pkg.mod:fn"], "max_calls": 3, "max_images": 2, "max_pixels": 12544}
+    write_contract(tmp_path, ModelContract("grounding", None, "think", "norm1000", 3136, 12544, tools=tools))
+    assert read_contract(tmp_path).tools == tools
+    for bad in ({"names": []}, {**tools, "names": ["zoom"]}, {**tools, "max_calls": 0}, [1]):
+        obj = json.loads((tmp_path / "vrft.json").read_text())
+        obj["tools"] = bad
+        (tmp_path / "vrft.json").write_text(json.dumps(obj))
+        with pytest.raises(UserError, match="tools: .* is not null or a tools object"):
+            read_contract(tmp_path)

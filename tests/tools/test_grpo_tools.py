@@ -3,6 +3,7 @@ it cannot serve in one line."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -73,7 +74,14 @@ def test_grpo_with_tools_trains_and_logs_the_tool_counters(make_config, caplog):
     assert "speed: shared prefill stands aside: tools.enabled" in log
     assert "speed: image de-duplication stands aside: tools.enabled" in log
     assert "tools: zoom_in, rotate through TRL's tool loop" in log
-    # the trained model keeps the tool-capable template it was trained with
+    # vrft.json remembers the tools; the trained model keeps the tool-capable template it was trained with
+    contract = json.loads((final / "vrft.json").read_text())
+    assert contract["tools"] == {
+        "names": ["zoom_in", "rotate"],
+        "max_calls": 2,
+        "max_images": 2,
+        "max_pixels": 3136,
+    }
     assert "<tool_call>" in (final / "chat_template.jinja").read_text()
 
 

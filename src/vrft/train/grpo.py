@@ -30,7 +30,7 @@ from vrft.tools.stats import final_of_transcript, transcript
 from vrft.train import builder, speed
 from vrft.train.callbacks import MetricsWriter, NamedReward, SampleRecorder, SampleWriter, truncate_jsonl
 from vrft.train.checkpoints import checkpoint_step
-from vrft.train.contract import ContractWriter, save_contract, training_contract
+from vrft.train.contract import ContractWriter, contract_tools, save_contract, training_contract
 from vrft.train.finalize import save_final, write_rank_checksum, write_samples_html
 from vrft.train.preflight import preflight, run_inputs
 from vrft.train.processes import (
@@ -166,6 +166,7 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
         processor,
         getattr(cfg.data, "answer_format", "think"),
         model_cfg=cfg.model,
+        tools=contract_tools(cfg.tools, cfg.model.max_pixels),
     )
     contract = builder.with_task_prompt(contract, task, records, convention)
     dataset = build_grpo_dataset(records, task, frame_fn)
