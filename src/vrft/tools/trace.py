@@ -30,14 +30,24 @@ def play(trace: Sequence[dict[str, Any]], env: Any) -> list[dict[str, Any]]:
             message["tool_calls"] = tool_calls(calls)
         messages.append(message)
         for call in message.get("tool_calls", []):
-            name, arguments = call["function"]["name"], call["function"]["arguments"]
-            method = getattr(type(env), name, None) if not name.startswith("_") and name != "reset" else None
-            try:
-                if method is None or not callable(method):
-                    raise ValueError(f"Tool {name} not found.")
-                result = getattr(env, name)(**arguments)
-            except Exception as err:  # exactly what TRL shows the model
-                result = {"error": str(err)}
-            content = result if isinstance(result, list) else str(result)
-            messages.append({"role": "tool", "name": name, "content": content})
+            messages.append(run_call(env, call))
     return messages
+
+
+def run_call(env: Any, call: dict[str, Any]) -> dict[str, Any]:
+    """One call (TRL's ``{"type": "function", "function": {"name", "arguments"}}``) on `env` -> the tool
+    message, as `GRPOTrainer._tool_call_loop` makes it (errors as ``str({"error": ...})``)."""
+    function = call.get("function", call) if isinstance(call, dict) else {}
+    name = str(function.get("name", "unknown"))
+    arguments = function.get("arguments")
+    method = getattr(type(env), name, None) if not name.startswith("_") and name != "reset" else None
+    try:
+        if method is None or not callable(method):
+            raise ValueError(f"Tool {name} not found.")
+        if not isinstance(arguments, dict):
+            raise ValueError(f"{name}: the arguments must be a JSON object")
+        result = getattr(env, name)(**arguments)
+    except Exception as err:  # exactly what TRL shows the model
+        result = {"error": str(err)}
+    content = result if isinstance(result, list) else str(result)
+    return {"role": "tool", "name": name, "content": content}
