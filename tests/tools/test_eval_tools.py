@@ -43,7 +43,7 @@ def test_evaluation_with_tools_scores_the_final_answer_and_reports_tool_use(qwen
     script_generation(model, processor.tokenizer, choose)
     metrics = evaluate_model(
         model, processor, records, "classification", tmp_path / "eval", generator=generator, convention="norm1000",
-        progress=False, report=False,
+        progress=False,
     )  # fmt: skip
     # every sample answered "circle" after one call; records 0 and 3 are circles (accuracy 50 %)
     assert metrics["classification"]["accuracy"] == pytest.approx(50.0)
@@ -54,6 +54,8 @@ def test_evaluation_with_tools_scores_the_final_answer_and_reports_tool_use(qwen
     rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
     assert all(r["tool_calls"] == 1 and "<tool_response>" in r["turns"] for r in rows)
     assert any("is outside the image" in r["turns"] for r in rows)
+    page = (tmp_path / "eval" / "report.html").read_text()
+    assert page.count("turns (1 tool call)") == 4 and "&lt;tool_response&gt;[image" in page
 
 
 def test_tool_metrics_split_by_correct_and_wrong():

@@ -25,6 +25,8 @@ Sample dict (every key optional except ``id``; unknown keys are ignored)::
       "gt_label": "rose", "pred_label": "tulip",   # classification
       "score": 0.42,                    # per-sample score (higher is better); sorts the page
       "rewards": {"format": 1.0, "iou": 0.3},      # training samples
+      "turns": "<think>..</think><tool_call>{..}</tool_call><tool_response>[image 56x56] ..</tool_response>..",
+      "tool_calls": 1,                  # an answer with tools: every turn (vrft.tools.stats.transcript), calls
       "parse_ok": true, "reason": "",   # parser status
       "step": 10                        # training step, if any
     }
@@ -239,6 +241,10 @@ def _sample_html(sample: Mapping[str, Any], cache: dict, base_dir: Path | None =
         texts += f'<div class="think"><b>thinking</b><pre>{_clip_text(think)}</pre></div>'
     if answer is not None:
         texts += f'<div class="answer"><b>answer</b><pre>{_clip_text(answer)}</pre></div>'
+    if sample.get("turns"):  # an answer with tools: every call, its result, the final answer
+        calls = sample.get("tool_calls")
+        head = f"turns ({calls} tool call{'s' if calls != 1 else ''})" if isinstance(calls, int) else "turns"
+        texts += f'<details class="turns" open><summary>{head}</summary><pre>{_clip_text(sample["turns"])}</pre></details>'
     if sample.get("completion") is not None:
         texts += f"<details><summary>raw completion</summary><pre>{_clip_text(sample['completion'])}</pre></details>"
     data_score = "" if score is None else f"{score:.6g}"
