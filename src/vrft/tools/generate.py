@@ -16,6 +16,7 @@ predictions, the report and the tool metrics (`tool_metrics`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,9 +40,12 @@ class ToolGenerator:
         self.processor = processor
         self.settings = settings
         self.environment = tool_environment(settings)
+        # the tools in TRL's order (the environment's public methods by name), so the prompt is training's
+        probe = self.environment()
         self.tools = [
-            getattr(self.environment, name if name in dir(self.environment) else settings.user[name].__name__)
-            for name in settings.names
+            getattr(probe, n)
+            for n, _ in inspect.getmembers(self.environment, predicate=inspect.isfunction)
+            if not n.startswith("_") and n != "reset"
         ]
         self.progress = progress
         self.messages: list[list[dict[str, Any]]] = []

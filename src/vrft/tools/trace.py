@@ -51,3 +51,39 @@ def run_call(env: Any, call: dict[str, Any]) -> dict[str, Any]:
         result = {"error": str(err)}
     content = result if isinstance(result, list) else str(result)
     return {"role": "tool", "name": name, "content": content}
+
+
+MAX_TRACE_TURNS = 33
+"""Most turns in a record's trace (`tools.max_calls` is at most 32, plus the final answer)."""
+
+
+def trace_problems(trace: Any) -> list[str]:
+    """Why a record's ``trace`` is not ``[{"content": str, "tool_calls": [{"name": str, "arguments":
+    {...}}]}, ..., {"content": "<final answer>"}]`` (the last turn calls no tool); [] when it is."""
+    if not isinstance(trace, list) or not 1 <= len(trace) <= MAX_TRACE_TURNS:
+        return [f"must be a list of 1..{MAX_TRACE_TURNS} assistant turns, the last one the final answer"]
+    problems = []
+    for i, turn in enumerate(trace):
+        where = f"[{i}]"
+        if not isinstance(turn, dict) or set(turn) - {"content", "tool_calls"}:
+            problems.append(f"{where}: a turn is an object with 'content' and optionally 'tool_calls'")
+            continue
+        if not isinstance(turn.get("content", ""), str):
+            problems.append(f"{where}.content: must be a string")
+        calls = turn.get("tool_calls") or []
+        if not isinstance(calls, list):
+            problems.append(f"{where}.tool_calls: must be a list of {{'name', 'arguments'}} objects")
+            continue
+        if i == len(trace) - 1 and calls:
+            problems.append(f"{where}: the last turn is the final answer: it calls no tool")
+        for k, call in enumerate(calls):
+            ok = (
+                isinstance(call, dict)
+                and set(call) <= {"name", "arguments"}
+                and isinstance(call.get("name"), str)
+                and call["name"].strip()
+                and isinstance(call.get("arguments", {}), dict)
+            )
+            if not ok:
+                problems.append(f"{where}.tool_calls[{k}]: must be {{'name': str, 'arguments': {{...}}}}")
+    return problems
