@@ -135,22 +135,25 @@ def run_media(args: argparse.Namespace) -> int:
         print(f"raw: {text}")
     if not pred.ok:
         print(f"{task}: could not parse the answer ({pred.reason})")
-        return 0
-    if task == "temporal_grounding":
+    elif task == "temporal_grounding":
         start, end = pred.window
         print(f"window: [{start:g}, {end:g}] s (of {rec.duration:g} s)")
-        return 0
-    box = [round(v, 1) for v in pred.boxes[0]]
-    print(f"image: {pred.image} of {len(images)}, box: {box} (pixels of image {pred.image})")
-    if out is not None:
-        side_by_side(images, pred.image, pred.boxes[0], args.ground, out)
+    else:
+        box = [round(v, 1) for v in pred.boxes[0]]
+        print(f"image: {pred.image} of {len(images)}, box: {box} (pixels of image {pred.image})")
+    if out is not None:  # the images side by side, the box (if any) on the answered one
+        side_by_side(
+            images, pred.image if pred.ok else None, pred.boxes[0] if pred.ok else None, args.ground, out
+        )
         print(f"wrote {out}")
     return 0
 
 
-def side_by_side(images: list[Any], index: int, box: list[float], label: str, out: Path) -> Path:
+def side_by_side(
+    images: list[Any], index: int | None, box: list[float] | None, label: str, out: Path
+) -> Path:
     """Draw `images` side by side (top-aligned, 8 px apart) with `box` (pixels of image `index`,
-    1-based) on that image, and save to `out` (atomically)."""
+    1-based; None: no box) on that image, and save to `out` (atomically)."""
     from PIL import Image
 
     from vrft.commands.predict import BOX_COLOURS, draw
@@ -164,5 +167,7 @@ def side_by_side(images: list[Any], index: int, box: list[float], label: str, ou
         if i == index:
             offset = x
         x += im.width + gap
+    if box is None:
+        return draw(canvas, [], out)
     shifted = [box[0] + offset, box[1], box[2] + offset, box[3]]
     return draw(canvas, [(label, shifted, BOX_COLOURS[0])], out)
