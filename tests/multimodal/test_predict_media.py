@@ -14,7 +14,6 @@ from vrft.cli import main
     "argv,message",
     [
         (["--images", "A", "B", "--detect", "x"], "--images goes with --ground"),
-        (["--images", "A", "B"], "--when is required"),
         (["--video", "V", "--ground", "x"], "--video goes with --when"),
         (["--when", "x"], "give exactly one of IMAGE, --images A B ... or --video CLIP (got none)"),
         (
