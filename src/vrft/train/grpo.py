@@ -129,6 +129,7 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     from trl import GRPOTrainer
 
     from vrft.data.hf import build_grpo_dataset
+    from vrft.data.visual_inputs import MediaBudget
 
     main = is_main_process()
     if main:
@@ -156,7 +157,7 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
         model_cfg=cfg.model,
     )
     contract = builder.with_task_prompt(contract, task, records, convention)
-    dataset = build_grpo_dataset(records, task, frame_fn)
+    dataset = build_grpo_dataset(records, task, frame_fn, MediaBudget.of(cfg.model))
     order = builder.prompt_order(
         len(dataset), cfg.grpo.prompts_per_step, epochs=cfg.grpo.epochs, max_steps=cfg.grpo.max_steps,
         seed=cfg.grpo.seed, shuffle=cfg.data.shuffle,
@@ -250,9 +251,19 @@ def _describer(records, task, frame_fn):
             "query": query,
             "gt_boxes": r.boxes or [],
             "gt_label": r.label if r.label is not None else r.text,
+            **_visuals_of(r),
         }
 
     return describe
+
+
+def _visuals_of(r) -> dict[str, Any]:
+    """A sample's ``images`` (paths, in order) or ``video`` (path) for a record without one image."""
+    if r.images is not None:
+        return {"images": [str(p.path) for p in r.visual_parts()], "target_image": r.target_image}
+    if r.video is not None:
+        return {"video": str(r.visual_parts()[0].path), "duration": r.duration, "gt_window": r.window}
+    return {}
 
 
 def _parser(records, task, frame_fn):
@@ -274,6 +285,8 @@ def _parser(records, task, frame_fn):
             "no_objects": pred.no_objects,
             "parse_ok": pred.ok,
             "reason": pred.reason,
+            **({"pred_window": pred.window} if pred.window is not None else {}),
+            **({"pred_image": pred.image} if pred.image is not None else {}),
         }
 
     return parse
