@@ -201,18 +201,16 @@ def _image_messages(text: str, pics: list[Image.Image]) -> list[dict]:
     )
 
 
-@pytest.mark.parametrize("media", ["several images", "video"])
-@pytest.mark.parametrize("arch", ARCHS)
-def test_shared_prefill_rollout_equals_generate(tmp_path, arch, media):
+def _rollout_vs_generate(tmp_path, arch: str, media: str, dtype: str) -> None:
     """The rollout on 3 + 1 copies of two prompts samples what plain generation on all rows samples for the
-    same seed, with one prefill (one encode per distinct image / video) and the processor's prompt ids."""
+    same seed, with one prefill (one encode per distinct image / clip) and the processor's prompt ids."""
     from tests.speed.test_rollout import _trl_generate
 
     from vrft.train.rollout import SharedPrefillRollout
 
     if media == "video" and arch not in QWEN:
         pytest.skip("SmolVLM / Idefics3 take several images, not video (issue 20)")
-    trainer = make_trainer(tmp_path, arch, speed=True, max_completion_length=8)
+    trainer = make_trainer(tmp_path, arch, speed=True, max_completion_length=8, dtype=dtype)
     processor = trainer.processing_class
     if media == "video":
         processor.video_processor.do_sample_frames = False
@@ -224,7 +222,7 @@ def test_shared_prefill_rollout_equals_generate(tmp_path, arch, media):
         prompts = [_image_messages(TEXTS[r], [pics[i] for i in IMAGE_SETS[r]]) for r in (0, 0, 0, 1)]
     for hook in trainer.vrft_test["hooks"]:
         hook.enabled = False  # count what the prefill itself saves (de-duplication has its own tests)
-    rollout = SharedPrefillRollout(return_logprobs=True)
+    rollout = SharedPrefillRollout()
     torch.manual_seed(3)
     with count_vision(trainer.model) as seen:
         out = rollout(copy.deepcopy(prompts), trainer)
@@ -243,6 +241,64 @@ def test_shared_prefill_rollout_equals_generate(tmp_path, arch, media):
     assert out["completion_ids"] == expected
     for ids, m, got in zip(batch["input_ids"], batch["attention_mask"], out["prompt_ids"]):
         assert got == ids[m.bool()].tolist()
+
+
+@pytest.mark.parametrize("media", ["several images", "video"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_shared_prefill_rollout_equals_generate(tmp_path, arch, media):
+    _rollout_vs_generate(tmp_path, arch, media, "float32")
+
+
+@pytest.mark.parametrize("media", ["several images", "video"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_shared_prefill_rollout_in_bf16(tmp_path, arch, media):
+    """bf16 weights: the same samples as plain generation for the same seed on this CPU."""
+    _rollout_vs_generate(tmp_path, arch, media, "bfloat16")
+
+
+@pytest.mark.parametrize("mode", ["bf16 weights", "autocast"])
+@pytest.mark.parametrize("arch, media", [(a, "several images") for a in ARCHS] + [(a, "video") for a in QWEN])
+def test_several_images_and_video_in_bf16(arch, media, mode):
+    """bf16 (weights, or autocast over fp32 weights): image / clip de-duplication and prefix sharing on vs
+    off differ by at most twice what bf16 itself costs on the same pass (tests/speed/test_bf16.py explains
+    the bound), for log-probs, the loss and the gradients."""
+    from tests.speed.test_bf16 import _pass as bf16_pass
+
+    model, processor = _model(arch)
+    if media == "video":
+        rows = [((0,), p, TEXTS[p]) for p in (0, 1) for _ in range(G)]
+    else:
+        rows = [(IMAGE_SETS[p], None, TEXTS[p]) for p in (0, 1) for _ in range(G)]
+    batch, comp, cmask = _batch(processor, rows)
+    ref_lp, _, ref_g = bf16_pass(model, batch, comp, cmask, torch.float32)
+    if mode == "bf16 weights":
+        model.to(torch.bfloat16)
+        dtype = torch.bfloat16
+    else:
+        dtype = "autocast"
+    off_lp, off_loss, off_g = bf16_pass(model, batch, comp, cmask, dtype)
+    hooks = [install_vision_dedup(model), install_prefix_share(model)]
+    try:
+        on_lp, on_loss, on_g = bf16_pass(model, batch, comp, cmask, dtype)
+    finally:
+        for h in hooks:
+            h.remove()
+    distinct = 1 + 2 if media == "video" else 3  # one picture + two clips, or three pictures
+    assert hooks[0].stats.images_encoded < hooks[0].stats.images_in
+    assert hooks[0].stats.calls == (2 if media == "video" else 1)
+    if arch in QWEN:
+        assert hooks[0].stats.images_encoded == distinct
+    assert hooks[1].stats.shared_calls == 1
+    m = cmask.bool()
+    noise = (off_lp - ref_lp)[m].abs().max().item()
+    diff = (on_lp - off_lp)[m].abs().max().item()
+    assert noise > 0
+    print(
+        f"{arch} {media} {mode}: log-probs {diff:.3g} / {noise:.3g}, gradients {_rel(on_g, off_g):.3g} / {_rel(off_g, ref_g):.3g}"
+    )
+    assert diff <= 2 * noise, (diff, noise)
+    assert abs(on_loss - off_loss) <= 2 * noise
+    assert _rel(on_g, off_g) <= 2 * _rel(off_g, ref_g)
 
 
 def test_group_prompts_keys_video_arrays_by_content():
