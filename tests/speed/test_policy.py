@@ -213,10 +213,12 @@ def test_auto_for_several_images_and_video():
                 assert d.on and "tests/speed/test_media.py::" in d.line, d.line
         for family in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
             assert decide(speedup, "auto", Setting("bf16", "single", family, "video")).on
-        # SmolVLM takes no video input; DDP / FSDP2 are proven for one image per prompt only
+        assert decide(speedup, "auto", Setting("fp32", "ddp", "qwen2_vl", "images")).on
+        # SmolVLM takes no video input; video under DDP / FSDP2 and several images under FSDP2 are not proven
         for setting in (
             Setting("fp32", "single", "smolvlm", "video"),
-            Setting("fp32", "ddp", "qwen2_vl", "images"),
+            Setting("fp32", "ddp", "qwen2_vl", "video"),
+            Setting("fp32", "fsdp2", "qwen2_5_vl", "images"),
             Setting("fp32", "fsdp2", "qwen2_5_vl", "video"),
         ):
             d = decide(speedup, "auto", setting)
@@ -229,3 +231,11 @@ def test_setting_of_a_trainer_with_several_images(tmp_path):
 
     trainer = make_trainer(tmp_path, "smolvlm", speed=False, several=True)
     assert speed.setting_of(trainer) == Setting("fp32", "single", "smolvlm", "images")
+    rollout = speed.rollout_candidate(trainer.model, "auto")
+    trainer.rollout_func = rollout
+    applied = speed.apply(trainer, rollout, dict.fromkeys(speed.SPEEDUPS, "auto"))
+    assert applied.rollout is rollout and len(applied.dedup) == 1 and len(applied.prefix) == 1
+    assert all(
+        "(smolvlm, fp32, one process, several images per prompt; proven by tests/speed/test_media.py::" in line
+        for line in applied.lines
+    ), applied.lines

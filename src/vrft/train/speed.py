@@ -105,6 +105,8 @@ PROVEN: tuple[Proof, ...] = (
     Proof(_HOOKS, "bf16", "single", _TINY, f"{_MEDIA_TESTS}::test_several_images_and_video_in_bf16", ("images",)),
     Proof(("shared_prefill",), "bf16", "single", _TINY, f"{_MEDIA_TESTS}::test_shared_prefill_rollout_in_bf16",
           ("images",)),
+    Proof(_ALL, "fp32", "ddp", ("qwen2_vl",),
+          "tests/speed/test_distributed.py::test_split_groups_over_two_processes_with_several_images", ("images",)),
     Proof(_HOOKS, "fp32", "single", _QWEN, f"{_MEDIA_TESTS}::test_video_and_image_in_one_prompt_same_pass",
           ("video",)),
     Proof(("shared_prefill",), "fp32", "single", _QWEN, f"{_MEDIA_TESTS}::test_shared_prefill_rollout_equals_generate",
