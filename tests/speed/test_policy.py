@@ -214,16 +214,20 @@ def test_auto_for_several_images_and_video():
         for family in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
             assert decide(speedup, "auto", Setting("bf16", "single", family, "video")).on
         assert decide(speedup, "auto", Setting("fp32", "ddp", "qwen2_vl", "images")).on
-        # SmolVLM takes no video input; video under DDP / FSDP2 and several images under FSDP2 are not proven
+        # SmolVLM takes no video input; video under DDP and media under FSDP2 in bf16 are not proven
         for setting in (
             Setting("fp32", "single", "smolvlm", "video"),
             Setting("fp32", "ddp", "qwen2_vl", "video"),
-            Setting("fp32", "fsdp2", "qwen2_5_vl", "images"),
-            Setting("fp32", "fsdp2", "qwen2_5_vl", "video"),
+            Setting("bf16", "fsdp2", "qwen2_5_vl", "images"),
         ):
             d = decide(speedup, "auto", setting)
             assert not d.on and speed.MEDIA[setting.media] in d.line, d.line
     assert decide("dedup_images", "auto", Setting("fp32", "ddp", "qwen2_vl", "image")).on
+    for media in ("images", "video"):  # FSDP2 (qwen2_5_vl): the hooks, not the shared prefill
+        assert decide("dedup_images", "auto", Setting("fp32", "fsdp2", "qwen2_5_vl", media)).on
+        assert decide("share_prompt_prefix", "auto", Setting("fp32", "fsdp2", "qwen2_5_vl", media)).on
+        d = decide("shared_prefill", "auto", Setting("fp32", "fsdp2", "qwen2_5_vl", media))
+        assert not d.on and speed.MEDIA[media] in d.line
 
 
 def test_setting_of_a_trainer_with_several_images(tmp_path):

@@ -107,6 +107,8 @@ PROVEN: tuple[Proof, ...] = (
           ("images",)),
     Proof(_ALL, "fp32", "ddp", ("qwen2_vl",),
           "tests/speed/test_distributed.py::test_split_groups_over_two_processes_with_several_images", ("images",)),
+    Proof(_HOOKS, "fp32", "fsdp2", ("qwen2_5_vl",),
+          "tests/speed/test_fsdp.py::test_fsdp2_several_images_and_video_same_as_off", ("images", "video")),
     Proof(_HOOKS, "fp32", "single", _QWEN, f"{_MEDIA_TESTS}::test_video_and_image_in_one_prompt_same_pass",
           ("video",)),
     Proof(("shared_prefill",), "fp32", "single", _QWEN, f"{_MEDIA_TESTS}::test_shared_prefill_rollout_equals_generate",
