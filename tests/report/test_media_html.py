@@ -197,3 +197,28 @@ def test_browser_renders_images_side_by_side_and_the_timeline(tmp_path):
     assert _close(on_line(3.75, 20), PRED_COLOR), on_line(3.75, 20)  # predicted 3 - 4.5 s, lower row
     assert not _close(on_line(0.5, 8), GT_COLOR) and not _close(on_line(3.75, 8), GT_COLOR)
     assert not _close(on_line(1.75, 20), PRED_COLOR)
+
+
+def test_video_file_strip_decodes_only_the_sampled_frames(tmp_path):
+    """A video FILE (PyAV): 8 frames of a 40-frame clip, at the times the strip names; without a duration
+    in the row it is read from the header."""
+    pytest.importorskip("av")
+    import numpy as np
+    from tests.data.test_media import encode_video, frame_index
+
+    from vrft.report.media_html import _frames
+
+    path = encode_video(tmp_path / "v.mp4", n=40, fps=4)  # 10 s; frame i is grey 10 * (i % 25)
+    row = {"id": "v", "video": str(path), "gt_window": [2.0, 4.0], "pred_window": [1.0, 3.0]}
+    duration, strip = _frames(row, {}, None)
+    assert duration == pytest.approx(10.0)
+    assert [t for t, _ in strip] == [0.625 + 1.25 * i for i in range(STRIP_FRAMES)]
+    import base64
+    import io
+
+    for t, uri in strip:  # the frame shown at t is frame floor(t * 4) (grey level names it)
+        img = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+        assert img.size[0] * img.size[1] <= 160 * 90
+        assert abs(frame_index(img) - int(t * 4) % 25) <= 1, (t, np.asarray(img).mean())
+    text = render_report([row], tmp_path / "r.html").read_text()
+    assert 'data-duration="10"' in text and text.count('<img class="frame"') == STRIP_FRAMES

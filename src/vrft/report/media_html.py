@@ -110,8 +110,11 @@ def _multi_figure(sample: Mapping[str, Any], cache: dict, base_dir: Path | None)
 
 
 # ------------------------------------------------------------------------------------------------ video
-def _frames(sample: Mapping[str, Any], cache: dict, base_dir: Path | None) -> list[tuple[float, str]]:
-    """``[(time s, JPEG data URI)]`` of the strip (empty when the video cannot be read)."""
+def _frames(
+    sample: Mapping[str, Any], cache: dict, base_dir: Path | None
+) -> tuple[float | None, list[tuple[float, str]]]:
+    """(duration s, ``[(time s, JPEG data URI)]`` of the strip): the row's duration, else the video
+    header's; the strip is empty (and the duration may be None) when the video cannot be read."""
     from vrft.errors import UserError
     from vrft.media import VideoPart, probe_video, sample_frames
 
@@ -122,6 +125,7 @@ def _frames(sample: Mapping[str, Any], cache: dict, base_dir: Path | None) -> li
     if key in cache:
         return cache[key]
     strip: list[tuple[float, str]] = []
+    known = duration
     try:
         width, height = int(sample.get("width") or 0), int(sample.get("height") or 0)
         if duration is None or duration <= 0 or (path.is_dir() and not fps):
@@ -135,9 +139,9 @@ def _frames(sample: Mapping[str, Any], cache: dict, base_dir: Path | None) -> li
             strip.append((t, "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")))
     except (OSError, ValueError, TypeError, UserError) as err:
         logger.warning("report: cannot read video %s (%s); drawing the timeline without frames", path, err)
-        strip = []
-    cache[key] = strip
-    return strip
+        strip, duration = [], known
+    cache[key] = (duration, strip)
+    return cache[key]
 
 
 def _window_rect(window: Any, duration: float, color: str, cls: str, y: float, h: float) -> str:
@@ -157,10 +161,10 @@ def _window_rect(window: Any, duration: float, color: str, cls: str, y: float, h
 def _video_figure(sample: Mapping[str, Any], cache: dict, base_dir: Path | None) -> str:
     from vrft.report.html import GT_COLOR, PRED_COLOR
 
-    strip = _frames(sample, cache, base_dir)
-    duration = _num(sample.get("duration"))
-    if duration is None or duration <= 0:  # the strip's probe found it, or nothing to scale by
-        duration = (strip[-1][0] * 2 * len(strip) / (2 * len(strip) - 1)) if strip else 1.0
+    duration, strip = _frames(sample, cache, base_dir)
+    if duration is None or not duration > 0:  # unreadable video without a duration: nothing to scale by
+        windows = [_num(v) for key in ("gt_window", "pred_window") for v in (sample.get(key) or [])]
+        duration = max([v for v in windows if v is not None] + [1.0])
     frames = (
         "".join(f'<img class="frame" data-t="{t:g}" src="{uri}" alt="frame at {t:g} s">' for t, uri in strip)
         or '<div class="blank"></div>'
