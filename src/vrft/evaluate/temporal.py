@@ -40,6 +40,7 @@ class TemporalGroundingEvaluator(SampleEvaluator):
             row.update(
                 query=rec.event,
                 duration=rec.duration,
+                fps=rec.fps,  # a frame folder's frame rate (the report samples its frames)
                 gt_window=gt,
                 pred_window=pred.window,
                 iou=value,

@@ -29,6 +29,10 @@ Sample dict (every key optional except ``id``; unknown keys are ignored)::
       "step": 10                        # training step, if any
     }
 
+Samples with several images (``images``) or a video (``video``) get the figures of
+`vrft.report.media_html` (images side by side with the true and predicted box on their image; a strip
+of frames over a timeline with the true and predicted time windows).
+
 Fallbacks: ``record_id`` for ``id``, ``image_path`` for ``image``; a ``parsed`` dict (a
 ``vrft.tasks.Prediction.to_dict()``, pixels) fills ``pred_boxes`` / ``confidences`` / ``pred_label`` /
 ``parse_ok`` / ``reason`` / ``answer`` when they are absent; without ``score`` the sum of ``rewards``
@@ -49,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from vrft.errors import UserError
+from vrft.report.media_html import MEDIA_CSS, media_figure, media_rows
 
 logger = logging.getLogger(__name__)
 
@@ -224,11 +229,14 @@ def _sample_html(sample: Mapping[str, Any], cache: dict, base_dir: Path | None =
     has_boxes = sample.get("gt_boxes") is not None or sample.get("pred_boxes") is not None
     if has_boxes:
         rows.append(f"<tr><th>boxes</th><td>{n_gt} truth, {n_pred} predicted</td></tr>")
-    fig = (
-        _figure(sample, cache, base_dir)
-        if (sample.get("image") or sample.get("image_path") or has_boxes)
-        else ""
-    )
+    rows += media_rows(sample)
+    fig = media_figure(sample, cache, base_dir)  # several images side by side, or a video's frame strip
+    if fig is None:
+        fig = (
+            _figure(sample, cache, base_dir)
+            if (sample.get("image") or sample.get("image_path") or has_boxes)
+            else ""
+        )
     texts = ""
     if think is not None:
         texts += f'<div class="think"><b>thinking</b><pre>{_clip_text(think)}</pre></div>'
@@ -359,7 +367,7 @@ def render_report(
     )
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}{MEDIA_CSS}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>{_metrics_html(metrics)}"
         '<div class="controls"><label>sort <select id="sort">'
         f"{options}</select></label> "
