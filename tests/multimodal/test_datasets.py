@@ -110,3 +110,19 @@ def test_split_and_fewshot_key_by_the_visuals(media_world):
     assert len({image_key(r) for r in videos + sets}) == 8
     train, test = split_by_image(videos + sets, 0.5, seed=0)
     assert len(train) == len(test) == 4 and not {image_key(r) for r in train} & {image_key(r) for r in test}
+
+
+def test_the_speed_policy_reads_vrfts_own_media_datasets_as_several_images(media_world):
+    """`vrft.train.speed.media_of` on the datasets vrft builds: several images and video-as-frames are
+    "images" (the ``visuals`` column), one image per record stays "image"; nothing is decoded."""
+    from vrft.train import speed
+
+    for task in ("multi_image_grounding", "temporal_grounding"):
+        records = load_records(media_world / f"{task}.jsonl")
+        ds = build_grpo_dataset(records, TASKS[task], norm1000, MediaBudget(max_images=4))
+        assert speed.media_of(ds.with_transform(lambda batch: 1 / 0)) == "images"
+    first = load_records(media_world / "multi_image_grounding.jsonl")[0].image_paths[0]
+    one = Record(id="one", task="grounding", image=str(first), width=8, height=8, expression="the circle",
+                 boxes=[[0, 0, 4, 4]])  # fmt: skip
+    one.image_path = first
+    assert speed.media_of(build_grpo_dataset([one], TASKS["grounding"], norm1000)) == "image"
