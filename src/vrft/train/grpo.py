@@ -40,6 +40,8 @@ from vrft.train.processes import (
     world_size,
 )
 from vrft.train.run_dir import prepare_output_dir, release_output_dir, schedule_of
+from vrft.train.run_log import StepLine, finish_run, quiet_run, quiet_trainer
+from vrft.train.step_signals import FlatWatch, StepSignals
 from vrft.train.timing import StepTimer
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,7 @@ def grpo_args(cfg: VrftConfig, out: Path, accumulation: int, precision: Precisio
         num_train_epochs=1,  # all passes are laid out in the dataset (builder.prompt_order)
         log_completions=False,
         **shared_trainer_args(cfg, precision),
+        disable_tqdm=True,  # one line per logging step instead (vrft.train.run_log.StepLine)
     )
 
 
@@ -120,7 +123,8 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
         report_to=cfg.output.report_to, schedule=schedule_of(cfg),
     )  # fmt: skip
     try:
-        return _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbacks, trainer_hook)
+        with quiet_run():  # no per-step deprecation warning, short key lists on a resume
+            return _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbacks, trainer_hook)
     finally:
         release_output_dir(out)
 
@@ -164,17 +168,24 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     )  # fmt: skip
     train_dataset = dataset.select(order)
 
+    parse = _prediction_fn(records, task, frame_fn)
     recorder = SampleRecorder(
         every=cfg.output.sample_every,
         num=cfg.output.num_samples,
         describe=_describer(records, task, frame_fn),
-        parse=_parser(records, task, frame_fn),
+        parse=_parser(parse),
         completion_text=_completion_text,
         is_main=main,
     )
-    rewards = [NamedReward(fn, name, recorder) for name, fn in reward_pairs]
-    names = [r.__name__ for r in rewards]
     g = cfg.grpo
+    watch = FlatWatch(cfg.output.flat_warning_share, cfg.output.flat_warning_steps, g.temperature)
+    signals = StepSignals(
+        {name: w for (name, _), w in zip(reward_pairs, weights, strict=True)}, g.num_generations,
+        g.max_completion_length, scale_rewards=g.scale_rewards, reason=_reason(parse),
+        completion_text=_completion_text, watch=watch if main else None,
+    )  # fmt: skip
+    rewards = [NamedReward(fn, name, recorder, signals) for name, fn in reward_pairs]
+    names = [r.__name__ for r in rewards]
     modes = {name: speed.mode_of(g.speedups, getattr(g, name)) for name in speed.SPEEDUPS}
     rollout = speed.rollout_candidate(model, modes["shared_prefill"], use_vllm=g.use_vllm)
     with speed.quiet_rollout_warning():
@@ -201,9 +212,16 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     if getattr(trainer, "ref_model", None) is not None:
         timed.append(_innermost(trainer.ref_model))
     timer = StepTimer(timed, lambda: sum(r.seconds for r in rewards))
+    quiet_trainer(trainer)
     trainer.add_callback(timer)
-    trainer.add_callback(MetricsWriter(out / "metrics.jsonl", extra=timer.pop_window))
-    trainer.add_callback(SampleWriter(recorder, out / "samples.jsonl", dict(zip(names, weights))))
+    trainer.add_callback(signals)  # before SampleWriter, which reads the step's advantages
+    trainer.add_callback(MetricsWriter(
+        out / "metrics.jsonl", extra=lambda: {**timer.pop_window(), **signals.pop_window()},
+        on_row=StepLine(trainer.args.max_steps if trainer.args.max_steps > 0 else None),
+    ))  # fmt: skip
+    trainer.add_callback(SampleWriter(
+        recorder, out / "samples.jsonl", dict(zip(names, weights)), group_size=g.num_generations, signals=signals
+    ))  # fmt: skip
     trainer.add_callback(ContractWriter(contract, main))
     for cb in extra_callbacks or []:
         trainer.add_callback(cb)
@@ -218,6 +236,8 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     write_rank_checksum(trainer, out)
     if main:
         write_samples_html(out, title=f"{cfg.name or 'vrft'}: training samples")
+        finish_run(out, title=cfg.name or "vrft train", flat_threshold=cfg.output.flat_warning_share,
+                   warnings_fired=watch.warnings)  # fmt: skip
     return final
 
 
@@ -266,18 +286,41 @@ def _visuals_of(r) -> dict[str, Any]:
     return {}
 
 
-def _parser(records, task, frame_fn):
-    """(completion text, record id) -> the parsed answer in the fields of a report sample (pixels)."""
+def _prediction_fn(records, task, frame_fn):
+    """(completion text, record id) -> the task's parsed `Prediction` (None: unknown record)."""
     by_id = {r.id: r for r in records}
     frames: dict[str, Any] = {}
 
-    def parse(text: str, record_id: str) -> dict[str, Any]:
+    def predict(text: str, record_id: str):
         r = by_id.get(record_id)
         if r is None:
-            return {}
+            return None
         if record_id not in frames:
             frames[record_id] = frame_fn(r)
-        pred = task.parse(text, frames[record_id])
+        return task.parse(text, frames[record_id])
+
+    return predict
+
+
+def _reason(predict):
+    """(completion text, record id) -> the parser's reason ("ok" when it parsed)."""
+
+    def reason(text: str, record_id: str) -> str:
+        pred = predict(text, record_id)
+        if pred is None:
+            return "ok"
+        return "ok" if pred.ok else (pred.reason or "unknown")
+
+    return reason
+
+
+def _parser(predict):
+    """(completion text, record id) -> the parsed answer in the fields of a report sample (pixels)."""
+
+    def parse(text: str, record_id: str) -> dict[str, Any]:
+        pred = predict(text, record_id)
+        if pred is None:
+            return {}
         return {
             "pred_boxes": [list(map(float, b)) for b in pred.boxes],
             "confidences": list(pred.scores),

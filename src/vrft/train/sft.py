@@ -88,8 +88,11 @@ def run_sft(
         cfg.sft_output_dir, cfg.output.resume, cfg.output.overwrite, inputs=run_inputs(cfg), owner="sft",
         report_to=cfg.output.report_to, schedule=schedule_of(cfg),
     )  # fmt: skip
+    from vrft.train.run_log import quiet_run
+
     try:
-        return _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_hook)
+        with quiet_run():  # no per-step deprecation warning, short key lists on a resume
+            return _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_hook)
     finally:
         release_output_dir(out)
 
