@@ -297,12 +297,16 @@ def video_timestamps(duration: float, fps: float, max_frames: int) -> list[float
     if not (math.isfinite(duration) and duration > 0):
         raise DataError(f"video duration {duration!r} must be a positive number of seconds")
     if not (math.isfinite(fps) and fps > 0) or max_frames < 1:
-        raise DataError(f"video budget fps={fps!r}, max_frames={max_frames!r}: need fps > 0 and max_frames >= 1")
+        raise DataError(
+            f"video budget fps={fps!r}, max_frames={max_frames!r}: need fps > 0 and max_frames >= 1"
+        )
     n = max(1, min(int(max_frames), int(math.floor(duration * fps + 1e-9))))
     return [round((i + 0.5) * duration / n, 3) for i in range(n)]
 
 
-def fit_pixels(width: int, height: int, max_pixels: int | None, min_pixels: int | None = None) -> tuple[int, int]:
+def fit_pixels(
+    width: int, height: int, max_pixels: int | None, min_pixels: int | None = None
+) -> tuple[int, int]:
     """The size (keeping the aspect ratio) of a `width` x `height` frame scaled to have at most
     `max_pixels` (and at least `min_pixels`) pixels; unchanged when already within both."""
     area = width * height
@@ -397,7 +401,9 @@ def _file_frames(path: Path, times: list[float]) -> list[Any]:
                 if decoder is None or (can_seek and (lost or behind)):
                     if can_seek and tb:
                         try:
-                            container.seek(int(max(0.0, target) / tb), stream=stream, backward=True, any_frame=False)
+                            container.seek(
+                                int(max(0.0, target) / tb), stream=stream, backward=True, any_frame=False
+                            )
                         except Exception:  # noqa: BLE001 (a stream that cannot seek: decode forward)
                             can_seek = False
                     if decoder is None or can_seek:

@@ -213,6 +213,7 @@ def validate_instances_file(
     """Check a COCO or LVIS instances JSON: ids, references, boxes, categories, images on disk."""
     src = str(path)
     data = load_json(path)
+
     def first(key: str) -> list:
         items = data.get(key) if isinstance(data, dict) else None
         return [i for i in items[:50] if isinstance(i, dict)] if isinstance(items, list) else []
@@ -227,7 +228,9 @@ def validate_instances_file(
     ):
         return report
     images = {i["id"]: i for i in data["images"] if isinstance(i, dict) and _hashable(i.get("id"))}
-    cat_ids = {c.get("id") for c in data.get("categories", []) if isinstance(c, dict) and _hashable(c.get("id"))}
+    cat_ids = {
+        c.get("id") for c in data.get("categories", []) if isinstance(c, dict) and _hashable(c.get("id"))
+    }
     anns = data["annotations"]
     report.items = len(anns)
     show = progress and len(anns) + len(images) >= PROGRESS_MIN_ITEMS

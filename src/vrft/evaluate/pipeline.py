@@ -44,7 +44,13 @@ from vrft.evaluate.temporal import TemporalGroundingEvaluator
 logger = logging.getLogger(__name__)
 
 TASK_NAMES = (
-    "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding", "multi_image_grounding",
+    "detection",
+    "classification",
+    "grounding",
+    "counting",
+    "ocr",
+    "temporal_grounding",
+    "multi_image_grounding",
 )
 # task -> evaluator with one row per sample (detection has its own: queries, COCO / LVIS AP)
 SAMPLE_EVALUATORS: dict[str, Any] = {

@@ -106,7 +106,27 @@ def problems(
             _check_sft_max_length(cfg, add, result)
         if result.model_type is not None:
             _check_lora_targets(cfg, add)
+    if cfg.tools.enabled:
+        _check_tools(cfg, add, result.model_type)
     return found, result
+
+
+def _check_tools(cfg: VrftConfig, add, model_type: str | None) -> None:
+    """tools.enabled: the family has a tool-capable template (`vrft.tools.support`); user tools import and
+    follow TRL's convention."""
+    from vrft.tools import BUILTIN_TOOLS, load_user_tool, name_problem
+    from vrft.tools.support import tool_problem
+
+    if model_type:
+        problem = tool_problem(model_type)
+        if problem:
+            add("tools.enabled", problem)
+    for name in cfg.tools.names:
+        if name not in BUILTIN_TOOLS and name_problem(name) is None:
+            try:
+                load_user_tool(name)
+            except ConfigError as err:
+                add("tools.names", str(err))
 
 
 # ------------------------------------------------------------------------------------- registries

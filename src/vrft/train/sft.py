@@ -127,7 +127,11 @@ def _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_
         records, task, builder.make_frame_fn(convention, processor), MediaBudget.of(cfg.model)
     )
     contract = training_contract(
-        task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think"),
+        task_name,
+        records,
+        convention,
+        processor,
+        getattr(cfg.data, "answer_format", "think"),
         model_cfg=cfg.model,
     )
     contract = builder.with_task_prompt(contract, task, records, convention)

@@ -319,12 +319,20 @@ def decide(speedup: str, mode: str, setting: Setting | None, problem: str | None
 
 
 # --------------------------------------------------------------------------------------------- apply
-def rollout_candidate(model: Any, mode: str, *, use_vllm: bool = False) -> SharedPrefillRollout | None:
+TOOLS_PROBLEM = "tools.enabled: TRL's tool loop generates and scores the turns (not proven with tools)"
+"""Why every speed-up stands aside under `tools.enabled` (a `rollout_func` would also drop the images of
+the follow-up turns: TRL clears them after a custom rollout)."""
+
+
+def rollout_candidate(
+    model: Any, mode: str, *, use_vllm: bool = False, tools: bool = False
+) -> SharedPrefillRollout | None:
     """The `rollout_func` to build `GRPOTrainer` with (`apply` may still set it aside), or None.
 
-    None when the mode is off, with vLLM rollouts, or for a family without support (`apply` logs why).
+    None when the mode is off, with vLLM rollouts, with tools, or for a family without support (`apply`
+    logs why).
     """
-    if mode == "off" or use_vllm or _model_type(model) not in SHARED_PREFILL_FAMILIES:
+    if mode == "off" or use_vllm or tools or _model_type(model) not in SHARED_PREFILL_FAMILIES:
         return None
     return SharedPrefillRollout()
 
@@ -340,10 +348,16 @@ class Applied:
 
 
 def apply(
-    trainer: Any, rollout: SharedPrefillRollout | None, modes: dict[str, str], *, use_vllm: bool = False
+    trainer: Any,
+    rollout: SharedPrefillRollout | None,
+    modes: dict[str, str],
+    *,
+    use_vllm: bool = False,
+    tools: bool = False,
 ) -> Applied:
     """Decide each speed-up for the trainer's real setting; install the hooks; drop the rollout if it must
-    stand aside (TRL's own generation then runs). Logs one line per speed-up."""
+    stand aside (TRL's own generation then runs). Logs one line per speed-up. `tools`: every speed-up
+    stands aside (`TOOLS_PROBLEM`)."""
     refuse_data_parallel(int(getattr(trainer.args, "n_gpu", 1) or 1))
     setting = setting_of(trainer)
     out = Applied()
@@ -353,7 +367,8 @@ def apply(
     if use_vllm and mode != "off":
         d = Decision(False, "speed: shared prefill not used with vLLM (vLLM shares prompt prefixes itself)")
     else:
-        d = decide("shared_prefill", mode, setting, rollout_problem(trainer, setting.distribution))
+        problem = TOOLS_PROBLEM if tools else rollout_problem(trainer, setting.distribution)
+        d = decide("shared_prefill", mode, setting, problem)
     if d.on and rollout is not None:
         out.rollout = rollout
     elif getattr(trainer, "rollout_func", None) is rollout and rollout is not None:
@@ -365,7 +380,7 @@ def apply(
         ("dedup_images", vision_dedup_problem, install_vision_dedup, out.dedup),
         ("share_prompt_prefix", prefix_share_problem, install_prefix_share, out.prefix),
     ):
-        d = decide(speedup, modes[speedup], setting, problem_of(trainer.model))
+        d = decide(speedup, modes[speedup], setting, TOOLS_PROBLEM if tools else problem_of(trainer.model))
         if d.on:
             for model in (trainer.model, getattr(trainer, "ref_model", None)):
                 hook = install(model) if model is not None else None
