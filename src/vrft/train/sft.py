@@ -88,8 +88,11 @@ def run_sft(
         cfg.sft_output_dir, cfg.output.resume, cfg.output.overwrite, inputs=run_inputs(cfg), owner="sft",
         report_to=cfg.output.report_to, schedule=schedule_of(cfg),
     )  # fmt: skip
+    from vrft.train.run_log import quiet_run
+
     try:
-        return _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_hook)
+        with quiet_run():  # no per-step deprecation warning, short key lists on a resume
+            return _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_hook)
     finally:
         release_output_dir(out)
 
@@ -98,6 +101,7 @@ def _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_
     from trl import SFTTrainer
 
     from vrft.data.hf import build_sft_dataset
+    from vrft.data.visual_inputs import MediaBudget
 
     main = is_main_process()
     if main:
@@ -119,7 +123,9 @@ def _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_
     model, processor, convention = builder.load_policy(cfg, precision.weights, checkpoint)
     if cfg.model.freeze_vision:
         logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
-    dataset = build_sft_dataset(records, task, builder.make_frame_fn(convention, processor))
+    dataset = build_sft_dataset(
+        records, task, builder.make_frame_fn(convention, processor), MediaBudget.of(cfg.model)
+    )
     contract = training_contract(
         task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think"),
         model_cfg=cfg.model,

@@ -198,13 +198,16 @@ def distribution_of(accelerator: Any) -> str:
 def media_of(dataset: Any) -> str:
     """What the prompts of a training dataset show (a key of MEDIA), read off its raw Arrow columns (no
     image or video is decoded): "video" when a ``video`` / ``videos`` column exists or a prompt holds a
-    ``{"type": "video"}`` part, "images" when an ``images`` column holds a list longer than one, else
-    "image". A column it cannot measure counts as the larger case (the policy then stands aside unless
+    ``{"type": "video"}`` part, "images" when an ``images`` column holds a list longer than one or a
+    ``visuals`` column exists (`vrft.data.hf` writes it only when some record holds several images or a
+    video, which it shows as sampled frames), else "image". A column it cannot measure counts as the larger case (the policy then stands aside unless
     that case is proven too)."""
     columns = set(getattr(dataset, "column_names", None) or ())
     table = getattr(dataset, "data", None)
     if columns & {"video", "videos"} or _prompt_has_video(table):
         return "video"
+    if "visuals" in columns:  # vrft's own datasets with several images or a video (shown as its frames)
+        return "images"  # `vrft.data.hf`: the column exists only when some record is not one image
     if "images" in columns:
         try:
             import pyarrow.compute as pc
