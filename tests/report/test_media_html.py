@@ -222,3 +222,40 @@ def test_video_file_strip_decodes_only_the_sampled_frames(tmp_path):
         assert abs(frame_index(img) - int(t * 4) % 25) <= 1, (t, np.asarray(img).mean())
     text = render_report([row], tmp_path / "r.html").read_text()
     assert 'data-duration="10"' in text and text.count('<img class="frame"') == STRIP_FRAMES
+
+
+def test_vrft_eval_writes_both_figures_into_report_html(tmp_path):
+    """`vrft eval --predictions` on temporal_grounding and multi_image_grounding data: report.html holds
+    the frame strip with both windows, and the images side by side with both boxes."""
+    from vrft.cli import main
+
+    _clip(tmp_path)
+    _images(tmp_path)
+
+    def write(name, rows):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return str(tmp_path / name)
+
+    video = {"id": "t0", "task": "temporal_grounding", "video": "clip/", "fps": 2.0, "duration": 5.0, "width": 64,
+             "height": 48, "event": "it moves", "window": [1.0, 2.5]}  # fmt: skip
+    multi = {"id": "m0", "task": "multi_image_grounding", "images": ["img1.png", "img2.png", "img3.png"],
+             "image_sizes": [[100, 80], [100, 80], [120, 80]], "expression": "the star", "target_image": 2,
+             "boxes": [[20, 20, 80, 60]]}  # fmt: skip
+    cases = [
+        ("tg", video, "<think>x</think> <answer>[2, 4]</answer>"),
+        ("mi", multi, '<think>x</think> <answer>{"image": 3, "bbox_2d": [0, 0, 500, 500]}</answer>'),
+    ]
+    for name, record, completion in cases:
+        data = write(f"{name}.jsonl", [record])
+        preds = write(f"{name}-p.jsonl", [{"id": record["id"], "completion": completion}])
+        out = tmp_path / f"out-{name}"
+        assert main(["eval", "--predictions", preds, "--data", data, "--out", str(out)]) == 0
+        text = (out / "report.html").read_text()
+        if name == "tg":
+            assert text.count('<img class="frame"') == STRIP_FRAMES
+            assert 'class="gt-window" data-start="1" data-end="2.5"' in text
+            assert 'class="pred-window" data-start="2" data-end="4"' in text
+        else:
+            assert re.findall(r'data-image="(\d)"', text) == ["1", "2", "3"]
+            assert re.search(r'data-image="2".*?<rect class="gt"', text)
+            assert re.search(r'data-image="3"[^>]*>(?:(?!</svg>).)*<rect class="pred"', text)

@@ -188,6 +188,10 @@ def test_video_only_prompts_same_pass(arch):
 
 
 # ------------------------------------------------------------------------------------------ rollout
+# SmolVLM / Idefics3 take several images, not video (issue 20)
+ROLLOUT_CASES = [(a, "several images") for a in ARCHS] + [(a, "video") for a in QWEN]
+
+
 def _video_messages(text: str, clip: np.ndarray) -> list[dict]:
     frames = [Image.fromarray(f) for f in clip]
     return [{"role": "user", "content": [{"type": "video", "video": frames}, {"type": "text", "text": text}]}]
@@ -208,8 +212,6 @@ def _rollout_vs_generate(tmp_path, arch: str, media: str, dtype: str) -> None:
 
     from vrft.train.rollout import SharedPrefillRollout
 
-    if media == "video" and arch not in QWEN:
-        pytest.skip("SmolVLM / Idefics3 take several images, not video (issue 20)")
     trainer = make_trainer(tmp_path, arch, speed=True, max_completion_length=8, dtype=dtype)
     processor = trainer.processing_class
     if media == "video":
@@ -243,14 +245,12 @@ def _rollout_vs_generate(tmp_path, arch: str, media: str, dtype: str) -> None:
         assert got == ids[m.bool()].tolist()
 
 
-@pytest.mark.parametrize("media", ["several images", "video"])
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch, media", ROLLOUT_CASES)
 def test_shared_prefill_rollout_equals_generate(tmp_path, arch, media):
     _rollout_vs_generate(tmp_path, arch, media, "float32")
 
 
-@pytest.mark.parametrize("media", ["several images", "video"])
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch, media", ROLLOUT_CASES)
 def test_shared_prefill_rollout_in_bf16(tmp_path, arch, media):
     """bf16 weights: the same samples as plain generation for the same seed on this CPU."""
     _rollout_vs_generate(tmp_path, arch, media, "bfloat16")
