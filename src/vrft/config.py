@@ -352,6 +352,16 @@ class OutputSection(_Section):
     logging_steps: int = Field(1, gt=0, description="Write metrics every N steps.")
     sample_every: int = Field(10, gt=0, description="Write a sample of completions every N steps.")
     num_samples: int = Field(8, ge=0, description="Completions per written sample (0: none).")
+    flat_warning_share: float = Field(
+        0.75,
+        ge=0.0,
+        le=1.0,
+        description="`vrft train` warns when the share of groups with identical rewards (zero-sd share: GRPO "
+        "advantage 0) is at or above this for `output.flat_warning_steps` steps in a row (1.0: only all-flat).",
+    )
+    flat_warning_steps: int = Field(
+        5, gt=0, description="Steps in a row above `output.flat_warning_share` before a warning (once per window)."
+    )
     resume: bool | str = Field(
         False, description="true: resume from the last checkpoint in the output dir; or a checkpoint path."
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vrft.demo.results import aggregate, table_markdown
+from vrft.demo.results import aggregate, table_html, table_markdown
 from vrft.demo.settings import QUICK, DemoSettings, load_settings
 from vrft.errors import ConfigError
 
@@ -72,6 +72,10 @@ def test_rows_are_mean_and_sd_over_seeds_and_the_table_shows_them():
     assert "| Visual-RFT | 30.0 ± 10.0 |" in lines
     assert "| SFT | 15.0 (1 seed) |" in lines  # one seed: no ± claimed
     assert "| SFT | 55.0 ± 7.1 |" in lines
+    # report.html draws the same tables as HTML tables, not markdown in <pre>
+    page = table_html(list(rows.values()))
+    assert "<pre>" not in page and "|" not in page and page.count('<table class="results">') == 2
+    assert "<tr><th>Visual-RFT</th><td style='text-align:right'>30.0 ± 10.0</td></tr>" in page
 
 
 def test_positives_only_drops_the_no_objects_prompts(tmp_path):

@@ -192,7 +192,9 @@ def test_lenient_parse_reaches_accuracy_iou_and_the_report_score(tmp_path):
     assert m["per_class_accuracy"] == {"daisy": 100.0, "iris": 0.0, "rose": 100.0, "tulip": 100.0}
     rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert [r["score"] for r in rows] == [1.0, 1.0, 1.0, 0.0]  # the report sorts by these
-    assert [r["rewards"]["classification_exact"] for r in rows] == [0.0] * 4  # training rewards unchanged
+    # issue 22: the rewards are read on the score's basis (leniently); format still scores the tags as written
+    assert [r["rewards"]["classification_exact"] for r in rows] == [r["score"] for r in rows]
+    assert [r["rewards"]["format"] for r in rows] == [0.0, 0.0, 0.0, 1.0]
 
     # detection: an exact box without tags (image 1, 200x100; dog [70, 5, 120, 60] = 0..1000 [350, 50, 600, 600])
     det = [r for r in detection_records(tmp_path / "det") if r.image_id == 1 and r.category == "dog"]
@@ -203,4 +205,5 @@ def test_lenient_parse_reaches_accuracy_iou_and_the_report_score(tmp_path):
     lenient = score_predictions(det, text, "detection", out, require_tags=False, report=False)["detection"]
     assert lenient["mean_iou_reward"] == pytest.approx(100.0) and lenient["AP50"] == pytest.approx(100.0)
     row = json.loads((out / "predictions.jsonl").read_text())
-    assert row["score"] == pytest.approx(1.0) and row["rewards"]["detection_iou"] == 0.0
+    assert row["score"] == pytest.approx(1.0) and row["rewards"]["detection_iou"] == pytest.approx(1.0)
+    assert row["rewards"]["format"] == 0.0  # no <answer> tags as written

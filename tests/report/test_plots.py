@@ -54,3 +54,18 @@ def test_plot_metric_vs_shots_draws_sd_error_bars(tmp_path):
     a = np.asarray(Image.open(plain).convert("L"), dtype=int)
     b = np.asarray(Image.open(bars).convert("L"), dtype=int)
     assert (a != b).sum() > 50  # the error bars (and the legend's "mean ± sd") are drawn
+
+
+def test_plot_training_curves_draws_every_panel(tmp_path):
+    from vrft.report.plots import plot_training_curves
+
+    panels = {
+        "reward": {"total": [(1, 0.1), (2, 0.4)], "iou": [(1, 0.0), (2, 0.2)]},
+        "KL": {"KL": [(1, 0.0), (2, 0.01)]},
+        "groups and truncation": {"zero-sd share": [(1, 1.0), (2, 0.5)]},
+        "parse failures": {},
+    }
+    out = plot_training_curves(panels, tmp_path / "curves.png", title="run")
+    im = Image.open(out)
+    assert im.format == "PNG" and im.size == (1100, 680)
+    assert _non_white_fraction(out) > 0.02

@@ -1,6 +1,10 @@
 """`vrft demo [--out DIR] [--quick] [--config YAML] [--rebuild-base] [key=value ...]`: the paper's
 experiments in miniature (baseline vs SFT vs Visual-RFT on novel shapes), run offline from the shipped
-miniature base model; `vrft demo build-base [--out DIR] [key=value ...]` rebuilds that base from nothing."""
+miniature base model; `vrft demo build-base [--out DIR] [key=value ...]` rebuilds that base from nothing;
+`vrft demo build-world --out DIR [parts=a,b] [key=value ...]` draws parts of the demo's shapes world (the
+data the base knows: white background, 112 px, the demo's prompts), e.g. for configs/tiny/;
+`vrft demo export-base --out DIR` copies the shipped base there (hash-checked), a model that answers in
+format to start small runs from."""
 
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "overrides",
         nargs="*",
-        help="dotted key=value settings, e.g. rft.learning_rate=5e-4 (first word 'build-base': rebuild the base)",
+        help="dotted key=value settings, e.g. rft.learning_rate=5e-4 (first word 'build-base': rebuild the base; "
+        "'build-world': draw parts of the world, parts=a,b; 'export-base': copy the shipped base to --out)",
     )
     _take_trailing_overrides(parser)
 
@@ -63,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if overrides and overrides[0] == "build-base":
         return _build_base(args, overrides[1:])
+    if overrides and overrides[0] == "build-world":
+        return _build_world(args, overrides[1:])
+    if overrides and overrides[0] == "export-base":
+        return _export_base(args, overrides[1:])
     from vrft.demo import load_settings, run_demo
     from vrft.demo.experiment import check_settings
     from vrft.demo.results import table_markdown
@@ -102,4 +111,53 @@ def _build_base(args: argparse.Namespace, overrides: list[str]) -> int:
     out = check_base_output(args.out or SHIPPED_BASE)  # before the build (29 min by default)
     out = build_base(out, settings)
     print(f"built the demo base into {out} (card: {out / 'card.json'})")
+    return 0
+
+
+def _build_world(args: argparse.Namespace, overrides: list[str]) -> int:
+    """Draw parts of the demo world (`vrft.demo.world.build_world`; `parts=` picks them, default base_train)
+    under --out, each with its records.jsonl; the other words are `world.*` settings without the prefix."""
+    from vrft.demo.settings import WorldSettings, load_schema
+    from vrft.demo.world import SEED_OFFSETS, build_world
+    from vrft.errors import UserError
+    from vrft.outputs import OutputDir, check_dir_output
+
+    if not args.out:
+        raise UserError("demo build-world: --out DIR is required (where the parts are drawn)")
+    parts_words = [w for w in overrides if w.startswith("parts=")]
+    parts = tuple(p for w in parts_words for p in w.removeprefix("parts=").split(",") if p) or ("base_train",)
+    unknown = [p for p in parts if p not in SEED_OFFSETS]
+    if unknown:
+        raise UserError(f"demo build-world: unknown part(s) {', '.join(unknown)}; known: {', '.join(SEED_OFFSETS)}")
+    settings = load_schema(WorldSettings, args.config, overrides=[w for w in overrides if w not in parts_words],
+                           what="demo world setting")  # fmt: skip
+    out = check_dir_output(args.out, writes=parts)
+    with OutputDir(out, "demo-world") as d:
+        d.claim(parts, clean=True)
+        world = build_world(settings, out, parts)
+    for part in parts:
+        print(f"{part}: {world[part]}")
+    return 0
+
+
+def _export_base(args: argparse.Namespace, overrides: list[str]) -> int:
+    """Copy the shipped base (checked against its card) to --out: a model that answers in format."""
+    import shutil
+    from pathlib import Path
+
+    from vrft.demo.base import SHIPPED_BASE, check_base_output, replace_dir, verify_base
+    from vrft.errors import UserError
+
+    if overrides:
+        raise UserError(f"demo export-base: takes no settings (got {' '.join(overrides)})")
+    if not args.out:
+        raise UserError("demo export-base: --out DIR is required (where the base is copied)")
+    card = verify_base(SHIPPED_BASE)
+    out = check_base_output(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.new-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(SHIPPED_BASE, tmp, ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
+    replace_dir(tmp, Path(out))
+    print(f"copied the demo base ({card['weights_sha256'][:12]}...) into {out}")
     return 0

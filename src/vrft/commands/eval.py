@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vrft.commands._generation import add_media_arguments
+
     src = parser.add_argument_group("what to evaluate")
     src.add_argument("--model", help="local Hugging Face model directory (checkpoint or `vrft tiny` output)")
     src.add_argument(
@@ -92,6 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument(
         "--max-pixels", type=int, help="image processor max_pixels (Qwen; paper: 401408; default: vrft.json)"
     )
+    add_media_arguments(gen)
     gen.add_argument(
         "--convention",
         default="auto",
@@ -164,6 +167,7 @@ def _device(name: str) -> str:
 
 
 def _settings(args):
+    from vrft.commands._generation import media_options
     from vrft.models.contract import resolve_settings
 
     # --paper asks with the reference's texts (vrft.tasks.reference), not a trained template
@@ -176,13 +180,17 @@ def _settings(args):
         min_pixels=args.min_pixels,
         max_pixels=args.max_pixels,
         command="vrft eval",
+        **media_options(args),
     )
 
 
 def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) -> dict:
+    from vrft.data.visual_inputs import MediaBudget
     from vrft.evaluate.paper import paper_options
     from vrft.evaluate.pipeline import evaluate_model
     from vrft.models.load import convention_for, load_model_and_processor, load_processor
+
+    media = MediaBudget.of(settings)
 
     override = settings.convention
     paper = paper_options(args, task)  # --paper: the processor's default budget (explicit flags win)
@@ -205,7 +213,8 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
         # vLLM resizes images with the budget the answers are decoded with (the processor's), batches
         # at most --batch-size sequences, and refuses a --device it cannot honour
         generator = VLLMGenerator(args.model, processor, dtype=args.dtype, batch_size=args.batch_size,
-                                  pixel_budget=pixel_budget(processor), device=args.device)  # fmt: skip
+                                  pixel_budget=pixel_budget(processor), device=args.device,
+                                  max_images=_most_images(records, media))  # fmt: skip
         model = None
         convention = convention_for(config, override)
     else:
@@ -239,7 +248,19 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
         prompt_style=paper.prompt_style,
         presence_map=paper.presence_map,
         lvis_area=paper.lvis_area,
+        media=media,
     )
+
+
+def _most_images(records, media) -> int:
+    """The most images one prompt shows: 1, an ``images`` record's count, or a video's sampled frames."""
+    from vrft.data.visual_inputs import frame_times
+
+    counts = [
+        len(r.images) if r.images is not None else len(frame_times(r, media)) if r.video else 1
+        for r in records
+    ]
+    return max(counts, default=1)
 
 
 def rescore_coordinates(args) -> dict:
@@ -332,14 +353,16 @@ def _claim_out(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vrft.commands._generation import check_generation_args, check_images
+    from vrft.commands._generation import check_generation_args, check_images, check_media
     from vrft.data.records import load_records
+    from vrft.data.visual_inputs import MediaBudget, check_image_count
     from vrft.evaluate.rescore import infer_task, limit_records
     from vrft.models.contract import apply_to_records, for_task, pick_task
 
     if bool(args.model) == bool(args.predictions):
         raise UserError("give exactly one of --model DIR (run the model) or --predictions FILE (re-score)")
     check_generation_args(args)
+    check_media(args)
     _claim_out(args)
     gt, lvis = _ground_truth(args)
     if args.predictions and args.prompt is not None:
@@ -355,6 +378,9 @@ def run(args: argparse.Namespace) -> int:
         settings = for_task(settings, task, command="vrft eval")
         records = limit_records([r for r in records if r.task == task], task, args.limit)
         check_images(records)  # every image decoded once, before the model loads
+        media = MediaBudget.of(settings)
+        for r in records:  # more images than the budget: refused before the model loads
+            check_image_count(r, media)
         metrics = _run_model(args, settings, apply_to_records(records, settings), task, gt, lvis)
     print(_summary(metrics))
     print(f"wrote {Path(args.out) / 'metrics.json'}")

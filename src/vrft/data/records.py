@@ -239,6 +239,20 @@ def format_problems(problems: list[str], header: str) -> str:
     return text
 
 
+def finish_conversion(
+    records: list[Record], problems: list[str], path: Path, out: str | os.PathLike | None, empty: str
+) -> list[Record]:
+    """The end every converter shares: DataError listing every problem (none converted), DataError
+    ``{path}: {empty}`` when nothing was converted, else the records (saved to `out` as JSONL when given)."""
+    if problems:
+        raise DataError(format_problems(problems, f"{path}: {len(problems)} problem(s):"))
+    if not records:
+        raise DataError(f"{path}: {empty}")
+    if out is not None:
+        save_records(records, out)
+    return records
+
+
 def iter_record_lines(path: Path) -> Iterable[tuple[int, str]]:
     """Yield ``(line_number, text)`` for non-blank lines of a JSONL file (1-based line numbers).
 

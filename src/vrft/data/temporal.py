@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vrft.data.records import Record, format_problems, save_records
+from vrft.data.records import Record, finish_conversion
 from vrft.errors import DataError, UserError
 from vrft.media import MAX_VIDEO_SECONDS, WINDOW_TOLERANCE_S
 
@@ -186,14 +186,8 @@ def _check_options(videos_dir: Path, ext: str | None, fps: float | None) -> None
 
 
 def _finish(records: list[Record], problems: list[str], path: Path, videos: _Videos, out) -> list[Record]:
-    if problems:
-        raise DataError(format_problems(problems, f"{path}: {len(problems)} problem(s):"))
-    if not records:
-        skipped = f" ({len(videos.missing)} videos missing, skipped)" if videos.missing else ""
-        raise DataError(f"{path}: no queries to convert{skipped}")
-    if out is not None:
-        save_records(records, out)
-    return records
+    skipped = f" ({len(videos.missing)} videos missing, skipped)" if videos.missing else ""
+    return finish_conversion(records, problems, path, out, f"no queries to convert{skipped}")
 
 
 def _record(

@@ -89,18 +89,17 @@ def _cell(row: Mapping[str, Any] | None) -> str:
     return f"{row['mean']:.1f} ± {row['sd']:.1f}{some}"
 
 
-def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One table per experiment: methods (rows) x k (columns), mean ± sd over seeds."""
+def _tables(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str], list[tuple[str, list[str]]]]]:
+    """Per experiment: (title with its seeds, column names, [(method, cells)]): the tables of the demo."""
     out = []
     for exp in EXPERIMENT_NAMES:
         mine = [r for r in rows if r["experiment"] == exp]
         if not mine:
             continue
         seeds = next((r["seeds"] + r.get("failed_seeds", []) for r in mine if r["method"] != "baseline"), [])
-        out += [f"### {EXPERIMENT_NAMES[exp]} (seeds {seeds})", ""]
         shots = sorted({r["shots"] for r in mine if r["method"] != "baseline" and r["shots"] is not None})
         cols = [f"{k}-shot" for k in shots] if shots else ["trained on base shapes"]
-        out += ["| method | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+        body = []
         for method in ("baseline", "sft", "rft"):
             by_k = {r["shots"]: r for r in mine if r["method"] == method}
             if not by_k:
@@ -111,9 +110,34 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
                 cells = [_cell(by_k.get(k)) for k in shots]
             else:
                 cells = [_cell(by_k.get(None))]
-            out.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
+            body.append((METHOD_NAMES[method], cells))
+        out.append((f"{EXPERIMENT_NAMES[exp]} (seeds {seeds})", cols, body))
+    return out
+
+
+def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One table per experiment: methods (rows) x k (columns), mean ± sd over seeds."""
+    out = []
+    for title, cols, body in _tables(rows):
+        out += [f"### {title}", "", "| method | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+        out += [f"| {method} | " + " | ".join(cells) + " |" for method, cells in body]
         out.append("")
     return "\n".join(out).rstrip()
+
+
+def table_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The tables of `table_markdown` as HTML tables (report.html)."""
+    out = []
+    for title, cols, body in _tables(rows):
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        trs = "".join(
+            f"<tr><th>{html.escape(method)}</th>"
+            + "".join(f"<td style='text-align:right'>{html.escape(c)}</td>" for c in cells)
+            + "</tr>"
+            for method, cells in body
+        )
+        out.append(f'<h3>{html.escape(title)}</h3><table class="results"><tr><th>method</th>{head}</tr>{trs}</table>')
+    return "\n".join(out)
 
 
 def detail_markdown(runs: Sequence[Mapping[str, Any]]) -> str:
@@ -268,7 +292,7 @@ def write_report(
              "<style>body{font-family:sans-serif} td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
              " table{border-collapse:collapse;margin-bottom:2em}</style>",
              "<h1>vrft demo: baseline vs SFT vs Visual-RFT</h1>",
-             f"<pre>{html.escape(table_markdown(rows))}</pre>",
+             table_html(rows),
              *([f"<p><strong>{html.escape(note)}</strong></p>"] if note else [])]  # fmt: skip
     for exp in EXPERIMENT_NAMES:
         shots = None if exp == "open_vocab" else k

@@ -86,16 +86,7 @@ def findings(report: dict[str, Any], cfg: Any) -> list[Finding]:
             f"(e.g. rewards.weights.{name}=1.0)",
         ))  # fmt: skip
     elif flat >= FLAT_WARNING:
-        if g.temperature < LOW_TEMPERATURE:
-            fix = (
-                f"raise `grpo.temperature` (now {g.temperature}; e.g. grpo.temperature=1.0) so that the G "
-                "completions differ"
-            )
-        else:
-            fix = (
-                "raise `grpo.temperature` or `grpo.num_generations`, or use the `perception` preset's partial "
-                "credit (`rewards.preset`)"
-            )
+        fix = flat_groups_fix(g.temperature)
         explained = any(f.blocking for f in out)
         if explained:  # cut answers or misread boxes flatten the groups: that finding is the fix
             fix = f"most likely from the blocking finding above; if it stays after that fix, {fix}"
@@ -114,6 +105,17 @@ def findings(report: dict[str, Any], cfg: Any) -> list[Finding]:
             "model that answers in format (`model.path`)",
         ))  # fmt: skip
     return sorted(out, key=lambda f: not f.blocking)
+
+
+def flat_groups_fix(temperature: float) -> str:
+    """The fix for flat groups (all G rewards equal), shared by the doctor's verdict and the warning of a
+    training run (`vrft.train.step_signals.FlatWatch`)."""
+    if temperature < LOW_TEMPERATURE:
+        return f"raise `grpo.temperature` (now {temperature}; e.g. grpo.temperature=1.0) so that the G completions differ"
+    return (
+        "raise `grpo.temperature` or `grpo.num_generations`, or use the `perception` preset's partial "
+        "credit (`rewards.preset`)"
+    )
 
 
 def _prompt_findings(report: dict[str, Any], cfg: Any) -> list[Finding]:

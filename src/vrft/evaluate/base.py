@@ -64,6 +64,16 @@ class SampleEvaluator:
         """Forget all processed samples."""
         self.rows: list[dict] = []
 
+    def _answer_rates(self) -> dict[str, Any]:
+        """``format_ok`` and ``parse_fail`` (% of the rows) and ``num_samples``: the tail of every
+        one-row-per-sample evaluator's metrics."""
+        n = len(self.rows)
+        return {
+            "format_ok": percent(sum(r["rewards"]["format"] for r in self.rows), n),
+            "parse_fail": percent(sum(1 for r in self.rows if not r["parse_ok"]), n),
+            "num_samples": n,
+        }
+
     def _score(
         self, records: Sequence[Record], completions: Sequence[str | None]
     ) -> tuple[list[str], list[Frame], list[dict[str, float]]]:
@@ -72,7 +82,9 @@ class SampleEvaluator:
             raise ValueError(f"{len(records)} records but {len(completions)} completions")
         texts = [c or "" for c in completions]
         frames = [self.frame_fn(r) for r in records]
-        return texts, frames, sample_rewards(self._task, records, texts, frames, self.reward_names)
+        return texts, frames, scored_rewards(
+            self._task, records, texts, frames, self.reward_names, require_tags=self.require_tags
+        )
 
 
 def norm1000_frame(record: Record) -> Frame | list[Frame]:
@@ -110,11 +122,32 @@ def sample_rewards(
     return out
 
 
+def scored_rewards(
+    task: Any,
+    records: Sequence[Record],
+    completions: Sequence[str],
+    frames: Sequence[Frame],
+    names: Sequence[str],
+    *,
+    require_tags: bool,
+) -> list[dict[str, float]]:
+    """Per-sample rewards on the same basis as the metric and the score: with ``require_tags`` as
+    training computes them; under ``--lenient-parse`` the format rewards (``format*``: they score the
+    tags as written) on the text as written and every other reward on the lenient reading
+    (`metric_texts`), as the score is."""
+    rewards = sample_rewards(task, records, completions, frames, names)
+    if require_tags:
+        return rewards
+    others = tuple(n for n in names if not n.startswith("format"))
+    lenient = sample_rewards(task, records, metric_texts(completions, False), frames, others)
+    return [{**strict, **loose} for strict, loose in zip(rewards, lenient, strict=True)]
+
+
 def metric_texts(completions: Sequence[str], require_tags: bool) -> list[str]:
     """The completions the METRIC rewards are computed on: as given with ``require_tags``; otherwise a
     completion without a complete ``<answer>`` pair is replaced by its lenient answer
     (`vrft.parsing.lenient_answer`) wrapped in the tags, so ``--lenient-parse`` reaches accuracy, mean
-    IoU and the report's sort score (the per-sample ``rewards`` stay those of training)."""
+    IoU, the report's sort score and the per-sample rewards but ``format`` (`scored_rewards`)."""
     from vrft.parsing import ANSWER_CLOSE, ANSWER_OPEN, lenient_answer, split
 
     if require_tags:

@@ -23,10 +23,8 @@ from vrft.evaluate.base import (
     FrameFn,
     SampleEvaluator,
     base_row,
-    metric_texts,
     norm1000_frame,
     percent,
-    sample_rewards,
 )
 
 REWARD_NAMES = ("format", "classification_exact", "classification_substring")
@@ -44,10 +42,8 @@ class ClassificationEvaluator(SampleEvaluator):
 
     def process(self, records: Sequence[Record], completions: Sequence[str | None]) -> None:
         """Parse one chunk of completions (one per record)."""
-        texts, frames, rewards = self._score(records, completions)
+        texts, frames, rewards = self._score(records, completions)  # lenient like the score (scored_rewards)
         metric = rewards
-        if not self.require_tags:
-            metric = sample_rewards(self._task, records, metric_texts(texts, False), frames, METRIC_NAMES)
         for rec, comp, rw, m in zip(records, completions, rewards, metric):
             pred = self._task.parse(comp or "", require_tags=self.require_tags)
             row = base_row(rec, comp, pred)
@@ -71,8 +67,6 @@ class ClassificationEvaluator(SampleEvaluator):
         return {
             "accuracy": percent(sum(r["correct"] for r in self.rows), n),
             "substring_accuracy": percent(sum(r["correct_substring"] for r in self.rows), n),
-            "format_ok": percent(sum(r["rewards"]["format"] for r in self.rows), n),
-            "parse_fail": percent(sum(1 for r in self.rows if not r["parse_ok"]), n),
-            "num_samples": n,
+            **self._answer_rates(),
             "per_class_accuracy": {k: percent(sum(v), len(v)) for k, v in sorted(per_class.items())},
         }

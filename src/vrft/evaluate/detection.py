@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vrft.data.records import Record
-from vrft.evaluate.base import NOT_ASKED_COMPLETION, FrameFn, base_row, metric_texts, percent, sample_rewards
+from vrft.evaluate.base import NOT_ASKED_COMPLETION, FrameFn, base_row, percent, scored_rewards
 from vrft.evaluate.coco import coco_metrics, image_key, to_result
 from vrft.evaluate.lvis import lvis_metrics
 from vrft.evaluate.protocols import DetectionSetup
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 REWARD_NAMES = ("format", "detection_iou", "detection_confidence")
 """Training rewards recorded per sample; ``detection_iou`` is the sample's score (with ``require_tags=False``
-computed on the lenient answer, `vrft.evaluate.base.metric_texts`)."""
+it and every reward but ``format`` are computed on the lenient answer, `vrft.evaluate.base.scored_rewards`)."""
 
 
 class DetectionEvaluator:
@@ -67,11 +67,9 @@ class DetectionEvaluator:
         presence = list(presence) if presence is not None else [None] * len(records)
         frames = [self.frame_fn(r) for r in records]
         effective = [c if c is not None else NOT_ASKED_COMPLETION for c in completions]
-        rewards = sample_rewards(self._task, records, effective, frames, REWARD_NAMES)
+        # under --lenient-parse the score and the rewards (but format) are both read leniently
+        rewards = scored_rewards(self._task, records, effective, frames, REWARD_NAMES, require_tags=self.require_tags)
         metric = rewards
-        if not self.require_tags:
-            lenient = metric_texts(effective, False)
-            metric = sample_rewards(self._task, records, lenient, frames, ("detection_iou",))
         for rec, comp, frame, rw, m, present in zip(records, completions, frames, rewards, metric, presence):
             iid = self.setup.image_ids[image_key(rec)]
             cid = self._cat_ids[rec.category]

@@ -38,7 +38,7 @@ from vrft.evaluate.protocols import (
     parse_presence,
     presence_prompt,
 )
-from vrft.evaluate.runner import HFGenerator, Request
+from vrft.evaluate.runner import HFGenerator, Request, request_for
 from vrft.evaluate.temporal import TemporalGroundingEvaluator
 
 logger = logging.getLogger(__name__)
@@ -261,6 +261,7 @@ def evaluate_model(
     prompt_style: str = "vrft",
     presence_map: Any = None,
     lvis_area: str = "all",
+    media: Any = None,
 ) -> dict[str, Any]:
     """Generate answers for `records` with `model` and score them (see `score_predictions`).
 
@@ -287,6 +288,9 @@ def evaluate_model(
         presence_map: paper protocol only: a `protocols.PresenceMap` (another model's presence
             answers) used instead of running the model's own presence pass.
         lvis_area: LVIS per-class AP over area "all" or "average" (the reference's notebook).
+        media: the many-image / video budgets (`vrft.data.visual_inputs.MediaBudget`; None: its
+            defaults): records with ``images`` or a ``video`` are asked with every image, or the
+            sampled frames, as training showed them (`vrft.evaluate.runner.request_for`).
 
     Returns:
         The metrics dict (``{task: {...}, "run": {...}}``).
@@ -362,7 +366,7 @@ def evaluate_model(
         completions = list(
             generator.generate(
                 [
-                    Request(r.resolved_image(), task_obj.prompt(r, frame_fn(r)), budget, system)
+                    request_for(r, task_obj.prompt(r, frame_fn(r)), budget, system, media)
                     for r in task_records
                 ],
                 desc=task,
@@ -376,6 +380,7 @@ def evaluate_model(
         **_resize_grid(convention, processor),
         "batch_size": batch_size,
         "max_new_tokens": budget,
+        **({"media_budget": vars(media).copy()} if media is not None else {}),
         "prompt_style": prompt_style,
         "presence_from": presence_map.source if presence_map is not None else None,
         "num_generations": n_generated,

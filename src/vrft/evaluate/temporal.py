@@ -40,6 +40,7 @@ class TemporalGroundingEvaluator(SampleEvaluator):
             row.update(
                 query=rec.event,
                 duration=rec.duration,
+                fps=rec.fps,  # a frame folder's frame rate (the report samples its frames)
                 gt_window=gt,
                 pred_window=pred.window,
                 iou=value,
@@ -52,13 +53,6 @@ class TemporalGroundingEvaluator(SampleEvaluator):
         """``R@0.3``, ``R@0.5``, ``R@0.7``, ``mIoU``, ``format_ok``, ``parse_fail`` (%) and the count."""
         n = len(self.rows)
         rows = self.rows
-        out: dict[str, Any] = {
-            f"R@{t}": percent(sum(1 for r in rows if r["iou"] >= t), n) for t in THRESHOLDS
-        }
-        out.update(
-            mIoU=percent(sum(r["iou"] for r in rows), n),
-            format_ok=percent(sum(r["rewards"]["format"] for r in rows), n),
-            parse_fail=percent(sum(1 for r in rows if not r["parse_ok"]), n),
-            num_samples=n,
-        )
-        return out
+        out: dict[str, Any] = {f"R@{t}": percent(sum(1 for r in rows if r["iou"] >= t), n) for t in THRESHOLDS}
+        out["mIoU"] = percent(sum(r["iou"] for r in rows), n)
+        return {**out, **self._answer_rates()}

@@ -28,8 +28,17 @@ Sample dict (every key optional except ``id``; unknown keys are ignored)::
       "turns": "<think>..</think><tool_call>{..}</tool_call><tool_response>[image 56x56] ..</tool_response>..",
       "tool_calls": 1,                  # an answer with tools: every turn (vrft.tools.stats.transcript), calls
       "parse_ok": true, "reason": "",   # parser status
-      "step": 10                        # training step, if any
+      "step": 10,                       # training step, if any
+      "group": 0, "advantage": 0.7      # training: the prompt's GRPO group in the step, the advantage
     }
+
+Samples with several images (``images``) or a video (``video``) get the figures of
+`vrft.report.media_html` (images side by side with the true and predicted box on their image; a strip
+of frames over a timeline with the true and predicted time windows).
+
+Training samples (every row has a ``group``) are drawn one block per group (`vrft.report.groups`): the
+image once with each completion's boxes numbered, and a row per completion with its rewards and
+advantage. Box labels are placed so that they do not overlap.
 
 Fallbacks: ``record_id`` for ``id``, ``image_path`` for ``image``; a ``parsed`` dict (a
 ``vrft.tasks.Prediction.to_dict()``, pixels) fills ``pred_boxes`` / ``confidences`` / ``pred_label`` /
@@ -46,11 +55,12 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from vrft.errors import UserError
+from vrft.report.media_html import MEDIA_CSS, media_figure, media_rows
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +68,12 @@ GT_COLOR = "#00c853"
 """Stroke colour of ground-truth boxes (green)."""
 PRED_COLOR = "#ff1744"
 """Stroke colour of predicted boxes (red)."""
+BOX_TASKS = ("detection", "grounding", "counting", "multi_image_grounding")
+"""Tasks whose samples show a boxes row (truth / predicted counts)."""
+NO_BOX_TASKS = ("classification", "ocr", "temporal_grounding")
+"""Tasks with no boxes: no boxes row even where a sample carries empty box lists."""
+CONFIDENCE_TASKS = ("detection",)
+"""Tasks whose answers carry a confidence per box."""
 THUMB_MAX_SIDE = 384
 """Longest side of an embedded thumbnail, pixels."""
 MAX_EMBEDDED_IMAGES = 400
@@ -115,30 +131,52 @@ def _fmt(v: Any) -> str:
 
 def _rects(
     boxes: Any,
-    color: str,
+    color: str | Sequence[str],
     cls: str,
     labels: list[str] | None = None,
     font: float = 14.0,
     dashed: bool = False,
+    placed: list[tuple[float, float, float, float]] | None = None,
 ) -> list[str]:
+    """SVG rectangles of `boxes` (one colour, or one per box), each with its label where given; labels
+    are placed so that they do not overlap each other (`placed`: the label boxes already drawn)."""
     out = []
     dash = ' stroke-dasharray="8 5"' if dashed else ""
+    placed = [] if placed is None else placed
     for i, box in enumerate(boxes or []):
         vals = [_num(v) for v in (box if isinstance(box, (list, tuple)) else [])]
         if len(vals) != 4 or any(v is None for v in vals):
             continue
         x1, y1, x2, y2 = vals
+        c = color if isinstance(color, str) else color[i % len(color)]
         out.append(
             f'<rect class="{cls}" x="{x1:.2f}" y="{y1:.2f}" width="{max(x2 - x1, 0):.2f}" '
-            f'height="{max(y2 - y1, 0):.2f}" fill="none" stroke="{color}" stroke-width="3"{dash} '
+            f'height="{max(y2 - y1, 0):.2f}" fill="none" stroke="{c}" stroke-width="3"{dash} '
             f'vector-effect="non-scaling-stroke"/>'
         )
         if labels and i < len(labels) and labels[i]:
+            x, y = _label_spot(x1, y1, len(labels[i]), font, placed)
             out.append(
-                f'<text x="{x1:.2f}" y="{max(y1 - font * 0.2, font):.2f}" fill="{color}" '
-                f'font-size="{font:.1f}">{html.escape(labels[i])}</text>'
+                f'<text x="{x:.2f}" y="{y:.2f}" fill="{c}" font-size="{font:.1f}" '
+                f'paint-order="stroke" stroke="#fff" stroke-width="{font / 6:.2f}">{html.escape(labels[i])}</text>'
             )
     return out
+
+
+def _label_spot(
+    x: float, y: float, chars: int, font: float, placed: list[tuple[float, float, float, float]]
+) -> tuple[float, float]:
+    """Baseline (x, y) of a label at a box's top-left corner (above it when there is room), moved down a
+    line at a time until it overlaps no label in `placed` (which it joins)."""
+    width, height = 0.62 * font * max(chars, 1), font
+    base = max(y - font * 0.2, font)
+    for k in range(12):
+        top = base + k * height * 1.05 - height
+        rect = (x, top, x + width, top + height)
+        if not any(rect[0] < p[2] and p[0] < rect[2] and rect[1] < p[3] and p[1] < rect[3] for p in placed):
+            break
+    placed.append(rect)
+    return x, rect[3]
 
 
 def _figure(sample: Mapping[str, Any], cache: dict, base_dir: Path | None) -> str:
@@ -148,8 +186,10 @@ def _figure(sample: Mapping[str, Any], cache: dict, base_dir: Path | None) -> st
     thumb = _thumbnail(Path(image), cache) if image else None
     width = _num(sample.get("width")) or (thumb[1] if thumb else None) or 1000.0
     height = _num(sample.get("height")) or (thumb[2] if thumb else None) or 1000.0
-    confs = sample.get("confidences") or []
-    labels = [f"{c:.2f}" if _num(c) is not None else "" for c in (_num(c) for c in confs)]
+    labels = sample.get("pred_labels")
+    if labels is None:
+        confs = sample.get("confidences") or []
+        labels = [f"{c:.2f}" if _num(c) is not None else "" for c in (_num(c) for c in confs)]
     parts = [f'<svg class="fig" viewBox="0 0 {width:g} {height:g}" preserveAspectRatio="xMinYMin meet">']
     if thumb:
         parts.append(
@@ -160,9 +200,17 @@ def _figure(sample: Mapping[str, Any], cache: dict, base_dir: Path | None) -> st
         parts.append(f'<rect x="0" y="0" width="{width:g}" height="{height:g}" fill="#ddd"/>')
     parts += _rects(sample.get("gt_boxes"), GT_COLOR, "gt")
     parts += _rects(sample.get("crowd_boxes"), GT_COLOR, "crowd", dashed=True)
-    parts += _rects(sample.get("pred_boxes"), PRED_COLOR, "pred", labels, font=max(width, height) / 28)
+    colors = sample.get("pred_colors") or PRED_COLOR
+    parts += _rects(sample.get("pred_boxes"), colors, "pred", labels, font=max(width, height) / 28)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def reward_label(name: str) -> str:
+    """A reward's row label; the `parse_fail_*` diagnostics say that 1 is bad (they are not rewards)."""
+    if name.startswith("parse_fail"):
+        return f"{name} (1 = answer not read: bad; a diagnostic, weight 0)"
+    return f"reward {name}"
 
 
 def _split(sample: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -218,24 +266,30 @@ def _sample_html(sample: Mapping[str, Any], cache: dict, base_dir: Path | None =
     if sample.get("step") is not None:
         rows.append(f"<tr><th>step</th><td>{html.escape(str(sample['step']))}</td></tr>")
     rows.append(f'<tr><th>score</th><td class="score">{_fmt(score)}</td></tr>')
+    task = sample.get("task")
     confs = sample.get("confidences")
-    if confs:
+    if confs and task in (None, *CONFIDENCE_TASKS):
         rows.append(f"<tr><th>confidences</th><td>{', '.join(_fmt(c) for c in confs)}</td></tr>")
     for name, value in (sample.get("rewards") or {}).items():
-        rows.append(f"<tr><th>reward {html.escape(str(name))}</th><td>{_fmt(value)}</td></tr>")
+        rows.append(f"<tr><th>{html.escape(reward_label(str(name)))}</th><td>{_fmt(value)}</td></tr>")
     if parse_ok is not None:
         reason = html.escape(str(sample.get("reason") or ""))
         status = "yes" if parse_ok else f"failed ({reason})" if reason else "failed"
         rows.append(f"<tr><th>answer read</th><td>{status}</td></tr>")
     n_gt, n_pred = len(sample.get("gt_boxes") or []), len(sample.get("pred_boxes") or [])
-    has_boxes = sample.get("gt_boxes") is not None or sample.get("pred_boxes") is not None
+    has_boxes = (sample.get("gt_boxes") is not None or sample.get("pred_boxes") is not None) and (
+        task in BOX_TASKS or (task not in NO_BOX_TASKS and (n_gt or n_pred))
+    )
     if has_boxes:
         rows.append(f"<tr><th>boxes</th><td>{n_gt} truth, {n_pred} predicted</td></tr>")
-    fig = (
-        _figure(sample, cache, base_dir)
-        if (sample.get("image") or sample.get("image_path") or has_boxes)
-        else ""
-    )
+    rows += media_rows(sample)
+    fig = media_figure(sample, cache, base_dir)  # several images side by side, or a video's frame strip
+    if fig is None:
+        fig = (
+            _figure(sample, cache, base_dir)
+            if (sample.get("image") or sample.get("image_path") or has_boxes)
+            else ""
+        )
     texts = ""
     if think is not None:
         texts += f'<div class="think"><b>thinking</b><pre>{_clip_text(think)}</pre></div>'
@@ -276,17 +330,9 @@ def _flatten(metrics: Mapping[str, Any], prefix: str = "") -> tuple[list[tuple[s
 
 
 def _metrics_html(metrics: Mapping[str, Any] | None) -> str:
-    if not metrics:
-        return ""
-    scalars, tables = _flatten(metrics)
-    out = ['<h2>Metrics</h2><table class="metrics" id="metrics">']
-    out += [f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in scalars]
-    out.append("</table>")
-    for name, table in tables.items():
-        out.append(f'<h3>{html.escape(name)}</h3><table class="metrics per-class">')
-        out += [f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in table.items()]
-        out.append("</table>")
-    return "".join(out)
+    from vrft.report.metrics_table import metrics_html
+
+    return metrics_html(metrics)
 
 
 _CSS = """
@@ -300,6 +346,7 @@ pre{white-space:pre-wrap;word-break:break-word;background:#f6f6f6;padding:6px;ma
 table{border-collapse:collapse;font-size:13px} th{text-align:left;padding-right:10px;font-weight:600}
 td,th{padding:1px 6px;border-bottom:1px solid #eee}
 .legend span{display:inline-block;width:14px;height:4px;margin:0 4px 3px 10px;vertical-align:middle}
+table.group td{vertical-align:top} table.group details pre{max-width:640px} .flat{color:#b00020}
 """
 
 _JS = """
@@ -363,14 +410,22 @@ def render_report(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cache: dict[str, tuple[str, int, int] | None] = {}
     base = Path(base_dir) if base_dir is not None else None
-    body = [_sample_html(s, cache, base) for s in samples]
+    samples = list(samples)
+    from vrft.report.groups import group_html, group_samples, is_grouped
+
+    if is_grouped(samples):  # training samples: one block per GRPO group (vrft.report.groups)
+        body = [group_html(rows, cache, base) for rows in group_samples(samples)]
+    else:
+        body = [_sample_html(s, cache, base) for s in samples]
     options = "".join(
         f'<option value="{v}"{" selected" if v == sort else ""}>{label}</option>'
         for v, label in (("file", "file order"), ("worst", "worst score first"), ("best", "best score first"))
     )
+    from vrft.report.metrics_table import CSS as METRICS_CSS
+
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}{MEDIA_CSS}{METRICS_CSS}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>{_metrics_html(metrics)}"
         '<div class="controls"><label>sort <select id="sort">'
         f"{options}</select></label> "

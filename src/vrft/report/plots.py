@@ -114,3 +114,49 @@ def plot_metric_vs_shots(
     finally:
         plt.close(fig)
     return out_png
+
+
+def plot_training_curves(
+    panels: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]],
+    out_png: str | os.PathLike,
+    title: str = "",
+) -> Path:
+    """Plot the panels of a training run side by side (2 columns), one line per series of ``(step,
+    value)`` points; a panel with no series says "not logged". Non-finite values are skipped.
+
+    Args:
+        panels: panel title -> series name -> points (e.g. `vrft.train.run_log.curve_series`).
+        out_png: output file.
+        title: figure title.
+    """
+    import math
+
+    plt = _pyplot()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    n = max(len(panels), 1)
+    rows = (n + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 3.4 * rows), dpi=100, squeeze=False)
+    try:
+        flat = [ax for row in axes for ax in row]
+        for ax, (name, series) in zip(flat, panels.items(), strict=False):
+            for label, points in series.items():
+                pts = sorted((float(x), float(y)) for x, y in points if math.isfinite(float(y)))
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o" if len(pts) <= 20 else None,
+                        markersize=3, label=label)  # fmt: skip
+            ax.set_title(name, fontsize=10)
+            ax.set_xlabel("step")
+            ax.grid(True, alpha=0.3)
+            if series:
+                ax.legend(fontsize=7)
+            else:
+                ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="gray")
+        for ax in flat[len(panels) :]:
+            ax.axis("off")
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        fig.savefig(out_png)
+    finally:
+        plt.close(fig)
+    return out_png

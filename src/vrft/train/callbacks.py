@@ -71,12 +71,19 @@ class MetricsWriter(TrainerCallback):
     Each line: {"step": int, "time": unix seconds, "<metric name>": float, ...}, one line per step and
     steps increasing: a log of a step already written (the Trainer's end-of-training summary, logged at
     the last step) is merged into that step's line. `extra()` (if given) adds metrics measured outside
-    TRL (e.g. the step-time split of `StepTimer`).
+    TRL (e.g. the step-time split of `StepTimer`, the learning signals of `StepSignals`); `on_row(row)`
+    (if given) is called with each row written.
     """
 
-    def __init__(self, path: str | Path, extra: Callable[[], Mapping[str, float]] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        extra: Callable[[], Mapping[str, float]] | None = None,
+        on_row: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self.path = Path(path)
         self.extra = extra
+        self.on_row = on_row  # sees every row written (e.g. `vrft.train.run_log.StepLine`)
         self.last_step: int | None = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -96,10 +103,12 @@ class MetricsWriter(TrainerCallback):
             self.last_step = _last_step(self.path)
         if self.last_step is not None and row["step"] <= self.last_step:
             _merge_into_step(self.path, row)  # e.g. the Trainer's end-of-training summary of the last step
-            return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-        self.last_step = row["step"]
+        else:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            self.last_step = row["step"]
+        if self.on_row is not None:
+            self.on_row(row)
 
 
 def _last_step(path: Path) -> int | None:
@@ -219,22 +228,43 @@ class SampleRecorder:
 
 
 class SampleWriter(TrainerCallback):
-    """Append the rows of a `SampleRecorder` to `samples.jsonl` at the end of each step."""
+    """Append the rows of a `SampleRecorder` to `samples.jsonl` at the end of each step.
 
-    def __init__(self, recorder: SampleRecorder, path: str | Path, weights: Mapping[str, float]):
+    Each row gets `score` (the weighted total reward) and, given `group_size` G, `group` (the index of
+    its prompt's group in the batch: rows i // G); given `signals` (a `vrft.train.step_signals.StepSignals`,
+    added to the trainer before this callback), `advantage`: the GRPO advantage of the completion as the
+    configured TRL run computes it (`vrft.train.step_signals.advantages`)."""
+
+    def __init__(
+        self,
+        recorder: SampleRecorder,
+        path: str | Path,
+        weights: Mapping[str, float],
+        *,
+        group_size: int | None = None,
+        signals: Any = None,
+    ):
         self.recorder = recorder
         self.path = Path(path)
         self.weights = dict(weights)
+        self.group_size = group_size
+        self.signals = signals
 
     def on_step_end(self, args, state, control, **kwargs):
         rows = self.recorder.pop()
         if not rows or not state.is_world_process_zero:
             return
+        finished = self.signals.finish(state.global_step) if self.signals is not None else None
+        adv = finished[1] if finished is not None else []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
-            for row in rows:
+            for i, row in enumerate(rows):
                 rewards = row["rewards"]
                 row["score"] = sum(self.weights.get(k, 1.0) * v for k, v in rewards.items() if v is not None)
+                if self.group_size:
+                    row["group"] = i // self.group_size
+                if i < len(adv):
+                    row["advantage"] = adv[i]
                 f.write(json.dumps(row, default=str) + "\n")
 
 
@@ -248,11 +278,16 @@ class NamedReward:
     """
 
     def __init__(
-        self, fn: Callable[..., Sequence[float | None]], name: str, recorder: SampleRecorder | None = None
+        self,
+        fn: Callable[..., Sequence[float | None]],
+        name: str,
+        recorder: SampleRecorder | None = None,
+        signals: Any = None,
     ):
         self.fn = fn
         self.__name__ = name
         self.recorder = recorder
+        self.signals = signals  # a vrft.train.step_signals.StepSignals: the step's learning signals
         self.seconds = 0.0  # time spent in this reward (for the step-time split)
         self.nonfinite = 0
 
@@ -269,6 +304,8 @@ class NamedReward:
             out.append(None if v is None else float(v))
         self.seconds += time.perf_counter() - start
         state = kwargs.get("trainer_state")
-        if self.recorder is not None and state is not None:
-            self.recorder.add(self.__name__, state.global_step, completions, out, kwargs)
+        if state is not None:
+            for sink in (self.recorder, self.signals):
+                if sink is not None:
+                    sink.add(self.__name__, state.global_step, completions, out, kwargs)
         return out

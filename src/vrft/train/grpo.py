@@ -42,6 +42,8 @@ from vrft.train.processes import (
     world_size,
 )
 from vrft.train.run_dir import prepare_output_dir, release_output_dir, schedule_of
+from vrft.train.run_log import StepLine, finish_run, quiet_run, quiet_trainer
+from vrft.train.step_signals import FlatWatch, StepSignals
 from vrft.train.timing import StepTimer
 from vrft.train.tool_setup import tool_run
 
@@ -99,6 +101,7 @@ def grpo_args(cfg: VrftConfig, out: Path, accumulation: int, precision: Precisio
         num_train_epochs=1,  # all passes are laid out in the dataset (builder.prompt_order)
         log_completions=False,
         **shared_trainer_args(cfg, precision),
+        disable_tqdm=True,  # one line per logging step instead (vrft.train.run_log.StepLine)
     )
 
 
@@ -123,7 +126,8 @@ def run_grpo(cfg: VrftConfig, *, extra_callbacks: list[Any] | None = None, train
         report_to=cfg.output.report_to, schedule=schedule_of(cfg),
     )  # fmt: skip
     try:
-        return _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbacks, trainer_hook)
+        with quiet_run():  # no per-step deprecation warning, short key lists on a resume
+            return _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbacks, trainer_hook)
     finally:
         release_output_dir(out)
 
@@ -132,6 +136,7 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     from trl import GRPOTrainer
 
     from vrft.data.hf import build_grpo_dataset
+    from vrft.data.visual_inputs import MediaBudget
 
     main = is_main_process()
     if main:
@@ -169,25 +174,34 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
         tools=contract_tools(cfg.tools, cfg.model.max_pixels),
     )
     contract = builder.with_task_prompt(contract, task, records, convention)
-    dataset = build_grpo_dataset(records, task, frame_fn)
+    dataset = build_grpo_dataset(records, task, frame_fn, MediaBudget.of(cfg.model))
     order = builder.prompt_order(
         len(dataset), cfg.grpo.prompts_per_step, epochs=cfg.grpo.epochs, max_steps=cfg.grpo.max_steps,
         seed=cfg.grpo.seed, shuffle=cfg.data.shuffle,
     )  # fmt: skip
     train_dataset = dataset.select(order)
 
-    parse = _parser(records, task, frame_fn)
+    parse = _prediction_fn(records, task, frame_fn)
+    if tools is not None:  # a completion is the whole transcript; its answer is the final one
+        parse = _final_answer_parser(parse)
+    completion_text = _completion_text if tools is None else transcript
     recorder = SampleRecorder(
         every=cfg.output.sample_every,
         num=cfg.output.num_samples,
         describe=_describer(records, task, frame_fn),
-        parse=parse if tools is None else _final_answer_parser(parse),
-        completion_text=_completion_text if tools is None else transcript,
+        parse=_parser(parse),
+        completion_text=completion_text,
         is_main=main,
     )
-    rewards = [NamedReward(fn, name, recorder) for name, fn in reward_pairs]
-    names = [r.__name__ for r in rewards]
     g = cfg.grpo
+    watch = FlatWatch(cfg.output.flat_warning_share, cfg.output.flat_warning_steps, g.temperature)
+    signals = StepSignals(
+        {name: w for (name, _), w in zip(reward_pairs, weights, strict=True)}, g.num_generations,
+        g.max_completion_length, scale_rewards=g.scale_rewards, reason=_reason(parse),
+        completion_text=completion_text, watch=watch if main else None,
+    )  # fmt: skip
+    rewards = [NamedReward(fn, name, recorder, signals) for name, fn in reward_pairs]
+    names = [r.__name__ for r in rewards]
     modes = {name: speed.mode_of(g.speedups, getattr(g, name)) for name in speed.SPEEDUPS}
     rollout = speed.rollout_candidate(
         model, modes["shared_prefill"], use_vllm=g.use_vllm, tools=tools is not None
@@ -217,10 +231,17 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     if getattr(trainer, "ref_model", None) is not None:
         timed.append(_innermost(trainer.ref_model))
     timer = StepTimer(timed, lambda: sum(r.seconds for r in rewards))
+    quiet_trainer(trainer)
     trainer.add_callback(timer)
-    extra = timer.pop_window if tools is None else _merged(timer.pop_window, tools.stats.pop_window)
-    trainer.add_callback(MetricsWriter(out / "metrics.jsonl", extra=extra))
-    trainer.add_callback(SampleWriter(recorder, out / "samples.jsonl", dict(zip(names, weights))))
+    trainer.add_callback(signals)  # before SampleWriter, which reads the step's advantages
+    windows = (timer.pop_window, signals.pop_window) + (() if tools is None else (tools.stats.pop_window,))
+    trainer.add_callback(MetricsWriter(
+        out / "metrics.jsonl", extra=_merged(*windows),
+        on_row=StepLine(trainer.args.max_steps if trainer.args.max_steps > 0 else None),
+    ))  # fmt: skip
+    trainer.add_callback(SampleWriter(
+        recorder, out / "samples.jsonl", dict(zip(names, weights)), group_size=g.num_generations, signals=signals
+    ))  # fmt: skip
     trainer.add_callback(ContractWriter(contract, main))
     for cb in extra_callbacks or []:
         trainer.add_callback(cb)
@@ -235,11 +256,14 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     write_rank_checksum(trainer, out)
     if main:
         write_samples_html(out, title=f"{cfg.name or 'vrft'}: training samples")
+        finish_run(out, title=cfg.name or "vrft train", flat_threshold=cfg.output.flat_warning_share,
+                   warnings_fired=watch.warnings)  # fmt: skip
     return final
 
 
 def _final_answer_parser(parse):
-    """Under tools a sample's completion is the whole transcript; its parsed answer is the final one."""
+    """Under tools a sample's completion is the whole transcript; its parsed answer is the final one
+    (`parse`: (text, record id) -> `Prediction`, as `_prediction_fn`)."""
     return lambda text, record_id: parse(final_of_transcript(text), record_id)
 
 
@@ -278,23 +302,56 @@ def _describer(records, task, frame_fn):
             "query": query,
             "gt_boxes": r.boxes or [],
             "gt_label": r.label if r.label is not None else r.text,
+            **_visuals_of(r),
         }
 
     return describe
 
 
-def _parser(records, task, frame_fn):
-    """(completion text, record id) -> the parsed answer in the fields of a report sample (pixels)."""
+def _visuals_of(r) -> dict[str, Any]:
+    """A sample's ``images`` (paths, in order) or ``video`` (path) for a record without one image."""
+    if r.images is not None:
+        return {"images": [str(p.path) for p in r.visual_parts()], "target_image": r.target_image}
+    if r.video is not None:
+        return {"video": str(r.visual_parts()[0].path), "duration": r.duration, "gt_window": r.window}
+    return {}
+
+
+def _prediction_fn(records, task, frame_fn):
+    """(completion text, record id) -> the task's parsed `Prediction` (None: unknown record)."""
     by_id = {r.id: r for r in records}
     frames: dict[str, Any] = {}
 
-    def parse(text: str, record_id: str) -> dict[str, Any]:
+    def predict(text: str, record_id: str):
         r = by_id.get(record_id)
         if r is None:
-            return {}
+            return None
         if record_id not in frames:
             frames[record_id] = frame_fn(r)
-        pred = task.parse(text, frames[record_id])
+        return task.parse(text, frames[record_id])
+
+    return predict
+
+
+def _reason(predict):
+    """(completion text, record id) -> the parser's reason ("ok" when it parsed)."""
+
+    def reason(text: str, record_id: str) -> str:
+        pred = predict(text, record_id)
+        if pred is None:
+            return "ok"
+        return "ok" if pred.ok else (pred.reason or "unknown")
+
+    return reason
+
+
+def _parser(predict):
+    """(completion text, record id) -> the parsed answer in the fields of a report sample (pixels)."""
+
+    def parse(text: str, record_id: str) -> dict[str, Any]:
+        pred = predict(text, record_id)
+        if pred is None:
+            return {}
         return {
             "pred_boxes": [list(map(float, b)) for b in pred.boxes],
             "confidences": list(pred.scores),
@@ -302,6 +359,8 @@ def _parser(records, task, frame_fn):
             "no_objects": pred.no_objects,
             "parse_ok": pred.ok,
             "reason": pred.reason,
+            **({"pred_window": pred.window} if pred.window is not None else {}),
+            **({"pred_image": pred.image} if pred.image is not None else {}),
         }
 
     return parse

@@ -470,22 +470,37 @@ def prompt_tokens_needed(cfg: VrftConfig, records: list[Any]) -> tuple[int | Non
     if factor is None or budget is None or not hasattr(processor, "apply_chat_template"):
         return None, None
     from vrft.data.hf import user_turn
+    from vrft.data.visual_inputs import MediaBudget, is_single_image, visual_spec
+    from vrft.media import fit_pixels
     from vrft.models.load import frame_for
+    from vrft.tasks.base import record_frame
     from vrft.train.builder import get_task
 
     convention = _convention(cfg)
+    media = MediaBudget.of(cfg.model)
     text_tokens: dict[str, int] = {}  # prompts repeat across records: tokenize each text once
     need, longest = -1, None
     for r in records:
-        rh, rw = smart_resize(int(r.height), int(r.width), factor, *budget)
-        frame = frame_for(r.width, r.height, convention, processor)
+        spec = None if is_single_image(r) else visual_spec(r, media)
+        if spec is None:
+            sizes = [(int(r.width), int(r.height))]
+        elif "paths" in spec:
+            sizes = [(int(w), int(h)) for w, h in r.image_sizes]
+        else:  # video frames, resized to the frame budget before the processor sees them
+            frame_size = fit_pixels(int(r.width), int(r.height), media.video_max_pixels, media.video_min_pixels)
+            sizes = [frame_size] * len(spec["times"])
+        frame = record_frame(r, lambda w, h: frame_for(w, h, convention, processor))
         prompt = get_task(r.task, cfg.rewards.preset).prompt(r, frame)
-        if prompt not in text_tokens:
+        key = json.dumps([prompt, spec and spec.get("captions"), spec and spec.get("header")])
+        if key not in text_tokens:
             text = processor.apply_chat_template(
-                user_turn(prompt), add_generation_prompt=True, tokenize=False
+                user_turn(prompt, spec), add_generation_prompt=True, tokenize=False
             )
-            text_tokens[prompt] = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
-        n = text_tokens[prompt] - 1 + (rh // factor) * (rw // factor)  # the image placeholder -> its tokens
+            text_tokens[key] = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+        n = text_tokens[key] - len(sizes)  # each image placeholder -> its tokens
+        for w, h in sizes:
+            rh, rw = smart_resize(h, w, factor, *budget)
+            n += (rh // factor) * (rw // factor)
         if n > need:
             need, longest = n, r
     return need, longest

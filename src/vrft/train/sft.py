@@ -88,8 +88,11 @@ def run_sft(
         cfg.sft_output_dir, cfg.output.resume, cfg.output.overwrite, inputs=run_inputs(cfg), owner="sft",
         report_to=cfg.output.report_to, schedule=schedule_of(cfg),
     )  # fmt: skip
+    from vrft.train.run_log import quiet_run
+
     try:
-        return _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_hook)
+        with quiet_run():  # no per-step deprecation warning, short key lists on a resume
+            return _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_hook)
     finally:
         release_output_dir(out)
 
@@ -98,6 +101,7 @@ def _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_
     from trl import SFTTrainer
 
     from vrft.data.hf import build_sft_dataset
+    from vrft.data.visual_inputs import MediaBudget
 
     main = is_main_process()
     if main:
@@ -128,7 +132,7 @@ def _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_
         dataset = trace_dataset(cfg, model, processor, convention, records, task, frame_fn)
         args.completion_only_loss, args.assistant_only_loss = False, True
     else:
-        dataset = build_sft_dataset(records, task, frame_fn)
+        dataset = build_sft_dataset(records, task, frame_fn, MediaBudget.of(cfg.model))
     contract = training_contract(
         task_name,
         records,
