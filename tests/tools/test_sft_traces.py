@@ -82,3 +82,21 @@ def test_sft_on_traces_needs_tools_enabled(make_config):
     _with_traces(Path(cfg.data.train))
     with pytest.raises(ConfigError, match="records carry a tool 'trace'; set tools.enabled"):
         run_sft(cfg)
+
+
+@pytest.mark.slow  # SFT on traces, then vrft eval of the result through the CLI (~15 s)
+def test_a_model_sft_on_traces_is_evaluated_with_its_tools(make_config, tmp_path):
+    from vrft.cli import main as cli_main
+    from vrft.train.sft import run_sft
+
+    cfg = make_config(arch="qwen3_vl", task="classification", tools=TOOLS, sft={"per_device_batch_size": 1})
+    _with_traces(Path(cfg.data.train))
+    final = run_sft(cfg)
+    out = tmp_path / "eval"
+    args = ["eval", "--model", str(final), "--data", cfg.data.train, "--out", str(out), "--device", "cpu",
+            "--max-new-tokens", "4"]  # fmt: skip
+    assert cli_main(args) == 0  # no --tools: the model's vrft.json says which
+    tools = json.loads((out / "metrics.json").read_text())["tools"]
+    assert tools["names"] == ["zoom_in"] and tools["max_calls"] == 2 and tools["samples"] == 4
+    assert cli_main([*args, "--tools", "none"]) == 0
+    assert "tools" not in json.loads((out / "metrics.json").read_text())
