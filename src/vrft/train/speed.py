@@ -394,9 +394,11 @@ def apply(
 
 @contextmanager
 def quiet_rollout_warning() -> Iterator[None]:
-    """Silence TRL's 'rollout_func is experimental' UserWarning for the block (vrft pins and tests TRL)."""
+    """Silence TRL's 'rollout_func is experimental' and 'environment_factory is experimental' (tools)
+    UserWarnings for the block (vrft pins and tests TRL)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*rollout_func.*experimental.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*environment_factory.*experimental.*", category=UserWarning)
         yield
 
 
