@@ -56,6 +56,10 @@ def test_evaluation_with_tools_scores_the_final_answer_and_reports_tool_use(qwen
     assert any("is outside the image" in r["turns"] for r in rows)
     page = (tmp_path / "eval" / "report.html").read_text()
     assert page.count("turns (1 tool call)") == 4 and "&lt;tool_response&gt;[image" in page
+    # the zooms themselves (the OUTSIDE calls were refused: no image), as small PNGs
+    assert page.count('alt="tool image 1"') == 2 and all(
+        len(r["tool_images"]) == (r["turns"].count("[image")) for r in rows
+    )
 
 
 def test_tool_metrics_split_by_correct_and_wrong():

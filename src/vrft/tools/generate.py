@@ -65,8 +65,8 @@ class ToolGenerator:
         return out
 
     def annotate(self, rows: list[dict[str, Any]], metrics: dict[str, Any]) -> None:
-        """`vrft.evaluate.pipeline.score_predictions`' hook: each row gets its ``turns`` (the transcript)
-        and ``tool_calls``; ``metrics["tools"]`` gets `tool_metrics`, a row counting as correct when its
+        """`vrft.evaluate.pipeline.score_predictions`' hook: each row gets its ``turns`` (the transcript),
+        ``tool_calls`` and ``tool_images`` (`tool_thumbnails`); ``metrics["tools"]`` gets `tool_metrics`, a row counting as correct when its
         score (accuracy, IoU, ...) is at least 0.5. Rows that do not match the requests one to one
         (detection's all-categories protocol adds unasked pairs) get no turns and no split."""
         matched = len(rows) == len(self.messages)
@@ -75,6 +75,7 @@ class ToolGenerator:
             for i, (row, completion) in enumerate(zip(rows, self.messages)):
                 row["turns"] = transcript(completion)
                 row["tool_calls"] = trace_of(completion).calls
+                row["tool_images"] = tool_thumbnails(completion)
                 score = row.get("score")
                 correct[i] = None if score is None else float(score) >= 0.5
         metrics["tools"] = {**self.describe(), **tool_metrics(self.messages, correct)}
@@ -200,3 +201,29 @@ def tool_generator(
         "--tools" if option is not None else "the model's vrft.json",
     )  # fmt: skip
     return ToolGenerator(model, processor, settings, progress=progress)
+
+
+THUMBNAIL_SIDE = 128
+"""Longest side of a tool image's thumbnail in predictions.jsonl and report.html (pixels)."""
+
+
+def tool_thumbnails(completion: Any) -> list[str]:
+    """The images the tools returned in a completion, in order, as small PNG data URIs
+    (``data:image/png;base64,...``, longest side `THUMBNAIL_SIDE`) for the report."""
+    import base64
+    import io
+
+    out = []
+    for m in completion if isinstance(completion, list) else []:
+        if not isinstance(m, dict) or m.get("role") != "tool" or not isinstance(m.get("content"), list):
+            continue
+        for block in m["content"]:
+            image = block.get("image") if isinstance(block, dict) else None
+            if image is None or not hasattr(image, "copy"):
+                continue
+            thumb = image.copy()
+            thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+            buf = io.BytesIO()
+            thumb.convert("RGB").save(buf, format="PNG")
+            out.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"))
+    return out
