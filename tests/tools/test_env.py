@@ -209,3 +209,26 @@ def test_the_contract_remembers_tools_and_refuses_a_bad_tools_field(tmp_path):
         (tmp_path / "vrft.json").write_text(json.dumps(obj))
         with pytest.raises(UserError, match="tools: .* is not null or a tools object"):
             read_contract(tmp_path)
+
+
+def test_the_built_in_tools_touch_no_file(monkeypatch):
+    import builtins
+    import io
+    import os
+
+    env = _env(max_calls=8, max_images=8)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a tool touched a file: {args[:1]}")
+
+    for owner, name in [
+        (builtins, "open"),
+        (io, "open"),
+        (os, "open"),
+        (Image, "open"),
+        (Image.Image, "save"),
+    ]:
+        monkeypatch.setattr(owner, name, refuse)
+    outs = [env.zoom_in([100, 100, 600, 700]), env.rotate(270), env.adjust(1.5, 0.8), env.flip("vertical")]
+    assert all(_image(o).width * _image(o).height <= BUDGET for o in outs)
+    assert (env.state.calls, env.state.errors, env.state.images) == (4, 0, 4)

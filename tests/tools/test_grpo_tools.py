@@ -109,3 +109,20 @@ def test_the_tool_refusal_also_stands_without_the_preflight(make_config):
         UserError, match="^tools.enabled needs a Qwen3-VL model: Qwen2.5-VL's official chat template"
     ):
         prepare_processor(processor, "qwen2_5_vl")
+
+
+def test_tools_need_one_image_records():
+    from types import SimpleNamespace
+
+    from vrft.config import load_config
+    from vrft.train.preflight import _check_tools
+
+    cfg = load_config({"model": {"path": "m"}, "data": {"train": "t.jsonl"}, "tools": TOOLS})
+    found = []
+    records = [SimpleNamespace(image="a.png", id="a", source="t.jsonl:1"),
+               SimpleNamespace(image=None, id="b", source="t.jsonl:2")]  # fmt: skip
+    _check_tools(cfg, lambda key, message: found.append((key, message)), "qwen3_vl", records)
+    assert found == [("tools.enabled", found[0][1])] and "first: t.jsonl:2" in found[0][1]
+    found.clear()
+    _check_tools(cfg, lambda key, message: found.append((key, message)), "qwen3_vl", records[:1])
+    assert found == []

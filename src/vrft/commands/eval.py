@@ -81,6 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend", choices=("hf", "vllm"), default="hf", help="generation backend (default hf)"
     )
     gen.add_argument("--limit", type=int, help="evaluate only the first N images (detection) / records")
+    gen.add_argument(
+        "--tools",
+        help="answer with tools, e.g. zoom_in,rotate (docs/tools.md; Qwen3-VL; hf backend); 'none': without; "
+        "default: the tools in the model's vrft.json",
+    )
     gen.add_argument("--dtype", default="auto", help="model dtype: auto, float32, bfloat16, float16")
     gen.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     gen.add_argument(
@@ -195,6 +200,8 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
     }
     extra = {"model": str(args.model), "data": str(args.data), "backend": args.backend,
              "prompt": settings.prompt, "model_contract": settings.contract is not None, **pixels}  # fmt: skip
+    if args.backend == "vllm" and getattr(args, "tools", None) not in (None, "none"):
+        raise UserError("--tools answers through the hf backend's multi-turn loop; drop --backend vllm")
     if args.backend == "vllm":
         from transformers import AutoConfig
 
@@ -213,8 +220,11 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
     else:
         model, processor = load_model_and_processor(args.model, dtype=args.dtype, **pixels)
         model.to(_device(args.device))
-        generator = None
         convention = convention_for(model.config, override)
+        from vrft.tools.generate import tool_generator
+
+        contract_tools = settings.contract.tools if settings.contract is not None else None
+        generator = tool_generator(args.tools, contract_tools, model, processor, convention)
     return evaluate_model(
         model,
         processor,

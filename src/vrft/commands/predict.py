@@ -74,6 +74,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", help="model dtype (auto, float32, bfloat16, float16)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if available)")
     parser.add_argument(
+        "--tools",
+        help="answer with tools, e.g. zoom_in,rotate (docs/tools.md; Qwen3-VL); 'none': without; default: the "
+        "tools in the model's vrft.json. -v prints every turn",
+    )
+    parser.add_argument(
         "--min-pixels", type=int, help="image processor min_pixels (Qwen; default: vrft.json)"
     )
     parser.add_argument(
@@ -213,9 +218,14 @@ def _run_image(args: argparse.Namespace) -> int:
     frame = frame_for(w, h, convention, processor)
     t = TASKS[task]
     budget = args.max_new_tokens or t.max_new_tokens
-    texts = HFGenerator(model, processor, batch_size=len(records), progress=False).generate(
-        [Request(image, t.prompt(r, frame), budget) for r in records]
-    )
+    from vrft.tools.generate import tool_generator
+
+    contract_tools = settings.contract.tools if settings.contract is not None else None
+    generator = tool_generator(args.tools, contract_tools, model, processor, convention, command="vrft predict",
+                               progress=False)  # fmt: skip
+    if generator is None:
+        generator = HFGenerator(model, processor, batch_size=len(records), progress=False)
+    texts = generator.generate([Request(image, t.prompt(r, frame), budget) for r in records])
     items: list[tuple[str, list[float], str]] = []
     for k, (rec, text) in enumerate(zip(records, texts)):
         pred = t.parse(text, frame)
@@ -226,6 +236,8 @@ def _run_image(args: argparse.Namespace) -> int:
             print(f"prompt: {t.prompt(rec, frame)}")
             print(f"thinking: {parts.think if parts.think is not None else '(no <think> tags)'}")
             print(f"raw: {text}")
+            if getattr(generator, "transcripts", None):
+                print(f"turns: {generator.transcripts[k]}")
         if not pred.ok:
             print(f"{rec.category or task}: could not parse the answer ({pred.reason})")
             continue

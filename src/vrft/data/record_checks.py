@@ -52,6 +52,7 @@ FIELDS: tuple[str, ...] = (
     "text",
     "prompt",
     "answer_format",
+    "trace",
     "meta",
 )
 _REQUIRED = ("id", "task", "image", "width", "height")
@@ -155,6 +156,14 @@ def validate_record_dict(obj: Any) -> list[tuple[str, str]]:
         problems.append(
             ("domain", f"{domain!r} must be an object like {{'object': 'flower', 'attribute': 'species'}}")
         )
+    if obj.get("trace") is not None:  # SFT on tool use (docs/tools.md)
+        from vrft.tools.trace import trace_problems
+
+        for problem in trace_problems(obj["trace"]):
+            where, _, what = problem.partition(": ") if problem.startswith("[") else ("", "", problem)
+            problems.append(("trace" + where, what))
+        if "image" not in obj:
+            problems.append(("trace", "a tool trace needs a one-image record ('image')"))
     meta = obj.get("meta")
     if meta is not None and not isinstance(meta, dict):
         problems.append(("meta", f"{meta!r} must be a JSON object"))

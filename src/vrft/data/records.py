@@ -80,6 +80,9 @@ class Record:
             (end <= duration + `WINDOW_TOLERANCE_S`).
         target_image: multi_image_grounding: the 1-based index into `images` of the image that
             holds the target; `boxes` (one box) is in pixels of that image.
+        trace: a tool-use demonstration for SFT (docs/tools.md): the assistant's turns
+            ``[{"content": ..., "tool_calls": [{"name": ..., "arguments": {...}}]}, ..., {"content":
+            "<final answer>"}]``; the tool results are not stored, `vrft sft` makes them with the tools.
         image_path: absolute image path, resolved at load time (not serialised).
         image_paths: absolute paths of `images`, resolved at load time (not serialised).
         video_path: absolute path of `video`, resolved at load time (not serialised).
@@ -111,6 +114,7 @@ class Record:
     event: str | None = None
     window: list[float] | None = None
     target_image: int | None = None
+    trace: list[dict[str, Any]] | None = None
     image_path: Path | None = field(default=None, compare=False, repr=False)
     source: str | None = field(default=None, compare=False, repr=False)
     image_paths: list[Path] | None = field(default=None, compare=False, repr=False)

@@ -82,6 +82,14 @@ def diagnose(cfg: VrftConfig, *, records: int = 16, processes: int = 1) -> dict[
     task_name = checked.task_name
     task = builder.get_task(task_name, cfg.rewards.preset)
     reward_pairs, weights = builder.reward_functions(cfg, task_name)
+    if cfg.tools.enabled:  # the rewards as a tools run calls them; the sampling stays one turn
+        from vrft.rewards.tools import tool_reward_pairs
+
+        reward_pairs = tool_reward_pairs(reward_pairs, weights)
+        logger.warning(
+            "vrft doctor: tools.enabled: each prompt is sampled for its first turn only, no tool is run (the "
+            "training rollouts go on after a call); the rewards score that turn as a tools run would"
+        )
     precision = resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     try:
         model, processor, convention = builder.load_policy(cfg, precision.weights)

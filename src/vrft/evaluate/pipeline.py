@@ -149,8 +149,12 @@ def score_predictions(
     add_missing: bool = True,
     answer_format: str | None = None,
     lvis_area: str = "all",
+    annotate: Any = None,
 ) -> dict[str, Any]:
     """Metrics of `completions` (one per record, ``None`` = not asked) for `task`.
+
+    `annotate(rows, metrics)`, when given, may add to the per-sample rows and the metrics before they
+    are written (`vrft.tools.generate.ToolGenerator.annotate`: the turns and the tool metrics).
 
     `answer_format` ("think" / "answer_only") overrides the records' ``answer_format`` (which format
     the ``format`` reward and ``format_ok`` score); None: each record's own (think when unset).
@@ -207,6 +211,8 @@ def score_predictions(
         "answer_format": formats[0] if len(formats) == 1 else formats,
         **(extra or {}),
     }
+    if annotate is not None:
+        annotate(evaluator.rows, metrics)
     if out_dir is not None:
         write_outputs(
             out_dir,
@@ -398,4 +404,5 @@ def evaluate_model(
         extra=run,
         add_missing=protocol != "records",
         lvis_area=lvis_area,
+        annotate=getattr(generator, "annotate", None),
     )

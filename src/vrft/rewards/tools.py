@@ -37,8 +37,9 @@ def tool_bonus(
     """Range [0, 1]: 1 / calls when ``answer_reward > 0`` and at least one call succeeded, else 0."""
     if answer_reward is None:
         raise ValueError(
-            "tool_bonus needs the task's answer reward of each completion (answer_reward=...): build it with "
-            "vrft.rewards.tools.bind_answer_reward"
+            "tool_bonus is paid on the task's answer reward, which only a tools run binds: weight it in a training "
+            "config (rewards.weights) or audit it with `vrft audit TASK --tools` (Python: "
+            "vrft.rewards.tools.bind_answer_reward)"
         )
     out = []
     for c, a in zip(completions, answer_reward, strict=True):

@@ -107,13 +107,13 @@ def problems(
         if result.model_type is not None:
             _check_lora_targets(cfg, add)
     if cfg.tools.enabled:
-        _check_tools(cfg, add, result.model_type)
+        _check_tools(cfg, add, result.model_type, result.records)
     return found, result
 
 
-def _check_tools(cfg: VrftConfig, add, model_type: str | None) -> None:
+def _check_tools(cfg: VrftConfig, add, model_type: str | None, records=()) -> None:
     """tools.enabled: the family has a tool-capable template (`vrft.tools.support`); user tools import and
-    follow TRL's convention."""
+    follow TRL's convention; the records show one image each (the tools work on it)."""
     from vrft.tools import BUILTIN_TOOLS, load_user_tool, name_problem
     from vrft.tools.support import tool_problem
 
@@ -127,6 +127,14 @@ def _check_tools(cfg: VrftConfig, add, model_type: str | None) -> None:
                 load_user_tool(name)
             except ConfigError as err:
                 add("tools.names", str(err))
+    several = [r for r in records or () if getattr(r, "image", None) is None]
+    if several:
+        first = several[0]
+        add(
+            "tools.enabled",
+            f"{len(several)} record(s) show several images or a video (first: {first.source or first.id}); the "
+            "tools work on a record's one image: train those records without tools",
+        )
 
 
 # ------------------------------------------------------------------------------------- registries

@@ -19,8 +19,8 @@ Modes (`grpo.speedups`, per speed-up overridable by `grpo.shared_prefill` / `ded
 distribution x family x media (one image per prompt, several images, video; read off the training data), "on" forces it wherever the family is supported, "off" leaves TRL as it is. Every
 decision is ONE logged line saying what runs and why. Some checks stand a speed-up aside even when
 forced: an unsupported family, vLLM rollouts (shared prefill), FSDP v1 without a way to gather the
-parameters for generation, and a transformers version whose module signatures differ from what the hooks
-were written for.
+parameters for generation, a transformers version whose module signatures differ from what the hooks
+were written for, and `tools.enabled` (every speed-up: `TOOLS_PROBLEM`).
 
 The table `PROVEN` is rendered into docs/speed.md (`proven_table`); tests/speed/test_policy.py checks
 that the docs hold it and that every test it names exists.
@@ -394,9 +394,11 @@ def apply(
 
 @contextmanager
 def quiet_rollout_warning() -> Iterator[None]:
-    """Silence TRL's 'rollout_func is experimental' UserWarning for the block (vrft pins and tests TRL)."""
+    """Silence TRL's 'rollout_func is experimental' and 'environment_factory is experimental' (tools)
+    UserWarnings for the block (vrft pins and tests TRL)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*rollout_func.*experimental.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*environment_factory.*experimental.*", category=UserWarning)
         yield
 
 

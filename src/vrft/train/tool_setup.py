@@ -65,3 +65,28 @@ def tool_run(cfg: VrftConfig, model: Any, processor: Any, convention: str) -> To
     )
     logger.info("%s", line)
     return ToolRun(tool_environment(settings), ToolStats(), t.max_calls + 1, [*lines, line])
+
+
+def trace_dataset(cfg: VrftConfig, model: Any, processor: Any, convention: str, records, task, frame_fn):
+    """`vrft sft` on records with a ``trace``: the conversations with tool results made by the run's tools
+    (`vrft.tools.sft`). Needs `tools.enabled` (the tools and budgets) and a Qwen3-VL model."""
+    from vrft.errors import ConfigError
+    from vrft.tools.sft import build_trace_dataset, tools_system_text
+
+    if not cfg.tools.enabled:
+        raise ConfigError(
+            f"{cfg.where('tools.enabled') or 'config'}: tools.enabled: records carry a tool 'trace'; set "
+            "tools.enabled: true and tools.names to the tools the traces call (docs/tools.md)"
+        )
+    run = tool_run(cfg, model, processor, convention)
+    instance = run.environment()
+    tools = [getattr(instance, name) for name in _public_tools(run.environment)]
+    logger.info("SFT on tool traces: the tool results are made by the tools %s", ", ".join(cfg.tools.names))
+    return build_trace_dataset(records, task, frame_fn, run.environment, tools_system_text(processor, tools))
+
+
+def _public_tools(environment: type) -> list[str]:
+    import inspect
+
+    return [n for n, _ in inspect.getmembers(environment, predicate=inspect.isfunction)
+            if not n.startswith("_") and n != "reset"]  # fmt: skip
