@@ -69,17 +69,17 @@ def evaluate(model: Path, data: Path, out: Path, task: str) -> dict:
     return json.loads((out / "metrics.json").read_text())[task]
 
 
-def config(root: Path, task: str, train: Path, seed: int, sft_steps: int, grpo_steps: int, base: Path):
+def config(root: Path, task: str, train: Path, seed: int, sft_steps: int, grpo_steps: int, base: Path, a):
     from vrft.config import load_config
 
     data = {
         "name": f"learn-{task}-{seed}",
         "model": {"path": str(base), "min_pixels": 12544, "max_pixels": 12544, **MEDIA},
         "data": {"train": str(train), "task": task, "answer_format": "answer_only"},
-        "sft": {"max_steps": sft_steps, "learning_rate": 1e-3, "per_device_batch_size": 8, "seed": seed,
+        "sft": {"max_steps": sft_steps, "learning_rate": a.sft_lr, "per_device_batch_size": 8, "seed": seed,
                 "warmup": 0.1},
         "grpo": {"num_generations": 4, "prompts_per_step": 4, "per_device_prompts": 2, "max_steps": grpo_steps,
-                 "max_completion_length": MAX_NEW_TOKENS, "learning_rate": 2e-4, "beta": 0.0, "seed": seed,
+                 "max_completion_length": MAX_NEW_TOKENS, "learning_rate": a.grpo_lr, "beta": 0.0, "seed": seed,
                  "temperature": 1.0},
         "output": {"dir": str(root / "grpo"), "sft_dir": str(root / ("sft" if base == BASE else "sft-unused")), "logging_steps": 1,
                    "sample_every": 1000, "num_samples": 0},
@@ -95,7 +95,9 @@ def prior(task: str, train: Path, test: Path) -> dict:
     if task == "temporal_grounding":
         s = statistics.mean(r.window[0] for r in tr)
         e = statistics.mean(r.window[1] for r in tr)
-        ious = REWARDS["temporal_iou"]([f"<answer>[{s:.2f}, {e:.2f}]</answer>"] * len(te), gt_window=[r.window for r in te])
+        ious = REWARDS["temporal_iou"](
+            [f"<answer>[{s:.2f}, {e:.2f}]</answer>"] * len(te), gt_window=[r.window for r in te]
+        )
         return {"mIoU": 100 * statistics.mean(ious)}
     top = statistics.mode(r.target_image for r in tr)
     return {
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test", type=int, default=16)
     p.add_argument("--sft-steps", type=int, default=60)
     p.add_argument("--grpo-steps", type=int, default=6)
+    p.add_argument("--sft-lr", type=float, default=1e-3)
+    p.add_argument("--grpo-lr", type=float, default=2e-4)
     p.add_argument("--tasks", default="temporal_grounding,multi_image_grounding")
     p.add_argument("--keep", help="write outputs here (default: a temporary directory, removed)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
@@ -143,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 run = root / task / f"seed{seed}"
                 train = synth(run / "data", task, a.train, seed)
-                cfg = config(run, task, train, seed, a.sft_steps, a.grpo_steps, BASE)
+                cfg = config(run, task, train, seed, a.sft_steps, a.grpo_steps, BASE, a)
                 sft_final = run_sft(cfg)
                 after_sft = evaluate(sft_final, test, run / "eval-sft", task)
-                cfg = config(run, task, train, seed, a.sft_steps, a.grpo_steps, sft_final)
+                cfg = config(run, task, train, seed, a.sft_steps, a.grpo_steps, sft_final, a)
                 grpo_final = run_grpo(cfg)
                 after_grpo = evaluate(grpo_final, test, run / "eval-grpo", task)
                 rows["seeds"][seed] = {
@@ -171,13 +175,22 @@ def _print(results: dict, a) -> None:
         print(f"### {task}\n")
         print("| stage | " + " | ".join(names) + " |")
         print("|---|" + "---:|" * len(names))
-        print("| base (demo base, no training) | " + " | ".join(f"{rows['base'].get(n, 0):.1f}" for n in names) + " |")
+        print(
+            "| base (demo base, no training) | "
+            + " | ".join(f"{rows['base'].get(n, 0):.1f}" for n in names)
+            + " |"
+        )
         for stage in ("sft", "sft+grpo"):
             cells = [fmt([s[stage][n] for s in rows["seeds"].values()]) for n in names]
             print(f"| {stage} | " + " | ".join(cells) + " |")
         priors = [s["prior"] for s in rows["seeds"].values()]
         for key in priors[0] if priors else ():
-            print(f"| prior: {key} (no picture) | " + fmt([q[key] for q in priors]) + " |" + " |" * (len(names) - 1))
+            print(
+                f"| prior: {key} (no picture) | "
+                + fmt([q[key] for q in priors])
+                + " |"
+                + " |" * (len(names) - 1)
+            )
         secs = [s["seconds"] for s in rows["seeds"].values()]
         print(f"\nwall time per seed: {fmt(secs)} s\n")
 
