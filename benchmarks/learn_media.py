@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                     "seconds": round(time.perf_counter() - t0, 1),
                 }  # fmt: skip
                 print(f"{task} seed {seed}: {rows['seeds'][seed]['seconds']} s", flush=True)
+                if a.json:  # after every seed: a run cut short keeps what it measured
+                    Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
         _print(results, a)
         if a.json:
             Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
