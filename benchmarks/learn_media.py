@@ -20,8 +20,9 @@ grounding the mIoU of always answering the mean training window; for multi-image
 image accuracy of always answering the most frequent training target index and the expected accuracy
 of a uniform guess.
 
-    python benchmarks/learn_media.py [--seeds 0,1,2] [--train 64] [--test 16] [--sft-steps 60]
-        [--grpo-steps 6] [--tasks temporal_grounding,multi_image_grounding] [--keep DIR] [--threads 2]
+    python benchmarks/learn_media.py [--seeds 0,1,2] [--train 48] [--test 12] [--sft-steps 40]
+        [--sft-batch 4] [--sft-lr 3e-3] [--grpo-steps 2] [--grpo-lr 2e-4]
+        [--tasks temporal_grounding,multi_image_grounding] [--keep DIR] [--threads 2] [--json FILE]
 
 Prints one Markdown table per task (mean ± sd over seeds, per stage) and the wall time per seed.
 """
@@ -76,7 +77,7 @@ def config(root: Path, task: str, train: Path, seed: int, sft_steps: int, grpo_s
         "name": f"learn-{task}-{seed}",
         "model": {"path": str(base), "min_pixels": 12544, "max_pixels": 12544, **MEDIA},
         "data": {"train": str(train), "task": task, "answer_format": "answer_only"},
-        "sft": {"max_steps": sft_steps, "learning_rate": a.sft_lr, "per_device_batch_size": 8, "seed": seed,
+        "sft": {"max_steps": sft_steps, "learning_rate": a.sft_lr, "per_device_batch_size": a.sft_batch, "seed": seed,
                 "warmup": 0.1},
         "grpo": {"num_generations": 4, "prompts_per_step": 4, "per_device_prompts": 2, "max_steps": grpo_steps,
                  "max_completion_length": MAX_NEW_TOKENS, "learning_rate": a.grpo_lr, "beta": 0.0, "seed": seed,
@@ -117,11 +118,12 @@ def fmt(values: list[float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--train", type=int, default=64)
-    p.add_argument("--test", type=int, default=16)
-    p.add_argument("--sft-steps", type=int, default=60)
-    p.add_argument("--grpo-steps", type=int, default=6)
-    p.add_argument("--sft-lr", type=float, default=1e-3)
+    p.add_argument("--train", type=int, default=48)
+    p.add_argument("--test", type=int, default=12)
+    p.add_argument("--sft-steps", type=int, default=40)
+    p.add_argument("--grpo-steps", type=int, default=2)
+    p.add_argument("--sft-lr", type=float, default=3e-3)
+    p.add_argument("--sft-batch", type=int, default=4)
     p.add_argument("--grpo-lr", type=float, default=2e-4)
     p.add_argument("--tasks", default="temporal_grounding,multi_image_grounding")
     p.add_argument("--keep", help="write outputs here (default: a temporary directory, removed)")
@@ -170,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print(results: dict, a) -> None:
-    print(f"\nlearn_media: {a.train} training records per seed, {a.test} held-out, SFT {a.sft_steps} steps, "
-          f"GRPO {a.grpo_steps} steps; seeds {a.seeds}; {os.cpu_count()} CPUs, {a.threads} torch threads\n")  # fmt: skip
+    print(f"\nlearn_media: {a.train} training records per seed, {a.test} held-out, SFT {a.sft_steps} steps x "
+          f"{a.sft_batch} (lr {a.sft_lr:g}), GRPO {a.grpo_steps} steps x 4 prompts x G=4 (lr {a.grpo_lr:g}); "
+          f"seeds {a.seeds}; {os.cpu_count()} CPUs, {a.threads} torch threads\n")  # fmt: skip
     for task, rows in results.items():
         names = METRICS[task]
         print(f"### {task}\n")
