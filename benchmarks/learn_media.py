@@ -20,8 +20,9 @@ grounding the mIoU of always answering the mean training window; for multi-image
 image accuracy of always answering the most frequent training target index and the expected accuracy
 of a uniform guess.
 
-    python benchmarks/learn_media.py [--seeds 0,1,2] [--train 64] [--test 16] [--sft-steps 60]
-        [--grpo-steps 6] [--tasks temporal_grounding,multi_image_grounding] [--keep DIR] [--threads 2]
+    python benchmarks/learn_media.py [--seeds 0,1,2] [--train 48] [--test 12] [--sft-steps 40]
+        [--sft-batch 4] [--sft-lr 3e-3] [--grpo-steps 2] [--grpo-lr 2e-4]
+        [--tasks temporal_grounding,multi_image_grounding] [--keep DIR] [--threads 2] [--json FILE]
 
 Prints one Markdown table per task (mean ± sd over seeds, per stage) and the wall time per seed.
 """
@@ -69,17 +70,17 @@ def evaluate(model: Path, data: Path, out: Path, task: str) -> dict:
     return json.loads((out / "metrics.json").read_text())[task]
 
 
-def config(root: Path, task: str, train: Path, seed: int, sft_steps: int, grpo_steps: int, base: Path):
+def config(root: Path, task: str, train: Path, seed: int, sft_steps: int, grpo_steps: int, base: Path, a):
     from vrft.config import load_config
 
     data = {
         "name": f"learn-{task}-{seed}",
         "model": {"path": str(base), "min_pixels": 12544, "max_pixels": 12544, **MEDIA},
         "data": {"train": str(train), "task": task, "answer_format": "answer_only"},
-        "sft": {"max_steps": sft_steps, "learning_rate": 1e-3, "per_device_batch_size": 8, "seed": seed,
+        "sft": {"max_steps": sft_steps, "learning_rate": a.sft_lr, "per_device_batch_size": a.sft_batch, "seed": seed,
                 "warmup": 0.1},
         "grpo": {"num_generations": 4, "prompts_per_step": 4, "per_device_prompts": 2, "max_steps": grpo_steps,
-                 "max_completion_length": MAX_NEW_TOKENS, "learning_rate": 2e-4, "beta": 0.0, "seed": seed,
+                 "max_completion_length": MAX_NEW_TOKENS, "learning_rate": a.grpo_lr, "beta": 0.0, "seed": seed,
                  "temperature": 1.0},
         "output": {"dir": str(root / "grpo"), "sft_dir": str(root / ("sft" if base == BASE else "sft-unused")), "logging_steps": 1,
                    "sample_every": 1000, "num_samples": 0},
@@ -95,7 +96,9 @@ def prior(task: str, train: Path, test: Path) -> dict:
     if task == "temporal_grounding":
         s = statistics.mean(r.window[0] for r in tr)
         e = statistics.mean(r.window[1] for r in tr)
-        ious = REWARDS["temporal_iou"]([f"<answer>[{s:.2f}, {e:.2f}]</answer>"] * len(te), gt_window=[r.window for r in te])
+        ious = REWARDS["temporal_iou"](
+            [f"<answer>[{s:.2f}, {e:.2f}]</answer>"] * len(te), gt_window=[r.window for r in te]
+        )
         return {"mIoU": 100 * statistics.mean(ious)}
     top = statistics.mode(r.target_image for r in tr)
     return {
@@ -115,10 +118,13 @@ def fmt(values: list[float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--train", type=int, default=64)
-    p.add_argument("--test", type=int, default=16)
-    p.add_argument("--sft-steps", type=int, default=60)
-    p.add_argument("--grpo-steps", type=int, default=6)
+    p.add_argument("--train", type=int, default=48)
+    p.add_argument("--test", type=int, default=12)
+    p.add_argument("--sft-steps", type=int, default=40)
+    p.add_argument("--grpo-steps", type=int, default=2)
+    p.add_argument("--sft-lr", type=float, default=3e-3)
+    p.add_argument("--sft-batch", type=int, default=4)
+    p.add_argument("--grpo-lr", type=float, default=2e-4)
     p.add_argument("--tasks", default="temporal_grounding,multi_image_grounding")
     p.add_argument("--keep", help="write outputs here (default: a temporary directory, removed)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
@@ -143,10 +149,10 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 run = root / task / f"seed{seed}"
                 train = synth(run / "data", task, a.train, seed)
-                cfg = config(run, task, train, seed, a.sft_steps, a.grpo_steps, BASE)
+                cfg = config(run, task, train, seed, a.sft_steps, a.grpo_steps, BASE, a)
                 sft_final = run_sft(cfg)
                 after_sft = evaluate(sft_final, test, run / "eval-sft", task)
-                cfg = config(run, task, train, seed, a.sft_steps, a.grpo_steps, sft_final)
+                cfg = config(run, task, train, seed, a.sft_steps, a.grpo_steps, sft_final, a)
                 grpo_final = run_grpo(cfg)
                 after_grpo = evaluate(grpo_final, test, run / "eval-grpo", task)
                 rows["seeds"][seed] = {
@@ -154,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                     "seconds": round(time.perf_counter() - t0, 1),
                 }  # fmt: skip
                 print(f"{task} seed {seed}: {rows['seeds'][seed]['seconds']} s", flush=True)
+                if a.json:  # after every seed: a run cut short keeps what it measured
+                    Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
         _print(results, a)
         if a.json:
             Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -164,20 +172,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print(results: dict, a) -> None:
-    print(f"\nlearn_media: {a.train} training records per seed, {a.test} held-out, SFT {a.sft_steps} steps, "
-          f"GRPO {a.grpo_steps} steps; seeds {a.seeds}; {os.cpu_count()} CPUs, {a.threads} torch threads\n")  # fmt: skip
+    print(f"\nlearn_media: {a.train} training records per seed, {a.test} held-out, SFT {a.sft_steps} steps x "
+          f"{a.sft_batch} (lr {a.sft_lr:g}), GRPO {a.grpo_steps} steps x 4 prompts x G=4 (lr {a.grpo_lr:g}); "
+          f"seeds {a.seeds}; {os.cpu_count()} CPUs, {a.threads} torch threads\n")  # fmt: skip
     for task, rows in results.items():
         names = METRICS[task]
         print(f"### {task}\n")
         print("| stage | " + " | ".join(names) + " |")
         print("|---|" + "---:|" * len(names))
-        print("| base (demo base, no training) | " + " | ".join(f"{rows['base'].get(n, 0):.1f}" for n in names) + " |")
+        print(
+            "| base (demo base, no training) | "
+            + " | ".join(f"{rows['base'].get(n, 0):.1f}" for n in names)
+            + " |"
+        )
         for stage in ("sft", "sft+grpo"):
             cells = [fmt([s[stage][n] for s in rows["seeds"].values()]) for n in names]
             print(f"| {stage} | " + " | ".join(cells) + " |")
         priors = [s["prior"] for s in rows["seeds"].values()]
         for key in priors[0] if priors else ():
-            print(f"| prior: {key} (no picture) | " + fmt([q[key] for q in priors]) + " |" + " |" * (len(names) - 1))
+            print(
+                f"| prior: {key} (no picture) | "
+                + fmt([q[key] for q in priors])
+                + " |"
+                + " |" * (len(names) - 1)
+            )
         secs = [s["seconds"] for s in rows["seeds"].values()]
         print(f"\nwall time per seed: {fmt(secs)} s\n")
 

@@ -126,3 +126,31 @@ def test_the_speed_policy_reads_vrfts_own_media_datasets_as_several_images(media
                  boxes=[[0, 0, 4, 4]])  # fmt: skip
     one.image_path = first
     assert speed.media_of(build_grpo_dataset([one], TASKS["grounding"], norm1000)) == "image"
+
+
+@pytest.mark.parametrize("task", ["temporal_grounding", "multi_image_grounding"])
+def test_sft_max_length_preflight_counts_every_image_and_frame(tmp_path, media_world, task):
+    from vrft.data.hf import user_turn
+    from vrft.models.load import frame_for, load_processor
+    from vrft.train.builder import get_task
+    from vrft.train.preflight import prompt_tokens_needed
+
+    from .conftest import media_config
+
+    cfg = media_config(tmp_path, "qwen2_5_vl", task, media_world)
+    records = load_records(cfg.data.train)
+    need, _ = prompt_tokens_needed(cfg, records)
+    processor = load_processor(
+        cfg.model.path, min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels
+    )
+    media = MediaBudget.of(cfg.model)
+    actual = 0
+    for r in records:  # what the processor really makes of each prompt with its images
+        frame = record_frame(r, lambda w, h: frame_for(w, h, "resized_pixels", processor))
+        spec = visual_spec(r, media)
+        text = processor.apply_chat_template(
+            user_turn(get_task(task).prompt(r, frame), spec), add_generation_prompt=True, tokenize=False
+        )
+        ids = processor(text=[text], images=[load_visuals(spec)], return_tensors="pt")["input_ids"]
+        actual = max(actual, ids.shape[1])
+    assert need == actual

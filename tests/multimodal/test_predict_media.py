@@ -75,3 +75,16 @@ def test_predict_on_images_and_on_a_video(tmp_path, capsys, media_world):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "frames at: " in printed and printed.count(",") >= 1
+
+
+def test_eval_refuses_records_over_max_images_before_the_model_loads(tmp_path, capsys, media_world):
+    from vrft.models.tiny import cached_tiny
+
+    argv = ["eval", "--model", str(cached_tiny("qwen2_5_vl")), "--data", str(media_world / "multi_image_grounding.jsonl"),
+            "--out", str(tmp_path / "ev"), "--max-images", "1"]  # fmt: skip
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc != 0 and "more than model.max_images=1" in err and "Traceback" not in err, err
+    assert not (tmp_path / "ev" / "metrics.json").exists()
+    rc = main([*argv[:-2], "--video-fps", "-1"])
+    assert rc != 0 and "--video-fps must be" in capsys.readouterr().err

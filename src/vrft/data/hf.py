@@ -50,7 +50,8 @@ def load_rgb(path: str) -> Image.Image:
 
 
 def _lazy_images(batch: dict[str, list]) -> dict[str, list]:
-    """`with_transform` hook: replace the ``image`` paths of a batch by RGB PIL images."""
+    """`with_transform` hook: replace the ``image`` paths of a batch by RGB PIL images, and the
+    ``visuals`` descriptions by ``images`` lists (`vrft.data.visual_inputs.load_visuals`)."""
     if "image" in batch:
         batch["image"] = [load_rgb(p) if isinstance(p, str) else p for p in batch["image"]]
     if "visuals" in batch:  # several images or a video per row -> an ``images`` list per row

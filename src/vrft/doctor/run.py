@@ -68,6 +68,7 @@ def diagnose(cfg: VrftConfig, *, records: int = 16, processes: int = 1) -> dict[
     import torch
 
     from vrft.data.hf import build_grpo_dataset
+    from vrft.data.visual_inputs import MediaBudget
     from vrft.train import builder
     from vrft.train.preflight import preflight
     from vrft.train.processes import resolve_precision
@@ -104,7 +105,7 @@ def diagnose(cfg: VrftConfig, *, records: int = 16, processes: int = 1) -> dict[
         model.to("cuda")
     model.eval()
     frame_fn = builder.make_frame_fn(convention, processor)
-    dataset = build_grpo_dataset(checked.records, task, frame_fn)
+    dataset = build_grpo_dataset(checked.records, task, frame_fn, MediaBudget.of(cfg.model))
     order = builder.prompt_order(
         len(dataset), cfg.grpo.prompts_per_step, epochs=cfg.grpo.epochs, max_steps=cfg.grpo.max_steps,
         seed=cfg.grpo.seed, shuffle=cfg.data.shuffle,
@@ -164,7 +165,8 @@ def _sample(cfg, model, processor, row, record, reward_pairs, weights) -> Sample
     import torch
     from trl.data_utils import prepare_multimodal_messages
 
-    messages = prepare_multimodal_messages(row["prompt"], images=[row["image"]])
+    images = row["images"] if "images" in row else [row["image"]]  # several images / video frames, or one
+    messages = prepare_multimodal_messages(row["prompt"], images=images)
     tokenized = processor.apply_chat_template(
         conversation=[messages],
         add_generation_prompt=True,
