@@ -136,7 +136,8 @@ def diagnose(cfg: VrftConfig, *, records: int = 16, processes: int = 1) -> dict[
 
 
 def _generation_config(cfg: VrftConfig, model: Any, processor: Any):
-    """TRL 1.16 GRPOTrainer's generation settings (transformers path) for this config."""
+    """TRL 1.16 GRPOTrainer's generation settings (transformers path) for this config (one sequence per
+    prompt row: the caller repeats the prompt G times, as TRL does)."""
     from transformers import GenerationConfig
 
     tokenizer = getattr(processor, "tokenizer", processor)
@@ -153,7 +154,6 @@ def _generation_config(cfg: VrftConfig, model: Any, processor: Any):
         "temperature": g.temperature,
         "top_p": g.top_p,
         "top_k": g.top_k,
-        "num_return_sequences": g.num_generations,
     }
     image_token = getattr(model.config, "image_token_id", None)
     if image_token is not None:  # TRL: a sampled image token would mismatch the image features
@@ -167,8 +167,11 @@ def _sample(cfg, model, processor, row, record, reward_pairs, weights) -> Sample
 
     images = row["images"] if "images" in row else [row["image"]]  # several images / video frames, or one
     messages = prepare_multimodal_messages(row["prompt"], images=images)
+    # The prompt G times in one batch, as TRL repeats each prompt per generation (not
+    # `num_return_sequences`, whose expansion of the encoded images fails in transformers for a Qwen3-VL
+    # without deepstack layers); left padding never applies, the G rows are the same.
     tokenized = processor.apply_chat_template(
-        conversation=[messages],
+        conversation=[messages] * cfg.grpo.num_generations,
         add_generation_prompt=True,
         tokenize=True,
         return_dict=True,
