@@ -17,13 +17,21 @@ def test_build_world_draws_the_parts_the_base_knows(tmp_path, capsys):
     assert recs and all(r["task"] == "detection" and r["prompt"] == "Detect every {category}." for r in recs)
     assert {r["width"] for r in recs} == {112}
     assert "base_train:" in capsys.readouterr().out
-    # again into the same directory: replaced, not refused (its own output)
-    assert main(["demo", "build-world", "--out", str(out), "base_train_images=2", "parts=base_train"]) == 0
+    assert any(not r["boxes"] for r in recs)  # 'No Objects' prompts of absent shapes
+    # again into the same directory: replaced, not refused (its own output); negatives=false drops them
+    assert main(["demo", "build-world", "--out", str(out), "base_train_images=3", "negatives=false"]) == 0
+    again = [json.loads(x) for x in (out / "base_train" / "records.jsonl").read_text().splitlines()]
+    assert again and all(r["boxes"] for r in again) and len(again) < len(recs)
 
 
 @pytest.mark.parametrize(
     "words,needle",
-    [(["parts=nope"], "unknown part"), (["base_train_imags=3"], "base_train_images"), ([], "--out")],
+    [
+        (["parts=nope"], "unknown part"),
+        (["base_train_imags=3"], "base_train_images"),
+        ([], "--out"),
+        (["negatives=no"], "negatives="),
+    ],
 )
 def test_build_world_refuses_bad_input_in_one_line(tmp_path, capsys, words, needle):
     argv = ["demo", "build-world", *([] if needle == "--out" else ["--out", str(tmp_path / "w")]), *words]

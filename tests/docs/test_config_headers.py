@@ -31,24 +31,31 @@ def header_commands(path: Path) -> list[list[str]]:
     return commands
 
 
+# How a header makes its model and data: a tiny random model and the synthetic world, or (a config that
+# shows a reward that rises) the shipped demo base and the demo's world, the data it knows.
+MAKE = {
+    "tiny": ["tiny", "data synth", "data synth"],
+    "demo": ["demo export-base", "demo build-world", "demo build-world"],
+}
+RUN = ["check-config", "train", "sft", "eval", "predict", "eval"]
+
+
+def _step(argv: list[str]) -> str:
+    return f"{argv[0]} {argv[1]}" if argv[0] in ("data", "demo") else argv[0]
+
+
 def test_every_header_documents_the_whole_recipe_and_its_quick_form():
     for path in CONFIGS:
-        steps = [argv[0] if argv[0] != "data" else f"data {argv[1]}" for argv in header_commands(path)]
-        assert steps == [
-            "tiny",
-            "data synth",
-            "data synth",
-            "check-config",
-            "train",
-            "sft",
-            "eval",
-            "predict",
-            "eval",
-        ], path
+        steps = [_step(argv) for argv in header_commands(path)]
+        assert steps in ([*make, *RUN] for make in MAKE.values()), (path, steps)
         held_out = header_commands(path)[2]
-        assert "--seed" in held_out and held_out[held_out.index("--seed") + 1] != "0", (
-            f"{path.name}: not held out"
-        )
+        if held_out[0] == "data":
+            assert "--seed" in held_out and held_out[held_out.index("--seed") + 1] != "0", (
+                f"{path.name}: not held out"
+            )
+        else:  # vrft demo build-world ... seed=N: another world seed
+            seeds = [w.split("=", 1)[1] for w in held_out if w.startswith("seed=")]
+            assert seeds and seeds[0] != "0", f"{path.name}: not held out"
         head = path.read_text(encoding="utf-8").split("\nname:")[0]
         assert "grpo.max_steps=1" in head and "sft.max_steps=1" in head, path.name
 
@@ -66,6 +73,8 @@ def test_the_header_runs_as_written(path, tmp_path, monkeypatch):
             written.append(argv[argv.index("--out") + 1])
     name = path.stem
     assert (tmp_path / f"runs/tiny/{name}/final/vrft.json").is_file()
+    assert (tmp_path / f"runs/tiny/{name}/summary.json").is_file()  # a run ends with a summary and curves
+    assert (tmp_path / f"runs/tiny/{name}/curves.png").is_file()
     assert (tmp_path / f"runs/tiny/{name}-sft/final").is_dir()
     assert (tmp_path / f"runs/tiny/{name}-eval/metrics.json").is_file()
     assert (tmp_path / f"runs/tiny/{name}-rescored/metrics.json").is_file()

@@ -32,7 +32,7 @@ def test_samples_html_shows_one_image_per_group_with_rewards_and_advantages(tmp_
     assert len(blocks) == 3
     first = blocks[0]
     assert "0.870" in first and "-0.870" in first and "advantage" in first  # each completion's advantage
-    assert first.count("<tr><td") == 2 and "detection_iou" in first
+    assert first.count("<tr><td") == 2 and "detection_iou" in first and "<th>label</th>" not in first
     assert re.search(r"<text [^>]*>#1</text>", first) and re.search(r"<text [^>]*>#2</text>", first)
     assert "flat group" not in first and "flat group" in blocks[1] and "flat group" in blocks[2]
     assert 'data-fail="1"' in blocks[2] and "failed (no answer)" in blocks[2]

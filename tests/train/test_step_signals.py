@@ -117,6 +117,21 @@ def test_flat_watch_warns_once_per_window(caplog):
     assert "identical rewards" in msg and "`grpo.temperature`" in msg and "`grpo.num_generations`" in msg
 
 
+def test_a_short_all_flat_run_still_warns_at_its_end(caplog):
+    watch = FlatWatch(0.75, 5, temperature=1.0)
+    with caplog.at_level(logging.WARNING, logger="vrft.train.step_signals"):
+        for step in (1, 2):
+            watch.update(step, 1.0, {"train/zero_sd_share": 1.0})
+        assert watch.warnings == []
+        watch.end()
+    assert watch.warnings == [2] and "identical rewards" in caplog.records[-1].getMessage()
+    mixed = FlatWatch(0.75, 5, temperature=1.0)
+    for step, share in ((1, 1.0), (2, 0.0), (3, 1.0)):
+        mixed.update(step, share, {"train/zero_sd_share": share})
+    mixed.end()
+    assert mixed.warnings == []  # not every step was flat: no warning before a window is full
+
+
 def test_flat_watch_blames_parse_failures_and_low_temperature():
     watch = FlatWatch(0.5, 1, temperature=0.05)
     watch.update(1, 1.0, {"train/zero_sd_share": 1.0, "train/parse_fail/no_answer": 0.9})
@@ -142,6 +157,8 @@ def test_summary_and_line():
     assert "0.150 -> 0.550" in line and "1 warning" in line and "mostly no_answer" in line
     step = StepLine(6).line(rows[0])
     assert step.startswith("step 1/6") and "zero-sd 100 %" in step and "parse-fail 50 %" in step
+    sft = StepLine(None).line({"step": 2, "train/loss": 1.25, "train/learning_rate": 5e-05})
+    assert sft == "step 2  loss 1.2500  lr 5e-05"
     panels = curve_series(rows)
     assert set(panels["parse failures"]) == {"no_answer"} and len(panels["reward"]["total (weighted)"]) == 6
 
@@ -150,7 +167,7 @@ def test_a_flat_run_warns_and_ends_with_a_summary_and_curves(make_config, caplog
     """A random tiny model never answers in format: every group is flat. The warning must fire."""
     from vrft.train import run_grpo
 
-    cfg = make_config(overrides=["rewards.extra=[]", "output.flat_warning_steps=2"])
+    cfg = make_config(overrides=["rewards.extra=[]"])  # 2 steps, fewer than output.flat_warning_steps=5
     with caplog.at_level(logging.INFO, logger="vrft"):
         run = run_grpo(cfg).parent
     rows = [r for r in read_jsonl(run / "metrics.jsonl") if "train/reward" in r]

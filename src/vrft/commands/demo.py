@@ -116,7 +116,8 @@ def _build_base(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def _build_world(args: argparse.Namespace, overrides: list[str]) -> int:
     """Draw parts of the demo world (`vrft.demo.world.build_world`; `parts=` picks them, default base_train)
-    under --out, each with its records.jsonl; the other words are `world.*` settings without the prefix."""
+    under --out, each with its records.jsonl; `negatives=false` drops the 'No Objects' prompts of the
+    detection parts (as the demo's training sets); the other words are `world.*` settings without the prefix."""
     from vrft.demo.settings import WorldSettings, load_schema
     from vrft.demo.world import SEED_OFFSETS, build_world
     from vrft.errors import UserError
@@ -124,8 +125,13 @@ def _build_world(args: argparse.Namespace, overrides: list[str]) -> int:
 
     if not args.out:
         raise UserError("demo build-world: --out DIR is required (where the parts are drawn)")
-    parts_words = [w for w in overrides if w.startswith("parts=")]
-    parts = tuple(p for w in parts_words for p in w.removeprefix("parts=").split(",") if p) or ("base_train",)
+    parts_words = [w for w in overrides if w.startswith(("parts=", "negatives="))]
+    negatives = "negatives=false" not in parts_words
+    parts = tuple(
+        p for w in parts_words if w.startswith("parts=") for p in w.removeprefix("parts=").split(",") if p
+    ) or ("base_train",)
+    if any(w.startswith("negatives=") and w not in ("negatives=true", "negatives=false") for w in parts_words):
+        raise UserError("demo build-world: negatives= takes true or false")
     unknown = [p for p in parts if p not in SEED_OFFSETS]
     if unknown:
         raise UserError(f"demo build-world: unknown part(s) {', '.join(unknown)}; known: {', '.join(SEED_OFFSETS)}")
@@ -135,6 +141,13 @@ def _build_world(args: argparse.Namespace, overrides: list[str]) -> int:
     with OutputDir(out, "demo-world") as d:
         d.claim(parts, clean=True)
         world = build_world(settings, out, parts)
+        if not negatives:  # detection parts without the 'No Objects' prompts of absent shapes
+            from vrft.data.records import load_records, save_records
+
+            for part in parts:
+                recs = load_records(world[part])
+                if all(r.task == "detection" for r in recs):
+                    save_records([r for r in recs if r.boxes], world[part])
     for part in parts:
         print(f"{part}: {world[part]}")
     return 0

@@ -62,6 +62,7 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
         f"<th>{html.escape(n)}{' (1 = not read: bad)' if n.startswith('parse_fail') else ''}</th>"
         for n in reward_names
     )
+    labelled = any(r.get("pred_label") not in (None, "") for r in rows)  # classification-like answers
     body = []
     for i, r in enumerate(rows):
         think, answer = _split(r)
@@ -75,7 +76,8 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
         color = COMPLETION_COLORS[i % len(COMPLETION_COLORS)]
         body.append(
             f'<tr><td style="color:{color};font-weight:600">#{i + 1}</td><td>{status}</td>'
-            f"<td>{html.escape(str(pred)) if pred not in (None, '') else ''}</td>{cells}"
+            + (f"<td>{html.escape(str(pred)) if pred not in (None, '') else ''}</td>" if labelled else "")
+            + f"{cells}"
             f'<td class="score">{_fmt(r.get("score"))}</td><td>{_fmt(r.get("advantage"))}</td>'
             f"<td><details><summary>{_clip_text(str(shown or '')[:80])}</summary>"
             f"<pre>{_clip_text(r.get('completion'))}</pre></details></td></tr>"
@@ -93,7 +95,8 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
     data_score = f"{sum(mean) / len(mean):.6g}" if mean else ""
     fail = "1" if any(r.get("parse_ok") is False for r in rows) else "0"
     table = (
-        f'<table class="group"><tr><th>#</th><th>answer read</th><th>label</th>{head}<th>total</th>'
+        f'<table class="group"><tr><th>#</th><th>answer read</th>{"<th>label</th>" if labelled else ""}{head}'
+        "<th>total</th>"
         f"<th>advantage</th><th>answer (click for the completion)</th></tr>{''.join(body)}</table>"
     )
     return (

@@ -10,11 +10,14 @@
    metric names, samples for people, non-finite values dropped);
 4. TRL arguments (before the model: DeepSpeed ZeRO-3 partitions the weights as they load);
 5. the model and processor from a LOCAL directory (left padding), frozen vision tower / LoRA if asked;
-6. `GRPOTrainer(...).train(resume_from_checkpoint=...)` with callbacks writing `metrics.jsonl`,
-   `samples.jsonl` and the step-time split;
+6. `GRPOTrainer(...).train(resume_from_checkpoint=...)` with callbacks writing `metrics.jsonl` (with the
+   step-time split and the learning signals of `vrft.train.step_signals`: zero-sd share, truncation,
+   parse failures by reason, a warning when the groups stay flat), `samples.jsonl` (with each
+   completion's GRPO advantage) and one log line per step (`vrft.train.run_log`);
 7. the final model in `<output.dir>/final` with `vrft.json` (how the model must be asked, also in every
-   checkpoint), `samples.html`, `config.resolved.yaml` (`vrft.train.finalize`); the output directory
-   is released in a `finally`, also when the run fails.
+   checkpoint), `samples.html`, `config.resolved.yaml` (`vrft.train.finalize`), `summary.json`,
+   `curves.png` and a summary line (`vrft.train.run_log.finish_run`); the output directory is released
+   in a `finally`, also when the run fails.
 """
 
 from __future__ import annotations
@@ -198,7 +201,7 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     signals = StepSignals(
         {name: w for (name, _), w in zip(reward_pairs, weights, strict=True)}, g.num_generations,
         g.max_completion_length, scale_rewards=g.scale_rewards, reason=_reason(parse),
-        completion_text=completion_text, watch=watch if main else None,
+        completion_text=completion_text, watch=watch if main else None, is_main=main,
     )  # fmt: skip
     rewards = [NamedReward(fn, name, recorder, signals) for name, fn in reward_pairs]
     names = [r.__name__ for r in rewards]

@@ -114,14 +114,23 @@ class StepLine:
         self.log = log or logger
 
     def __call__(self, row: Mapping[str, Any]) -> None:
-        if _num(row.get("train/reward")) is None:
+        if _num(row.get("train/reward")) is None and _num(row.get("train/loss")) is None:
             return  # e.g. the Trainer's end-of-training figures, merged into the last step
         self.log.info(self.line(row))
 
     def line(self, row: Mapping[str, Any]) -> str:
+        """GRPO: reward, zero-sd share, KL, parse failures, truncation, step time; SFT: loss, learning rate."""
         step = row.get("step")
         of = f"/{self.max_steps}" if self.max_steps else ""
-        parts = [f"step {step}{of}", f"reward {_num(row.get('train/reward')):.3f}"]
+        parts = [f"step {step}{of}"]
+        reward = _num(row.get("train/reward"))
+        if reward is not None:
+            parts.append(f"reward {reward:.3f}")
+        else:
+            parts.append(f"loss {_num(row.get('train/loss')):.4f}")
+            lr = _num(row.get("train/learning_rate"))
+            if lr is not None:
+                parts.append(f"lr {lr:.3g}")
         if _num(row.get("train/zero_sd_share")) is not None:
             parts.append(f"zero-sd {_pct(row['train/zero_sd_share'])}")
         kl = _num(row.get("train/kl"))

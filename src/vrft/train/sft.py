@@ -52,6 +52,7 @@ def sft_args(cfg: VrftConfig, out: Path, precision: Precision):
         # data.shuffle: the Trainer's seeded random order each epoch, or the records' order
         train_sampling_strategy="random" if cfg.data.shuffle else "sequential",
         **shared_trainer_args(cfg, precision),
+        disable_tqdm=True,  # one line per logging step instead (vrft.train.run_log.StepLine)
     )
 
 
@@ -158,7 +159,11 @@ def _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_
         "SFT: %d %s examples, %s of %s parameters trainable",
         len(dataset), task_name, f"{trainable:,}", f"{total:,}",
     )  # fmt: skip
-    trainer.add_callback(MetricsWriter(out / "metrics.jsonl"))
+    from vrft.train.run_log import StepLine, quiet_trainer
+
+    quiet_trainer(trainer)
+    max_steps = trainer.args.max_steps if trainer.args.max_steps > 0 else None
+    trainer.add_callback(MetricsWriter(out / "metrics.jsonl", on_row=StepLine(max_steps)))
     trainer.add_callback(ContractWriter(contract, main))
     for cb in extra_callbacks or []:
         trainer.add_callback(cb)

@@ -146,6 +146,7 @@ class StepSignals(TrainerCallback):
         counters: the counters to run (default `COUNTERS`).
         completion_text: a TRL completion -> its text.
         watch: a `FlatWatch` fed the zero-sd share of every step (None: no warning).
+        is_main: only the main process keeps the window (`pop_window`, read by its `MetricsWriter`).
     """
 
     def __init__(
@@ -159,6 +160,7 @@ class StepSignals(TrainerCallback):
         counters: Sequence[Callable[[StepBatch], Mapping[str, float]]] = COUNTERS,
         completion_text: Callable[[Any], str] = str,
         watch: FlatWatch | None = None,
+        is_main: bool = True,
     ):
         self.weights = dict(weights)
         self.group_size = group_size
@@ -168,6 +170,7 @@ class StepSignals(TrainerCallback):
         self.counters = list(counters)
         self.completion_text = completion_text
         self.watch = watch
+        self.is_main = is_main
         self._pending: dict[
             int, list[dict[str, Any]]
         ] = {}  # step -> chunks {"completions", "columns", "rewards"}
@@ -242,7 +245,8 @@ class StepSignals(TrainerCallback):
                 logger.warning(
                     "step signals: counter %s failed (%s)", getattr(counter, "__name__", counter), err
                 )
-        self._window.append(metrics)
+        if self.is_main:
+            self._window.append(metrics)
         self.last = (batch, adv)
         if self.watch is not None and "train/zero_sd_share" in metrics:
             self.watch.update(step, metrics["train/zero_sd_share"], metrics)
@@ -250,6 +254,10 @@ class StepSignals(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.finish(state.global_step)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.watch is not None:
+            self.watch.end()
 
     def pop_window(self) -> dict[str, float]:
         """Mean of each metric over the steps since the last call (a reason absent in a step counts 0)."""
@@ -271,6 +279,7 @@ class StepSignals(TrainerCallback):
 class FlatWatch:
     """Warn when the zero-sd share is above `threshold` for `steps` consecutive steps, at most once per
     window: after a warning the count starts again, so a run that stays flat warns every `steps` steps.
+    A run shorter than `steps` whose every step was flat warns once at its end (`end`).
 
     `temperature` picks the fix (the doctor's: `vrft.doctor.verdict.flat_groups_fix`)."""
 
@@ -282,9 +291,13 @@ class FlatWatch:
         self.run = 0
         self.warnings: list[int] = []  # steps at which a warning fired
         self.steps_above = 0
+        self.seen = 0
+        self.last_step = 0
         self._recent: list[dict[str, float]] = []
 
     def update(self, step: int, share: float, metrics: Mapping[str, float]) -> None:
+        self.seen += 1
+        self.last_step = step
         self._recent = (self._recent + [dict(metrics)])[-self.steps :]
         if share >= self.threshold:
             self.run += 1
@@ -295,6 +308,12 @@ class FlatWatch:
             self.run = 0
             self.warnings.append(step)
             self.log.warning(self.message(step))
+
+    def end(self) -> None:
+        """At the end of training: a run shorter than `steps` whose every step was flat still warns once."""
+        if not self.warnings and self.seen and self.run == self.seen:
+            self.warnings.append(self.last_step)
+            self.log.warning(self.message(self.last_step))
 
     def message(self, step: int) -> str:
         from vrft.doctor.verdict import flat_groups_fix
