@@ -197,10 +197,9 @@ def resolve_reward(spec: str) -> Callable:
     module_name, sep, func_name = spec.partition(":")
     if not sep or not module_name or not func_name:
         raise ConfigError(f"'{spec}': name an external reward as 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(f"'{spec}': cannot import module '{module_name}' ({err})") from None
+    from vrft.inputs import import_user_module
+
+    module = import_user_module(module_name, repr(spec))
     fn = getattr(module, func_name, None)
     if not callable(fn):
         raise ConfigError(f"'{spec}': module '{module_name}' has no function '{func_name}'")
