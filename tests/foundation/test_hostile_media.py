@@ -79,3 +79,50 @@ def test_check_config_with_a_tool_module_that_raises_is_one_line(tmp_path, monke
     )
     msg = error_of(capsys, "check-config", "check-config", cfg)
     assert "tools.names: tool 'raising_tool:fn': importing module 'raising_tool' raised RuntimeError" in msg
+
+
+# ------------------------------------------------------------------- converters writing over their media
+def _synth(tmp_path: Path, *args) -> Path:
+    out = tmp_path / "shapes"
+    assert main(["data", "synth", "--out", str(out), "--images", "0", "--size", "56", *args]) == 0
+    return out
+
+
+def test_convert_charades_out_onto_one_of_its_videos_is_refused(tmp_path, capsys):
+    """Was data loss: the video (written by `vrft data synth`, so listed in a manifest) was replaced by JSONL."""
+    shapes = _synth(tmp_path, "--video", "1", "--video-seconds", "2,2")
+    capsys.readouterr()
+    video = shapes / "video" / "000000.mp4"
+    before = video.read_bytes()
+    src = tmp_path / "sta.txt"
+    src.write_text("000000 0.5 1.0##a shape\n")
+    msg = error_of(capsys, "data", "data", "convert", "charades", src, "--videos", shapes / "video", "--out", video)
+    assert "is the input" in msg and str(video) in msg
+    assert video.read_bytes() == before
+
+
+def test_convert_charades_out_into_a_frame_folder_is_refused(tmp_path, capsys):
+    shapes = _synth(tmp_path, "--video", "1", "--video-seconds", "2,2", "--video-format", "frames")
+    capsys.readouterr()
+    folder = shapes / "video" / "000000"
+    frames = sorted(p.name for p in folder.iterdir())
+    src = tmp_path / "sta.txt"
+    src.write_text("000000 0.5 1.0##a shape\n")
+    argv = ["data", "convert", "charades", src, "--videos", shapes / "video", "--fps", "4"]
+    msg = error_of(capsys, "data", *argv, "--out", folder / frames[-1])
+    assert "frame folder" in msg
+    error_of(capsys, "data", *argv, "--out", folder / "records.jsonl")
+    assert sorted(p.name for p in folder.iterdir()) == frames
+
+
+def test_convert_multi_image_out_onto_one_of_its_images_is_refused(tmp_path, capsys):
+    shapes = _synth(tmp_path, "--multi-image", "1")
+    capsys.readouterr()
+    a, b = shapes / "multi_image" / "000000" / "1.png", shapes / "multi_image" / "000000" / "2.png"
+    before = b.read_bytes()
+    src = tmp_path / "sets.jsonl"
+    src.write_text(json.dumps({"images": [str(a), str(b)], "expression": "x", "target": 1, "bbox": [1, 1, 5, 5]}) + "\n")
+    msg = error_of(capsys, "data", "data", "convert", "multi-image", src, "--out", b)
+    assert "is the input" in msg
+    assert b.read_bytes() == before
+    Image.open(b).verify()
