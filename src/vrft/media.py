@@ -19,7 +19,8 @@ name order) with their frame rate (`VideoPart.fps`).
   the duration and the budgets, so they are deterministic.
 - `video_problem` is what `vrft data validate` and the training preflight check per video: it
   exists, the header decodes, it has >= 1 frame (the first frame is decoded), its duration is > 0
-  and <= `MAX_VIDEO_SECONDS`, its frame size is within `vrft.inputs.MAX_IMAGE_PIXELS`; a frame
+  and <= `MAX_VIDEO_SECONDS`, its frame size is within `vrft.inputs.MAX_IMAGE_PIXELS` and matches
+  the record's, the record's ``duration`` is not longer than the video (`DURATION_TOLERANCE_S`); a frame
   folder has >= 1 frame, no gap in its frame numbers, and every frame's header is readable.
 
 Every failure on a bad file is a `vrft.errors.DataError` naming the file (never a traceback).
@@ -48,6 +49,11 @@ source annotations); later is an error."""
 
 FRAME_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 """Files of a frame folder that are frames (case-insensitive); other files are ignored."""
+
+DURATION_TOLERANCE_S: float = 1.0
+DURATION_TOLERANCE_SHARE: float = 0.1
+"""A record's ``duration`` may exceed its video's length (header; frame count / fps for a folder) by at
+most max(1 s, 10% of the video): annotation timelines round; a longer one is refused."""
 
 _SEEK_GAP_S = 2.0  # decode forward instead of seeking when the next timestamp is this close
 
@@ -271,6 +277,12 @@ def video_problem(part: VideoPart) -> str | None:
         return (
             f"{path}: frame size {part.width}x{part.height} recorded but the video is "
             f"{info.width}x{info.height} (fix width/height)"
+        )
+    slack = max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_SHARE * info.duration)
+    if info.duration > 0 and math.isfinite(part.duration) and part.duration > info.duration + slack:
+        return (
+            f"{path}: duration {part.duration:g} s recorded but the video lasts {info.duration:g} s: every frame "
+            "sampled after its end would show its last frame (fix duration, or give the whole video)"
         )
     return None
 

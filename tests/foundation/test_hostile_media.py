@@ -126,3 +126,41 @@ def test_convert_multi_image_out_onto_one_of_its_images_is_refused(tmp_path, cap
     assert "is the input" in msg
     assert b.read_bytes() == before
     Image.open(b).verify()
+
+
+# ------------------------------------------------------------------- a record's timeline past its video
+def _rewrite(path: Path, **fields) -> None:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({**r, **fields}) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "frames"])
+def test_validate_refuses_a_duration_longer_than_the_video(tmp_path, capsys, fmt):
+    """Was silently wrong: a 2 s video recorded as 3000 s passed, and every frame sampled past its end
+    was its last frame, captioned with times the video never reaches."""
+    from vrft.media import VideoPart, sample_frames, video_problem
+
+    shapes = _synth(tmp_path, "--video", "1", "--video-seconds", "2,2", "--video-format", fmt)
+    records = shapes / "temporal_grounding.jsonl"
+    rec = json.loads(records.read_text())
+    assert rec["duration"] == 2.0
+    _rewrite(records, duration=2.8)  # within the tolerance (annotation rounding): accepted
+    capsys.readouterr()
+    assert run(capsys, "data", "validate", records)[0] == 0
+    _rewrite(records, duration=3000.0, window=[2000.0, 2500.0])
+    rc, out, err = run(capsys, "data", "validate", records)
+    assert rc == 1 and "Traceback" not in out + err
+    assert "duration 3000 s recorded but the video lasts 2 s" in out + err
+    part = VideoPart(shapes / rec["video"], 56, 56, 3000.0, rec.get("fps"))
+    assert "duration 3000 s recorded" in video_problem(part)
+    times = [t for t, _ in sample_frames(part, fps=2.0, max_frames=4, max_pixels=None)]
+    assert min(times) > 2.0  # what the check prevents: every timestamp lies past the video's end
+
+
+def test_validate_refuses_a_frame_folder_whose_fps_makes_it_shorter_than_its_duration(tmp_path, capsys):
+    shapes = _synth(tmp_path, "--video", "1", "--video-seconds", "2,2", "--video-format", "frames")
+    records = shapes / "temporal_grounding.jsonl"
+    _rewrite(records, fps=40.0)  # 8 frames at 40 fps: 0.2 s, not the 2 s recorded
+    capsys.readouterr()
+    rc, out, err = run(capsys, "data", "validate", records)
+    assert rc == 1 and "duration 2 s recorded but the video lasts 0.2 s" in out + err
