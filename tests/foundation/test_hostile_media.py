@@ -164,3 +164,15 @@ def test_validate_refuses_a_frame_folder_whose_fps_makes_it_shorter_than_its_dur
     capsys.readouterr()
     rc, out, err = run(capsys, "data", "validate", records)
     assert rc == 1 and "duration 2 s recorded but the video lasts 0.2 s" in out + err
+
+
+def test_validate_names_image_sizes_for_a_wrong_size_of_an_images_record(tmp_path, capsys):
+    """The fix named width/height, fields an `images` record must not have."""
+    shapes = _synth(tmp_path, "--multi-image", "1")
+    records = shapes / "multi_image_grounding.jsonl"
+    rec = json.loads(records.read_text())
+    _rewrite(records, image_sizes=[[56, 56]] + [[640, 480]] * (len(rec["images"]) - 1))
+    capsys.readouterr()
+    rc, out, err = run(capsys, "data", "validate", records)
+    assert rc == 1
+    assert "images[1]:" in out + err and "size 640x480 recorded but the file is 56x56 (fix image_sizes[1])" in out + err
