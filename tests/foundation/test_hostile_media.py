@@ -176,3 +176,37 @@ def test_validate_names_image_sizes_for_a_wrong_size_of_an_images_record(tmp_pat
     rc, out, err = run(capsys, "data", "validate", records)
     assert rc == 1
     assert "images[1]:" in out + err and "size 640x480 recorded but the file is 56x56 (fix image_sizes[1])" in out + err
+
+
+# ------------------------------------------------------------------------------ doctor on media records
+@pytest.mark.slow
+@pytest.mark.parametrize(("arch", "task", "field"), [
+    ("qwen3_vl", "multi_image_grounding", "images"),  # Qwen3-VL: generate's num_return_sequences failed
+    ("qwen2_5_vl", "temporal_grounding", "video"),
+])  # fmt: skip
+def test_doctor_samples_records_with_several_images_or_a_video(tmp_path, capsys, arch, task, field):
+    """Was a traceback: the doctor read the dataset's ``image`` column, which such records do not have
+    (and tiny Qwen3-VL could not expand its image features for G return sequences)."""
+    import yaml
+
+    from vrft.models.tiny import cached_tiny
+
+    world = _synth(tmp_path, "--video", "2", "--video-seconds", "2,2", "--multi-image", "2")
+    cfg = {
+        "model": {"path": str(cached_tiny(arch)), "min_pixels": 32 * 32, "max_pixels": 64 * 64,
+                  "video_fps": 2.0, "video_max_frames": 3, "video_max_pixels": 56 * 56, "video_min_pixels": 28 * 28},
+        "data": {"train": str(world / f"{task}.jsonl"), "task": task},
+        "grpo": {"num_generations": 2, "prompts_per_step": 2, "max_completion_length": 8, "seed": 0},
+        "output": {"dir": str(tmp_path / "run")},
+    }  # fmt: skip
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    capsys.readouterr()
+    rc, out, err = run(capsys, "doctor", path, "--records", "2", "--out", tmp_path / "doc")
+    assert "Traceback" not in out + err
+    assert rc in (0, 1), err  # 1: a blocking finding (8 tokens cut every answer)
+    report = json.loads((tmp_path / "doc" / "doctor.json").read_text())
+    assert report["records"] == 2 and len(report["samples"]) == 4
+    assert all(s[field] and s["query"] for s in report["samples"])
+    html = (tmp_path / "doc" / "doctor.html").read_text()
+    assert "<svg" in html  # the media figure (images side by side / the video's timeline)

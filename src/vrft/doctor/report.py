@@ -183,8 +183,23 @@ def _samples(sampled, reward_names) -> list[dict[str, Any]]:
                 "confidences": list(p.scores), "gt_label": r.label if r.label is not None else r.text,
                 "pred_label": p.label if p.label is not None else p.text, "parse_ok": p.ok, "reason": p.reason,
                 "rewards": {n: s.rewards[n][j] for n in reward_names}, "score": s.totals[j],
+                **_media_fields(r, p),
             })  # fmt: skip
     return out
+
+
+def _media_fields(r, p) -> dict[str, Any]:
+    """The fields `vrft.report.media_html` draws for a record with several images or a video."""
+    if r.images is not None:
+        parts = r.visual_parts()
+        return {"image": None, "images": [str(x.path) for x in parts],
+                "image_sizes": [[x.width, x.height] for x in parts], "gt_image": r.target_image,
+                "pred_image": p.image if p.ok else None}  # fmt: skip
+    if r.video is not None:
+        part = r.visual_parts()[0]
+        return {"image": None, "video": str(part.path), "query": r.event, "duration": r.duration, "fps": part.fps,
+                "gt_window": r.window, "pred_window": p.window}  # fmt: skip
+    return {}
 
 
 # ------------------------------------------------------------------------------------------- output

@@ -144,7 +144,6 @@ def _generation_config(cfg: VrftConfig, model: Any, processor: Any):
         "temperature": g.temperature,
         "top_p": g.top_p,
         "top_k": g.top_k,
-        "num_return_sequences": g.num_generations,
     }
     image_token = getattr(model.config, "image_token_id", None)
     if image_token is not None:  # TRL: a sampled image token would mismatch the image features
@@ -156,9 +155,12 @@ def _sample(cfg, model, processor, row, record, reward_pairs, weights) -> Sample
     import torch
     from trl.data_utils import prepare_multimodal_messages
 
-    messages = prepare_multimodal_messages(row["prompt"], images=[row["image"]])
+    images = row["images"] if "images" in row else [row["image"]]  # several images / video frames: a list
+    messages = prepare_multimodal_messages(row["prompt"], images=images)
     tokenized = processor.apply_chat_template(
-        conversation=[messages],
+        # G copies of the prompt in one batch, as TRL samples a group (not `num_return_sequences`, whose
+        # expansion of the image features fails in transformers 5 for a Qwen3-VL without deepstack layers)
+        conversation=[messages] * cfg.grpo.num_generations,
         add_generation_prompt=True,
         tokenize=True,
         return_dict=True,
