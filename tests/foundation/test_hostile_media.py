@@ -210,3 +210,33 @@ def test_doctor_samples_records_with_several_images_or_a_video(tmp_path, capsys,
     assert all(s[field] and s["query"] for s in report["samples"])
     html = (tmp_path / "doc" / "doctor.html").read_text()
     assert "<svg" in html  # the media figure (images side by side / the video's timeline)
+
+
+# ------------------------------------------------------------------------------ training-run outputs
+@pytest.mark.parametrize("name", ["summary.json", "curves.png"])
+def test_run_outputs_of_the_user_are_never_overwritten(tmp_path, name):
+    """Was data loss: summary.json / curves.png were not among the run's outputs, so a user's file of
+    that name in output.dir passed the check and was replaced at the end of the run."""
+    from vrft.errors import UserError
+    from vrft.train.run_dir import prepare_output_dir
+
+    out = tmp_path / "plain"
+    out.mkdir()
+    (out / name).write_bytes(b"mine")
+    with pytest.raises(UserError, match=f"{name}, which vrft did not write"):
+        prepare_output_dir(out, resume=False)
+    assert (out / name).read_bytes() == b"mine"
+
+
+def test_overwrite_removes_the_earlier_runs_summary_and_curves(tmp_path):
+    """An earlier run's summary.json / curves.png go with its other files (no stale summary survives)."""
+    from vrft.train.run_dir import prepare_output_dir, release_output_dir
+
+    out = tmp_path / "run"
+    prepare_output_dir(out, resume=False)
+    for name in ("metrics.jsonl", "summary.json", "curves.png"):
+        (out / name).write_text("{}\n")
+    release_output_dir(out)
+    prepare_output_dir(out, resume=False, overwrite=True)
+    release_output_dir(out)
+    assert not any((out / n).exists() for n in ("metrics.jsonl", "summary.json", "curves.png"))
