@@ -240,3 +240,22 @@ def test_overwrite_removes_the_earlier_runs_summary_and_curves(tmp_path):
     prepare_output_dir(out, resume=False, overwrite=True)
     release_output_dir(out)
     assert not any((out / n).exists() for n in ("metrics.jsonl", "summary.json", "curves.png"))
+
+
+# ------------------------------------------------------------------------------ tools on media tasks
+@pytest.mark.parametrize(("task", "args"), [
+    ("multi_image_grounding", ["--multi-image", "1"]),
+    ("temporal_grounding", ["--video", "1", "--video-seconds", "2,2"]),
+])  # fmt: skip
+def test_tools_on_a_task_with_several_images_or_a_video_are_refused(tmp_path, capsys, task, args):
+    """Was silently wrong: the tool environment starts on the row's first image, so every zoom of a
+    multi-image (or video) rollout was cut from image 1 (frame 1), whatever image the model meant."""
+    world = _synth(tmp_path, *args)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"model:\n  path: {tmp_path / 'no-model'}\ndata:\n  train: {world / (task + '.jsonl')}\n  task: {task}\n"
+        "tools:\n  enabled: true\n  names: [zoom_in]\n"
+    )
+    capsys.readouterr()
+    msg = error_of(capsys, "check-config", "check-config", cfg)
+    assert f"tools.enabled: tools act on the record's one image, but a {task} record shows" in msg

@@ -107,15 +107,25 @@ def problems(
         if result.model_type is not None:
             _check_lora_targets(cfg, add)
     if cfg.tools.enabled:
-        _check_tools(cfg, add, result.model_type)
+        _check_tools(cfg, add, result.model_type, result.task_name or task_name)
     return found, result
 
 
-def _check_tools(cfg: VrftConfig, add, model_type: str | None) -> None:
-    """tools.enabled: the family has a tool-capable template (`vrft.tools.support`); user tools import and
-    follow TRL's convention."""
+def _check_tools(cfg: VrftConfig, add, model_type: str | None, task_name: str | None = None) -> None:
+    """tools.enabled: a one-image task (a tool acts on the record's one image: on a record with several
+    images or a video it would only ever see the first); the family has a tool-capable template
+    (`vrft.tools.support`); user tools import and follow TRL's convention."""
+    from vrft.data.record_checks import MULTI_IMAGE_TASKS, VIDEO_TASKS
     from vrft.tools import BUILTIN_TOOLS, load_user_tool, name_problem
     from vrft.tools.support import tool_problem
+
+    if task_name in MULTI_IMAGE_TASKS + VIDEO_TASKS:
+        shows = "several images" if task_name in MULTI_IMAGE_TASKS else "a video"
+        add(
+            "tools.enabled",
+            f"tools act on the record's one image, but a {task_name} record shows {shows}: every tool call "
+            "would see only its first image (or frame); set tools.enabled=false for this task",
+        )
 
     if model_type:
         problem = tool_problem(model_type)
