@@ -50,6 +50,30 @@ source annotations); later is an error."""
 FRAME_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 """Files of a frame folder that are frames (case-insensitive); other files are ignored."""
 
+MAX_VIDEO_FRAMES: int = 256
+"""Most frames sampled from one video (``model.video_max_frames``, ``--video-max-frames``)."""
+
+MAX_VIDEO_FPS: float = 60.0
+"""Most frames sampled per second of video (``model.video_fps``, ``--video-fps``)."""
+
+
+def budget_problem(name: str, value: Any) -> str | None:
+    """Why `value` is not a valid media budget `name` (``max_images``, ``video_fps``,
+    ``video_max_frames``, ``video_max_pixels``, ``video_min_pixels``), or None. The one set of bounds
+    the config (`vrft.config.ModelSection`), the command-line options of eval / predict and a model's
+    ``vrft.json`` all apply (a frame is never scaled past `vrft.inputs.MAX_IMAGE_PIXELS`)."""
+    from vrft.inputs import MAX_IMAGE_PIXELS
+
+    if name == "video_fps":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok and 0 < value <= MAX_VIDEO_FPS else f"a number of frames per second in (0, {MAX_VIDEO_FPS:g}]"
+    top = {"max_images": MAX_IMAGES_PER_RECORD, "video_max_frames": MAX_VIDEO_FRAMES,
+           "video_max_pixels": MAX_IMAGE_PIXELS, "video_min_pixels": MAX_IMAGE_PIXELS}[name]  # fmt: skip
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= top:
+        return None
+    return f"an integer in 1..{top}"
+
+
 DURATION_TOLERANCE_S: float = 1.0
 DURATION_TOLERANCE_SHARE: float = 0.1
 """A record's ``duration`` may exceed its video's length (header; frame count / fps for a folder) by at

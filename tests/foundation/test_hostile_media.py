@@ -259,3 +259,30 @@ def test_tools_on_a_task_with_several_images_or_a_video_are_refused(tmp_path, ca
     capsys.readouterr()
     msg = error_of(capsys, "check-config", "check-config", cfg)
     assert f"tools.enabled: tools act on the record's one image, but a {task} record shows" in msg
+
+
+# ------------------------------------------------------------------------------ media budgets
+@pytest.mark.parametrize(("option", "value", "want"), [
+    ("--video-max-frames", "100000", "an integer in 1..256"),
+    ("--video-max-pixels", "10000000000", "an integer in 1..100000000"),
+    ("--video-min-pixels", "10000000000", "an integer in 1..100000000"),
+    ("--video-fps", "61", "a number of frames per second in (0, 60]"),
+])  # fmt: skip
+def test_predict_media_budgets_have_the_configs_bounds(tmp_path, capsys, option, value, want):
+    """Were accepted: the options checked only > 0, so `--video-min-pixels 10000000000` would scale every
+    frame up to 10 gigapixels (config and vrft.json refuse it)."""
+    msg = error_of(capsys, "predict", "predict", "--model", tmp_path / "no-model", "--video", tmp_path / "v.mp4",
+                   "--when", "x", option, value)  # fmt: skip
+    assert msg.startswith(f"{option} must be {want}, got ")
+
+
+def test_a_model_contract_with_an_out_of_range_budget_is_refused(tmp_path):
+    from vrft.errors import UserError
+    from vrft.models.contract import read_contract
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "vrft.json").write_text(json.dumps({"task": "temporal_grounding", "coordinate_convention": "norm1000",
+                                                       "video_min_pixels": 10**10}))
+    with pytest.raises(UserError, match=r"video_min_pixels: 10000000000 is not null or an integer in 1\.\.100000000"):
+        read_contract(model)
