@@ -21,7 +21,7 @@ name order) with their frame rate (`VideoPart.fps`).
   exists, the header decodes, it has >= 1 frame (the first frame is decoded), its duration is > 0
   and <= `MAX_VIDEO_SECONDS`, its frame size is within `vrft.inputs.MAX_IMAGE_PIXELS` and matches
   the record's, the record's ``duration`` is not longer than the video (`DURATION_TOLERANCE_S`); a frame
-  folder has >= 1 frame, no gap in its frame numbers, and every frame's header is readable.
+  folder has >= 1 frame, no gap or repeat in its frame numbers, and every frame's header is readable.
 
 Every failure on a bad file is a `vrft.errors.DataError` naming the file (never a traceback).
 """
@@ -140,8 +140,8 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
 
 
 def _frame_gap(frames: list[Path]) -> str | None:
-    """A description of the first missing frame number when every frame name is one prefix and a
-    number (``frame_0001.png``, ``frame_0002.png``, ...); None otherwise (nothing to compare)."""
+    """A description of the first missing (or repeated) frame number when every frame name is one prefix
+    and a number (``frame_0001.png``, ``frame_0002.png``, ...); None otherwise (nothing to compare)."""
     numbers, prefixes = [], set()
     for f in frames:
         m = re.search(r"(\d+)$", f.stem)
@@ -151,7 +151,12 @@ def _frame_gap(frames: list[Path]) -> str | None:
         prefixes.add(f.stem[: m.start()])
     if len(prefixes) > 1:
         return None
-    for prev, cur, name in zip(numbers, numbers[1:], frames[1:]):
+    for prev, cur, before, name in zip(numbers, numbers[1:], frames, frames[1:]):
+        if cur == prev:  # frame_3.png beside frame_0003.png (or .png and .jpg): every later frame's time shifts
+            return (
+                f"frame number {cur} appears twice ({before.name} and {name.name}; keep one: each frame is "
+                "1/fps seconds after the one before it)"
+            )
         if cur > prev + 1:
             return (
                 f"frame number {prev + 1} is missing (the frames jump from {prev} to {cur} at {name.name}; "

@@ -286,3 +286,16 @@ def test_a_model_contract_with_an_out_of_range_budget_is_refused(tmp_path):
                                                        "video_min_pixels": 10**10}))
     with pytest.raises(UserError, match=r"video_min_pixels: 10000000000 is not null or an integer in 1\.\.100000000"):
         read_contract(model)
+
+
+def test_a_frame_folder_with_a_repeated_frame_number_is_refused(tmp_path, capsys):
+    """Was silently wrong: frame_3.png beside frame_0003.png passed, showing frame 3 twice and shifting
+    every later frame's time by 1/fps."""
+    import shutil
+
+    shapes = _synth(tmp_path, "--video", "1", "--video-seconds", "2,2", "--video-format", "frames")
+    folder = shapes / "video" / "000000"
+    shutil.copy(folder / "frame_0003.png", folder / "frame_3.png")
+    capsys.readouterr()
+    rc, out, err = run(capsys, "data", "validate", shapes / "temporal_grounding.jsonl")
+    assert rc == 1 and "frame number 3 appears twice" in out + err
