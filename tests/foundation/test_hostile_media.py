@@ -299,3 +299,10 @@ def test_a_frame_folder_with_a_repeated_frame_number_is_refused(tmp_path, capsys
     capsys.readouterr()
     rc, out, err = run(capsys, "data", "validate", shapes / "temporal_grounding.jsonl")
     assert rc == 1 and "frame number 3 appears twice" in out + err
+
+
+def test_predict_video_with_out_is_refused_not_ignored(tmp_path, capsys):
+    """Was silently ignored: `--out` with `--video` wrote nothing and said nothing."""
+    msg = error_of(capsys, "predict", "predict", "--model", tmp_path / "no-model", "--video", tmp_path / "v.mp4",
+                   "--when", "x", "--out", tmp_path / "answer.png")  # fmt: skip
+    assert "--video writes no file (drop --out)" in msg
