@@ -306,3 +306,10 @@ def test_predict_video_with_out_is_refused_not_ignored(tmp_path, capsys):
     msg = error_of(capsys, "predict", "predict", "--model", tmp_path / "no-model", "--video", tmp_path / "v.mp4",
                    "--when", "x", "--out", tmp_path / "answer.png")  # fmt: skip
     assert "--video writes no file (drop --out)" in msg
+
+
+@pytest.mark.parametrize("task", ["multi_image_grounding", "temporal_grounding"])
+def test_audit_tools_on_a_media_task_is_refused(capsys, task):
+    """Was a tool audit on the records' first image, for a task training refuses tools on."""
+    msg = error_of(capsys, "audit", "audit", task, "--tools")
+    assert "tools serve the one-image tasks" in msg
