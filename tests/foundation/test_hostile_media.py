@@ -313,3 +313,22 @@ def test_audit_tools_on_a_media_task_is_refused(capsys, task):
     """Was a tool audit on the records' first image, for a task training refuses tools on."""
     msg = error_of(capsys, "audit", "audit", task, "--tools")
     assert "tools serve the one-image tasks" in msg
+
+
+def test_run_summary_of_hostile_metrics_rows_is_finite_and_never_raises():
+    """A hand-edited or foreign metrics.jsonl (read again on resume) raised at the end of a run: a
+    reason share written as a string, a step that is not a number; and two rewards of 1e308 gave an
+    infinite mean, written to summary.json as Infinity."""
+    import math
+
+    from vrft.train.run_log import summarize, summary_line
+
+    rows = [{"step": 1, "train/reward": 1e308, "train/parse_fail/no_answer": "0.5"},
+            {"step": "abc", "train/reward": 1.0}, {"step": float("inf"), "train/reward": 1.0},
+            {"step": 2, "train/reward": 1e308, "train/parse_fail/no_answer": 0.25}]  # fmt: skip
+    s = summarize(rows, flat_threshold=0.5)
+    assert s["steps"] == 2 and s["logged_steps"] == 2
+    assert math.isfinite(s["reward_first"]) and math.isfinite(s["reward_last"])
+    assert s["parse_fail_reasons"] == {"no_answer": 0.375}
+    json.dumps(s, allow_nan=False)
+    assert summary_line(s).startswith("summary: 2 steps")
