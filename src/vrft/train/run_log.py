@@ -167,7 +167,10 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
 
 def _mean(values: Sequence[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
-    return sum(v / len(vals) for v in vals) if vals else None  # divided first: 1e308 + 1e308 is inf
+    if not vals:
+        return None
+    total = sum(vals)
+    return total / len(vals) if math.isfinite(total) else sum(v / len(vals) for v in vals)  # 1e308 + 1e308
 
 
 def summarize(
