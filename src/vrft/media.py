@@ -18,7 +18,8 @@ name order) with their frame rate (`VideoPart.fps`).
   than `vrft.inputs.MAX_IMAGE_PIXELS` are refused from the header. The timestamps depend only on
   the duration and the budgets, so they are deterministic.
 - `video_problem` is what `vrft data validate` and the training preflight check per video: it
-  exists, the header decodes, it has >= 1 frame (the first frame is decoded), its duration is > 0
+  exists, the header decodes, it has >= 1 frame (the first frame is decoded, and the last one a
+  sampling can ask for, so a file cut short is found here), its duration is > 0
   and <= `MAX_VIDEO_SECONDS`, its frame size is within `vrft.inputs.MAX_IMAGE_PIXELS` and matches
   the record's, the record's ``duration`` is not longer than the video (`DURATION_TOLERANCE_S`); a frame
   folder has >= 1 frame, no gap or repeat in its frame numbers, and every frame's header is readable.
@@ -302,6 +303,11 @@ def video_problem(part: VideoPart) -> str | None:
             return f"{path}: the video holds zero frames (an empty or truncated file); re-encode it or drop the record"
         if not (math.isfinite(info.duration) and info.duration > 0):
             return f"{path}: the video header gives no positive duration (re-encode it, e.g. with ffmpeg)"
+        end = min(info.duration, part.duration) if math.isfinite(part.duration) else info.duration
+        try:  # the last frame a sampling can ask for: a file cut short fails here, not mid-training
+            _file_frames(path, [max(0.0, end - 1.0 / (info.fps if info.fps > 0 else 1.0))])
+        except DataError as err:
+            return f"{err}: the video does not decode to its end; re-encode it or drop the record"
     if (part.width, part.height) != (info.width, info.height):
         return (
             f"{path}: frame size {part.width}x{part.height} recorded but the video is "

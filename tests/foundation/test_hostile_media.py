@@ -332,3 +332,31 @@ def test_run_summary_of_hostile_metrics_rows_is_finite_and_never_raises():
     assert s["parse_fail_reasons"] == {"no_answer": 0.375}
     json.dumps(s, allow_nan=False)
     assert summary_line(s).startswith("summary: 2 steps")
+
+
+def test_a_video_cut_short_is_refused_by_validate_not_mid_training(tmp_path, capsys):
+    """Was validated OK (header and first frame fine), then every sampling of its later frames raised
+    during training / eval: a faststart mp4 (index first) cut to a third of its bytes."""
+    import av
+    import numpy as np
+
+    full, cut = tmp_path / "full.mp4", tmp_path / "cut.mp4"
+    with av.open(str(full), "w", options={"movflags": "faststart"}) as c:
+        st = c.add_stream("mpeg4", rate=4)
+        st.width = st.height = 56
+        st.pix_fmt = "yuv420p"
+        for i in range(40):
+            frame = av.VideoFrame.from_ndarray(np.full((56, 56, 3), i * 6, np.uint8), format="rgb24")
+            for pkt in st.encode(frame):
+                c.mux(pkt)
+        for pkt in st.encode(None):
+            c.mux(pkt)
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 3])
+    rows = [{"id": f"t{i}", "task": "temporal_grounding", "video": name, "duration": 10.0, "width": 56, "height": 56,
+             "event": "x", "window": [1.0, 2.0]} for i, name in enumerate(["full.mp4", "cut.mp4"])]  # fmt: skip
+    records = tmp_path / "tg.jsonl"
+    records.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rc, out, err = run(capsys, "data", "validate", records)
+    assert rc == 1 and "Traceback" not in out + err
+    assert "tg.jsonl:2: video:" in out + err and "does not decode to its end" in out + err
+    assert "tg.jsonl:1:" not in out + err
