@@ -1,6 +1,7 @@
 """The doctor's figures from the sampled completions, and how they are written: a printed table,
 `doctor.json` (the whole report dict) and a self-contained `doctor.html` (the findings, the figures and
-every sampled completion with its image and boxes, drawn by `vrft.report.html.render_report`)."""
+every sampled completion with its image and boxes, or its images / video and answer, drawn by
+`vrft.report.html.render_report` and `vrft.report.media_html`)."""
 
 from __future__ import annotations
 
