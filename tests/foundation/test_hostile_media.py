@@ -360,3 +360,27 @@ def test_a_video_cut_short_is_refused_by_validate_not_mid_training(tmp_path, cap
     assert rc == 1 and "Traceback" not in out + err
     assert "tg.jsonl:2: video:" in out + err and "does not decode to its end" in out + err
     assert "tg.jsonl:1:" not in out + err
+
+
+# ------------------------------------------------------------------------------ model directories
+@pytest.mark.parametrize("damage", ["config", "weights"])
+def test_a_model_dir_with_a_corrupt_config_or_cut_weights_is_one_config_error(tmp_path, damage):
+    """Were tracebacks (`vrft doctor`, and every command that loads a model): a config.json whose
+    text_config is not an object raises huggingface_hub's StrictDataclassFieldValidationError, a cut
+    safetensors file SafetensorError; only OSError / ValueError / KeyError were caught."""
+    import shutil
+
+    from vrft.models.load import load_model_and_processor
+    from vrft.models.tiny import cached_tiny
+
+    model = tmp_path / "model"
+    shutil.copytree(cached_tiny("qwen2_5_vl"), model)
+    if damage == "config":
+        config = json.loads((model / "config.json").read_text())
+        (model / "config.json").write_text(json.dumps({**config, "text_config": 5}))
+    else:
+        weights = model / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ConfigError, match=r"cannot load an? (processor|image-text model) from") as info:
+        load_model_and_processor(model)
+    assert "\n" not in str(info.value)
