@@ -384,3 +384,31 @@ def test_a_model_dir_with_a_corrupt_config_or_cut_weights_is_one_config_error(tm
     with pytest.raises(ConfigError, match=r"cannot load an? (processor|image-text model) from") as info:
         load_model_and_processor(model)
     assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------ doctor outputs
+def test_doctor_out_holding_a_foreign_doctor_html_is_refused_before_work(tmp_path, capsys):
+    """Was data loss: the doctor checked --out with foreign=False and replaced the user's doctor.html."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "doctor.html").write_text("<p>my page</p>")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model:\n  path: {tmp_path / 'no-model'}\ndata:\n  train: {tmp_path / 'x.jsonl'}\n  task: grounding\n")
+    msg = error_of(capsys, "doctor", "doctor", cfg, "--records", "2", "--out", out)
+    assert "doctor.html" in msg and "did not write" in msg
+    assert (out / "doctor.html").read_text() == "<p>my page</p>"
+
+
+def test_doctor_write_replaces_its_own_earlier_report(tmp_path):
+    from vrft.doctor.report import write
+    from vrft.outputs import file_is_vrfts
+
+    report = {
+        "config": "c.yaml", "task": "grounding", "findings": [], "learning_signal": {}, "format_rate": 0.0,
+        "parse": {"rate": 0.0, "top_reasons": []}, "truncation": {"share": 0.0}, "prompt": {"max_tokens": 1},
+        "convention": None, "memory": {"per_device_gib": {}}, "_samples": [],
+    }  # fmt: skip
+    out = tmp_path / "doc"
+    for _ in range(2):  # the second run replaces the first run's files (listed in the manifest)
+        json_path, html_path = write(report, out)
+    assert file_is_vrfts(json_path) and file_is_vrfts(html_path)

@@ -255,11 +255,19 @@ def table(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    """doctor.json and doctor.html in `out`; returns their paths."""
+    """doctor.json and doctor.html in `out` (locked and listed in its manifest, `vrft.outputs.OutputDir`:
+    an earlier doctor's files are replaced, a file vrft did not write never is); returns their paths."""
+    from vrft.outputs import OutputDir
+
+    with OutputDir(out, "doctor") as d:
+        d.claim(["doctor.json", "doctor.html"])
+        return _write(report, out)
+
+
+def _write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     from vrft.outputs import atomic_write_text
     from vrft.report.html import render_report
 
-    out.mkdir(parents=True, exist_ok=True)
     data = {k: v for k, v in report.items() if not k.startswith("_")}
     data["samples"] = report["_samples"]
     json_path = atomic_write_text(out / "doctor.json", json.dumps(data, indent=2, default=str) + "\n")
