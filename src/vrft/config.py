@@ -37,7 +37,7 @@ from pydantic import (
 
 from vrft.errors import ConfigError
 from vrft.inputs import MAX_IMAGE_PIXELS
-from vrft.media import MAX_IMAGES_PER_RECORD
+from vrft.media import MAX_IMAGES_PER_RECORD, MAX_VIDEO_FPS, MAX_VIDEO_FRAMES
 from vrft.schema import (
     apply_overrides,
     join_problems,
@@ -121,14 +121,14 @@ class ModelSection(_Section):
     video_fps: float = Field(
         2.0,
         gt=0.0,
-        le=60.0,
+        le=MAX_VIDEO_FPS,
         description="Frames sampled per second of video (then capped at video_max_frames, evenly spread); "
         "> 0, at most 60.",
     )
     video_max_frames: int = Field(
         8,
         ge=1,
-        le=256,
+        le=MAX_VIDEO_FRAMES,
         description="Most frames sampled from one video (each becomes one image input); 1..256.",
     )
     video_max_pixels: int = Field(

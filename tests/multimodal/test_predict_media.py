@@ -21,7 +21,7 @@ from vrft.cli import main
             "give exactly one of IMAGE, --images A B ... or --video CLIP",
         ),
         (["--video", "V", "--when", "x", "--video-fps", "0"], "--video-fps must be"),
-        (["--images", "A", "B", "--ground", "x", "--max-images", "17"], "--max-images must be at most 16"),
+        (["--images", "A", "B", "--ground", "x", "--max-images", "17"], "--max-images must be an integer in 1..16, got 17"),
         (
             ["--video", "V", "--when", "x", "--video-min-pixels", "9", "--video-max-pixels", "4"],
             "is larger than",

@@ -116,17 +116,12 @@ def add_media_arguments(parser) -> None:
 
 def check_media(args: argparse.Namespace) -> None:
     """UserError (before any model loads) for a media budget option out of range."""
-    import math
+    from vrft.media import budget_problem
 
-    from vrft.media import MAX_IMAGES_PER_RECORD
-
-    check_positive(args, ("max_images", "video_max_frames", "video_max_pixels", "video_min_pixels"))
-    fps = getattr(args, "video_fps", None)
-    if fps is not None and not (math.isfinite(fps) and 0 < fps <= 60):
-        raise UserError(f"--video-fps must be a number of frames per second in (0, 60], got {fps}")
-    n = getattr(args, "max_images", None)
-    if n is not None and n > MAX_IMAGES_PER_RECORD:
-        raise UserError(f"--max-images must be at most {MAX_IMAGES_PER_RECORD}, got {n}")
+    for name in ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels"):
+        value = getattr(args, name, None)
+        if value is not None and (want := budget_problem(name, value)):
+            raise UserError(f"--{name.replace('_', '-')} must be {want}, got {value}")
     lo, hi = getattr(args, "video_min_pixels", None), getattr(args, "video_max_pixels", None)
     if lo is not None and hi is not None and lo > hi:
         raise UserError(f"--video-min-pixels {lo} is larger than --video-max-pixels {hi}")

@@ -68,6 +68,14 @@ def answer_format_of(rewards) -> str | None:
 def run(args: argparse.Namespace) -> int:
     if args.max_records < 1:
         raise UserError(f"--max-records must be at least 1 (got {args.max_records})")
+    if args.tools:
+        from vrft.data.record_checks import MULTI_IMAGE_TASKS, VIDEO_TASKS
+
+        if args.task in MULTI_IMAGE_TASKS + VIDEO_TASKS:  # as training: tools act on a record's one image
+            raise UserError(
+                f"--tools: tools serve the one-image tasks; {args.task} records show several images or a video "
+                "(training refuses tools.enabled for them): audit it without --tools"
+            )
     preset = args.preset or "default"
     rewards = selected_rewards(args.task, preset, args.rewards)
     if args.records:

@@ -69,6 +69,8 @@ def _check_pairing(args: argparse.Namespace) -> None:
         raise UserError('--video goes with --when "EVENT" (when it happens, in seconds)')
     if args.when is not None and not args.video:
         raise UserError("--when asks about a video: give it with --video CLIP.mp4 (or a folder of frames)")
+    if args.video and args.out:  # nothing would be written there: say so rather than ignore it
+        raise UserError("--out names the annotated image of IMAGE or --images; --video writes no file (drop --out)")
 
 
 def run_media(args: argparse.Namespace) -> int:

@@ -372,10 +372,14 @@ def save_records(records: Iterable[Record], path: str | os.PathLike) -> Path:
     A record whose `image_path` is set is written with that path made relative to `path`'s
     directory; otherwise `image` is written unchanged. The same holds for `image_paths` (`images`)
     and `video_path` (`video`; a frame folder keeps its trailing ``/``). Returns the output path.
+    UserError, before anything is written, when `path` is a file the records show or lies in a frame
+    folder they show (`refuse_media_overlap`).
     """
     from vrft.outputs import atomic_open
 
     path = Path(path)
+    records = list(records)
+    refuse_media_overlap(records, path)
     out_dir = str(path.resolve().parent)
     rel: dict[str, str] = {}
     with atomic_open(path, "w") as fh:  # a unique temporary name, renamed into place
@@ -394,6 +398,33 @@ def save_records(records: Iterable[Record], path: str | os.PathLike) -> Path:
                     obj["video"] += "/"
             fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
     return path
+
+
+def refuse_media_overlap(records: Iterable[Record], path: str | os.PathLike) -> None:
+    """UserError when writing `path` would replace what the records show: their image, one of their
+    images or their video file, or a file inside their frame folder (a converter's ``--out`` pointed at
+    its own inputs; the output check before the conversion cannot know the media paths)."""
+    from vrft.errors import UserError
+    from vrft.outputs import refuse_overlap
+
+    out = Path(path)
+    same_name: list[Path] = []
+    videos: set[Path] = set()
+    for rec in records:
+        for p in (rec.image_path, *(rec.image_paths or ())):
+            if p is not None and Path(p).name == out.name:
+                same_name.append(Path(p))
+        if rec.video_path is not None:
+            videos.add(Path(rec.video_path))
+    same_name += [v for v in videos if v.name == out.name]
+    refuse_overlap([out], same_name)
+    where = out.resolve().parent
+    for folder in videos:
+        if folder.is_dir() and (where == folder.resolve() or folder.resolve() in where.parents):
+            raise UserError(
+                f"--out: the output {out} lies in the frame folder {folder} of a record; writing it would add "
+                "to or replace its frames. Choose another output path"
+            )
 
 
 def _relative(path: Path, out_dir: str, cache: dict[str, str]) -> str:

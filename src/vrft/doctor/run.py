@@ -6,9 +6,11 @@
 2. the task, the rewards and their weights, the model, processor and coordinate convention, the
    coordinate frames and the GRPO dataset come from `vrft.train.builder` / `vrft.data.hf`, and the
    first N prompts are those the run visits first (`builder.prompt_order`);
-3. each prompt goes through TRL's own message preparation and the processor's chat template, then G =
-   grpo.num_generations completions are sampled with HF `generate` under TRL's generation settings
-   (temperature, top_p, top_k, max_completion_length, the image token suppressed), seeded by grpo.seed;
+3. each prompt (its image, or its images / video frames, as training shows them) goes through TRL's own
+   message preparation and the processor's chat template, then G = grpo.num_generations completions are
+   sampled with HF `generate` (G copies of the prompt in one batch, as TRL samples a group) under TRL's
+   generation settings (temperature, top_p, top_k, max_completion_length, the image token suppressed),
+   seeded by grpo.seed;
 4. the run's reward functions score them with the dataset's reward columns, exactly as TRL calls them,
    and the weighted total is what GRPO's advantages are computed from;
 5. the figures (`vrft.doctor.signals`, `vrft.doctor.memory`) and the findings (`vrft.doctor.verdict`).

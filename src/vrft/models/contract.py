@@ -171,22 +171,18 @@ def read_contract(model_dir: str | os.PathLike) -> ModelContract | None:
         raise bad("answer_format", "one of " + ", ".join(ANSWER_FORMATS))
     if values["coordinate_convention"] not in CONVENTIONS:
         raise bad("coordinate_convention", "one of " + ", ".join(CONVENTIONS))
-    for name in (
-        "min_pixels",
-        "max_pixels",
-        "max_images",
-        "video_max_frames",
-        "video_max_pixels",
-        "video_min_pixels",
-    ):
+    for name in ("min_pixels", "max_pixels"):
         v = values[name]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
             raise bad(name, "null or a positive integer")
-    v = values["video_fps"]
-    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf")):
-        raise bad("video_fps", "null or a positive number of frames per second")
-    if v is not None:
-        values["video_fps"] = float(v)
+    from vrft.media import budget_problem
+
+    for name in ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels"):
+        v = values[name]
+        if v is not None and (want := budget_problem(name, v)):
+            raise bad(name, f"null or {want}")
+    if values["video_fps"] is not None:
+        values["video_fps"] = float(values["video_fps"])
     if values["tools"] is not None:
         problem = tools_problem(values["tools"])
         if problem:

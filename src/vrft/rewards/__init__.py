@@ -12,7 +12,6 @@ formula and the reference defects fixed.
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable, Mapping
 
 from vrft.errors import ConfigError
@@ -147,10 +146,11 @@ def get_reward(name: str) -> RewardFn:
         return REWARDS[name]
     if ":" in name:
         module, _, attr = name.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as err:
-            raise ConfigError(f"reward {name!r}: cannot import {attr!r} from {module!r} ({err})") from err
+        from vrft.inputs import import_user_module
+
+        fn = getattr(import_user_module(module, f"reward {name!r}"), attr, None)
+        if fn is None:
+            raise ConfigError(f"reward {name!r}: module {module!r} has no {attr!r}")
         if not callable(fn):
             raise ConfigError(f"reward {name!r} is not callable")
         return fn

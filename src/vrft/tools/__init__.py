@@ -14,11 +14,11 @@ or runs model-written code.
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from vrft.errors import ConfigError
+from vrft.inputs import import_user_module
 
 # name -> what it does (a literal dict: the built-in tools; their code is vrft.tools.env / ops)
 BUILTIN_TOOLS: dict[str, str] = {
@@ -55,10 +55,9 @@ def load_user_tool(name: str) -> Callable[..., Any]:
     from vrft.tools.env import user_method
 
     module, _, attr = name.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"tool {name!r}: cannot import {attr!r} from {module!r} ({err})") from err
+    fn = getattr(import_user_module(module, f"tool {name!r}"), attr, None)
+    if fn is None:
+        raise ConfigError(f"tool {name!r}: module {module!r} has no {attr!r}")
     if not callable(fn):
         raise ConfigError(f"tool {name!r} is not callable")
     if fn.__name__ in BUILTIN_TOOLS:

@@ -107,15 +107,25 @@ def problems(
         if result.model_type is not None:
             _check_lora_targets(cfg, add)
     if cfg.tools.enabled:
-        _check_tools(cfg, add, result.model_type, result.records)
+        _check_tools(cfg, add, result.model_type, result.task_name or task_name, result.records)
     return found, result
 
 
-def _check_tools(cfg: VrftConfig, add, model_type: str | None, records=()) -> None:
-    """tools.enabled: the family has a tool-capable template (`vrft.tools.support`); user tools import and
-    follow TRL's convention; the records show one image each (the tools work on it)."""
+def _check_tools(cfg: VrftConfig, add, model_type: str | None, task_name: str | None = None, records=()) -> None:
+    """tools.enabled: a one-image task whose records show one image each (a tool acts on the record's one
+    image: on a record with several images or a video it would only ever see the first); the family has a
+    tool-capable template (`vrft.tools.support`); user tools import and follow TRL's convention."""
+    from vrft.data.record_checks import MULTI_IMAGE_TASKS, VIDEO_TASKS
     from vrft.tools import BUILTIN_TOOLS, load_user_tool, name_problem
     from vrft.tools.support import tool_problem
+
+    if task_name in MULTI_IMAGE_TASKS + VIDEO_TASKS:
+        shows = "several images" if task_name in MULTI_IMAGE_TASKS else "a video"
+        add(
+            "tools.enabled",
+            f"tools act on the record's one image, but a {task_name} record shows {shows}: every tool call "
+            "would see only its first image (or frame); set tools.enabled=false for this task",
+        )
 
     if model_type:
         problem = tool_problem(model_type)
@@ -128,7 +138,7 @@ def _check_tools(cfg: VrftConfig, add, model_type: str | None, records=()) -> No
             except ConfigError as err:
                 add("tools.names", str(err))
     several = [r for r in records or () if getattr(r, "image", None) is None]
-    if several:
+    if several and task_name not in MULTI_IMAGE_TASKS + VIDEO_TASKS:  # else said above, once
         first = several[0]
         add(
             "tools.enabled",
@@ -205,10 +215,9 @@ def resolve_reward(spec: str) -> Callable:
     module_name, sep, func_name = spec.partition(":")
     if not sep or not module_name or not func_name:
         raise ConfigError(f"'{spec}': name an external reward as 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(f"'{spec}': cannot import module '{module_name}' ({err})") from None
+    from vrft.inputs import import_user_module
+
+    module = import_user_module(module_name, repr(spec))
     fn = getattr(module, func_name, None)
     if not callable(fn):
         raise ConfigError(f"'{spec}': module '{module_name}' has no function '{func_name}'")
