@@ -121,8 +121,8 @@ def test_tools_need_one_image_records():
     found = []
     records = [SimpleNamespace(image="a.png", id="a", source="t.jsonl:1"),
                SimpleNamespace(image=None, id="b", source="t.jsonl:2")]  # fmt: skip
-    _check_tools(cfg, lambda key, message: found.append((key, message)), "qwen3_vl", records)
+    _check_tools(cfg, lambda key, message: found.append((key, message)), "qwen3_vl", None, records)
     assert found == [("tools.enabled", found[0][1])] and "first: t.jsonl:2" in found[0][1]
     found.clear()
-    _check_tools(cfg, lambda key, message: found.append((key, message)), "qwen3_vl", records[:1])
+    _check_tools(cfg, lambda key, message: found.append((key, message)), "qwen3_vl", None, records[:1])
     assert found == []
