@@ -259,3 +259,20 @@ def test_vrft_eval_writes_both_figures_into_report_html(tmp_path):
             assert re.findall(r'data-image="(\d)"', text) == ["1", "2", "3"]
             assert re.search(r'data-image="2".*?<rect class="gt"', text)
             assert re.search(r'data-image="3"[^>]*>(?:(?!</svg>).)*<rect class="pred"', text)
+
+
+def test_grouped_training_samples_show_the_images_or_the_strip_once(tmp_path):
+    """samples.html of a GRPO run on several images / video: one media figure per group, with the truth
+    (each completion's answer is in its row), not an empty one-image figure."""
+    multi = [{**row, "id": "mi", "record_id": "mi", "step": 1, "group": 0, "advantage": a}
+             for row, a in zip(_multi(tmp_path), (0.7, -0.7))]  # fmt: skip
+    video = [{**row, "id": "tg", "record_id": "tg", "step": 1, "group": 1, "advantage": 0.0}
+             for row in _video(tmp_path)[:2]]  # fmt: skip
+    text = render_report(multi + video, tmp_path / "samples.html").read_text()
+    first, second = _in_sample(text, "mi"), _in_sample(text, "tg")
+    figure = first.split('<div class="info">')[0]
+    assert figure.count("<image ") == 3 and GT_COLOR in figure and PRED_COLOR not in figure
+    strip = second.split('<div class="info">')[0]
+    assert 'class="strip"' in strip and strip.count("<img ") >= 2
+    assert "gt-window" in strip and "pred-window" not in strip
+    assert "0.700" in first and "-0.700" in first  # one row per completion, with its advantage
