@@ -412,3 +412,16 @@ def test_doctor_write_replaces_its_own_earlier_report(tmp_path):
     for _ in range(2):  # the second run replaces the first run's files (listed in the manifest)
         json_path, html_path = write(report, out)
     assert file_is_vrfts(json_path) and file_is_vrfts(html_path)
+
+
+def test_convert_refuses_an_annotated_duration_longer_than_the_video(tmp_path, capsys):
+    """Was converted, then refused by validate: ActivityNet's duration (or a frame folder read at a
+    wrong --fps) outlasting the video is now refused where it is read."""
+    shapes = _synth(tmp_path, "--video", "1", "--video-seconds", "2,2", "--video-format", "frames")
+    src = tmp_path / "anet.json"
+    src.write_text(json.dumps({"000000": {"duration": 2.0, "timestamps": [[0.5, 1.0]], "sentences": ["a shape."]}}))
+    argv = ["data", "convert", "activitynet", src, "--videos", shapes / "video"]
+    assert run(capsys, *argv, "--fps", "4", "--out", tmp_path / "ok.jsonl")[0] == 0
+    msg = error_of(capsys, "data", *argv, "--fps", "40", "--out", tmp_path / "bad.jsonl")
+    assert "duration 2 s recorded but the video lasts 0.2 s" in msg
+    assert not (tmp_path / "bad.jsonl").exists()
