@@ -54,6 +54,11 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
     figure_sample.update(pred_boxes=boxes, pred_labels=labels, pred_colors=colors)
     has_boxes = first.get("gt_boxes") is not None or any(r.get("pred_boxes") is not None for r in rows)
     fig = _figure(figure_sample, cache, base_dir) if (first.get("image") or has_boxes) else ""
+    if first.get("images") or first.get("video"):  # several images or a video: drawn as the eval report does, with the truth (not a blank box)
+        from vrft.report.media_html import media_figure
+
+        truth = {**first, "gt_image": first.get("gt_image", first.get("target_image")), "pred_boxes": None}
+        fig = media_figure({k: v for k, v in truth.items() if not k.startswith("pred_")}, cache, base_dir) or ""
 
     reward_names = list(dict.fromkeys(k for r in rows for k in (r.get("rewards") or {})))
     scores = [_num(r.get("score")) for r in rows]
@@ -84,7 +89,7 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
     for key, label in (("step", "step"), ("task", "task"), ("query", "asked"), ("gt_label", "truth")):
         if first.get(key) not in (None, ""):
             facts.append(f"{label}: <b>{html.escape(str(first[key]))}</b>")
-    if first.get("gt_boxes") is not None:
+    if first.get("gt_boxes") is not None and not first.get("video"):
         facts.append(f'<span style="color:{GT_COLOR}">{len(first.get("gt_boxes") or [])} true boxes</span>')
     if flat:
         facts.append('<span class="flat">flat group: every completion scored the same, advantage 0</span>')
