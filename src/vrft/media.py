@@ -313,10 +313,18 @@ def video_problem(part: VideoPart) -> str | None:
             f"{path}: frame size {part.width}x{part.height} recorded but the video is "
             f"{info.width}x{info.height} (fix width/height)"
         )
-    slack = max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_SHARE * info.duration)
-    if info.duration > 0 and math.isfinite(part.duration) and part.duration > info.duration + slack:
+    problem = duration_problem(part.duration, info.duration)
+    return f"{path}: {problem}" if problem else None
+
+
+def duration_problem(recorded: float, video_seconds: float) -> str | None:
+    """Why a record's `recorded` duration does not fit a video of `video_seconds` (its header; frame
+    count / fps for a folder), or None: longer by more than max(`DURATION_TOLERANCE_S`,
+    `DURATION_TOLERANCE_SHARE`) is refused (every frame sampled past the end would be its last one)."""
+    slack = max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_SHARE * video_seconds)
+    if video_seconds > 0 and math.isfinite(recorded) and recorded > video_seconds + slack:
         return (
-            f"{path}: duration {part.duration:g} s recorded but the video lasts {info.duration:g} s: every frame "
+            f"duration {recorded:g} s recorded but the video lasts {video_seconds:g} s: every frame "
             "sampled after its end would show its last frame (fix duration, or give the whole video)"
         )
     return None

@@ -412,3 +412,40 @@ def test_doctor_write_replaces_its_own_earlier_report(tmp_path):
     for _ in range(2):  # the second run replaces the first run's files (listed in the manifest)
         json_path, html_path = write(report, out)
     assert file_is_vrfts(json_path) and file_is_vrfts(html_path)
+
+
+def test_convert_refuses_an_annotated_duration_longer_than_the_video(tmp_path, capsys):
+    """Was converted, then refused by validate: ActivityNet's duration (or a frame folder read at a
+    wrong --fps) outlasting the video is now refused where it is read."""
+    shapes = _synth(tmp_path, "--video", "1", "--video-seconds", "2,2", "--video-format", "frames")
+    src = tmp_path / "anet.json"
+    src.write_text(json.dumps({"000000": {"duration": 2.0, "timestamps": [[0.5, 1.0]], "sentences": ["a shape."]}}))
+    argv = ["data", "convert", "activitynet", src, "--videos", shapes / "video"]
+    assert run(capsys, *argv, "--fps", "4", "--out", tmp_path / "ok.jsonl")[0] == 0
+    msg = error_of(capsys, "data", *argv, "--fps", "40", "--out", tmp_path / "bad.jsonl")
+    assert "duration 2 s recorded but the video lasts 0.2 s" in msg
+    assert not (tmp_path / "bad.jsonl").exists()
+
+
+# ------------------------------------------------------------------------------ grouped training samples
+def test_grouped_training_samples_draw_their_images_or_video(tmp_path):
+    """Was silently wrong: a GRPO group of a multi-image or video run was drawn as one blank grey box
+    (the one-image figure with no image), a video group saying "0 true boxes"."""
+    from vrft.report.html import render_report
+
+    shapes = _synth(tmp_path, "--video", "1", "--video-seconds", "2,2", "--multi-image", "1")
+    video = json.loads((shapes / "temporal_grounding.jsonl").read_text())
+    sets = json.loads((shapes / "multi_image_grounding.jsonl").read_text())
+    common = {"step": 1, "image": None, "completion": "<answer>x</answer>", "rewards": {"format": 0.0},
+              "score": 0.0, "advantage": 0.0, "parse_ok": False, "reason": "no answer"}  # fmt: skip
+    rows = [
+        {**common, "id": "v", "group": 0, "task": "temporal_grounding", "video": str(shapes / video["video"]),
+         "duration": video["duration"], "gt_window": video["window"], "gt_boxes": [], "width": 56, "height": 56},
+        {**common, "id": "m", "group": 1, "task": "multi_image_grounding", "gt_boxes": sets["boxes"],
+         "images": [str(shapes / p) for p in sets["images"]], "target_image": sets["target_image"]},
+    ]  # fmt: skip
+    rows = [dict(r, group=r["group"]) for r in rows for _ in range(2)]  # two completions per group
+    page = render_report(rows, tmp_path / "samples.html", title="t").read_text()
+    assert 'data-image="1"' in page and "gt-img" in page  # the image set, the truth on its image
+    assert "gt-window" in page  # the video's timeline with the true window
+    assert "0 true boxes" not in page

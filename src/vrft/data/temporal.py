@@ -21,7 +21,8 @@ Both: the sentence becomes ``event`` (trailing spaces and one final ``.`` remove
 ``[START, END]``. Refused, every problem of every line listed as ``FILE:LINE: field: what (fix)``:
 a missing or unreadable video (``skip_missing`` drops records whose video file is absent and
 counts them instead), a malformed line, a time that is not a finite number >= 0, ``START >= END``,
-an ``END`` after the duration by more than `vrft.media.WINDOW_TOLERANCE_S` (``clip`` cuts it to the
+a duration longer than the video (`vrft.media.duration_problem`: a timeline past the frames), an
+``END`` after the duration by more than `vrft.media.WINDOW_TOLERANCE_S` (``clip`` cuts it to the
 duration instead, when ``START`` is before it), a duration <= 0 or missing from the CSV.
 """
 
@@ -154,6 +155,16 @@ def _duration(value: Any, where: str, what: str, problems: list[str]) -> float |
     return d
 
 
+def _longer_than_video(duration: float, vpath: Path, info: Any, where: str, problems: list[str]) -> bool:
+    """Add a problem (and say so) when the annotated duration outlasts the video (`vrft.media.duration_problem`)."""
+    from vrft.media import duration_problem
+
+    problem = duration_problem(duration, info.duration)
+    if problem:
+        problems.append(f"{where}: duration: {vpath}: {problem}")
+    return problem is not None
+
+
 def read_durations(path: str | os.PathLike) -> dict[str, tuple[str, Any]]:
     """``{id: (FILE:LINE, length)}`` of a Charades CSV (columns ``id`` and ``length``)."""
     from vrft.inputs import check_file
@@ -262,7 +273,7 @@ def convert_charades(
             duration = _duration(
                 info.duration, where, f"read from {vpath}'s header; give --durations CSV", problems
             )
-        if duration is None:
+        if duration is None or _longer_than_video(duration, vpath, info, where, problems):
             continue
         window = _window(start, end, duration, clip, where, problems)
         if window is None:
@@ -344,6 +355,8 @@ def convert_activitynet(
             problems.append(f"{where}: {got}")
             continue
         vpath, info = got
+        if _longer_than_video(duration, vpath, info, where, problems):
+            continue
         for i, (stamp, sentence) in enumerate(zip(stamps, sentences)):
             at = f"{where}: {video_id} timestamps[{i}]"
             if not (isinstance(stamp, list) and len(stamp) == 2):

@@ -54,8 +54,10 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
             colors.append(COMPLETION_COLORS[i % len(COMPLETION_COLORS)])
     figure_sample.update(pred_boxes=boxes, pred_labels=labels, pred_colors=colors)
     has_boxes = first.get("gt_boxes") is not None or any(r.get("pred_boxes") is not None for r in rows)
-    # several images or a video: their figure with the truth only (each completion's answer is in its row)
-    fig = media_figure({**first, "pred_boxes": [], "pred_image": None, "pred_window": None}, cache, base_dir)
+    # several images or a video: drawn as the eval report does, with the truth only (each completion's
+    # answer is in its row), not a blank one-image box
+    truth = {**first, "gt_image": first.get("gt_image", first.get("target_image"))}
+    fig = media_figure({k: v for k, v in truth.items() if not k.startswith("pred_")}, cache, base_dir)
     if fig is None:
         fig = _figure(figure_sample, cache, base_dir) if (first.get("image") or has_boxes) else ""
 
@@ -90,7 +92,7 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
     for key, label in (("step", "step"), ("task", "task"), ("query", "asked"), ("gt_label", "truth")):
         if first.get(key) not in (None, ""):
             facts.append(f"{label}: <b>{html.escape(str(first[key]))}</b>")
-    if first.get("gt_boxes") is not None:
+    if first.get("gt_boxes") is not None and not first.get("video"):
         facts.append(f'<span style="color:{GT_COLOR}">{len(first.get("gt_boxes") or [])} true boxes</span>')
     if flat:
         facts.append('<span class="flat">flat group: every completion scored the same, advantage 0</span>')
