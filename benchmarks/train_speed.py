@@ -13,8 +13,11 @@ header states the measured sizes and FLOPs.
 
     python benchmarks/train_speed.py                      # the full table (2-core CPU: ~10 minutes)
     python benchmarks/train_speed.py --quick --steps 1 --rounds 1 --no-save    # a smoke run (G = 4 only)
+    python benchmarks/train_speed.py --media       # several images and video, on vs off (~5 minutes)
 
-Writes benchmarks/results/train_speed.md (date, machine, load, command, table).
+Writes benchmarks/results/train_speed.md (date, machine, load, command, table); with --media,
+benchmarks/results/train_speed_media.md (benchmarks/train_speed_media.py: vision encodes per step with
+one image, 3 images, a video as 8 frames, and a real video input).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ MODEL_SIZES = dict(
 IMAGE_SIDE = 448
 COMPLETION = 32  # max completion tokens (the issue's measurement)
 RESULTS = Path(__file__).parent / "results" / "train_speed.md"
+MEDIA_RESULTS = Path(__file__).parent / "results" / "train_speed_media.md"
 
 
 @dataclass
@@ -337,7 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (shared CPU: 1)")
     parser.add_argument("--rounds", type=int, default=2, help="repeat every row, in alternating order")
     parser.add_argument("--quick", action="store_true", help="G = 4 rows only (smoke run)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="markdown file of the results")
+    parser.add_argument(
+        "--media", action="store_true", help="several images and video (train_speed_media.py)"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="markdown file of the results")
     parser.add_argument("--no-save", action="store_true", help="print only")
     args = parser.parse_args(argv)
 
@@ -351,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     started = time.time()
     model_dir = cached_tiny("qwen2_vl", size="demo", **MODEL_SIZES)
+    if args.media:
+        return media_main(args, argv, model_dir, load_before, started)
     work = Path(tempfile.mkdtemp(prefix="vrft-train-speed-"))
     try:
         n_records = max(args.prompts, 1) * (args.steps + args.warmup) * 2
@@ -407,10 +416,54 @@ def main(argv: list[str] | None = None) -> int:
         *summary,
         "",
     ])  # fmt: skip
+    _save(report, args.out or RESULTS, args.no_save)
+    return 0
+
+
+def _save(report: str, out: Path, no_save: bool) -> None:
     print(report)
-    if not args.no_save:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report, encoding="utf-8")
+    if not no_save:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report, encoding="utf-8")
+
+
+def media_main(
+    args: argparse.Namespace, argv: list[str] | None, model_dir: Path, load_before, started
+) -> int:
+    """--media: the table of benchmarks/train_speed_media.py (vision encodes per step, on vs off)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import train_speed_media as tm
+
+    work = Path(tempfile.mkdtemp(prefix="vrft-train-speed-media-"))
+    g = 4
+    try:
+        rows, summary = tm.run(model_dir, work, g=g, steps=args.steps, warmup=args.warmup, completion=16)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    load_after = os.getloadavg()
+    command = "python benchmarks/train_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = "\n".join([
+        "# Training speed with several images and video: vision encodes per step, speed-ups on vs off (issue 20)",
+        "",
+        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}; wall time {time.time() - started:.0f} s",
+        f"- machine: {machine()}",
+        f"- load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
+        f"after {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} (a shared machine: other jobs ran)",
+        f"- command: `{command.strip()}`",
+        f"- model: {model_description(model_dir)}",
+        f"- run: 2 distinct prompts x G = {g} per step, beta 0.04 (reference pass), 1 update per rollout, max 16 "
+        f"completion tokens, fp32, {args.warmup} warm-up step(s) dropped, median of {args.steps} steps; 'images or "
+        "clips encoded/step' counts what the vision tower of the policy and the reference model receives (exact)",
+        "- the first three cases are TRL GRPOTrainer steps (off = TRL as-is); TRL 1.16's log-prob passes carry no "
+        "video input, so the last case times the same work by hand: rollout (generation), reference pass "
+        "(log-prob), policy forward + backward (update), processor (other)",
+        "",
+        tm.media_table(rows),
+        "",
+        *summary,
+        "",
+    ])  # fmt: skip
+    _save(report, args.out or MEDIA_RESULTS, args.no_save)
     return 0
 
 

@@ -18,7 +18,10 @@ from vrft.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "the paper's few-shot experiment in miniature (baseline vs SFT vs Visual-RFT)"),
     "data": ("data", "convert, validate, sample few-shot sets, synthesise the shapes world"),
-    "doctor": ("doctor", "sample a config's first prompts as training would and say why the reward will not move"),
+    "doctor": (
+        "doctor",
+        "sample a config's first prompts as training would and say why the reward will not move",
+    ),
     "train": ("train", "run Visual-RFT (GRPO) from a config"),
     "sft": ("sft", "run the supervised fine-tuning baseline from a config"),
     "eval": ("eval", "evaluate a model (or saved completions) with the paper's metrics"),
@@ -70,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -79,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"vrft {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except OSError as err:  # the file system refused (disk full, read-only, permissions): one line, no traceback
+    except (
+        OSError
+    ) as err:  # the file system refused (disk full, read-only, permissions): one line, no traceback
         where = f"{err.filename}: " if getattr(err, "filename", None) else ""
         print(f"vrft {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2

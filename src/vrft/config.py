@@ -37,7 +37,7 @@ from pydantic import (
 
 from vrft.errors import ConfigError
 from vrft.inputs import MAX_IMAGE_PIXELS
-from vrft.media import MAX_IMAGES_PER_RECORD
+from vrft.media import MAX_IMAGES_PER_RECORD, MAX_VIDEO_FPS, MAX_VIDEO_FRAMES
 from vrft.schema import (
     apply_overrides,
     join_problems,
@@ -121,12 +121,15 @@ class ModelSection(_Section):
     video_fps: float = Field(
         2.0,
         gt=0.0,
-        le=60.0,
+        le=MAX_VIDEO_FPS,
         description="Frames sampled per second of video (then capped at video_max_frames, evenly spread); "
         "> 0, at most 60.",
     )
     video_max_frames: int = Field(
-        8, ge=1, le=256, description="Most frames sampled from one video (each becomes one image input); 1..256."
+        8,
+        ge=1,
+        le=MAX_VIDEO_FRAMES,
+        description="Most frames sampled from one video (each becomes one image input); 1..256.",
     )
     video_max_pixels: int = Field(
         12544,
@@ -136,7 +139,10 @@ class ModelSection(_Section):
         "to fit, keeping their aspect ratio; at most 100,000,000 (vrft.inputs.MAX_IMAGE_PIXELS).",
     )
     video_min_pixels: int = Field(
-        3136, gt=0, le=MAX_IMAGE_PIXELS, description="Smallest area of one sampled video frame (3136 = 56 x 56); at most video_max_pixels."
+        3136,
+        gt=0,
+        le=MAX_IMAGE_PIXELS,
+        description="Smallest area of one sampled video frame (3136 = 56 x 56); at most video_max_pixels.",
     )
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto",
@@ -370,6 +376,34 @@ class OutputSection(_Section):
     )
 
 
+# --------------------------------------------------------------------------------------------- tools
+class ToolsSection(_Section):
+    """Tools the policy may call during a GRPO rollout (docs/tools.md); off by default."""
+
+    enabled: bool = Field(False, description="Let the model call tools in its rollouts (TRL's tool loop).")
+    names: list[str] = Field(
+        default_factory=lambda: ["zoom_in"],
+        description="The tools offered: built-in zoom_in, rotate, adjust, flip (vrft.tools.BUILTIN_TOOLS), or "
+        "'package.module:function' (type hints + docstring; trusted code, like rewards.extra).",
+    )
+    max_calls: int = Field(
+        3, ge=1, le=32, description="Most tool calls in one rollout; later calls get an error text. 1..32."
+    )
+    max_images: int = Field(
+        2,
+        ge=0,
+        le=16,
+        description="Most images the tools return in one rollout; later ones get an error text. 0..16.",
+    )
+    max_pixels: int | None = Field(
+        None,
+        gt=0,
+        le=MAX_IMAGE_PIXELS,
+        description="Pixel budget of one tool image: a zoom is scaled to fill it, no tool image exceeds it "
+        "(None: model.max_pixels).",
+    )
+
+
 # ---------------------------------------------------------------------------------------------- root
 class VrftConfig(_Section):
     """One experiment: `vrft train` reads model, data, rewards, grpo, output; `vrft sft` reads sft."""
@@ -381,6 +415,7 @@ class VrftConfig(_Section):
     grpo: GRPOSection = Field(default_factory=GRPOSection, description="Visual-RFT (GRPO) hyperparameters.")
     sft: SFTSection = Field(default_factory=SFTSection, description="SFT baseline hyperparameters.")
     output: OutputSection = Field(default_factory=OutputSection, description="Outputs.")
+    tools: ToolsSection = Field(default_factory=ToolsSection, description="Tools the model may call (GRPO).")
 
     # Where each key came from ("file.yaml:12" or "override 'grpo.beta=0'"), keyed by dotted path.
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -486,6 +521,7 @@ def problems_of(cfg: VrftConfig) -> list[str]:
             "model.lora.include_vision",
             "adapters on a frozen vision tower: unset one of include_vision / freeze_vision",
         )
+    problems += _tool_problems(cfg)
     if g.loss_type == "cispo" and (g.epsilon_high is None or g.epsilon_high <= 1.0):
         add(
             "grpo.epsilon_high",
@@ -503,6 +539,26 @@ def problems_of(cfg: VrftConfig) -> list[str]:
             "loss_type 'vespo' computes its own sequence-level weights: leave it at 'token'",
         )
     return problems
+
+
+def _tool_problems(cfg: VrftConfig) -> list[str]:
+    from vrft.tools import name_problem
+
+    t = cfg.tools
+    out = []
+    at = cfg.where("tools.names")
+    prefix = f"{at}: " if at else ""
+    for name in t.names:
+        problem = name_problem(name)
+        if problem:
+            out.append(f"{prefix}tools.names: {problem}")
+    if len(set(t.names)) != len(t.names):
+        out.append(f"{prefix}tools.names: a tool is listed twice ({t.names}); list each once")
+    if t.enabled and not t.names:
+        out.append(
+            f"{prefix}tools.names: tools.enabled is true but no tool is listed; list one (e.g. [zoom_in])"
+        )
+    return out
 
 
 def schema_help() -> str:

@@ -17,7 +17,10 @@ traceback, a hang or a huge allocation:
   scales 16-bit greyscale to 8 bits and composites transparency on white; `image_size` reports the
   displayed (EXIF-oriented) size from the header alone;
 - seeds: any integer, mapped to ``seed mod 2**32`` (`normalize_seed`), the range every seeded library
-  (numpy, torch, random) accepts.
+  (numpy, torch, random) accepts;
+- user code (``package.module`` of `rewards.extra` / `tools.names`): a module that is missing, has a
+  syntax error or raises while it is imported is one `ConfigError` naming the module and what failed
+  (`import_user_module`), never a traceback.
 """
 
 from __future__ import annotations
@@ -413,6 +416,27 @@ def open_image(source: Any, where: str | None = None, error: type[Exception] = D
     raise error(f"{name}: {problem}")
 
 
+# --------------------------------------------------------------------------------------- user code
+def import_user_module(module: str, what: str):
+    """Import the user's module `module` (for `what`, e.g. ``tool 'pkg.mod:fn'``); ConfigError naming
+    it when it is missing, does not compile (file and line given) or raises while it is imported."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except SyntaxError as err:  # a subclass of Exception: named with its file and line
+        raise ConfigError(
+            f"{what}: module {module!r} does not compile: {err.filename}:{err.lineno}: {err.msg} (fix the file)"
+        ) from None
+    except ImportError as err:
+        raise ConfigError(f"{what}: cannot import module {module!r} ({err})") from None
+    except (Exception, SystemExit) as err:  # noqa: BLE001 (user code run at import time)
+        raise ConfigError(
+            f"{what}: importing module {module!r} raised {type(err).__name__}: {err} (fix the module's "
+            "top-level code)"
+        ) from None
+
+
 # ------------------------------------------------------------------------------------------- seeds
 def normalize_seed(seed: int) -> int:
     """Any integer seed -> ``seed mod 2**32`` (0 .. 2**32 - 1, what numpy, torch and random accept)."""
@@ -436,6 +460,7 @@ __all__ = [
     "decode_utf8",
     "image_problem",
     "image_size",
+    "import_user_module",
     "iter_lines",
     "normalize_seed",
     "open_image",

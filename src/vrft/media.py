@@ -18,9 +18,11 @@ name order) with their frame rate (`VideoPart.fps`).
   than `vrft.inputs.MAX_IMAGE_PIXELS` are refused from the header. The timestamps depend only on
   the duration and the budgets, so they are deterministic.
 - `video_problem` is what `vrft data validate` and the training preflight check per video: it
-  exists, the header decodes, it has >= 1 frame (the first frame is decoded), its duration is > 0
-  and <= `MAX_VIDEO_SECONDS`, its frame size is within `vrft.inputs.MAX_IMAGE_PIXELS`; a frame
-  folder has >= 1 frame, no gap in its frame numbers, and every frame's header is readable.
+  exists, the header decodes, it has >= 1 frame (the first frame is decoded, and the last one a
+  sampling can ask for, so a file cut short is found here), its duration is > 0
+  and <= `MAX_VIDEO_SECONDS`, its frame size is within `vrft.inputs.MAX_IMAGE_PIXELS` and matches
+  the record's, the record's ``duration`` is not longer than the video (`DURATION_TOLERANCE_S`); a frame
+  folder has >= 1 frame, no gap or repeat in its frame numbers, and every frame's header is readable.
 
 Every failure on a bad file is a `vrft.errors.DataError` naming the file (never a traceback).
 """
@@ -48,6 +50,35 @@ source annotations); later is an error."""
 
 FRAME_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 """Files of a frame folder that are frames (case-insensitive); other files are ignored."""
+
+MAX_VIDEO_FRAMES: int = 256
+"""Most frames sampled from one video (``model.video_max_frames``, ``--video-max-frames``)."""
+
+MAX_VIDEO_FPS: float = 60.0
+"""Most frames sampled per second of video (``model.video_fps``, ``--video-fps``)."""
+
+
+def budget_problem(name: str, value: Any) -> str | None:
+    """Why `value` is not a valid media budget `name` (``max_images``, ``video_fps``,
+    ``video_max_frames``, ``video_max_pixels``, ``video_min_pixels``), or None. The one set of bounds
+    the config (`vrft.config.ModelSection`), the command-line options of eval / predict and a model's
+    ``vrft.json`` all apply (a frame is never scaled past `vrft.inputs.MAX_IMAGE_PIXELS`)."""
+    from vrft.inputs import MAX_IMAGE_PIXELS
+
+    if name == "video_fps":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok and 0 < value <= MAX_VIDEO_FPS else f"a number of frames per second in (0, {MAX_VIDEO_FPS:g}]"
+    top = {"max_images": MAX_IMAGES_PER_RECORD, "video_max_frames": MAX_VIDEO_FRAMES,
+           "video_max_pixels": MAX_IMAGE_PIXELS, "video_min_pixels": MAX_IMAGE_PIXELS}[name]  # fmt: skip
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= top:
+        return None
+    return f"an integer in 1..{top}"
+
+
+DURATION_TOLERANCE_S: float = 1.0
+DURATION_TOLERANCE_SHARE: float = 0.1
+"""A record's ``duration`` may exceed its video's length (header; frame count / fps for a folder) by at
+most max(1 s, 10% of the video): annotation timelines round; a longer one is refused."""
 
 _SEEK_GAP_S = 2.0  # decode forward instead of seeking when the next timestamp is this close
 
@@ -110,8 +141,8 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
 
 
 def _frame_gap(frames: list[Path]) -> str | None:
-    """A description of the first missing frame number when every frame name is one prefix and a
-    number (``frame_0001.png``, ``frame_0002.png``, ...); None otherwise (nothing to compare)."""
+    """A description of the first missing (or repeated) frame number when every frame name is one prefix
+    and a number (``frame_0001.png``, ``frame_0002.png``, ...); None otherwise (nothing to compare)."""
     numbers, prefixes = [], set()
     for f in frames:
         m = re.search(r"(\d+)$", f.stem)
@@ -121,7 +152,12 @@ def _frame_gap(frames: list[Path]) -> str | None:
         prefixes.add(f.stem[: m.start()])
     if len(prefixes) > 1:
         return None
-    for prev, cur, name in zip(numbers, numbers[1:], frames[1:]):
+    for prev, cur, before, name in zip(numbers, numbers[1:], frames, frames[1:]):
+        if cur == prev:  # frame_3.png beside frame_0003.png (or .png and .jpg): every later frame's time shifts
+            return (
+                f"frame number {cur} appears twice ({before.name} and {name.name}; keep one: each frame is "
+                "1/fps seconds after the one before it)"
+            )
         if cur > prev + 1:
             return (
                 f"frame number {prev + 1} is missing (the frames jump from {prev} to {cur} at {name.name}; "
@@ -267,10 +303,29 @@ def video_problem(part: VideoPart) -> str | None:
             return f"{path}: the video holds zero frames (an empty or truncated file); re-encode it or drop the record"
         if not (math.isfinite(info.duration) and info.duration > 0):
             return f"{path}: the video header gives no positive duration (re-encode it, e.g. with ffmpeg)"
+        end = min(info.duration, part.duration) if math.isfinite(part.duration) else info.duration
+        try:  # the last frame a sampling can ask for: a file cut short fails here, not mid-training
+            _file_frames(path, [max(0.0, end - 1.0 / (info.fps if info.fps > 0 else 1.0))])
+        except DataError as err:
+            return f"{err}: the video does not decode to its end; re-encode it or drop the record"
     if (part.width, part.height) != (info.width, info.height):
         return (
             f"{path}: frame size {part.width}x{part.height} recorded but the video is "
             f"{info.width}x{info.height} (fix width/height)"
+        )
+    problem = duration_problem(part.duration, info.duration)
+    return f"{path}: {problem}" if problem else None
+
+
+def duration_problem(recorded: float, video_seconds: float) -> str | None:
+    """Why a record's `recorded` duration does not fit a video of `video_seconds` (its header; frame
+    count / fps for a folder), or None: longer by more than max(`DURATION_TOLERANCE_S`,
+    `DURATION_TOLERANCE_SHARE`) is refused (every frame sampled past the end would be its last one)."""
+    slack = max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_SHARE * video_seconds)
+    if video_seconds > 0 and math.isfinite(recorded) and recorded > video_seconds + slack:
+        return (
+            f"duration {recorded:g} s recorded but the video lasts {video_seconds:g} s: every frame "
+            "sampled after its end would show its last frame (fix duration, or give the whole video)"
         )
     return None
 
@@ -297,12 +352,16 @@ def video_timestamps(duration: float, fps: float, max_frames: int) -> list[float
     if not (math.isfinite(duration) and duration > 0):
         raise DataError(f"video duration {duration!r} must be a positive number of seconds")
     if not (math.isfinite(fps) and fps > 0) or max_frames < 1:
-        raise DataError(f"video budget fps={fps!r}, max_frames={max_frames!r}: need fps > 0 and max_frames >= 1")
+        raise DataError(
+            f"video budget fps={fps!r}, max_frames={max_frames!r}: need fps > 0 and max_frames >= 1"
+        )
     n = max(1, min(int(max_frames), int(math.floor(duration * fps + 1e-9))))
     return [round((i + 0.5) * duration / n, 3) for i in range(n)]
 
 
-def fit_pixels(width: int, height: int, max_pixels: int | None, min_pixels: int | None = None) -> tuple[int, int]:
+def fit_pixels(
+    width: int, height: int, max_pixels: int | None, min_pixels: int | None = None
+) -> tuple[int, int]:
     """The size (keeping the aspect ratio) of a `width` x `height` frame scaled to have at most
     `max_pixels` (and at least `min_pixels`) pixels; unchanged when already within both."""
     area = width * height
@@ -397,7 +456,9 @@ def _file_frames(path: Path, times: list[float]) -> list[Any]:
                 if decoder is None or (can_seek and (lost or behind)):
                     if can_seek and tb:
                         try:
-                            container.seek(int(max(0.0, target) / tb), stream=stream, backward=True, any_frame=False)
+                            container.seek(
+                                int(max(0.0, target) / tb), stream=stream, backward=True, any_frame=False
+                            )
                         except Exception:  # noqa: BLE001 (a stream that cannot seek: decode forward)
                             can_seek = False
                     if decoder is None or can_seek:

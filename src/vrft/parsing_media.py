@@ -119,7 +119,9 @@ def parse_image_box(answer: str | None) -> ImageBoxAnswer:
     try:
         obj = sc.value()
     except Stop as s:
-        return ImageBoxAnswer(reason="truncated" if s.kind == "truncated" else f"syntax error at offset {s.at}")
+        return ImageBoxAnswer(
+            reason="truncated" if s.kind == "truncated" else f"syntax error at offset {s.at}"
+        )
     if text.find("{", sc.i) >= 0:
         return ImageBoxAnswer(reason="more than one JSON object")
     image = box_value = None

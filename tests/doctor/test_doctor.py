@@ -162,3 +162,20 @@ def test_options_may_follow_the_overrides():
 def test_bad_gpus_is_one_line(healthy_config, capsys):
     assert doctor(healthy_config, "--gpus", "0") == 2
     assert capsys.readouterr().err.strip() == "vrft doctor: error: --gpus must be a positive integer, got 0"
+
+
+def test_samples_a_qwen3_vl_without_deepstack_layers(tmp_path, world_records, capsys):
+    """The G samples of a prompt come from the prompt repeated G times, as TRL does: transformers'
+    `num_return_sequences` expansion of the encoded image failed (IndexError) for a Qwen3-VL without
+    deepstack layers (the tiny one)."""
+    import yaml
+
+    from vrft.models.tiny import cached_tiny
+
+    config = write_config(tmp_path, world_records, num_generations=2, max_completion_length=4)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["model"]["path"] = str(cached_tiny("qwen3_vl"))
+    config.write_text(yaml.safe_dump(cfg))
+    assert doctor(config, records=2) == 1  # a random model: answers cut and unparsed, but sampled
+    report = report_of(config)
+    assert report["truncation"]["share"] == 1.0 and "Traceback" not in capsys.readouterr().err

@@ -277,6 +277,10 @@ def test_every_reward_finite_and_in_range_on_mutated_outputs():
     }
     for name, fn in REWARDS.items():
         lo, hi = RANGES.get(name, (0.0, 1.0))
+        if name == "tool_bonus":  # paid on the task's answer reward, which the trainer binds
+            from vrft.rewards.tools import bind_answer_reward
+
+            fn = bind_answer_reward(fn, [(REWARDS["classification_exact"], 1.0)])
         values = fn(comps, **cols)
         assert len(values) == len(comps)
         for v in values:

@@ -20,8 +20,21 @@ def images() -> list[Image.Image]:
     return [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in IMAGE_SIZES]
 
 
-def prompt(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+def prompt(text: str, n_images: int = 1) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [*[{"type": "image"}] * n_images, {"type": "text", "text": text}]}]
+
+
+# Several images per prompt: the two prompts share picture 1 (so 3 distinct pictures over 2 prompts), and
+# pictures 0 and 2 have the same size (same grid) with other pixels.
+IMAGE_SETS = [(0, 1), (1, 2)]
+
+
+def several_images() -> list[Image.Image]:
+    rng = np.random.default_rng(11)
+    return [
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        for w, h in [(64, 56), (40, 48), (64, 56)]
+    ]
 
 
 class RewardLog:
@@ -63,8 +76,10 @@ class GradCapture:
 
 def make_trainer(tmp_path, arch: str, *, speed: bool, g: int = 4, beta: float = 0.0, num_iterations: int = 1,
                  max_completion_length: int = 8, seed: int = 0, steps: int = 1, model_dir=None,
-                 dtype: str = "float32", bf16: bool = False):  # fmt: skip
-    """A GRPOTrainer over 2 prompts x G completions per step; with `speed`, vrft's rollout and image dedup."""
+                 dtype: str = "float32", bf16: bool = False, several: bool = False):  # fmt: skip
+    """A GRPOTrainer over 2 prompts x G completions per step; with `speed`, vrft's rollout and image dedup.
+
+    `several`: each prompt shows two images (TRL's ``images`` column, IMAGE_SETS) instead of one."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -73,9 +88,14 @@ def make_trainer(tmp_path, arch: str, *, speed: bool, g: int = 4, beta: float = 
     from vrft.train import speed as sp
 
     model, processor = load_model_and_processor(model_dir or cached_tiny(arch), dtype=dtype)
-    dataset = Dataset.from_dict({"prompt": [prompt(t) for t in TEXTS], "image": images()})
+    if several:
+        pics = several_images()
+        dataset = Dataset.from_dict({"prompt": [prompt(t, 2) for t in TEXTS],
+                                     "images": [[pics[i] for i in s] for s in IMAGE_SETS]})  # fmt: skip
+    else:
+        dataset = Dataset.from_dict({"prompt": [prompt(t) for t in TEXTS], "image": images()})
     args = GRPOConfig(
-        output_dir=str(tmp_path / f"out-{arch}-{speed}"), use_cpu=True, bf16=bf16, report_to="none",
+        output_dir=str(tmp_path / f"out-{arch}-{speed}-{several}"), use_cpu=True, bf16=bf16, report_to="none",
         max_completion_length=max_completion_length, num_generations=g, per_device_train_batch_size=2 * g,
         max_steps=steps, logging_steps=1, save_strategy="no", learning_rate=1e-3, seed=seed, beta=beta,
         num_iterations=num_iterations, disable_dropout=True, activation_checkpointing=False,

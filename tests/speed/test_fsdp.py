@@ -12,6 +12,7 @@ installs the hooks BEFORE sharding (vrft installs them on the trainer's model, a
   gradients (gathered `full_tensor()`) within 1e-4 relative, one encode per distinct image, the prefix
   shared; after an AdamW step the weights equal (within 2 x lr, Adam's sign-like first step) and the
   gathered weights are bit-identical on both ranks;
+- the same with two images per prompt and with an image + a 4-frame clip per prompt (issue 20);
 - the shared-prefill generation path (`_prefill_and_generate`) on the sharded model equals plain
   `generate` with the same seed (a fixed number of new tokens, so both ranks run the same collectives).
   transformers' `generate` encodes images outside the root module's forward, so the root's own
@@ -43,8 +44,9 @@ from vrft.train.vision_dedup import install_vision_dedup
 warnings.filterwarnings("ignore")
 dist.init_process_group("gloo")
 rank = dist.get_rank()
-out, model_dir = sys.argv[1], sys.argv[2]
+out, model_dir, media = sys.argv[1], sys.argv[2], sys.argv[3]
 G, C = 4, 6
+N_IMG = 2 if media == "several" else 1  # images per prompt; "video": one image and one 4-frame clip
 
 def shard(model):
     names = set(getattr(model, "_no_split_modules", None) or [])
@@ -56,12 +58,20 @@ def shard(model):
 
 def batch(processor):
     rng = np.random.default_rng(rank)  # each rank its own images and completions
-    pics = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in ((64, 56), (40, 48))]
+    pics = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in ((64, 56), (40, 48), (64, 56))]
+    clips = [rng.integers(0, 256, (4, 56, 56, 3), dtype=np.uint8) for _ in range(2)]
     texts = ["find it", "where is the square?"]
     rows = [p for p in (0, 1) for _ in range(G)]
-    msgs = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": texts[p]}]}] for p in rows]
+    picks = {"one": [(0,), (1,)], "several": [(0, 1), (1, 2)], "video": [(0,), (0,)]}[media]
+    video = [{"type": "video"}] if media == "video" else []
+    msgs = [[{"role": "user", "content": [{"type": "image"}] * N_IMG + video + [{"type": "text", "text": texts[p]}]}]
+            for p in rows]
     chat = [processor.apply_chat_template(m, add_generation_prompt=True) for m in msgs]
-    inp = processor(images=[[pics[p]] for p in rows], text=chat, padding=True, return_tensors="pt")
+    kw = {"videos": [clips[p] for p in rows]} if media == "video" else {}
+    processor.video_processor.do_sample_frames = False
+    processor.video_processor.size = {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
+    inp = processor(images=[[pics[i] for i in picks[p]] for p in rows], text=chat, padding=True,
+                    return_tensors="pt", **kw)
     comp = torch.randint(5, 200, (len(rows), C), generator=torch.Generator().manual_seed(rank))
     n, width = inp["input_ids"].shape
     extra = {k: (torch.cat([v, torch.zeros_like(comp)], 1) if v.dim() == 2 and tuple(v.shape) == (n, width) else v)
@@ -105,12 +115,18 @@ def run(speed):
         index = torch.tensor([0] * G + [1] * G)
         uniq = torch.tensor([0, G])
         fields_u = {k: (v.index_select(0, uniq) if k in ("mm_token_type_ids",) else v) for k, v in others.items()}
-        # one row per distinct prompt: pixel rows of the first copy of each (Qwen: grid rows)
-        grid = others["image_grid_thw"]
-        sizes = grid.prod(-1).tolist()
-        pieces = list(others["pixel_values"].split(sizes))
-        fields_u["pixel_values"] = torch.cat([pieces[0], pieces[G]])
-        fields_u["image_grid_thw"] = grid.index_select(0, uniq)
+        # one row per distinct prompt: pixel rows of the first copy of each (Qwen: grid rows); N_IMG images
+        # per row, and with video one clip per row
+        for pixels, grid_key, per_row in (("pixel_values", "image_grid_thw", N_IMG), ("pixel_values_videos", "video_grid_thw", 1)):
+            if grid_key not in others:
+                continue
+            grid = others[grid_key]
+            pieces = list(others[pixels].split(grid.prod(-1).tolist()))
+            keep = [u * per_row + j for u in uniq.tolist() for j in range(per_row)]
+            fields_u[pixels] = torch.cat([pieces[i] for i in keep])
+            fields_u[grid_key] = grid.index_select(0, torch.tensor(keep))
+            if grid_key == "video_grid_thw" and "second_per_grid_ts" in others:
+                fields_u["second_per_grid_ts"] = others["second_per_grid_ts"].index_select(0, torch.tensor(keep))
         torch.manual_seed(3)
         shared = _prefill_and_generate(model, ids.index_select(0, uniq), mask.index_select(0, uniq), fields_u,
                                        {"mm_token_type_ids"} & set(fields_u), index, config)
@@ -138,22 +154,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow  # two fresh processes
-def test_fsdp2_two_processes_same_as_off(tmp_path):
+def _two_ranks(tmp_path: Path, media: str) -> list[dict]:
     from vrft.models.tiny import cached_tiny
 
     script = tmp_path / "fsdp.py"
     script.write_text(SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           str(_free_port()), str(script), str(tmp_path), str(cached_tiny("qwen2_5_vl"))]  # fmt: skip
+           str(_free_port()), str(script), str(tmp_path), str(cached_tiny("qwen2_5_vl")), media]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    ranks = [json.loads((Path(tmp_path) / f"rank{r}.json").read_text()) for r in (0, 1)]
+    return [json.loads((Path(tmp_path) / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+def _same_as_off(ranks: list[dict]) -> None:
     for r in ranks:
-        assert r["stats"] == {"images_in": 8, "encoded": 2, "prefix_calls": 1}, r
         assert r["logp_diff"] < 1e-5 and r["loss_diff"] < 1e-5, r
         assert r["grad_rel"] < 1e-4, r
         assert r["weight_diff"] <= 2 * 1e-3 * 1.01, r
         assert r["generate_same"], r
     assert ranks[0]["weights"] == ranks[1]["weights"]
+
+
+@pytest.mark.slow  # two fresh processes, twice
+@pytest.mark.parametrize("media", ["several", "video"])
+def test_fsdp2_several_images_and_video_same_as_off(tmp_path, media):
+    """Issue 20: the same under FSDP2 with two images per prompt (the prompts share one: 3 distinct of 16
+    shown), and with an image + a clip per prompt (images: 1 distinct of 8; clips: 2 of 8, a second call)."""
+    ranks = _two_ranks(tmp_path, media)
+    for r in ranks:  # images + clips handed to the tower, and encoded
+        assert r["stats"] == {"images_in": 16, "encoded": 3, "prefix_calls": 1}, r
+    _same_as_off(ranks)
+
+
+@pytest.mark.slow  # two fresh processes
+def test_fsdp2_two_processes_same_as_off(tmp_path):
+    ranks = _two_ranks(tmp_path, "one")
+    for r in ranks:
+        assert r["stats"] == {"images_in": 8, "encoded": 2, "prefix_calls": 1}, r
+    _same_as_off(ranks)

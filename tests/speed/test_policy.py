@@ -183,3 +183,63 @@ def test_data_parallel_is_refused(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"4 GPUs are visible to one process.*nn.DataParallel"):
         run_grpo(cfg)
     assert not (tmp_path / "run" / "final").exists()
+
+
+# ------------------------------------------------------------------------- several images and video
+def test_media_of_reads_the_raw_columns():
+    from datasets import Dataset
+    from PIL import Image
+
+    pic = Image.new("RGB", (8, 8))
+    text = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "q"}]}]
+    one = Dataset.from_dict({"prompt": [text], "image": [pic]})
+    assert speed.media_of(one) == "image"
+    assert speed.media_of(Dataset.from_dict({"prompt": [text] * 2, "images": [[pic], [pic]]})) == "image"
+    lazy = Dataset.from_dict({"prompt": [text] * 2, "images": [["a.png"], ["b.png", "c.png"]]})
+    lazy = lazy.with_transform(lambda batch: 1 / 0)  # never decoded: only the Arrow list lengths are read
+    assert speed.media_of(lazy) == "images"
+    video = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "when?"}]}]
+    assert speed.media_of(Dataset.from_dict({"prompt": [text, video]})) == "video"
+    assert speed.media_of(Dataset.from_dict({"prompt": [text], "video": ["v.mp4"]})) == "video"
+    assert speed.media_of(Dataset.from_dict({"prompt": ["plain text"]})) == "image"
+    assert speed.media_of(None) == "image"
+
+
+def test_auto_for_several_images_and_video():
+    for speedup in speed.SPEEDUPS:
+        for family in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "smolvlm"):
+            for precision in ("fp32", "bf16"):
+                d = decide(speedup, "auto", Setting(precision, "single", family, "images"))
+                assert d.on and "tests/speed/test_media.py::" in d.line, d.line
+        for family in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
+            assert decide(speedup, "auto", Setting("bf16", "single", family, "video")).on
+        assert decide(speedup, "auto", Setting("fp32", "ddp", "qwen2_vl", "images")).on
+        # SmolVLM takes no video input; video under DDP and media under FSDP2 in bf16 are not proven
+        for setting in (
+            Setting("fp32", "single", "smolvlm", "video"),
+            Setting("fp32", "ddp", "qwen2_vl", "video"),
+            Setting("bf16", "fsdp2", "qwen2_5_vl", "images"),
+        ):
+            d = decide(speedup, "auto", setting)
+            assert not d.on and speed.MEDIA[setting.media] in d.line, d.line
+    assert decide("dedup_images", "auto", Setting("fp32", "ddp", "qwen2_vl", "image")).on
+    for media in ("images", "video"):  # FSDP2 (qwen2_5_vl): the hooks, not the shared prefill
+        assert decide("dedup_images", "auto", Setting("fp32", "fsdp2", "qwen2_5_vl", media)).on
+        assert decide("share_prompt_prefix", "auto", Setting("fp32", "fsdp2", "qwen2_5_vl", media)).on
+        d = decide("shared_prefill", "auto", Setting("fp32", "fsdp2", "qwen2_5_vl", media))
+        assert not d.on and speed.MEDIA[media] in d.line
+
+
+def test_setting_of_a_trainer_with_several_images(tmp_path):
+    from tests.speed.conftest import make_trainer
+
+    trainer = make_trainer(tmp_path, "smolvlm", speed=False, several=True)
+    assert speed.setting_of(trainer) == Setting("fp32", "single", "smolvlm", "images")
+    rollout = speed.rollout_candidate(trainer.model, "auto")
+    trainer.rollout_func = rollout
+    applied = speed.apply(trainer, rollout, dict.fromkeys(speed.SPEEDUPS, "auto"))
+    assert applied.rollout is rollout and len(applied.dedup) == 1 and len(applied.prefix) == 1
+    assert all(
+        "(smolvlm, fp32, one process, several images per prompt; proven by tests/speed/test_media.py::" in line
+        for line in applied.lines
+    ), applied.lines

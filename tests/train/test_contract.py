@@ -57,6 +57,7 @@ def test_grpo_model_is_asked_with_its_training_prompt(make_config, tmp_path, sen
         "video_max_frames": 8,
         "video_max_pixels": 12544,
         "video_min_pixels": 3136,
+        "tools": None,  # no tools offered (issue 21; docs/tools.md)
     }
     assert json.loads((final / "vrft.json").read_text()) == expected
     assert json.loads((final.parent / "checkpoint-1" / "vrft.json").read_text()) == expected

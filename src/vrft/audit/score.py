@@ -68,7 +68,7 @@ class AuditReport:
 
 
 def _score(
-    completions: list[str], cases: Sequence[AuditCase], rewards: Mapping[str, tuple[Callable, float]]
+    completions: list, cases: Sequence[AuditCase], rewards: Mapping[str, tuple[Callable, float]]
 ) -> dict[str, list[float]]:
     columns = {k: [c.columns.get(k) for c in cases] for k in {k for c in cases for k in c.columns}}
     out = {}
@@ -96,12 +96,14 @@ def audit(
     source: str = "",
     exploits: Mapping[str, ExploitFn] | None = None,
     allow: Sequence[str] = (),
+    honest: ExploitFn | None = None,
 ) -> AuditReport:
     """Score the honest answer and every exploit of ``task`` on ``cases``.
 
     ``rewards``: name -> (function, weight); the total is the weighted sum (what GRPO trains on). A
     non-finite reward value makes its exploit flagged. ``allow``: exploits whose flag is accepted (shown,
-    but not in :attr:`AuditReport.flagged`).
+    but not in :attr:`AuditReport.flagged`). ``honest``: the honest completion of a case (default: its
+    `AuditCase.honest`; `vrft audit --tools` passes the honest tool trace).
     """
     if not cases:
         raise UserError(f"no {task} records to audit")
@@ -117,7 +119,7 @@ def audit(
     def totals(scores: dict[str, list[float]], i: int) -> float:
         return sum(weights[name] * scores[name][i] for name in scores)
 
-    honest_scores = _score([c.honest for c in cases], cases, rewards)
+    honest_scores = _score([c.honest if honest is None else honest(c) for c in cases], cases, rewards)
     honest_totals = [totals(honest_scores, i) for i in range(len(cases))]
     report.rows.append(
         Row(

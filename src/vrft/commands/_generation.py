@@ -24,7 +24,9 @@ def check_device(name: str) -> None:
         if count == 0:
             raise UserError(f"--device {name}: no CUDA GPU is available here; use --device cpu (or auto)")
         if dev.index is not None and dev.index >= count:
-            raise UserError(f"--device {name}: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1})")
+            raise UserError(
+                f"--device {name}: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1})"
+            )
 
 
 def check_positive(args: argparse.Namespace, names: tuple[str, ...]) -> None:
@@ -77,3 +79,56 @@ def check_images(records) -> None:
                     bad.append(f"{r.source or r.id}: {field}: {decoded[path]}")
     if bad:
         raise DataError(format_problems(bad, f"{len(bad)} record(s) with a missing or unreadable image:"))
+
+
+def add_media_arguments(parser) -> None:
+    """The five many-image / video budget options of eval and predict (default: the model's
+    ``vrft.json``, else the config defaults: `vrft.data.visual_inputs.MediaBudget`)."""
+    from vrft.data.visual_inputs import MediaBudget
+
+    d = MediaBudget()
+    parser.add_argument(
+        "--max-images",
+        type=int,
+        help=f"most images one record may show (default: vrft.json, else {d.max_images})",
+    )
+    parser.add_argument(
+        "--video-fps",
+        type=float,
+        help=f"video frames sampled per second (default: vrft.json, else {d.video_fps:g})",
+    )
+    parser.add_argument(
+        "--video-max-frames",
+        type=int,
+        help=f"most frames per video (default: vrft.json, else {d.video_max_frames})",
+    )
+    parser.add_argument(
+        "--video-max-pixels",
+        type=int,
+        help=f"largest area of one sampled frame (default: vrft.json, else {d.video_max_pixels})",
+    )
+    parser.add_argument(
+        "--video-min-pixels",
+        type=int,
+        help=f"smallest area of one sampled frame (default: vrft.json, else {d.video_min_pixels})",
+    )
+
+
+def check_media(args: argparse.Namespace) -> None:
+    """UserError (before any model loads) for a media budget option out of range."""
+    from vrft.media import budget_problem
+
+    for name in ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels"):
+        value = getattr(args, name, None)
+        if value is not None and (want := budget_problem(name, value)):
+            raise UserError(f"--{name.replace('_', '-')} must be {want}, got {value}")
+    lo, hi = getattr(args, "video_min_pixels", None), getattr(args, "video_max_pixels", None)
+    if lo is not None and hi is not None and lo > hi:
+        raise UserError(f"--video-min-pixels {lo} is larger than --video-max-pixels {hi}")
+
+
+def media_options(args: argparse.Namespace) -> dict:
+    """The media budget options given on the command line (None where not given), as keyword
+    arguments of `vrft.models.contract.resolve_settings`."""
+    names = ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels")
+    return {name: getattr(args, name, None) for name in names}

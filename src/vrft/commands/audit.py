@@ -1,9 +1,9 @@
-"""`vrft audit TASK [--preset P | --rewards a,b,...] [--records FILE]`: a reward-hacking audit.
+"""`vrft audit TASK [--preset P | --rewards a,b,...] [--records FILE] [--tools]`: a reward-hacking audit.
 
 Scores the honest answer and a battery of exploit completions (vrft.audit.EXPLOITS) with the task's
 rewards, prints a table of the mean rewards, and exits 1 when an exploit earns at least as much as the
 honest answer (0 when none does; 2 for usage errors). Without --records the records are the shapes world,
-drawn in memory. This module must not import torch.
+drawn in memory. `--tools` audits tool use (vrft.audit.tools). This module must not import torch.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help="comma-separated exploits whose flag is accepted (shown, exit status unaffected)",
     )
+    parser.add_argument(
+        "--tools",
+        action="store_true",
+        help="audit tool use instead: multi-turn exploits (no answer, whole-image zoom, max calls, the answer "
+        "inside a call) against an honest zoom-then-answer trace, with tool_format and tool_bonus added",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
@@ -62,6 +68,14 @@ def answer_format_of(rewards) -> str | None:
 def run(args: argparse.Namespace) -> int:
     if args.max_records < 1:
         raise UserError(f"--max-records must be at least 1 (got {args.max_records})")
+    if args.tools:
+        from vrft.data.record_checks import MULTI_IMAGE_TASKS, VIDEO_TASKS
+
+        if args.task in MULTI_IMAGE_TASKS + VIDEO_TASKS:  # as training: tools act on a record's one image
+            raise UserError(
+                f"--tools: tools serve the one-image tasks; {args.task} records show several images or a video "
+                "(training refuses tools.enabled for them): audit it without --tools"
+            )
     preset = args.preset or "default"
     rewards = selected_rewards(args.task, preset, args.rewards)
     if args.records:
@@ -77,11 +91,20 @@ def run(args: argparse.Namespace) -> int:
     records = records[: args.max_records]
     cases = make_cases(args.task, records, answer_format=answer_format_of(rewards))
     allow = [a.strip() for a in args.allow.split(",") if a.strip()]
-    report = audit(args.task, cases, rewards, source=source, allow=allow)
+    if args.tools:
+        from vrft.audit.tools import TOOL_EXPLOITS, honest, tool_rewards
+
+        rewards = tool_rewards(rewards)
+        report = audit(
+            args.task, cases, rewards, source=source, allow=allow, exploits=TOOL_EXPLOITS, honest=honest
+        )
+    else:
+        report = audit(args.task, cases, rewards, source=source, allow=allow)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
         what = f"--rewards {args.rewards}" if args.rewards is not None else f"preset {preset}"
+        what += ", tool use (--tools)" if args.tools else ""
         print(
             f"vrft audit {args.task}, {what}: {len(cases)} records of {'the ' if not args.records else ''}{source}"
         )

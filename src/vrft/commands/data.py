@@ -75,7 +75,10 @@ def _detection_options(p: argparse.ArgumentParser) -> None:
         "(every absent category of every image: the evaluation protocol). Default 0",
     )
     p.add_argument(
-        "--seed", type=seed_arg, default=0, help="seed of negative sampling / --max-images (default 0; any integer)"
+        "--seed",
+        type=seed_arg,
+        default=0,
+        help="seed of negative sampling / --max-images (default 0; any integer)",
     )
     p.add_argument("--max-images", type=int, help="use a seeded random subset of this many images")
     p.add_argument("--no-check-images", action="store_true", help="do not require the image files to exist")
@@ -168,24 +171,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--id-prefix", default="icdar")
 
-    for kind, what in (("charades", "Charades-STA lines 'VIDEO_ID START END##SENTENCE'"),
-                       ("activitynet", "ActivityNet Captions JSON {video_id: {duration, timestamps, sentences}}")):
+    for kind, what in (
+        ("charades", "Charades-STA lines 'VIDEO_ID START END##SENTENCE'"),
+        ("activitynet", "ActivityNet Captions JSON {video_id: {duration, timestamps, sentences}}"),
+    ):
         p = convert.add_parser(kind, help=f"{what} -> temporal_grounding records")
         p.add_argument("annotations", type=Path, help="the annotation file")
-        p.add_argument("--videos", type=Path, required=True, help="folder of VIDEO_ID.mp4 (or --ext) files / frame folders")
+        p.add_argument(
+            "--videos",
+            type=Path,
+            required=True,
+            help="folder of VIDEO_ID.mp4 (or --ext) files / frame folders",
+        )
         p.add_argument("--out", type=Path, required=True, help="records JSONL to write")
         if kind == "charades":
             p.add_argument(
                 "--durations", type=Path, metavar="CSV",
                 help="Charades CSV with columns id and length (e.g. Charades_v1_test.csv); default: each video's header",
             )  # fmt: skip
-        p.add_argument("--ext", help="video file extension, e.g. .mp4 (default: the first of .mp4 .webm .mkv .avi .mov)")
-        p.add_argument("--fps", type=float, help="frame rate of videos given as frame folders VIDEOS/VIDEO_ID/")
+        p.add_argument(
+            "--ext", help="video file extension, e.g. .mp4 (default: the first of .mp4 .webm .mkv .avi .mov)"
+        )
+        p.add_argument(
+            "--fps", type=float, help="frame rate of videos given as frame folders VIDEOS/VIDEO_ID/"
+        )
         p.add_argument("--clip", action="store_true", help="cut an END after the video's end to its duration")
-        p.add_argument("--skip-missing", action="store_true", help="drop queries whose video is absent (counted)")
+        p.add_argument(
+            "--skip-missing", action="store_true", help="drop queries whose video is absent (counted)"
+        )
         p.add_argument("--id-prefix", default="charades" if kind == "charades" else "anet")
 
-    p = convert.add_parser("multi-image", help="JSONL {images, expression, target, bbox} -> multi_image_grounding")
+    p = convert.add_parser(
+        "multi-image", help="JSONL {images, expression, target, bbox} -> multi_image_grounding"
+    )
     p.add_argument("jsonl", type=Path)
     p.add_argument("--out", type=Path, required=True, help="records JSONL to write")
     p.add_argument("--images", type=Path, help="folder the image paths are relative to (default: the file's)")
@@ -193,7 +211,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--target-base", type=int, choices=[0, 1], default=1,
         help="target index convention: 1 (the first image is 1; default) or 0 (the first image is 0)",
     )  # fmt: skip
-    p.add_argument("--box-format", choices=["xyxy", "xywh"], default="xyxy", help="bbox, pixels of the target image")
+    p.add_argument(
+        "--box-format", choices=["xyxy", "xywh"], default="xyxy", help="bbox, pixels of the target image"
+    )
     p.add_argument("--id-prefix", default="mi")
 
     p = convert.add_parser("reference", help="the reference implementation's parquet / arrow sets -> records")
@@ -378,7 +398,9 @@ def _convert(args: argparse.Namespace) -> int:
             out=args.out,
         )  # fmt: skip
         if kind == "charades":
-            records = temporal.convert_charades(args.annotations, args.videos, durations=args.durations, **common)
+            records = temporal.convert_charades(
+                args.annotations, args.videos, durations=args.durations, **common
+            )
         else:
             records = temporal.convert_activitynet(args.annotations, args.videos, **common)
         videos = len({r.video for r in records})

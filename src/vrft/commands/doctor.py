@@ -70,9 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.gpus < 1:
         raise UserError(f"--gpus must be a positive integer, got {args.gpus}")
     out = Path(args.out) if args.out else Path(cfg.output.dir) / "doctor"
-    check_dir_output(
-        out, option="--out", inputs=run_inputs(cfg), writes=["doctor.json", "doctor.html"], foreign=False
-    )
+    check_dir_output(out, option="--out", inputs=run_inputs(cfg), writes=["doctor.json", "doctor.html"])
     report = diagnose(cfg, records=args.records, processes=args.gpus)
     print(doctor_report.table(report))
     json_path, html_path = doctor_report.write(report, out)

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vrft.commands._generation import add_media_arguments
+
     src = parser.add_argument_group("what to evaluate")
     src.add_argument("--model", help="local Hugging Face model directory (checkpoint or `vrft tiny` output)")
     src.add_argument(
@@ -37,7 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--task",
         choices=(
-            "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding",
+            "detection",
+            "classification",
+            "grounding",
+            "counting",
+            "ocr",
+            "temporal_grounding",
             "multi_image_grounding",
         ),
         help="default: the records' task",
@@ -74,6 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend", choices=("hf", "vllm"), default="hf", help="generation backend (default hf)"
     )
     gen.add_argument("--limit", type=int, help="evaluate only the first N images (detection) / records")
+    gen.add_argument(
+        "--tools",
+        help="answer with tools, e.g. zoom_in,rotate (docs/tools.md; Qwen3-VL; hf backend); 'none': without; "
+        "default: the tools in the model's vrft.json",
+    )
     gen.add_argument("--dtype", default="auto", help="model dtype: auto, float32, bfloat16, float16")
     gen.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     gen.add_argument(
@@ -82,6 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument(
         "--max-pixels", type=int, help="image processor max_pixels (Qwen; paper: 401408; default: vrft.json)"
     )
+    add_media_arguments(gen)
     gen.add_argument(
         "--convention",
         default="auto",
@@ -154,6 +167,7 @@ def _device(name: str) -> str:
 
 
 def _settings(args):
+    from vrft.commands._generation import media_options
     from vrft.models.contract import resolve_settings
 
     # --paper asks with the reference's texts (vrft.tasks.reference), not a trained template
@@ -166,13 +180,17 @@ def _settings(args):
         min_pixels=args.min_pixels,
         max_pixels=args.max_pixels,
         command="vrft eval",
+        **media_options(args),
     )
 
 
 def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) -> dict:
+    from vrft.data.visual_inputs import MediaBudget
     from vrft.evaluate.paper import paper_options
     from vrft.evaluate.pipeline import evaluate_model
     from vrft.models.load import convention_for, load_model_and_processor, load_processor
+
+    media = MediaBudget.of(settings)
 
     override = settings.convention
     paper = paper_options(args, task)  # --paper: the processor's default budget (explicit flags win)
@@ -182,6 +200,8 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
     }
     extra = {"model": str(args.model), "data": str(args.data), "backend": args.backend,
              "prompt": settings.prompt, "model_contract": settings.contract is not None, **pixels}  # fmt: skip
+    if args.backend == "vllm" and getattr(args, "tools", None) not in (None, "none"):
+        raise UserError("--tools answers through the hf backend's multi-turn loop; drop --backend vllm")
     if args.backend == "vllm":
         from transformers import AutoConfig
 
@@ -193,14 +213,18 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
         # vLLM resizes images with the budget the answers are decoded with (the processor's), batches
         # at most --batch-size sequences, and refuses a --device it cannot honour
         generator = VLLMGenerator(args.model, processor, dtype=args.dtype, batch_size=args.batch_size,
-                                  pixel_budget=pixel_budget(processor), device=args.device)  # fmt: skip
+                                  pixel_budget=pixel_budget(processor), device=args.device,
+                                  max_images=_most_images(records, media))  # fmt: skip
         model = None
         convention = convention_for(config, override)
     else:
         model, processor = load_model_and_processor(args.model, dtype=args.dtype, **pixels)
         model.to(_device(args.device))
-        generator = None
         convention = convention_for(model.config, override)
+        from vrft.tools.generate import tool_generator
+
+        contract_tools = settings.contract.tools if settings.contract is not None else None
+        generator = tool_generator(args.tools, contract_tools, model, processor, convention)
     return evaluate_model(
         model,
         processor,
@@ -224,7 +248,19 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
         prompt_style=paper.prompt_style,
         presence_map=paper.presence_map,
         lvis_area=paper.lvis_area,
+        media=media,
     )
+
+
+def _most_images(records, media) -> int:
+    """The most images one prompt shows: 1, an ``images`` record's count, or a video's sampled frames."""
+    from vrft.data.visual_inputs import frame_times
+
+    counts = [
+        len(r.images) if r.images is not None else len(frame_times(r, media)) if r.video else 1
+        for r in records
+    ]
+    return max(counts, default=1)
 
 
 def rescore_coordinates(args) -> dict:
@@ -238,7 +274,10 @@ def rescore_coordinates(args) -> dict:
     if args.convention != "auto":
         if convention is not None and args.convention != convention:
             logger.warning(
-                "--convention %s overrides the convention %s recorded in %s", args.convention, convention, source
+                "--convention %s overrides the convention %s recorded in %s",
+                args.convention,
+                convention,
+                source,
             )
         convention, source = args.convention, "--convention"
     if convention is None:
@@ -303,7 +342,9 @@ def _claim_out(args: argparse.Namespace) -> None:
 
     resolved = Path(os.path.realpath(args.out))
     if resolved == resolved.parent:
-        raise UserError(f"--out {args.out} is the filesystem root; give a directory of its own, e.g. eval/run1")
+        raise UserError(
+            f"--out {args.out} is the filesystem root; give a directory of its own, e.g. eval/run1"
+        )
     inputs = [args.model, args.predictions, args.data, args.coco_gt, args.lvis_gt, args.images,
               getattr(args, "presence_from", None)]  # fmt: skip
     check_dir_output(args.out, inputs=inputs, writes=EVAL_OUTPUTS)
@@ -312,14 +353,16 @@ def _claim_out(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vrft.commands._generation import check_generation_args, check_images
+    from vrft.commands._generation import check_generation_args, check_images, check_media
     from vrft.data.records import load_records
+    from vrft.data.visual_inputs import MediaBudget, check_image_count
     from vrft.evaluate.rescore import infer_task, limit_records
     from vrft.models.contract import apply_to_records, for_task, pick_task
 
     if bool(args.model) == bool(args.predictions):
         raise UserError("give exactly one of --model DIR (run the model) or --predictions FILE (re-score)")
     check_generation_args(args)
+    check_media(args)
     _claim_out(args)
     gt, lvis = _ground_truth(args)
     if args.predictions and args.prompt is not None:
@@ -335,6 +378,9 @@ def run(args: argparse.Namespace) -> int:
         settings = for_task(settings, task, command="vrft eval")
         records = limit_records([r for r in records if r.task == task], task, args.limit)
         check_images(records)  # every image decoded once, before the model loads
+        media = MediaBudget.of(settings)
+        for r in records:  # more images than the budget: refused before the model loads
+            check_image_count(r, media)
         metrics = _run_model(args, settings, apply_to_records(records, settings), task, gt, lvis)
     print(_summary(metrics))
     print(f"wrote {Path(args.out) / 'metrics.json'}")

@@ -1,11 +1,18 @@
 """`vrft predict --model DIR IMAGE (--detect "cat,dog" | --classify "a flower" | --ground "the red cup" |
---count "apple" | --read)`.
+--count "apple" | --read)`, `vrft predict --model DIR --images A B [C ...] --ground "the red cup"`
+(multi-image grounding: which image, and the box in it) and `vrft predict --model DIR --video CLIP.mp4
+--when "the red star crosses the frame"` (temporal grounding: the window in seconds).
 
 Asks the model as it was trained (the model directory's ``vrft.json``: prompt template, coordinates,
 pixel budget; else the task's default prompt), prints the parsed answer (pixels of IMAGE; the
 thinking too with -v) and writes a copy of the image with the boxes drawn (``--out``, default
 ``<image stem>.vrft.png`` beside the image, so two inputs of the same name in different folders never
 share it; a file there that vrft did not write is never replaced, `vrft.outputs.check_file_output`).
+With ``--images`` the images are drawn side by side, the box on the answered one (default ``--out``:
+beside the first image); with ``--video`` nothing is drawn. Several images and a video are shown to
+the model as training showed them (`vrft.data.visual_inputs`, under the budgets of ``vrft.json`` or
+``--max-images`` / ``--video-fps`` / ``--video-max-frames`` / ``--video-max-pixels`` /
+``--video-min-pixels``).
 """
 
 from __future__ import annotations
@@ -22,14 +29,27 @@ BOX_COLOURS = ("#ff1744", "#2979ff", "#00c853", "#ff9100", "#d500f9", "#00b8d4")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", help="image file")
+    from vrft.commands._generation import add_media_arguments
+
+    parser.add_argument("image", nargs="?", help="image file (or give --images / --video instead)")
     parser.add_argument("--model", required=True, help="local Hugging Face model directory")
+    parser.add_argument(
+        "--images",
+        nargs="+",
+        metavar="IMAGE",
+        help="several images, in order: with --ground, which one shows it",
+    )
+    parser.add_argument("--video", help="a video file or a folder of frames: with --when, when it happens")
+    parser.add_argument("--folder-fps", type=float, help="--video FOLDER: the frame rate of its frames")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--detect", metavar="CATEGORIES", help='comma-separated categories, e.g. "cat,dog"')
     what.add_argument("--classify", metavar="OBJECT", help='what the image contains, e.g. "a flower"')
     what.add_argument("--ground", metavar="EXPRESSION", help='a referring expression, e.g. "the red cup"')
     what.add_argument("--count", metavar="CATEGORY", help="count (and point to) the objects of a category")
     what.add_argument("--read", action="store_true", help="read the text in the image (OCR)")
+    what.add_argument(
+        "--when", metavar="EVENT", help='--video: when does the event happen, e.g. "a red star appears"'
+    )
     parser.add_argument("--attribute", default="category", help='--classify: what to name, e.g. "species"')
     parser.add_argument(
         "--out", help="annotated image to write (default: <image stem>.vrft.png beside the image)"
@@ -54,11 +74,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", help="model dtype (auto, float32, bfloat16, float16)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if available)")
     parser.add_argument(
+        "--tools",
+        help="answer with tools, e.g. zoom_in,rotate (docs/tools.md; Qwen3-VL); 'none': without; default: the "
+        "tools in the model's vrft.json. -v prints every turn",
+    )
+    parser.add_argument(
         "--min-pixels", type=int, help="image processor min_pixels (Qwen; default: vrft.json)"
     )
     parser.add_argument(
         "--max-pixels", type=int, help="image processor max_pixels (Qwen; default: vrft.json)"
     )
+    add_media_arguments(parser)
 
 
 def _strip_article(text: str) -> str:
@@ -108,7 +134,25 @@ def _image_format(out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vrft.commands._generation import check_device, check_positive
+    from vrft.commands._generation import check_device, check_media, check_positive
+
+    check_positive(args, ("max_new_tokens", "min_pixels", "max_pixels"))
+    check_media(args)
+    check_device(args.device)
+    given = [name for name, value in (("IMAGE", args.image), ("--images", args.images), ("--video", args.video))
+             if value]  # fmt: skip
+    if len(given) != 1:
+        raise UserError(
+            f"give exactly one of IMAGE, --images A B ... or --video CLIP (got {', '.join(given) or 'none'})"
+        )
+    if args.images or args.video or args.when is not None:
+        from vrft.commands.predict_media import run_media
+
+        return run_media(args)
+    return _run_image(args)
+
+
+def _run_image(args: argparse.Namespace) -> int:
     from vrft.data.records import Record
     from vrft.evaluate.runner import HFGenerator, Request, load_image
     from vrft.inputs import check_file
@@ -117,8 +161,6 @@ def run(args: argparse.Namespace) -> int:
     from vrft.parsing import split
     from vrft.tasks import TASKS
 
-    check_positive(args, ("max_new_tokens", "min_pixels", "max_pixels"))
-    check_device(args.device)
     path = check_file(args.image, "image file", UserError)
     out = None
     if args.classify is None and not args.read:  # the annotated image: checked before the model loads
@@ -176,9 +218,14 @@ def run(args: argparse.Namespace) -> int:
     frame = frame_for(w, h, convention, processor)
     t = TASKS[task]
     budget = args.max_new_tokens or t.max_new_tokens
-    texts = HFGenerator(model, processor, batch_size=len(records), progress=False).generate(
-        [Request(image, t.prompt(r, frame), budget) for r in records]
-    )
+    from vrft.tools.generate import tool_generator
+
+    contract_tools = settings.contract.tools if settings.contract is not None else None
+    generator = tool_generator(args.tools, contract_tools, model, processor, convention, command="vrft predict",
+                               progress=False)  # fmt: skip
+    if generator is None:
+        generator = HFGenerator(model, processor, batch_size=len(records), progress=False)
+    texts = generator.generate([Request(image, t.prompt(r, frame), budget) for r in records])
     items: list[tuple[str, list[float], str]] = []
     for k, (rec, text) in enumerate(zip(records, texts)):
         pred = t.parse(text, frame)
@@ -189,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"prompt: {t.prompt(rec, frame)}")
             print(f"thinking: {parts.think if parts.think is not None else '(no <think> tags)'}")
             print(f"raw: {text}")
+            if getattr(generator, "transcripts", None):
+                print(f"turns: {generator.transcripts[k]}")
         if not pred.ok:
             print(f"{rec.category or task}: could not parse the answer ({pred.reason})")
             continue

@@ -59,7 +59,13 @@ from vrft.parsing import (
 from vrft.rewards import PRESETS, get_reward, rewards_for
 
 TASK_NAMES = (
-    "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding", "multi_image_grounding",
+    "detection",
+    "classification",
+    "grounding",
+    "counting",
+    "ocr",
+    "temporal_grounding",
+    "multi_image_grounding",
 )
 
 MAX_GT_BOXES = MAX_ENTRIES
@@ -164,7 +170,11 @@ def frame_maker(args: argparse.Namespace) -> Callable[[float, float], Frame]:
             raise UserError(
                 "--convention resized_pixels: give the processor's pixel budget with --min-pixels and --max-pixels"
             )
-        grid = {"min_pixels": int(lo), "max_pixels": int(hi), "factor": int(rec["patch_factor"] or QWEN_FACTOR)}
+        grid = {
+            "min_pixels": int(lo),
+            "max_pixels": int(hi),
+            "factor": int(rec["patch_factor"] or QWEN_FACTOR),
+        }
     if args.convention == "auto" and rec["convention"]:
         logging.getLogger(__name__).info("reading pixel targets as %s (%s)", convention, rec["source"])
     frames: dict[tuple[float, float], Frame] = {}
@@ -270,7 +280,9 @@ def _from_solution(solution: Any, task: str) -> dict[str, Any]:
     if task in ("detection", "counting"):
         d = parse_detections(answer)
         if d.truncated and len(d.detections) >= MAX_GT_BOXES:
-            raise _BadLine(f"the solution holds more than {MAX_GT_BOXES} ground-truth boxes (the cap; split it)")
+            raise _BadLine(
+                f"the solution holds more than {MAX_GT_BOXES} ground-truth boxes (the cap; split it)"
+            )
         if not d.ok or d.n_invalid or d.truncated:
             raise _BadLine(
                 f"unusable {task} solution: expected <answer>[{{'Position': [x1, y1, x2, y2], "
@@ -403,13 +415,17 @@ def _from_media_solution(obj: dict, task: str) -> dict[str, Any]:
             return {"gt_window": _window(solution, "'solution'")}
         w = parse_window(text)
         if not w.ok:
-            raise _BadLine(f"unusable temporal_grounding solution: expected [start, end] seconds ({w.reason})")
+            raise _BadLine(
+                f"unusable temporal_grounding solution: expected [start, end] seconds ({w.reason})"
+            )
         return {"gt_window": [w.start, w.end]}
     if isinstance(solution, dict):
         image = _image_number(solution.get("image"), "solution 'image'")
         box = solution.get("bbox_2d")
         if not (isinstance(box, list) and len(box) == 4 and all(_finite(v) for v in box)):
-            raise _BadLine(f"solution 'bbox_2d' must be [x1, y1, x2, y2] (four finite numbers, 0..1000), got {box!r}")
+            raise _BadLine(
+                f"solution 'bbox_2d' must be [x1, y1, x2, y2] (four finite numbers, 0..1000), got {box!r}"
+            )
         box = [float(v) for v in box]
     elif isinstance(solution, str):
         p = parse_image_box(text)
@@ -431,7 +447,9 @@ def _multi_image_record(obj: dict, frame_of: Callable[[float, float], Frame] | N
     if not (
         isinstance(sizes, list)
         and sizes
-        and all(isinstance(wh, list) and len(wh) == 2 and all(_finite(v) and v > 0 for v in wh) for wh in sizes)
+        and all(
+            isinstance(wh, list) and len(wh) == 2 and all(_finite(v) and v > 0 for v in wh) for wh in sizes
+        )
     ):
         raise _BadLine(
             "missing target: give 'solution', a 'record', or 'image_sizes' ([width, height] per image) + "

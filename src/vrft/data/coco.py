@@ -152,7 +152,9 @@ def structural_problems(data: Any, source: str) -> list[str]:
             except TypeError:  # an unhashable id (a list, an object)
                 problems.append(f"{where}: id must be an integer")
         if not _hashable(ann.get("image_id")) or ann.get("image_id") not in image_ids:
-            problems.append(f"{where}: unknown image_id={ann.get('image_id')!r} (not an image id of the file)")
+            problems.append(
+                f"{where}: unknown image_id={ann.get('image_id')!r} (not an image id of the file)"
+            )
         if not _hashable(ann.get("category_id")) or ann.get("category_id") not in cat_ids:
             problems.append(
                 f"{where}: unknown category_id={ann.get('category_id')!r} (not a category id of the file)"
@@ -161,7 +163,9 @@ def structural_problems(data: Any, source: str) -> list[str]:
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(_finite(v) for v in bbox)):
             problems.append(f"{where}: bbox={bbox!r} must be 4 finite numbers [x, y, w, h]")
         elif bbox[2] < 0 or bbox[3] < 0:
-            problems.append(f"{where}: bbox={bbox!r} has a negative width or height ([x, y, w, h], w, h >= 0)")
+            problems.append(
+                f"{where}: bbox={bbox!r} has a negative width or height ([x, y, w, h], w, h >= 0)"
+            )
         if "iscrowd" in ann and ann["iscrowd"] not in (0, 1):
             problems.append(f"{where}: iscrowd={ann['iscrowd']!r} must be 0 or 1")
         if "area" in ann and not (_finite(ann["area"]) and ann["area"] >= 0):
@@ -412,7 +416,9 @@ def check_image_sizes(data: dict, image_paths: dict[Any, Path], source: str) -> 
     if problems:
         from vrft.data.records import format_problems
 
-        raise DataError(format_problems(problems, f"{source}: {len(problems)} image(s) do not match the JSON:"))
+        raise DataError(
+            format_problems(problems, f"{source}: {len(problems)} image(s) do not match the JSON:")
+        )
 
 
 def select_categories(data: dict, names: Sequence[str] | None, source: str) -> list[int]:

@@ -28,7 +28,7 @@ from typing import Any
 from vrft.boxes import clip_box
 from vrft.data.classification import image_size
 from vrft.data.coco import load_json, slug
-from vrft.data.records import Record, counting_size_problem, format_problems, save_records
+from vrft.data.records import Record, counting_size_problem, finish_conversion, format_problems
 from vrft.errors import DataError, UserError
 
 COORDS = ("pixels", "percent", "unit")
@@ -124,13 +124,7 @@ def convert_counting(
         rec = _entry_record(entry, where, n, opts, problems)
         if rec is not None:
             records.append(rec)
-    if problems:
-        raise DataError(format_problems(problems, f"{path}: {len(problems)} problem(s):"))
-    if not records:
-        raise DataError(f"{path}: no entries to convert")
-    if out is not None:
-        save_records(records, out)
-    return records
+    return finish_conversion(records, problems, path, out, "no entries to convert")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ and so on. A class is:
 - counting: the category (every record, also those with 0 objects);
 - grounding, OCR: a single class (k images overall).
 
-Splits assign whole IMAGES to train or test, so no image is in both.
+Splits assign whole IMAGES to train or test, so no image is in both (a video, or an ordered image
+list, counts as one visual: records of the same video or the same image list stay together).
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ logger = logging.getLogger(__name__)
 
 
 def image_key(record: Record) -> str:
-    """Identity of a record's image: its resolved path (records of one image share it)."""
+    """Identity of what a record shows: its image's resolved path (records of one image share it);
+    for an ``images`` record its image paths in order (joined by a newline), for a ``video`` record
+    the video's path (records of one video share it)."""
+    if record.images is not None or record.video is not None:
+        return "\n".join(str(part.path) for part in record.visual_parts())
     return str(record.image_path) if record.image_path is not None else record.image
 
 

@@ -13,6 +13,14 @@ What TRL 1.16 expects (read from trl/trainer/grpo_trainer.py and sft_trainer.py)
 
 Images are loaded LAZILY: the Arrow table stores the image path and `Dataset.with_transform`
 opens the file (converted to RGB) when a row is read, so a dataset of 100k records costs no memory.
+
+Several images and video (`vrft.data.visual_inputs`): when any record holds ``images`` or a ``video``,
+the table has a ``visuals`` column instead of ``image`` (a JSON description: the image paths, or the
+video's path and sampled timestamps) and the transform turns it into an ``images`` list of RGB PIL
+images, one per ``{"type": "image"}`` placeholder of the prompt, in order (TRL fills them in order).
+A video becomes its sampled frames (video-as-frames, each after its timestamp in the text: TRL 1.16
+cannot carry a video input; see `vrft.data.visual_inputs`). A one-image record among them shows a
+list of one image. A record with more images than `MediaBudget.max_images` is refused (DataError).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from typing import Any
 from PIL import Image
 
 from vrft.data.records import Record
+from vrft.data.visual_inputs import MediaBudget, is_single_image, load_visuals, user_content, visual_spec
 from vrft.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -41,9 +50,12 @@ def load_rgb(path: str) -> Image.Image:
 
 
 def _lazy_images(batch: dict[str, list]) -> dict[str, list]:
-    """`with_transform` hook: replace the ``image`` paths of a batch by RGB PIL images."""
+    """`with_transform` hook: replace the ``image`` paths of a batch by RGB PIL images, and the
+    ``visuals`` descriptions by ``images`` lists (`vrft.data.visual_inputs.load_visuals`)."""
     if "image" in batch:
         batch["image"] = [load_rgb(p) if isinstance(p, str) else p for p in batch["image"]]
+    if "visuals" in batch:  # several images or a video per row -> an ``images`` list per row
+        batch["images"] = [load_visuals(spec) for spec in batch.pop("visuals")]
     return batch
 
 
@@ -56,9 +68,11 @@ def _prompt_text(task: Any, record: Record, frame: Any) -> str:
     return task.prompt(record, frame) if len(params) >= 2 else task.prompt(record)
 
 
-def user_turn(text: str) -> list[dict[str, Any]]:
-    """The conversational prompt: one user turn with an image placeholder then the text."""
-    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+def user_turn(text: str, spec: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The conversational prompt: one user turn with an image placeholder then the text; with a
+    `vrft.data.visual_inputs.visual_spec`, one placeholder per image or video frame after its caption
+    (`vrft.data.visual_inputs.user_content`)."""
+    return [{"role": "user", "content": user_content(text, spec)}]
 
 
 def _image_ids(records: Sequence[Record]) -> list[Any]:
@@ -69,22 +83,40 @@ def _image_ids(records: Sequence[Record]) -> list[Any]:
     return ids
 
 
-def _rows(records: Sequence[Record], task: Any, frame_fn: FrameFn, with_answer: bool) -> list[dict[str, Any]]:
+def _unresolved(rec: Record) -> bool:
+    if rec.images is not None:
+        return rec.image_paths is None
+    if rec.video is not None:
+        return rec.video_path is None
+    return rec.image_path is None
+
+
+def _rows(
+    records: Sequence[Record], task: Any, frame_fn: FrameFn, with_answer: bool, media: MediaBudget | None
+) -> list[dict[str, Any]]:
+    import json
+
     if not records:
         raise DataError("no records to build a training dataset from (check data.train and data.task)")
-    missing = [r.source or r.id for r in records if r.image_path is None]
+    missing = [r.source or r.id for r in records if _unresolved(r)]
     if missing:
         raise DataError(f"records without a resolved image path (load them with load_records): {missing[:5]}")
+    media = media or MediaBudget()
+    several = not all(is_single_image(r) for r in records)  # then every row gets an ``images`` list
     image_ids = _image_ids(records)
     rows = []
     for rec, iid in zip(records, image_ids):
         frame = frame_fn(rec)
-        row: dict[str, Any] = {
-            "prompt": user_turn(_prompt_text(task, rec, frame)),
-            "image": str(rec.image_path),
-            "record_id": rec.id,
-            "image_id": iid,
-        }
+        text = _prompt_text(task, rec, frame)
+        row: dict[str, Any] = {}
+        if several:
+            spec = visual_spec(rec, media)
+            row["prompt"] = user_turn(text, spec)
+            row["visuals"] = json.dumps(spec)
+        else:
+            row["prompt"] = user_turn(text)
+            row["image"] = str(rec.image_path)
+        row.update(record_id=rec.id, image_id=iid)
         if with_answer:
             row["completion"] = [{"role": "assistant", "content": task.answer_text(rec, frame)}]
         else:
@@ -104,7 +136,9 @@ def _to_dataset(rows: list[dict[str, Any]]):
     return ds.with_transform(_lazy_images)
 
 
-def build_grpo_dataset(records: Sequence[Record], task: Any, frame_fn: FrameFn):
+def build_grpo_dataset(
+    records: Sequence[Record], task: Any, frame_fn: FrameFn, media: MediaBudget | None = None
+):
     """Dataset for `trl.GRPOTrainer`.
 
     Columns: ``prompt`` (conversational, ``[{"role": "user", "content": [{"type": "image"},
@@ -115,16 +149,23 @@ def build_grpo_dataset(records: Sequence[Record], task: Any, frame_fn: FrameFn):
     Args:
         records: loaded records (their `image_path` must be set).
         task: a `vrft.tasks` task object (prompt, reward_columns).
-        frame_fn: record -> `vrft.boxes.Frame` of that image for the model being trained.
+        frame_fn: record -> `vrft.boxes.Frame` of that image for the model being trained (one per
+            image, a list, for an ``images`` record).
+        media: the many-image / video budgets (`MediaBudget`; None: its defaults). With ``images`` or
+            ``video`` records the columns hold ``images`` (a list of RGB PIL images per row, opened on
+            access: the images, or the sampled frames) instead of ``image``; see the module docstring.
     """
-    return _to_dataset(_rows(records, task, frame_fn, with_answer=False))
+    return _to_dataset(_rows(records, task, frame_fn, with_answer=False, media=media))
 
 
-def build_sft_dataset(records: Sequence[Record], task: Any, frame_fn: FrameFn):
+def build_sft_dataset(
+    records: Sequence[Record], task: Any, frame_fn: FrameFn, media: MediaBudget | None = None
+):
     """Dataset for `trl.SFTTrainer` (conversational prompt-completion; loss on the completion).
 
     Columns: ``prompt`` (as for GRPO), ``completion`` (``[{"role": "assistant", "content":
     task.answer_text(record, frame)}]``: the full ``<think>..</think> <answer>..</answer>`` target),
-    ``image`` (lazy RGB PIL image), ``record_id``, ``image_id``.
+    ``image`` (lazy RGB PIL image; ``images`` with several images or a video, as for GRPO),
+    ``record_id``, ``image_id``.
     """
-    return _to_dataset(_rows(records, task, frame_fn, with_answer=True))
+    return _to_dataset(_rows(records, task, frame_fn, with_answer=True, media=media))

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from vrft.boxes import clip_box
-from vrft.data.records import Record, format_problems, save_records
-from vrft.errors import DataError, UserError
+from vrft.data.records import Record, finish_conversion
+from vrft.errors import UserError
 from vrft.media import MAX_IMAGES_PER_RECORD
 
 BOX_FORMATS = ("xyxy", "xywh")
@@ -66,13 +66,7 @@ def convert_multi_image(
         rec = _entry_record(entry, where, n, base, target_base, box_format, id_prefix, problems)
         if rec is not None:
             records.append(rec)
-    if problems:
-        raise DataError(format_problems(problems, f"{path}: {len(problems)} problem(s):"))
-    if not records:
-        raise DataError(f"{path}: no entries to convert")
-    if out is not None:
-        save_records(records, out)
-    return records
+    return finish_conversion(records, problems, path, out, "no entries to convert")
 
 
 def _entry_record(

@@ -76,12 +76,14 @@ def convert_ocr_jsonl(
         text = next((obj[k] for k in _TEXT_KEYS if k in obj), None)
         if not isinstance(image, str) or not image.strip():
             keys = ", ".join(f"'{k}'" for k in _IMAGE_KEYS)
-            problems.append(f"{where}: image: missing (give one of the keys {keys}: a path relative to {base})")
+            problems.append(
+                f"{where}: image: missing (give one of the keys {keys}: a path relative to {base})"
+            )
             continue
         if not isinstance(text, str):
             keys = ", ".join(f"'{k}'" for k in _TEXT_KEYS)
             problems.append(
-                f'{where}: text: missing or not a string (give one of the keys {keys}: the text in the image; '
+                f"{where}: text: missing or not a string (give one of the keys {keys}: the text in the image; "
                 '"" for none)'
             )
             continue

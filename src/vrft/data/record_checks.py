@@ -52,6 +52,7 @@ FIELDS: tuple[str, ...] = (
     "text",
     "prompt",
     "answer_format",
+    "trace",
     "meta",
 )
 _REQUIRED = ("id", "task", "image", "width", "height")
@@ -98,8 +99,14 @@ def validate_record_dict(obj: Any) -> list[tuple[str, str]]:
         if key in ("image", "width", "height") and ("images" in obj or "video" in obj):
             continue  # checked by `_visual_problems`
         if key not in obj:
-            problems.append((key, "missing (required field)" if key != "image" or visual else
-                             "missing (required field; or give 'images' or 'video')"))
+            problems.append(
+                (
+                    key,
+                    "missing (required field)"
+                    if key != "image" or visual
+                    else "missing (required field; or give 'images' or 'video')",
+                )
+            )
     problems.extend(_visual_problems(obj, visual))
     rid = obj.get("id")
     if "id" in obj and (not isinstance(rid, str) or not rid.strip()):
@@ -149,6 +156,14 @@ def validate_record_dict(obj: Any) -> list[tuple[str, str]]:
         problems.append(
             ("domain", f"{domain!r} must be an object like {{'object': 'flower', 'attribute': 'species'}}")
         )
+    if obj.get("trace") is not None:  # SFT on tool use (docs/tools.md)
+        from vrft.tools.trace import trace_problems
+
+        for problem in trace_problems(obj["trace"]):
+            where, _, what = problem.partition(": ") if problem.startswith("[") else ("", "", problem)
+            problems.append(("trace" + where, what))
+        if "image" not in obj:
+            problems.append(("trace", "a tool trace needs a one-image record ('image')"))
     meta = obj.get("meta")
     if meta is not None and not isinstance(meta, dict):
         problems.append(("meta", f"{meta!r} must be a JSON object"))
@@ -198,8 +213,11 @@ def _visual_problems(obj: dict[str, Any], visual: list[str]) -> list[tuple[str, 
     problems: list[tuple[str, str]] = []
     if len(visual) > 1:
         problems.append(
-            (visual[1], f"a record shows exactly one of image / images / video, this one has {' and '.join(visual)} "
-             "(split it into separate records or keep one)")
+            (
+                visual[1],
+                f"a record shows exactly one of image / images / video, this one has {' and '.join(visual)} "
+                "(split it into separate records or keep one)",
+            )
         )
     if "images" in obj:
         images = obj["images"]
@@ -207,19 +225,27 @@ def _visual_problems(obj: dict[str, Any], visual: list[str]) -> list[tuple[str, 
             problems.append(("images", f"{images!r} must be a list of non-empty image paths"))
         elif not 1 <= len(images) <= MAX_IMAGES_PER_RECORD:
             problems.append(
-                ("images", f"{len(images)} images, the limit is 1..{MAX_IMAGES_PER_RECORD} per record "
-                 "(vrft.media.MAX_IMAGES_PER_RECORD): split the record or drop images")
+                (
+                    "images",
+                    f"{len(images)} images, the limit is 1..{MAX_IMAGES_PER_RECORD} per record "
+                    "(vrft.media.MAX_IMAGES_PER_RECORD): split the record or drop images",
+                )
             )
         sizes = obj.get("image_sizes")
         if sizes is None:
-            problems.append(("image_sizes", "missing (the [width, height] of each image, required with 'images')"))
+            problems.append(
+                ("image_sizes", "missing (the [width, height] of each image, required with 'images')")
+            )
         elif not isinstance(sizes, list) or not all(
             isinstance(wh, list) and len(wh) == 2 and all(_positive_int(v) for v in wh) for wh in sizes
         ):
             problems.append(("image_sizes", f"{sizes!r} must be a list of [width, height] positive integers"))
         elif isinstance(images, list) and len(sizes) != len(images):
             problems.append(
-                ("image_sizes", f"{len(sizes)} sizes for {len(images)} images (give one [width, height] per image)")
+                (
+                    "image_sizes",
+                    f"{len(sizes)} sizes for {len(images)} images (give one [width, height] per image)",
+                )
             )
         for key in ("width", "height"):
             if key in obj:
@@ -231,7 +257,9 @@ def _visual_problems(obj: dict[str, Any], visual: list[str]) -> list[tuple[str, 
     if "video" in obj:
         video = obj["video"]
         if not isinstance(video, str) or not video.strip():
-            problems.append(("video", f"{video!r} must be a non-empty path (a video file or a folder of frames)"))
+            problems.append(
+                ("video", f"{video!r} must be a non-empty path (a video file or a folder of frames)")
+            )
         for key in ("width", "height"):
             if key not in obj:
                 problems.append((key, "missing (the frame size in pixels, required with 'video')"))
@@ -244,16 +272,26 @@ def _visual_problems(obj: dict[str, Any], visual: list[str]) -> list[tuple[str, 
     duration = obj.get("duration")
     if "duration" in obj and "video" in obj:
         if not _is_number(duration) or duration <= 0:
-            problems.append(("duration", f"{duration!r} must be a number of seconds > 0 (the video's length)"))
+            problems.append(
+                ("duration", f"{duration!r} must be a number of seconds > 0 (the video's length)")
+            )
         elif duration > MAX_VIDEO_SECONDS:
             problems.append(
-                ("duration", f"{duration:g} s is longer than the limit of {MAX_VIDEO_SECONDS:g} s "
-                 "(vrft.media.MAX_VIDEO_SECONDS): cut the video into shorter clips")
+                (
+                    "duration",
+                    f"{duration:g} s is longer than the limit of {MAX_VIDEO_SECONDS:g} s "
+                    "(vrft.media.MAX_VIDEO_SECONDS): cut the video into shorter clips",
+                )
             )
     fps = obj.get("fps")
     if "fps" in obj and "video" in obj and (not _is_number(fps) or fps <= 0):
         problems.append(("fps", f"{fps!r} must be a number of frames per second > 0"))
-    if "video" in obj and isinstance(obj["video"], str) and obj["video"].endswith(("/", os.sep)) and "fps" not in obj:
+    if (
+        "video" in obj
+        and isinstance(obj["video"], str)
+        and obj["video"].endswith(("/", os.sep))
+        and "fps" not in obj
+    ):
         problems.append(("fps", "missing (a folder of frames needs its frame rate: set 'fps')"))
     return problems
 
@@ -271,17 +309,30 @@ def _multi_image_problems(obj: dict[str, Any], boxes: Any) -> list[tuple[str, st
         problems.append(("target_image", f"{target!r} must be an integer, the 1-based index into 'images'"))
     elif n is not None and not 1 <= target <= n:
         problems.append(
-            ("target_image", f"{target} is out of range: the record has {n} image(s), so use 1..{n} (1-based)")
+            (
+                "target_image",
+                f"{target} is out of range: the record has {n} image(s), so use 1..{n} (1-based)",
+            )
         )
         target = None
     if "boxes" not in obj or (isinstance(boxes, list) and len(boxes) != 1):
-        problems.append(("boxes", "a multi_image_grounding record needs exactly one box [[x1, y1, x2, y2]] (pixels "
-                         "of image 'target_image')"))
+        problems.append(
+            (
+                "boxes",
+                "a multi_image_grounding record needs exactly one box [[x1, y1, x2, y2]] (pixels "
+                "of image 'target_image')",
+            )
+        )
     sizes = obj.get("image_sizes")
     if (
-        isinstance(boxes, list) and len(boxes) == 1 and check_box(boxes[0], None, None) is None
-        and _positive_int(target) and isinstance(sizes, list) and target <= len(sizes)
-        and isinstance(sizes[target - 1], list) and len(sizes[target - 1]) == 2
+        isinstance(boxes, list)
+        and len(boxes) == 1
+        and check_box(boxes[0], None, None) is None
+        and _positive_int(target)
+        and isinstance(sizes, list)
+        and target <= len(sizes)
+        and isinstance(sizes[target - 1], list)
+        and len(sizes[target - 1]) == 2
     ):
         w, h = sizes[target - 1]
         problem = check_box(boxes[0], w, h)
@@ -306,8 +357,11 @@ def _temporal_problems(obj: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append(("window", f"{window} needs 0 <= start < end (seconds)"))
         elif _is_number(duration) and duration > 0 and end > duration + WINDOW_TOLERANCE_S:
             problems.append(
-                ("window", f"{window} ends after the video's duration {duration:g} s (tolerance "
-                 f"{WINDOW_TOLERANCE_S:g} s; fix the window or the duration)")
+                (
+                    "window",
+                    f"{window} ends after the video's duration {duration:g} s (tolerance "
+                    f"{WINDOW_TOLERANCE_S:g} s; fix the window or the duration)",
+                )
             )
     return problems
 

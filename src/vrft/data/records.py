@@ -80,6 +80,9 @@ class Record:
             (end <= duration + `WINDOW_TOLERANCE_S`).
         target_image: multi_image_grounding: the 1-based index into `images` of the image that
             holds the target; `boxes` (one box) is in pixels of that image.
+        trace: a tool-use demonstration for SFT (docs/tools.md): the assistant's turns
+            ``[{"content": ..., "tool_calls": [{"name": ..., "arguments": {...}}]}, ..., {"content":
+            "<final answer>"}]``; the tool results are not stored, `vrft sft` makes them with the tools.
         image_path: absolute image path, resolved at load time (not serialised).
         image_paths: absolute paths of `images`, resolved at load time (not serialised).
         video_path: absolute path of `video`, resolved at load time (not serialised).
@@ -111,6 +114,7 @@ class Record:
     event: str | None = None
     window: list[float] | None = None
     target_image: int | None = None
+    trace: list[dict[str, Any]] | None = None
     image_path: Path | None = field(default=None, compare=False, repr=False)
     source: str | None = field(default=None, compare=False, repr=False)
     image_paths: list[Path] | None = field(default=None, compare=False, repr=False)
@@ -235,6 +239,20 @@ def format_problems(problems: list[str], header: str) -> str:
     return text
 
 
+def finish_conversion(
+    records: list[Record], problems: list[str], path: Path, out: str | os.PathLike | None, empty: str
+) -> list[Record]:
+    """The end every converter shares: DataError listing every problem (none converted), DataError
+    ``{path}: {empty}`` when nothing was converted, else the records (saved to `out` as JSONL when given)."""
+    if problems:
+        raise DataError(format_problems(problems, f"{path}: {len(problems)} problem(s):"))
+    if not records:
+        raise DataError(f"{path}: {empty}")
+    if out is not None:
+        save_records(records, out)
+    return records
+
+
 def iter_record_lines(path: Path) -> Iterable[tuple[int, str]]:
     """Yield ``(line_number, text)`` for non-blank lines of a JSONL file (1-based line numbers).
 
@@ -354,10 +372,14 @@ def save_records(records: Iterable[Record], path: str | os.PathLike) -> Path:
     A record whose `image_path` is set is written with that path made relative to `path`'s
     directory; otherwise `image` is written unchanged. The same holds for `image_paths` (`images`)
     and `video_path` (`video`; a frame folder keeps its trailing ``/``). Returns the output path.
+    UserError, before anything is written, when `path` is a file the records show or lies in a frame
+    folder they show (`refuse_media_overlap`).
     """
     from vrft.outputs import atomic_open
 
     path = Path(path)
+    records = list(records)
+    refuse_media_overlap(records, path)
     out_dir = str(path.resolve().parent)
     rel: dict[str, str] = {}
     with atomic_open(path, "w") as fh:  # a unique temporary name, renamed into place
@@ -376,6 +398,33 @@ def save_records(records: Iterable[Record], path: str | os.PathLike) -> Path:
                     obj["video"] += "/"
             fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
     return path
+
+
+def refuse_media_overlap(records: Iterable[Record], path: str | os.PathLike) -> None:
+    """UserError when writing `path` would replace what the records show: their image, one of their
+    images or their video file, or a file inside their frame folder (a converter's ``--out`` pointed at
+    its own inputs; the output check before the conversion cannot know the media paths)."""
+    from vrft.errors import UserError
+    from vrft.outputs import refuse_overlap
+
+    out = Path(path)
+    same_name: list[Path] = []
+    videos: set[Path] = set()
+    for rec in records:
+        for p in (rec.image_path, *(rec.image_paths or ())):
+            if p is not None and Path(p).name == out.name:
+                same_name.append(Path(p))
+        if rec.video_path is not None:
+            videos.add(Path(rec.video_path))
+    same_name += [v for v in videos if v.name == out.name]
+    refuse_overlap([out], same_name)
+    where = out.resolve().parent
+    for folder in videos:
+        if folder.is_dir() and (where == folder.resolve() or folder.resolve() in where.parents):
+            raise UserError(
+                f"--out: the output {out} lies in the frame folder {folder} of a record; writing it would add "
+                "to or replace its frames. Choose another output path"
+            )
 
 
 def _relative(path: Path, out_dir: str, cache: dict[str, str]) -> str:

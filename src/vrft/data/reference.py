@@ -59,7 +59,9 @@ def load_reference_dataset(path: str | os.PathLike, split: str | None = None):
         else:
             files = [str(path)] if path.is_file() else sorted(str(p) for p in path.rglob("*.parquet"))
             if not files:
-                raise DataError(f"{path}: no .parquet files found (nor a save_to_disk folder with state.json)")
+                raise DataError(
+                    f"{path}: no .parquet files found (nor a save_to_disk folder with state.json)"
+                )
             ds = datasets.load_dataset("parquet", data_files=files)
     except DataError:
         raise

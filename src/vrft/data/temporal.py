@@ -21,7 +21,8 @@ Both: the sentence becomes ``event`` (trailing spaces and one final ``.`` remove
 ``[START, END]``. Refused, every problem of every line listed as ``FILE:LINE: field: what (fix)``:
 a missing or unreadable video (``skip_missing`` drops records whose video file is absent and
 counts them instead), a malformed line, a time that is not a finite number >= 0, ``START >= END``,
-an ``END`` after the duration by more than `vrft.media.WINDOW_TOLERANCE_S` (``clip`` cuts it to the
+a duration longer than the video (`vrft.media.duration_problem`: a timeline past the frames), an
+``END`` after the duration by more than `vrft.media.WINDOW_TOLERANCE_S` (``clip`` cuts it to the
 duration instead, when ``START`` is before it), a duration <= 0 or missing from the CSV.
 """
 
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vrft.data.records import Record, format_problems, save_records
+from vrft.data.records import Record, finish_conversion
 from vrft.errors import DataError, UserError
 from vrft.media import MAX_VIDEO_SECONDS, WINDOW_TOLERANCE_S
 
@@ -154,6 +155,16 @@ def _duration(value: Any, where: str, what: str, problems: list[str]) -> float |
     return d
 
 
+def _longer_than_video(duration: float, vpath: Path, info: Any, where: str, problems: list[str]) -> bool:
+    """Add a problem (and say so) when the annotated duration outlasts the video (`vrft.media.duration_problem`)."""
+    from vrft.media import duration_problem
+
+    problem = duration_problem(duration, info.duration)
+    if problem:
+        problems.append(f"{where}: duration: {vpath}: {problem}")
+    return problem is not None
+
+
 def read_durations(path: str | os.PathLike) -> dict[str, tuple[str, Any]]:
     """``{id: (FILE:LINE, length)}`` of a Charades CSV (columns ``id`` and ``length``)."""
     from vrft.inputs import check_file
@@ -186,14 +197,8 @@ def _check_options(videos_dir: Path, ext: str | None, fps: float | None) -> None
 
 
 def _finish(records: list[Record], problems: list[str], path: Path, videos: _Videos, out) -> list[Record]:
-    if problems:
-        raise DataError(format_problems(problems, f"{path}: {len(problems)} problem(s):"))
-    if not records:
-        skipped = f" ({len(videos.missing)} videos missing, skipped)" if videos.missing else ""
-        raise DataError(f"{path}: no queries to convert{skipped}")
-    if out is not None:
-        save_records(records, out)
-    return records
+    skipped = f" ({len(videos.missing)} videos missing, skipped)" if videos.missing else ""
+    return finish_conversion(records, problems, path, out, f"no queries to convert{skipped}")
 
 
 def _record(
@@ -268,7 +273,7 @@ def convert_charades(
             duration = _duration(
                 info.duration, where, f"read from {vpath}'s header; give --durations CSV", problems
             )
-        if duration is None:
+        if duration is None or _longer_than_video(duration, vpath, info, where, problems):
             continue
         window = _window(start, end, duration, clip, where, problems)
         if window is None:
@@ -350,6 +355,8 @@ def convert_activitynet(
             problems.append(f"{where}: {got}")
             continue
         vpath, info = got
+        if _longer_than_video(duration, vpath, info, where, problems):
+            continue
         for i, (stamp, sentence) in enumerate(zip(stamps, sentences)):
             at = f"{where}: {video_id} timestamps[{i}]"
             if not (isinstance(stamp, list) and len(stamp) == 2):

@@ -63,7 +63,7 @@ class _ImageChecker:
     def __init__(self) -> None:
         self.sizes: dict[Path, tuple[int, int] | str] = {}
 
-    def check(self, path: Path, width: Any, height: Any) -> str | None:
+    def check(self, path: Path, width: Any, height: Any, fields: str = "width/height") -> str | None:
         if path not in self.sizes:
             self.sizes[path] = image_size(path)
         got = self.sizes[path]
@@ -72,8 +72,9 @@ class _ImageChecker:
         if (width, height) != got:
             return f"{path}: size {width}x{height} recorded but the file is {got[0]}x{got[1]} " + (
                 "as displayed (vrft applies the image's EXIF orientation, as viewers do): swap width and height"
+                f"{'' if fields == 'width/height' else ' in ' + fields}"
                 if (width, height) == got[::-1]
-                else "(fix width/height)"
+                else f"(fix {fields})"
             )
         return None
 
@@ -185,7 +186,7 @@ def _media_problems(
     if isinstance(names, list) and isinstance(sizes, list) and len(names) == len(sizes):
         for i, (name, wh) in enumerate(zip(names, sizes)):
             if isinstance(name, str) and name.strip() and isinstance(wh, list) and len(wh) == 2:
-                problem = images.check(_abs(base, name), wh[0], wh[1])
+                problem = images.check(_abs(base, name), wh[0], wh[1], f"image_sizes[{i}]")
                 if problem:
                     problems.append((f"images[{i}]", problem))
     video = obj.get("video")
@@ -213,6 +214,7 @@ def validate_instances_file(
     """Check a COCO or LVIS instances JSON: ids, references, boxes, categories, images on disk."""
     src = str(path)
     data = load_json(path)
+
     def first(key: str) -> list:
         items = data.get(key) if isinstance(data, dict) else None
         return [i for i in items[:50] if isinstance(i, dict)] if isinstance(items, list) else []
@@ -227,7 +229,9 @@ def validate_instances_file(
     ):
         return report
     images = {i["id"]: i for i in data["images"] if isinstance(i, dict) and _hashable(i.get("id"))}
-    cat_ids = {c.get("id") for c in data.get("categories", []) if isinstance(c, dict) and _hashable(c.get("id"))}
+    cat_ids = {
+        c.get("id") for c in data.get("categories", []) if isinstance(c, dict) and _hashable(c.get("id"))
+    }
     anns = data["annotations"]
     report.items = len(anns)
     show = progress and len(anns) + len(images) >= PROGRESS_MIN_ITEMS

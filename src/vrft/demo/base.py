@@ -250,7 +250,9 @@ def build_base(
     return out
 
 
-def _train(settings: BaseBuildSettings, work: Path) -> tuple[Path, dict[str, Any], dict[str, float], dict[str, float]]:
+def _train(
+    settings: BaseBuildSettings, work: Path
+) -> tuple[Path, dict[str, Any], dict[str, float], dict[str, float]]:
     """Stages 1 and 2 and the held-out metrics in `work`: (final model dir, metrics, wall and CPU
     seconds per stage)."""
     import torch
@@ -262,7 +264,9 @@ def _train(settings: BaseBuildSettings, work: Path) -> tuple[Path, dict[str, Any
     from vrft.train.sft import run_sft
 
     timings: dict[str, float] = {}
-    cpu_seconds: dict[str, float] = {}  # process CPU time per stage: on a shared machine, wall time over-states
+    cpu_seconds: dict[
+        str, float
+    ] = {}  # process CPU time per stage: on a shared machine, wall time over-states
     c0 = time.process_time()
 
     stage1 = work / "stage1"

@@ -33,7 +33,9 @@ class Run:
     learning_rate: float | None = None  # None: the method's `sft`/`rft.learning_rate`
 
 
-def make_run(settings: DemoSettings, experiment: str, method: str, records: Path, seed: int, name: str) -> Run:
+def make_run(
+    settings: DemoSettings, experiment: str, method: str, records: Path, seed: int, name: str
+) -> Run:
     """The run of `method` ("sft" | "rft") in `experiment`: (c) fewshot_classification at the method's
     own learning rate and steps (`experiments.classification`, tuned per method on validation; None:
     the shared value), (a) and (b) at the shared ones (`sft`/`rft.learning_rate`, `experiments.steps`

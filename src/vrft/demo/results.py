@@ -70,7 +70,9 @@ def _mean(values: Sequence[Any]) -> float | None:
 def write_results_json(rows: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]], out: Path,
                        split: str = "test") -> Path:  # fmt: skip
     path = out / "results.json"
-    atomic_write_text(path, json.dumps({"rows": list(rows), "runs": list(runs), "split": split}, indent=2) + "\n")
+    atomic_write_text(
+        path, json.dumps({"rows": list(rows), "runs": list(runs), "split": split}, indent=2) + "\n"
+    )
     return path
 
 

@@ -30,7 +30,6 @@ from vrft.demo.settings import TASK_OF, DemoSettings, caveat
 logger = logging.getLogger(__name__)
 
 
-
 def default_cache_dir() -> Path:
     """``<vrft cache root>/demo`` ($VRFT_CACHE or ~/.cache/vrft)."""
     from vrft.models.tiny import cache_root

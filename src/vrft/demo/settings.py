@@ -36,7 +36,9 @@ class BaseBuildSettings(_Section):
         description="Tiny architecture (vrft.models.tiny). Qwen3-VL needs image_size 128 for 16 visual tokens; "
         "it was measured worse here (docs/demo.md).",
     )
-    image_size: int = Field(112, ge=32, description="Square image side (112 with Qwen2.5-VL: 16 visual tokens).")
+    image_size: int = Field(
+        112, ge=32, description="Square image side (112 with Qwen2.5-VL: 16 visual tokens)."
+    )
     size: str = Field("demo", description="Tiny size preset (vrft.models.tiny.SIZES).")
     vocab_size: int = Field(768, ge=320, description="BPE vocabulary.")
     rope_theta: int = Field(10, ge=1, description="Text RoPE base.")
@@ -84,13 +86,22 @@ class WorldSettings(_Section):
     cls_val_images: int = Field(60, ge=3, description="Novel-shape classification validation images.")
     cls_test_images: int = Field(90, ge=3, description="Novel-shape classification test images.")
     min_scale: float = Field(
-        0.25, gt=0.0, le=0.9, description="Smallest object height / image side in the novel-shape detection parts."
+        0.25,
+        gt=0.0,
+        le=0.9,
+        description="Smallest object height / image side in the novel-shape detection parts.",
     )
     max_scale: float = Field(
-        0.5, gt=0.0, le=0.9, description="Largest object height / image side in the novel-shape detection parts."
+        0.5,
+        gt=0.0,
+        le=0.9,
+        description="Largest object height / image side in the novel-shape detection parts.",
     )
     base_train_min_scale: float = Field(
-        0.22, gt=0.0, le=0.9, description="Smallest object height / image side in base_train (scenes of 1-3 shapes)."
+        0.22,
+        gt=0.0,
+        le=0.9,
+        description="Smallest object height / image side in base_train (scenes of 1-3 shapes).",
     )
     base_train_max_scale: float = Field(
         0.45, gt=0.0, le=0.9, description="Largest object height / image side in base_train."
@@ -115,7 +126,11 @@ class BaseSettings(_Section):
 
 
 EXPERIMENTS = ("open_vocab", "fewshot_detection", "fewshot_classification")
-TASK_OF = {"open_vocab": "detection", "fewshot_detection": "detection", "fewshot_classification": "classification"}
+TASK_OF = {
+    "open_vocab": "detection",
+    "fewshot_detection": "detection",
+    "fewshot_classification": "classification",
+}
 
 
 class MethodBudget(_Section):
@@ -130,14 +145,18 @@ class MethodBudget(_Section):
 class SFTClassificationBudget(MethodBudget):
     """SFT in (c): today's 5e-5 x 40 steps stayed its best on validation."""
 
-    learning_rate: float | None = Field(5e-5, gt=0.0, description="Peak learning rate (None: `sft.learning_rate`).")
+    learning_rate: float | None = Field(
+        5e-5, gt=0.0, description="Peak learning rate (None: `sft.learning_rate`)."
+    )
     steps: int | None = Field(40, ge=1, description="Optimizer steps (None: `experiments.steps`).")
 
 
 class RFTClassificationBudget(MethodBudget):
     """Visual-RFT in (c): 1e-4 x 30 steps, its best on validation."""
 
-    learning_rate: float | None = Field(1e-4, gt=0.0, description="Peak learning rate (None: `rft.learning_rate`).")
+    learning_rate: float | None = Field(
+        1e-4, gt=0.0, description="Peak learning rate (None: `rft.learning_rate`)."
+    )
     steps: int | None = Field(30, ge=1, description="Optimizer steps (None: `experiments.steps`).")
 
 
@@ -148,7 +167,9 @@ class ClassificationBudgets(_Section):
     sft: SFTClassificationBudget = Field(
         default_factory=SFTClassificationBudget, description="The SFT baseline in (c)."
     )
-    rft: RFTClassificationBudget = Field(default_factory=RFTClassificationBudget, description="Visual-RFT in (c).")
+    rft: RFTClassificationBudget = Field(
+        default_factory=RFTClassificationBudget, description="Visual-RFT in (c)."
+    )
 
 
 class ExperimentSettings(_Section):
@@ -168,7 +189,9 @@ class ExperimentSettings(_Section):
     )
     shots: list[int] = Field([1, 4], min_length=1, description="k values (images per novel class).")
     steps: int = Field(
-        40, ge=1, description="Optimizer steps of BOTH methods in (b) (and in (c) where `classification` says None)."
+        40,
+        ge=1,
+        description="Optimizer steps of BOTH methods in (b) (and in (c) where `classification` says None).",
     )
     open_vocab_steps: int = Field(40, ge=1, description="Optimizer steps of both methods in (a).")
     prompts_per_step: int = Field(4, ge=1, description="Prompts per optimizer step of BOTH methods.")
@@ -187,7 +210,11 @@ class ExperimentSettings(_Section):
 class SFTSettings(_Section):
     """The supervised baseline on the k-shot set (`run_sft`)."""
 
-    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate in (a), (b) (= Visual-RFT's; (c): experiments.classification).")
+    learning_rate: float = Field(
+        5e-5,
+        gt=0.0,
+        description="Peak AdamW learning rate in (a), (b) (= Visual-RFT's; (c): experiments.classification).",
+    )
     lr_scheduler: str = Field("constant", description="transformers scheduler name.")
     warmup: float = Field(0.0, ge=0.0, description="Warmup ratio (< 1) or steps.")
 
@@ -195,7 +222,11 @@ class SFTSettings(_Section):
 class RFTSettings(_Section):
     """Visual-RFT on the k-shot set (`run_grpo`)."""
 
-    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate in (a), (b) (= SFT's; (c): experiments.classification).")
+    learning_rate: float = Field(
+        5e-5,
+        gt=0.0,
+        description="Peak AdamW learning rate in (a), (b) (= SFT's; (c): experiments.classification).",
+    )
     lr_scheduler: str = Field("constant", description="transformers scheduler name.")
     warmup: float = Field(0.0, ge=0.0, description="Warmup ratio (< 1) or steps.")
     num_generations: int = Field(8, ge=2, description="G: completions per prompt.")
@@ -265,7 +296,9 @@ def caveat(settings: DemoSettings) -> str | None:
                    f"{settings.eval.split} images instead of {getattr(full.world, cls)} and "
                    f"{getattr(full.world, det)})")  # fmt: skip
     if len(ex.seeds) < len(full.experiments.seeds):
-        why.append(f"{len(ex.seeds)} seed{'s' if len(ex.seeds) > 1 else ''} instead of {len(full.experiments.seeds)}")
+        why.append(
+            f"{len(ex.seeds)} seed{'s' if len(ex.seeds) > 1 else ''} instead of {len(full.experiments.seeds)}"
+        )
     if not set(full.experiments.shots) <= set(ex.shots):
         why.append(f"k = {ex.shots} instead of {full.experiments.shots}")
     if ex.steps < full.experiments.steps or ex.open_vocab_steps < full.experiments.open_vocab_steps:

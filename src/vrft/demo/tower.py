@@ -238,7 +238,11 @@ def pretrain_vision_dense(model: Any, processor: Any, settings: BaseBuildSetting
     pos = vcls_t != none
     acc = float((logits.argmax(-1)[pos] == vcls_t[pos]).float().mean()) * 100
     l1 = float((boxes[pos] - vbox_t[pos]).abs().mean()) * size
-    dacc = float((digits[pos].reshape(-1, 12, 10).argmax(-1) == coordinate_digits(vbox_t[pos] * size, frame)).float().mean())
+    dacc = float(
+        (digits[pos].reshape(-1, 12, 10).argmax(-1) == coordinate_digits(vbox_t[pos] * size, frame))
+        .float()
+        .mean()
+    )
     return {"vision_val_cell_accuracy": round(acc, 1), "vision_val_box_l1_px": round(l1, 2),
             "vision_val_digit_accuracy": round(dacc * 100, 1),
             "vision_val_images": len(va_img), "vision_seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip

@@ -1,6 +1,7 @@
 """The doctor's figures from the sampled completions, and how they are written: a printed table,
 `doctor.json` (the whole report dict) and a self-contained `doctor.html` (the findings, the figures and
-every sampled completion with its image and boxes, drawn by `vrft.report.html.render_report`)."""
+every sampled completion with its image and boxes, or its images / video and answer, drawn by
+`vrft.report.html.render_report` and `vrft.report.media_html`)."""
 
 from __future__ import annotations
 
@@ -183,8 +184,23 @@ def _samples(sampled, reward_names) -> list[dict[str, Any]]:
                 "confidences": list(p.scores), "gt_label": r.label if r.label is not None else r.text,
                 "pred_label": p.label if p.label is not None else p.text, "parse_ok": p.ok, "reason": p.reason,
                 "rewards": {n: s.rewards[n][j] for n in reward_names}, "score": s.totals[j],
+                **_media_fields(r, p),
             })  # fmt: skip
     return out
+
+
+def _media_fields(r, p) -> dict[str, Any]:
+    """The fields `vrft.report.media_html` draws for a record with several images or a video."""
+    if r.images is not None:
+        parts = r.visual_parts()
+        return {"image": None, "images": [str(x.path) for x in parts],
+                "image_sizes": [[x.width, x.height] for x in parts], "gt_image": r.target_image,
+                "pred_image": p.image if p.ok else None}  # fmt: skip
+    if r.video is not None:
+        part = r.visual_parts()[0]
+        return {"image": None, "video": str(part.path), "query": r.event, "duration": r.duration, "fps": part.fps,
+                "gt_window": r.window, "pred_window": p.window}  # fmt: skip
+    return {}
 
 
 # ------------------------------------------------------------------------------------------- output
@@ -239,11 +255,19 @@ def table(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    """doctor.json and doctor.html in `out`; returns their paths."""
+    """doctor.json and doctor.html in `out` (locked and listed in its manifest, `vrft.outputs.OutputDir`:
+    an earlier doctor's files are replaced, a file vrft did not write never is); returns their paths."""
+    from vrft.outputs import OutputDir
+
+    with OutputDir(out, "doctor") as d:
+        d.claim(["doctor.json", "doctor.html"])
+        return _write(report, out)
+
+
+def _write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     from vrft.outputs import atomic_write_text
     from vrft.report.html import render_report
 
-    out.mkdir(parents=True, exist_ok=True)
     data = {k: v for k, v in report.items() if not k.startswith("_")}
     data["samples"] = report["_samples"]
     json_path = atomic_write_text(out / "doctor.json", json.dumps(data, indent=2, default=str) + "\n")

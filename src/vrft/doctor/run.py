@@ -6,9 +6,11 @@
 2. the task, the rewards and their weights, the model, processor and coordinate convention, the
    coordinate frames and the GRPO dataset come from `vrft.train.builder` / `vrft.data.hf`, and the
    first N prompts are those the run visits first (`builder.prompt_order`);
-3. each prompt goes through TRL's own message preparation and the processor's chat template, then G =
-   grpo.num_generations completions are sampled with HF `generate` under TRL's generation settings
-   (temperature, top_p, top_k, max_completion_length, the image token suppressed), seeded by grpo.seed;
+3. each prompt (its image, or its images / video frames, as training shows them) goes through TRL's own
+   message preparation and the processor's chat template, then G = grpo.num_generations completions are
+   sampled with HF `generate` (G copies of the prompt in one batch, as TRL samples a group) under TRL's
+   generation settings (temperature, top_p, top_k, max_completion_length, the image token suppressed),
+   seeded by grpo.seed;
 4. the run's reward functions score them with the dataset's reward columns, exactly as TRL calls them,
    and the weighted total is what GRPO's advantages are computed from;
 5. the figures (`vrft.doctor.signals`, `vrft.doctor.memory`) and the findings (`vrft.doctor.verdict`).
@@ -68,6 +70,7 @@ def diagnose(cfg: VrftConfig, *, records: int = 16, processes: int = 1) -> dict[
     import torch
 
     from vrft.data.hf import build_grpo_dataset
+    from vrft.data.visual_inputs import MediaBudget
     from vrft.train import builder
     from vrft.train.preflight import preflight
     from vrft.train.processes import resolve_precision
@@ -82,6 +85,14 @@ def diagnose(cfg: VrftConfig, *, records: int = 16, processes: int = 1) -> dict[
     task_name = checked.task_name
     task = builder.get_task(task_name, cfg.rewards.preset)
     reward_pairs, weights = builder.reward_functions(cfg, task_name)
+    if cfg.tools.enabled:  # the rewards as a tools run calls them; the sampling stays one turn
+        from vrft.rewards.tools import tool_reward_pairs
+
+        reward_pairs = tool_reward_pairs(reward_pairs, weights)
+        logger.warning(
+            "vrft doctor: tools.enabled: each prompt is sampled for its first turn only, no tool is run (the "
+            "training rollouts go on after a call); the rewards score that turn as a tools run would"
+        )
     precision = resolve_precision(cfg.model.dtype, cfg.model.precision, cfg.model.lora.enabled)
     try:
         model, processor, convention = builder.load_policy(cfg, precision.weights)
@@ -96,7 +107,7 @@ def diagnose(cfg: VrftConfig, *, records: int = 16, processes: int = 1) -> dict[
         model.to("cuda")
     model.eval()
     frame_fn = builder.make_frame_fn(convention, processor)
-    dataset = build_grpo_dataset(checked.records, task, frame_fn)
+    dataset = build_grpo_dataset(checked.records, task, frame_fn, MediaBudget.of(cfg.model))
     order = builder.prompt_order(
         len(dataset), cfg.grpo.prompts_per_step, epochs=cfg.grpo.epochs, max_steps=cfg.grpo.max_steps,
         seed=cfg.grpo.seed, shuffle=cfg.data.shuffle,
@@ -127,7 +138,8 @@ def diagnose(cfg: VrftConfig, *, records: int = 16, processes: int = 1) -> dict[
 
 
 def _generation_config(cfg: VrftConfig, model: Any, processor: Any):
-    """TRL 1.16 GRPOTrainer's generation settings (transformers path) for this config."""
+    """TRL 1.16 GRPOTrainer's generation settings (transformers path) for this config (one sequence per
+    prompt row: the caller repeats the prompt G times, as TRL does)."""
     from transformers import GenerationConfig
 
     tokenizer = getattr(processor, "tokenizer", processor)
@@ -144,7 +156,6 @@ def _generation_config(cfg: VrftConfig, model: Any, processor: Any):
         "temperature": g.temperature,
         "top_p": g.top_p,
         "top_k": g.top_k,
-        "num_return_sequences": g.num_generations,
     }
     image_token = getattr(model.config, "image_token_id", None)
     if image_token is not None:  # TRL: a sampled image token would mismatch the image features
@@ -156,9 +167,13 @@ def _sample(cfg, model, processor, row, record, reward_pairs, weights) -> Sample
     import torch
     from trl.data_utils import prepare_multimodal_messages
 
-    messages = prepare_multimodal_messages(row["prompt"], images=[row["image"]])
+    images = row["images"] if "images" in row else [row["image"]]  # several images / video frames, or one
+    messages = prepare_multimodal_messages(row["prompt"], images=images)
+    # The prompt G times in one batch, as TRL repeats each prompt per generation (not
+    # `num_return_sequences`, whose expansion of the encoded images fails in transformers for a Qwen3-VL
+    # without deepstack layers); left padding never applies, the G rows are the same.
     tokenized = processor.apply_chat_template(
-        conversation=[messages],
+        conversation=[messages] * cfg.grpo.num_generations,
         add_generation_prompt=True,
         tokenize=True,
         return_dict=True,

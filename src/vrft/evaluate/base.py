@@ -64,6 +64,16 @@ class SampleEvaluator:
         """Forget all processed samples."""
         self.rows: list[dict] = []
 
+    def _answer_rates(self) -> dict[str, Any]:
+        """``format_ok`` and ``parse_fail`` (% of the rows) and ``num_samples``: the tail of every
+        one-row-per-sample evaluator's metrics."""
+        n = len(self.rows)
+        return {
+            "format_ok": percent(sum(r["rewards"]["format"] for r in self.rows), n),
+            "parse_fail": percent(sum(1 for r in self.rows if not r["parse_ok"]), n),
+            "num_samples": n,
+        }
+
     def _score(
         self, records: Sequence[Record], completions: Sequence[str | None]
     ) -> tuple[list[str], list[Frame], list[dict[str, float]]]:

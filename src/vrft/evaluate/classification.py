@@ -67,8 +67,6 @@ class ClassificationEvaluator(SampleEvaluator):
         return {
             "accuracy": percent(sum(r["correct"] for r in self.rows), n),
             "substring_accuracy": percent(sum(r["correct_substring"] for r in self.rows), n),
-            "format_ok": percent(sum(r["rewards"]["format"] for r in self.rows), n),
-            "parse_fail": percent(sum(1 for r in self.rows if not r["parse_ok"]), n),
-            "num_samples": n,
+            **self._answer_rates(),
             "per_class_accuracy": {k: percent(sum(v), len(v)) for k, v in sorted(per_class.items())},
         }

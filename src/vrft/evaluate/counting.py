@@ -65,7 +65,5 @@ class CountingEvaluator(SampleEvaluator):
             "mae": sum(r["abs_error"] for r in rows) / n if n else None,
             "point_f1": percent(sum(r["point_f1"] for r in rows), n),
             "relative": percent(sum(r["relative"] for r in rows), n),
-            "format_ok": percent(sum(r["rewards"]["format"] for r in rows), n),
-            "parse_fail": percent(sum(1 for r in self.rows if not r["parse_ok"]), n),
-            "num_samples": n,
+            **self._answer_rates(),
         }

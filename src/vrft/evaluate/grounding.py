@@ -47,7 +47,11 @@ class GroundingEvaluator(SampleEvaluator):
             targets = [[float(v) for v in b] for b in rec.boxes]
             box = pred.boxes[0] if pred.boxes else None
             # any target box counts (as the grounding reward): the best-matching one is scored
-            value, gt = max(((iou(box, g), g) for g in targets), key=lambda t: t[0]) if box is not None else (0.0, targets[0])
+            value, gt = (
+                max(((iou(box, g), g) for g in targets), key=lambda t: t[0])
+                if box is not None
+                else (0.0, targets[0])
+            )
             row = base_row(rec, comp, pred)
             row.update(
                 query=rec.expression,

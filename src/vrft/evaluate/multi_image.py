@@ -63,7 +63,5 @@ class MultiImageGroundingEvaluator(SampleEvaluator):
             "image_accuracy": percent(sum(1 for r in rows if r["image_correct"]), n),
             "acc@0.5": percent(sum(1 for r in rows if r["iou"] >= 0.5), n),
             "mIoU": percent(sum(r["iou"] for r in rows), n),
-            "format_ok": percent(sum(r["rewards"]["format"] for r in rows), n),
-            "parse_fail": percent(sum(1 for r in rows if not r["parse_ok"]), n),
-            "num_samples": n,
+            **self._answer_rates(),
         }

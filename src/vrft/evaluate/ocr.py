@@ -71,7 +71,5 @@ class OCREvaluator(SampleEvaluator):
             "edit_distance": percent(sum(r["edit_distance"] for r in self.rows), n),
             "exact_match": percent(sum(r["exact"] for r in self.rows), n),
             "word_f1": percent(sum(r["word_f1"] for r in self.rows), n),
-            "format_ok": percent(sum(r["rewards"]["format"] for r in self.rows), n),
-            "parse_fail": percent(sum(1 for r in self.rows if not r["parse_ok"]), n),
-            "num_samples": n,
+            **self._answer_rates(),
         }

@@ -38,13 +38,19 @@ from vrft.evaluate.protocols import (
     parse_presence,
     presence_prompt,
 )
-from vrft.evaluate.runner import HFGenerator, Request
+from vrft.evaluate.runner import HFGenerator, Request, request_for
 from vrft.evaluate.temporal import TemporalGroundingEvaluator
 
 logger = logging.getLogger(__name__)
 
 TASK_NAMES = (
-    "detection", "classification", "grounding", "counting", "ocr", "temporal_grounding", "multi_image_grounding",
+    "detection",
+    "classification",
+    "grounding",
+    "counting",
+    "ocr",
+    "temporal_grounding",
+    "multi_image_grounding",
 )
 # task -> evaluator with one row per sample (detection has its own: queries, COCO / LVIS AP)
 SAMPLE_EVALUATORS: dict[str, Any] = {
@@ -143,8 +149,12 @@ def score_predictions(
     add_missing: bool = True,
     answer_format: str | None = None,
     lvis_area: str = "all",
+    annotate: Any = None,
 ) -> dict[str, Any]:
     """Metrics of `completions` (one per record, ``None`` = not asked) for `task`.
+
+    `annotate(rows, metrics)`, when given, may add to the per-sample rows and the metrics before they
+    are written (`vrft.tools.generate.ToolGenerator.annotate`: the turns and the tool metrics).
 
     `answer_format` ("think" / "answer_only") overrides the records' ``answer_format`` (which format
     the ``format`` reward and ``format_ok`` score); None: each record's own (think when unset).
@@ -201,6 +211,8 @@ def score_predictions(
         "answer_format": formats[0] if len(formats) == 1 else formats,
         **(extra or {}),
     }
+    if annotate is not None:
+        annotate(evaluator.rows, metrics)
     if out_dir is not None:
         write_outputs(
             out_dir,
@@ -249,6 +261,7 @@ def evaluate_model(
     prompt_style: str = "vrft",
     presence_map: Any = None,
     lvis_area: str = "all",
+    media: Any = None,
 ) -> dict[str, Any]:
     """Generate answers for `records` with `model` and score them (see `score_predictions`).
 
@@ -275,6 +288,9 @@ def evaluate_model(
         presence_map: paper protocol only: a `protocols.PresenceMap` (another model's presence
             answers) used instead of running the model's own presence pass.
         lvis_area: LVIS per-class AP over area "all" or "average" (the reference's notebook).
+        media: the many-image / video budgets (`vrft.data.visual_inputs.MediaBudget`; None: its
+            defaults): records with ``images`` or a ``video`` are asked with every image, or the
+            sampled frames, as training showed them (`vrft.evaluate.runner.request_for`).
 
     Returns:
         The metrics dict (``{task: {...}, "run": {...}}``).
@@ -350,7 +366,7 @@ def evaluate_model(
         completions = list(
             generator.generate(
                 [
-                    Request(r.resolved_image(), task_obj.prompt(r, frame_fn(r)), budget, system)
+                    request_for(r, task_obj.prompt(r, frame_fn(r)), budget, system, media)
                     for r in task_records
                 ],
                 desc=task,
@@ -364,6 +380,7 @@ def evaluate_model(
         **_resize_grid(convention, processor),
         "batch_size": batch_size,
         "max_new_tokens": budget,
+        **({"media_budget": vars(media).copy()} if media is not None else {}),
         "prompt_style": prompt_style,
         "presence_from": presence_map.source if presence_map is not None else None,
         "num_generations": n_generated,
@@ -387,4 +404,5 @@ def evaluate_model(
         extra=run,
         add_missing=protocol != "records",
         lvis_area=lvis_area,
+        annotate=getattr(generator, "annotate", None),
     )

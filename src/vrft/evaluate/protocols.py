@@ -223,7 +223,11 @@ def detection_setup(
                     answer_format=template.answer_format,
                     boxes=gt_boxes.get((iid, cat_ids[cat]), []),
                     meta={"category_id": cat_ids[cat]}
-                    | ({"crowd_boxes": gt_crowd[(iid, cat_ids[cat])]} if gt_crowd.get((iid, cat_ids[cat])) else {}),
+                    | (
+                        {"crowd_boxes": gt_crowd[(iid, cat_ids[cat])]}
+                        if gt_crowd.get((iid, cat_ids[cat]))
+                        else {}
+                    ),
                     image_path=template.image_path,
                     source=f"{template.source or template.id} (category {cat!r} added by the protocol)",
                 )

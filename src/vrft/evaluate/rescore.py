@@ -86,7 +86,11 @@ def _field_problem(obj: dict) -> str | None:
     """The first prediction-line field of a wrong type (they become dictionary keys), else None."""
     for key, ok, want in (
         ("id", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "a string"),
-        ("image_id", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "an integer (or string)"),
+        (
+            "image_id",
+            lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
+            "an integer (or string)",
+        ),
         ("category", lambda v: isinstance(v, str), "a string"),
         ("presence", lambda v: isinstance(v, bool), "true or false"),
     ):
@@ -166,7 +170,9 @@ def _default_categories(records, texts: dict, gt: dict | None, from_data: bool) 
     by_name = category_ids_by_name(gt)
     named_ids = {resolve_category(str(n), by_name) for n in names}
     images = {r.image_id for r in records}
-    with_gt = {a["category_id"] for a in gt["annotations"] if a["image_id"] in images and not a.get("iscrowd")}
+    with_gt = {
+        a["category_id"] for a in gt["annotations"] if a["image_id"] in images and not a.get("iscrowd")
+    }
     names += [c["name"] for c in gt["categories"] if c["id"] in with_gt and c["id"] not in named_ids]
     return names
 
@@ -209,7 +215,9 @@ def rescore(
     (`limit_records`, as ``vrft eval --model --limit`` chose them).
     """
     if limit is not None and not data:
-        raise UserError("--limit with --predictions needs --data (it keeps the first N images / records of it)")
+        raise UserError(
+            "--limit with --predictions needs --data (it keeps the first N images / records of it)"
+        )
     if presence_map is not None and protocol != "paper":
         raise UserError(
             "--presence-from replaces the presence pass of the paper protocol: add --protocol paper"

@@ -1,7 +1,9 @@
 """Batched generation for evaluation: Hugging Face ``generate`` (default) or vLLM (optional).
 
 A `Request` is one user turn ``[image, text]`` (the training prompt layout, no system prompt of
-our own; the model's chat template applies its default), optionally after a system turn
+our own; the model's chat template applies its default), or, for a record with several images or a
+video (`Request.visuals`, `request_for`), each image or sampled frame after its caption then the text,
+exactly as training shows it (`vrft.data.visual_inputs`: video-as-frames), optionally after a system turn
 (``Request.system``: the reference's LISA inference, ``vrft eval --paper``). `HFGenerator` batches
 requests (LEFT padding, greedy unless asked otherwise), stops each sequence at ``</answer>`` or EOS,
 and returns the completion text of every request in input order. Requests are grouped by their token budget
@@ -27,18 +29,48 @@ STOP_STRINGS = ("</answer>",)
 @dataclass(frozen=True)
 class Request:
     """One generation request: an image (path or PIL image), the user text, the token budget and an
-    optional system prompt (None: the chat template's default)."""
+    optional system prompt (None: the chat template's default). ``visuals``: a
+    `vrft.data.visual_inputs.visual_spec` (several images, or a video's sampled frames, decoded when
+    the request's batch runs) instead of ``image`` (then None)."""
 
     image: Any
     text: str
     max_new_tokens: int
     system: str | None = None
+    visuals: dict | None = None
+
+    def images(self) -> list[Any]:
+        """The RGB PIL images of the request, in placeholder order (UserError on a bad file)."""
+        if self.visuals is None:
+            return [load_image(self.image)]
+        from vrft.data.visual_inputs import load_visuals
+        from vrft.errors import DataError
+
+        try:
+            return load_visuals(self.visuals)
+        except DataError as err:
+            raise UserError(str(err)) from None
 
 
-def messages_for(text: str, system: str | None = None) -> list[dict]:
-    """The conversational user turn ``[image, text]`` used for training and evaluation alike, after a
-    system turn when `system` is given."""
-    user = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
+def request_for(
+    record: Any, text: str, max_new_tokens: int, system: str | None = None, media: Any = None
+) -> Request:
+    """The `Request` asking `record` with `text`: its one image, or its images / sampled video frames
+    under `media` (a `vrft.data.visual_inputs.MediaBudget`; None: the defaults), as training shows them."""
+    from vrft.data.visual_inputs import MediaBudget, is_single_image, visual_spec
+
+    if is_single_image(record):
+        return Request(record.resolved_image(), text, max_new_tokens, system)
+    return Request(None, text, max_new_tokens, system, visual_spec(record, media or MediaBudget()))
+
+
+def messages_for(text: str, system: str | None = None, visuals: dict | None = None) -> list[dict]:
+    """The conversational user turn ``[image, text]`` used for training and evaluation alike (with
+    `visuals`: each image after its caption, `vrft.data.visual_inputs.user_content`), after a system
+    turn when `system` is given."""
+    from vrft.data.visual_inputs import user_content
+
+    user = {"role": "user", "content": user_content(text, visuals)}
     if system is None:
         return [user]
     return [{"role": "system", "content": system}, user]
@@ -102,19 +134,19 @@ class HFGenerator:
         self.stop_strings = tuple(stop_strings)
         self.progress = progress
 
-    def _chat(self, text: str, system: str | None = None) -> str:
+    def _chat(self, text: str, system: str | None = None, visuals: dict | None = None) -> str:
         return self.processor.apply_chat_template(
-            messages_for(text, system), tokenize=False, add_generation_prompt=True
+            messages_for(text, system, visuals), tokenize=False, add_generation_prompt=True
         )
 
     def _generate_batch(self, batch: Sequence[Request]) -> list[str]:
         import torch
 
-        images = [load_image(r.image) for r in batch]
-        texts = [self._chat(r.text) if r.system is None else self._chat(r.text, r.system) for r in batch]
-        # One image per prompt, as a nested list: the form every image-text processor accepts (Idefics3 /
-        # SmolVLM needs it; Qwen flattens it).
-        inputs = self.processor(text=texts, images=[[im] for im in images], padding=True, return_tensors="pt")
+        images = [r.images() for r in batch]
+        texts = [self._chat(r.text, r.system, r.visuals) for r in batch]
+        # The images of each prompt as a nested list: the form every image-text processor accepts
+        # (Idefics3 / SmolVLM needs it; Qwen flattens it).
+        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
         device = next(self.model.parameters()).device
         dtype = next(self.model.parameters()).dtype
         inputs = {
@@ -194,6 +226,7 @@ class VLLMGenerator:
             (`vrft.models.load.pixel_budget(processor)`), or boxes in resized pixels are read in another
             frame than the model saw. None: the family has no pixel budget.
         device: "auto" or "cuda" (others refused: `vllm_device`).
+        max_images: the most images one prompt shows (several images, or a video's sampled frames).
     """
 
     def __init__(
@@ -210,6 +243,7 @@ class VLLMGenerator:
         batch_size: int | None = None,
         pixel_budget: tuple[int, int] | None = None,
         device: str = "auto",
+        max_images: int = 1,
         **llm_kwargs: Any,
     ) -> None:
         vllm_device(device)
@@ -234,7 +268,7 @@ class VLLMGenerator:
         self.llm_kwargs = dict(llm_kwargs)
         self.llm = LLM(
             model=str(Path(model_path)),
-            limit_mm_per_prompt={"image": 1},
+            limit_mm_per_prompt={"image": int(max_images)},
             gpu_memory_utilization=gpu_memory_utilization,
             dtype=dtype,
             **llm_kwargs,
@@ -258,11 +292,11 @@ class VLLMGenerator:
             prompts = [
                 {
                     "prompt": self.processor.apply_chat_template(
-                        messages_for(requests[i].text, requests[i].system),
+                        messages_for(requests[i].text, requests[i].system, requests[i].visuals),
                         tokenize=False,
                         add_generation_prompt=True,
                     ),
-                    "multi_modal_data": {"image": load_image(requests[i].image)},
+                    "multi_modal_data": {"image": _vllm_images(requests[i])},
                 }
                 for i in idx
             ]
@@ -270,6 +304,12 @@ class VLLMGenerator:
             for i, out in zip(idx, self.llm.generate(prompts, params)):
                 results[i] = out.outputs[0].text
         return results
+
+
+def _vllm_images(request: Request) -> Any:
+    """vLLM's ``multi_modal_data["image"]``: one image, or the list of a request's images / frames."""
+    images = request.images()
+    return images[0] if request.visuals is None else images
 
 
 BACKENDS = ("hf", "vllm")

@@ -40,6 +40,7 @@ class TemporalGroundingEvaluator(SampleEvaluator):
             row.update(
                 query=rec.event,
                 duration=rec.duration,
+                fps=rec.fps,  # a frame folder's frame rate (the report samples its frames)
                 gt_window=gt,
                 pred_window=pred.window,
                 iou=value,
@@ -53,10 +54,5 @@ class TemporalGroundingEvaluator(SampleEvaluator):
         n = len(self.rows)
         rows = self.rows
         out: dict[str, Any] = {f"R@{t}": percent(sum(1 for r in rows if r["iou"] >= t), n) for t in THRESHOLDS}
-        out.update(
-            mIoU=percent(sum(r["iou"] for r in rows), n),
-            format_ok=percent(sum(r["rewards"]["format"] for r in rows), n),
-            parse_fail=percent(sum(1 for r in rows if not r["parse_ok"]), n),
-            num_samples=n,
-        )
-        return out
+        out["mIoU"] = percent(sum(r["iou"] for r in rows), n)
+        return {**out, **self._answer_rates()}

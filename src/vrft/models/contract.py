@@ -17,6 +17,8 @@ Training (`vrft train`, `vrft sft`) writes ``<model dir>/vrft.json`` into ``fina
 - ``max_images``, ``video_fps``, ``video_max_frames``, ``video_max_pixels``, ``video_min_pixels``:
   the many-image and video budgets of the run (`model.*` of the config; `MEDIA_BUDGETS`); null or
   absent in a ``vrft.json`` written before they existed (then the command's own defaults hold).
+- ``tools``: null, or the tools a GRPO run with ``tools.enabled`` offered the model:
+  ``{"names": ["zoom_in"], "max_calls": 3, "max_images": 2, "max_pixels": 401408}`` (docs/tools.md).
 
 `vrft predict` and `vrft eval` read it (`resolve_settings`) and ask the model the same way; an explicit
 option overrides a setting, with a warning when it differs from the training setting.
@@ -40,7 +42,15 @@ from vrft.errors import UserError
 logger = logging.getLogger(__name__)
 
 CONTRACT_FILE = "vrft.json"
-TASKS = ("detection", "classification", "grounding", "counting", "ocr", "temporal_grounding", "multi_image_grounding")
+TASKS = (
+    "detection",
+    "classification",
+    "grounding",
+    "counting",
+    "ocr",
+    "temporal_grounding",
+    "multi_image_grounding",
+)
 MEDIA_BUDGETS = ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels")
 """The many-image / video budgets a contract keeps (the `model.*` config keys of the same names)."""
 ANSWER_FORMATS = ("think", "answer_only")
@@ -65,6 +75,7 @@ class ModelContract:
     video_max_frames: int | None = None
     video_max_pixels: int | None = None
     video_min_pixels: int | None = None
+    tools: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``vrft.json`` (fixed key order)."""
@@ -160,16 +171,48 @@ def read_contract(model_dir: str | os.PathLike) -> ModelContract | None:
         raise bad("answer_format", "one of " + ", ".join(ANSWER_FORMATS))
     if values["coordinate_convention"] not in CONVENTIONS:
         raise bad("coordinate_convention", "one of " + ", ".join(CONVENTIONS))
-    for name in ("min_pixels", "max_pixels", "max_images", "video_max_frames", "video_max_pixels", "video_min_pixels"):
+    for name in ("min_pixels", "max_pixels"):
         v = values[name]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
             raise bad(name, "null or a positive integer")
-    v = values["video_fps"]
-    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf")):
-        raise bad("video_fps", "null or a positive number of frames per second")
-    if v is not None:
-        values["video_fps"] = float(v)
+    from vrft.media import budget_problem
+
+    for name in ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels"):
+        v = values[name]
+        if v is not None and (want := budget_problem(name, v)):
+            raise bad(name, f"null or {want}")
+    if values["video_fps"] is not None:
+        values["video_fps"] = float(values["video_fps"])
+    if values["tools"] is not None:
+        problem = tools_problem(values["tools"])
+        if problem:
+            raise bad("tools", f"null or a tools object ({problem})")
     return ModelContract(**values)
+
+
+TOOL_KEYS = ("names", "max_calls", "max_images", "max_pixels")
+"""The fields of a contract's ``tools`` object (the `tools.*` config keys of a run with tools)."""
+
+
+def tools_problem(tools: Any) -> str | None:
+    """Why a contract's ``tools`` value is not ``{"names": [...], "max_calls": n, "max_images": n,
+    "max_pixels": n}`` (None: it is)."""
+    from vrft.tools import name_problem
+
+    if not isinstance(tools, dict) or set(tools) != set(TOOL_KEYS):
+        return f"an object with exactly the keys {', '.join(TOOL_KEYS)}"
+    names = tools["names"]
+    if (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(n, str) and not name_problem(n) for n in names)
+    ):
+        return "names: a non-empty list of tool names"
+    for key in ("max_calls", "max_images", "max_pixels"):
+        v = tools[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "max_images" else 1):
+            return f"{key}: a whole number"
+    return None
 
 
 @dataclass(frozen=True)
@@ -354,7 +397,11 @@ def recorded_coordinates(predictions: str | None) -> dict:
     run = _recorded_run(predictions) if predictions else {}
     source = f"{Path(predictions).parent / 'metrics.json'}" if run.get("convention") else None
     convention, budget = run.get("convention"), run.get("pixel_budget")
-    lo, hi = budget if isinstance(budget, list) and len(budget) == 2 else (run.get("min_pixels"), run.get("max_pixels"))
+    lo, hi = (
+        budget
+        if isinstance(budget, list) and len(budget) == 2
+        else (run.get("min_pixels"), run.get("max_pixels"))
+    )
     model = run.get("model")
     candidates = [model] if isinstance(model, str) else []
     candidates += [Path(predictions).parent / "final"] if predictions else []

@@ -153,6 +153,17 @@ def _read_model_dir(path: str | os.PathLike) -> tuple[Path, dict]:
         raise ConfigError(f"cannot read {cfg}: {err}") from err
 
 
+def _load_problem(err: Exception) -> str:
+    """One line saying why transformers could not load a model directory's files; out-of-memory errors
+    are re-raised (they are not a problem of the files). A corrupt config.json raises huggingface_hub's
+    StrictDataclassFieldValidationError, a cut weights file safetensors' SafetensorError, so every type
+    is caught, not only OSError / ValueError."""
+    if isinstance(err, MemoryError) or "OutOfMemoryError" in type(err).__name__:
+        raise err
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 def load_processor(path: str | os.PathLike, *, min_pixels: int | None = None, max_pixels: int | None = None):
     """`AutoProcessor` from a local directory, padding LEFT, with an optional pixel budget override."""
     from transformers import AutoProcessor
@@ -160,8 +171,8 @@ def load_processor(path: str | os.PathLike, *, min_pixels: int | None = None, ma
     p, config = _read_model_dir(path)
     try:
         processor = AutoProcessor.from_pretrained(p, local_files_only=True, padding_side="left")
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"cannot load a processor from {p}: {err}") from err
+    except Exception as err:  # noqa: BLE001 (any failure on the user's files; memory errors re-raised)
+        raise ConfigError(f"cannot load a processor from {p}: {_load_problem(err)}") from err
     tokenizer = getattr(processor, "tokenizer", None)
     if tokenizer is None:
         raise ConfigError(f"{p}: the processor has no tokenizer; vrft needs an image-text processor")
@@ -241,8 +252,8 @@ def load_model_and_processor(
         kwargs["device_map"] = device_map
     try:
         model = AutoModelForImageTextToText.from_pretrained(p, **kwargs)
-    except (OSError, ValueError, KeyError) as err:
-        raise ConfigError(f"cannot load an image-text model from {p}: {err}") from err
+    except Exception as err:  # noqa: BLE001 (a corrupt config.json or weights file raises many types)
+        raise ConfigError(f"cannot load an image-text model from {p}: {_load_problem(err)}") from err
     model.eval()
     logger.info(
         "loaded %s from %s (%s, %.1fM parameters)",

@@ -3,7 +3,7 @@
 `vrft train` writes its samples with `group` (the prompt's group within the step's batch) and
 `advantage` (`vrft.train.callbacks.SampleWriter`). `group_samples` gathers the rows of one (step, group)
 and `group_html` draws them: the image once, with the ground truth and each completion's boxes numbered
-#1..#G, then one table row per completion with its parse status, rewards, weighted total and GRPO
+#1..#G (several images or a video: their figure with the truth, `vrft.report.media_html`), then one table row per completion with its parse status, rewards, weighted total and GRPO
 advantage, and its text on demand. A group whose totals are all equal is marked "flat: advantage 0".
 """
 
@@ -39,6 +39,7 @@ def group_samples(samples: Iterable[Mapping[str, Any]]) -> list[list[dict[str, A
 def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | None) -> str:
     """One group: the image with every completion's boxes, and a row per completion."""
     from vrft.report.html import GT_COLOR, _clip_text, _figure, _fmt, _normalise, _num, _split
+    from vrft.report.media_html import media_figure
 
     rows = [_normalise(r) for r in rows]
     first = rows[0]
@@ -53,7 +54,12 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
             colors.append(COMPLETION_COLORS[i % len(COMPLETION_COLORS)])
     figure_sample.update(pred_boxes=boxes, pred_labels=labels, pred_colors=colors)
     has_boxes = first.get("gt_boxes") is not None or any(r.get("pred_boxes") is not None for r in rows)
-    fig = _figure(figure_sample, cache, base_dir) if (first.get("image") or has_boxes) else ""
+    # several images or a video: drawn as the eval report does, with the truth only (each completion's
+    # answer is in its row), not a blank one-image box
+    truth = {**first, "gt_image": first.get("gt_image", first.get("target_image"))}
+    fig = media_figure({k: v for k, v in truth.items() if not k.startswith("pred_")}, cache, base_dir)
+    if fig is None:
+        fig = _figure(figure_sample, cache, base_dir) if (first.get("image") or has_boxes) else ""
 
     reward_names = list(dict.fromkeys(k for r in rows for k in (r.get("rewards") or {})))
     scores = [_num(r.get("score")) for r in rows]
@@ -86,7 +92,7 @@ def group_html(rows: Sequence[Mapping[str, Any]], cache: dict, base_dir: Path | 
     for key, label in (("step", "step"), ("task", "task"), ("query", "asked"), ("gt_label", "truth")):
         if first.get(key) not in (None, ""):
             facts.append(f"{label}: <b>{html.escape(str(first[key]))}</b>")
-    if first.get("gt_boxes") is not None:
+    if first.get("gt_boxes") is not None and not first.get("video"):
         facts.append(f'<span style="color:{GT_COLOR}">{len(first.get("gt_boxes") or [])} true boxes</span>')
     if flat:
         facts.append('<span class="flat">flat group: every completion scored the same, advantage 0</span>')

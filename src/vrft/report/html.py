@@ -25,10 +25,16 @@ Sample dict (every key optional except ``id``; unknown keys are ignored)::
       "gt_label": "rose", "pred_label": "tulip",   # classification
       "score": 0.42,                    # per-sample score (higher is better); sorts the page
       "rewards": {"format": 1.0, "iou": 0.3},      # training samples
+      "turns": "<think>..</think><tool_call>{..}</tool_call><tool_response>[image 56x56] ..</tool_response>..",
+      "tool_calls": 1,                  # an answer with tools: every turn (vrft.tools.stats.transcript), calls
       "parse_ok": true, "reason": "",   # parser status
       "step": 10,                       # training step, if any
       "group": 0, "advantage": 0.7      # training: the prompt's GRPO group in the step, the advantage
     }
+
+Samples with several images (``images``) or a video (``video``) get the figures of
+`vrft.report.media_html` (images side by side with the true and predicted box on their image; a strip
+of frames over a timeline with the true and predicted time windows).
 
 Training samples (every row has a ``group``) are drawn one block per group (`vrft.report.groups`): the
 image once with each completion's boxes numbered, and a row per completion with its rewards and
@@ -49,11 +55,13 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from vrft.errors import UserError
+from vrft.report.media_html import MEDIA_CSS, media_figure, media_rows
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +226,10 @@ def _split(sample: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return think, answer
 
 
+_PNG_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+=*")
+"""A tool image of an answer with tools (`vrft.tools.generate.tool_thumbnails`); nothing else is shown."""
+
+
 def _clip_text(text: Any) -> str:
     s = "" if text is None else str(text)
     if len(s) > MAX_TEXT_CHARS:
@@ -275,16 +287,33 @@ def _sample_html(sample: Mapping[str, Any], cache: dict, base_dir: Path | None =
     )
     if has_boxes:
         rows.append(f"<tr><th>boxes</th><td>{n_gt} truth, {n_pred} predicted</td></tr>")
-    fig = (
-        _figure(sample, cache, base_dir)
-        if (sample.get("image") or sample.get("image_path") or has_boxes)
-        else ""
-    )
+    rows += media_rows(sample)
+    fig = media_figure(sample, cache, base_dir)  # several images side by side, or a video's frame strip
+    if fig is None:
+        fig = (
+            _figure(sample, cache, base_dir)
+            if (sample.get("image") or sample.get("image_path") or has_boxes)
+            else ""
+        )
     texts = ""
     if think is not None:
         texts += f'<div class="think"><b>thinking</b><pre>{_clip_text(think)}</pre></div>'
     if answer is not None:
         texts += f'<div class="answer"><b>answer</b><pre>{_clip_text(answer)}</pre></div>'
+    if sample.get("turns"):  # an answer with tools: every call, its result, the final answer
+        calls = sample.get("tool_calls")
+        head = f"turns ({calls} tool call{'s' if calls != 1 else ''})" if isinstance(calls, int) else "turns"
+        texts += f'<details class="turns" open><summary>{head}</summary><pre>{_clip_text(sample["turns"])}</pre></details>'
+        shown = [u for u in sample.get("tool_images") or [] if isinstance(u, str) and _PNG_URI.fullmatch(u)]
+        if shown:
+            texts += (
+                '<div class="tool-images">'
+                + "".join(
+                    f'<img src="{u}" alt="tool image {k + 1}" title="tool image {k + 1}">'
+                    for k, u in enumerate(shown)
+                )
+                + "</div>"
+            )
     if sample.get("completion") is not None:
         texts += f"<details><summary>raw completion</summary><pre>{_clip_text(sample['completion'])}</pre></details>"
     data_score = "" if score is None else f"{score:.6g}"
@@ -322,6 +351,7 @@ def _metrics_html(metrics: Mapping[str, Any] | None) -> str:
 
 
 _CSS = """
+.tool-images img { max-width: 128px; margin: 2px; border: 1px solid #bbb; }
 body{font-family:system-ui,sans-serif;margin:16px;color:#222}
 .controls{position:sticky;top:0;background:#fff;padding:8px 0;border-bottom:1px solid #ccc;z-index:2}
 .sample{display:flex;gap:16px;border-bottom:1px solid #ddd;padding:12px 0}
@@ -411,7 +441,7 @@ def render_report(
 
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}{METRICS_CSS}</style></head><body>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}{MEDIA_CSS}{METRICS_CSS}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>{_metrics_html(metrics)}"
         '<div class="controls"><label>sort <select id="sort">'
         f"{options}</select></label> "

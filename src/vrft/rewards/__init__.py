@@ -12,7 +12,6 @@ formula and the reference defects fixed.
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable, Mapping
 
 from vrft.errors import ConfigError
@@ -29,6 +28,7 @@ from vrft.rewards.hungarian import detection_confidence_hungarian, detection_f1,
 from vrft.rewards.multi_image import multi_image_iou, parse_fail_multi_image_grounding
 from vrft.rewards.ocr import ocr_exact, ocr_similarity, parse_fail_ocr
 from vrft.rewards.temporal import parse_fail_temporal_grounding, temporal_iou
+from vrft.rewards.tools import tool_bonus, tool_format
 
 RewardFn = Callable[..., list]
 
@@ -62,6 +62,8 @@ REWARDS: dict[str, RewardFn] = {
     "parse_fail_temporal_grounding": parse_fail_temporal_grounding,  # {0, 1} diagnostic
     "multi_image_iou": multi_image_iou,  # [0, 1], IoU when the image number is right, else 0
     "parse_fail_multi_image_grounding": parse_fail_multi_image_grounding,  # {0, 1} diagnostic
+    "tool_format": tool_format,  # [0, 1], accepted calls / calls; 0 without a final answer turn (tools)
+    "tool_bonus": tool_bonus,  # [0, 1], 1/calls when the answer reward > 0 and a call succeeded (tools)
 }
 
 THINK_FORMAT_REWARDS = ("format", "format_strict", "format_nonempty_think")
@@ -144,10 +146,11 @@ def get_reward(name: str) -> RewardFn:
         return REWARDS[name]
     if ":" in name:
         module, _, attr = name.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as err:
-            raise ConfigError(f"reward {name!r}: cannot import {attr!r} from {module!r} ({err})") from err
+        from vrft.inputs import import_user_module
+
+        fn = getattr(import_user_module(module, f"reward {name!r}"), attr, None)
+        if fn is None:
+            raise ConfigError(f"reward {name!r}: module {module!r} has no {attr!r}")
         if not callable(fn):
             raise ConfigError(f"reward {name!r} is not callable")
         return fn

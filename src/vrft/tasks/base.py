@@ -163,7 +163,11 @@ class Task:
         """Completion -> `Prediction` (boxes and points in pixels when ``frame`` is given); never raises."""
         answer, fmt_ok, fmt_strict = answer_of(text, require_tags)
         return Prediction(
-            task=self.name, format_ok=fmt_ok, format_strict=fmt_strict, answer=answer, **self.read(answer, frame)
+            task=self.name,
+            format_ok=fmt_ok,
+            format_strict=fmt_strict,
+            answer=answer,
+            **self.read(answer, frame),
         )
 
     def read(self, answer: str | None, frame: Frame | None) -> dict[str, Any]:

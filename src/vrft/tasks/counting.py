@@ -43,7 +43,8 @@ class CountingTask(Task):
     def question(self, record: Record, frame: Frame | None) -> str:
         """The prompt text; the coordinate phrase follows ``frame.convention`` (default 0..1000)."""
         return PROMPT.format(
-            category=need(record, "category", record.category), coords=COORDINATE_PHRASES[convention_of(frame)]
+            category=need(record, "category", record.category),
+            coords=COORDINATE_PHRASES[convention_of(frame)],
         )
 
     def answer(self, record: Record, frame: Frame) -> str:
@@ -68,4 +69,10 @@ class CountingTask(Task):
         points = None
         if c.points is not None:
             points = [frame.decode_point(p) if frame is not None else list(p) for p in c.points]
-        return {"ok": c.ok, "reason": c.reason, "no_objects": c.no_objects, "count": c.count, "points": points}
+        return {
+            "ok": c.ok,
+            "reason": c.reason,
+            "no_objects": c.no_objects,
+            "count": c.count,
+            "points": points,
+        }

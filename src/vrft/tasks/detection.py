@@ -46,7 +46,8 @@ class DetectionTask(Task):
     def question(self, record: Record, frame: Frame | None) -> str:
         """The prompt text; the coordinate phrase follows ``frame.convention`` (default 0..1000)."""
         return PROMPT.format(
-            category=need(record, "category", record.category), coords=COORDINATE_PHRASES[convention_of(frame)]
+            category=need(record, "category", record.category),
+            coords=COORDINATE_PHRASES[convention_of(frame)],
         )
 
     def answer(self, record: Record, frame: Frame) -> str:

@@ -49,7 +49,9 @@ def image_frames(record: Record, frame: Frame | Sequence[Frame] | None) -> list[
     sizes = [(part.width, part.height) for part in record.visual_parts()]
     if isinstance(frame, (list, tuple)):
         if len(frame) != len(sizes):
-            raise ValueError(f"record {record.id!r}: {len(frame)} frames for {len(sizes)} images (give one per image)")
+            raise ValueError(
+                f"record {record.id!r}: {len(frame)} frames for {len(sizes)} images (give one per image)"
+            )
         return list(frame)
     convention = frame.convention if frame is not None else "norm1000"
     if convention == "resized_pixels":
@@ -127,7 +129,11 @@ class MultiImageGroundingTask(Task):
         box = list(p.box)
         if isinstance(frame, (list, tuple)):
             if not 1 <= p.image <= len(frame):
-                return {"ok": False, "reason": f"image {p.image} out of range 1..{len(frame)}", "image": p.image}
+                return {
+                    "ok": False,
+                    "reason": f"image {p.image} out of range 1..{len(frame)}",
+                    "image": p.image,
+                }
             box = frame[p.image - 1].decode(box)
         elif frame is not None:
             box = frame.decode(box)

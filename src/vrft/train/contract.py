@@ -27,10 +27,11 @@ def training_contract(
     processor: Any,
     answer_format: str = "think",
     model_cfg: Any = None,
+    tools: dict[str, Any] | None = None,
 ) -> ModelContract:
     """The contract of a model trained on `records` of `task` with this processor and convention;
     the many-image / video budgets (`vrft.models.contract.MEDIA_BUDGETS`) from `model_cfg` (the
-    config's `model` section) when given."""
+    config's `model` section) when given; `tools`: the tools offered (`contract_tools`), None without."""
     from vrft.models.contract import MEDIA_BUDGETS
     from vrft.models.load import pixel_budget
 
@@ -43,6 +44,7 @@ def training_contract(
         min_pixels=int(budget[0]) if budget and budget[0] is not None else None,
         max_pixels=int(budget[1]) if budget and budget[1] is not None else None,
         **({name: getattr(model_cfg, name, None) for name in MEDIA_BUDGETS} if model_cfg is not None else {}),
+        tools=tools,
     )
 
 
@@ -75,3 +77,15 @@ def save_contract(run_dir: Path, contract: ModelContract, is_main: bool = True) 
         "vrft.json", contract.task, contract.prompt or "the task's default", contract.coordinate_convention,
         Path(run_dir) / "final" / "vrft.json",
     )  # fmt: skip
+
+
+def contract_tools(tools_cfg: Any, model_max_pixels: int) -> dict[str, Any] | None:
+    """The ``tools`` field of the contract of a run (None when `tools.enabled` is off)."""
+    if not tools_cfg.enabled:
+        return None
+    return {
+        "names": list(tools_cfg.names),
+        "max_calls": tools_cfg.max_calls,
+        "max_images": tools_cfg.max_images,
+        "max_pixels": tools_cfg.max_pixels or model_max_pixels,
+    }

@@ -28,10 +28,12 @@ from typing import Any
 
 from vrft.config import VrftConfig
 from vrft.outputs import atomic_write_text
+from vrft.rewards.tools import tool_reward_pairs
+from vrft.tools.stats import final_of_transcript, transcript
 from vrft.train import builder, speed
 from vrft.train.callbacks import MetricsWriter, NamedReward, SampleRecorder, SampleWriter, truncate_jsonl
 from vrft.train.checkpoints import checkpoint_step
-from vrft.train.contract import ContractWriter, save_contract, training_contract
+from vrft.train.contract import ContractWriter, contract_tools, save_contract, training_contract
 from vrft.train.finalize import save_final, write_rank_checksum, write_samples_html
 from vrft.train.preflight import preflight, run_inputs
 from vrft.train.processes import (
@@ -46,6 +48,7 @@ from vrft.train.run_dir import prepare_output_dir, release_output_dir, schedule_
 from vrft.train.run_log import StepLine, finish_run, quiet_run, quiet_trainer
 from vrft.train.step_signals import FlatWatch, StepSignals
 from vrft.train.timing import StepTimer
+from vrft.train.tool_setup import tool_run
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +139,7 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     from trl import GRPOTrainer
 
     from vrft.data.hf import build_grpo_dataset
+    from vrft.data.visual_inputs import MediaBudget
 
     main = is_main_process()
     if main:
@@ -155,15 +159,25 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     speed.refuse_data_parallel(args.n_gpu)
 
     model, processor, convention = builder.load_policy(cfg, precision.weights, checkpoint)
+    tools = tool_run(cfg, model, processor, convention) if cfg.tools.enabled else None
+    if tools is not None:
+        args.max_tool_calling_iterations = tools.max_iterations
+        reward_pairs = tool_reward_pairs(reward_pairs, weights)
+        reward_pairs[0] = (reward_pairs[0][0], tools.stats.wrap(reward_pairs[0][1]))
     if cfg.model.freeze_vision:
         logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
     frame_fn = builder.make_frame_fn(convention, processor)
     contract = training_contract(
-        task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think"),
+        task_name,
+        records,
+        convention,
+        processor,
+        getattr(cfg.data, "answer_format", "think"),
         model_cfg=cfg.model,
+        tools=contract_tools(cfg.tools, cfg.model.max_pixels),
     )
     contract = builder.with_task_prompt(contract, task, records, convention)
-    dataset = build_grpo_dataset(records, task, frame_fn)
+    dataset = build_grpo_dataset(records, task, frame_fn, MediaBudget.of(cfg.model))
     order = builder.prompt_order(
         len(dataset), cfg.grpo.prompts_per_step, epochs=cfg.grpo.epochs, max_steps=cfg.grpo.max_steps,
         seed=cfg.grpo.seed, shuffle=cfg.data.shuffle,
@@ -171,12 +185,15 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     train_dataset = dataset.select(order)
 
     parse = _prediction_fn(records, task, frame_fn)
+    if tools is not None:  # a completion is the whole transcript; its answer is the final one
+        parse = _final_answer_parser(parse)
+    completion_text = _completion_text if tools is None else transcript
     recorder = SampleRecorder(
         every=cfg.output.sample_every,
         num=cfg.output.num_samples,
         describe=_describer(records, task, frame_fn),
         parse=_parser(parse),
-        completion_text=_completion_text,
+        completion_text=completion_text,
         is_main=main,
     )
     g = cfg.grpo
@@ -184,12 +201,14 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     signals = StepSignals(
         {name: w for (name, _), w in zip(reward_pairs, weights, strict=True)}, g.num_generations,
         g.max_completion_length, scale_rewards=g.scale_rewards, reason=_reason(parse),
-        completion_text=_completion_text, watch=watch if main else None, is_main=main,
+        completion_text=completion_text, watch=watch if main else None, is_main=main,
     )  # fmt: skip
     rewards = [NamedReward(fn, name, recorder, signals) for name, fn in reward_pairs]
     names = [r.__name__ for r in rewards]
     modes = {name: speed.mode_of(g.speedups, getattr(g, name)) for name in speed.SPEEDUPS}
-    rollout = speed.rollout_candidate(model, modes["shared_prefill"], use_vllm=g.use_vllm)
+    rollout = speed.rollout_candidate(
+        model, modes["shared_prefill"], use_vllm=g.use_vllm, tools=tools is not None
+    )
     with speed.quiet_rollout_warning():
         trainer = GRPOTrainer(
             model=model,
@@ -199,8 +218,9 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
             processing_class=processor,
             peft_config=builder.lora_config(cfg, model),
             rollout_func=rollout,
+            environment_factory=tools.environment if tools is not None else None,
         )
-    speed.apply(trainer, rollout, modes, use_vllm=g.use_vllm)
+    speed.apply(trainer, rollout, modes, use_vllm=g.use_vllm, tools=tools is not None)
     trainable, total = builder.count_parameters(trainer.model)
     logger.info(
         "GRPO: %d %s prompts, G=%d, %d prompts/step (%d processes x %d x accumulation %d), rewards %s, "
@@ -217,8 +237,9 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
     quiet_trainer(trainer)
     trainer.add_callback(timer)
     trainer.add_callback(signals)  # before SampleWriter, which reads the step's advantages
+    windows = (timer.pop_window, signals.pop_window) + (() if tools is None else (tools.stats.pop_window,))
     trainer.add_callback(MetricsWriter(
-        out / "metrics.jsonl", extra=lambda: {**timer.pop_window(), **signals.pop_window()},
+        out / "metrics.jsonl", extra=_merged(*windows),
         on_row=StepLine(trainer.args.max_steps if trainer.args.max_steps > 0 else None),
     ))  # fmt: skip
     trainer.add_callback(SampleWriter(
@@ -241,6 +262,17 @@ def _train(cfg, checked, out, checkpoint, processes, accumulation, extra_callbac
         finish_run(out, title=cfg.name or "vrft train", flat_threshold=cfg.output.flat_warning_share,
                    warnings_fired=watch.warnings)  # fmt: skip
     return final
+
+
+def _final_answer_parser(parse):
+    """Under tools a sample's completion is the whole transcript; its parsed answer is the final one
+    (`parse`: (text, record id) -> `Prediction`, as `_prediction_fn`)."""
+    return lambda text, record_id: parse(final_of_transcript(text), record_id)
+
+
+def _merged(*windows):
+    """One `MetricsWriter.extra` from several (the step-time split, the tool counters)."""
+    return lambda: {k: v for window in windows for k, v in window().items()}
 
 
 def _innermost(model: Any) -> Any:
@@ -273,9 +305,19 @@ def _describer(records, task, frame_fn):
             "query": query,
             "gt_boxes": r.boxes or [],
             "gt_label": r.label if r.label is not None else r.text,
+            **_visuals_of(r),
         }
 
     return describe
+
+
+def _visuals_of(r) -> dict[str, Any]:
+    """A sample's ``images`` (paths, in order) or ``video`` (path) for a record without one image."""
+    if r.images is not None:
+        return {"images": [str(p.path) for p in r.visual_parts()], "target_image": r.target_image}
+    if r.video is not None:
+        return {"video": str(r.visual_parts()[0].path), "duration": r.duration, "gt_window": r.window}
+    return {}
 
 
 def _prediction_fn(records, task, frame_fn):
@@ -320,6 +362,8 @@ def _parser(predict):
             "no_objects": pred.no_objects,
             "parse_ok": pred.ok,
             "reason": pred.reason,
+            **({"pred_window": pred.window} if pred.window is not None else {}),
+            **({"pred_image": pred.image} if pred.image is not None else {}),
         }
 
     return parse

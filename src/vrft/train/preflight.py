@@ -106,7 +106,45 @@ def problems(
             _check_sft_max_length(cfg, add, result)
         if result.model_type is not None:
             _check_lora_targets(cfg, add)
+    if cfg.tools.enabled:
+        _check_tools(cfg, add, result.model_type, result.task_name or task_name, result.records)
     return found, result
+
+
+def _check_tools(cfg: VrftConfig, add, model_type: str | None, task_name: str | None = None, records=()) -> None:
+    """tools.enabled: a one-image task whose records show one image each (a tool acts on the record's one
+    image: on a record with several images or a video it would only ever see the first); the family has a
+    tool-capable template (`vrft.tools.support`); user tools import and follow TRL's convention."""
+    from vrft.data.record_checks import MULTI_IMAGE_TASKS, VIDEO_TASKS
+    from vrft.tools import BUILTIN_TOOLS, load_user_tool, name_problem
+    from vrft.tools.support import tool_problem
+
+    if task_name in MULTI_IMAGE_TASKS + VIDEO_TASKS:
+        shows = "several images" if task_name in MULTI_IMAGE_TASKS else "a video"
+        add(
+            "tools.enabled",
+            f"tools act on the record's one image, but a {task_name} record shows {shows}: every tool call "
+            "would see only its first image (or frame); set tools.enabled=false for this task",
+        )
+
+    if model_type:
+        problem = tool_problem(model_type)
+        if problem:
+            add("tools.enabled", problem)
+    for name in cfg.tools.names:
+        if name not in BUILTIN_TOOLS and name_problem(name) is None:
+            try:
+                load_user_tool(name)
+            except ConfigError as err:
+                add("tools.names", str(err))
+    several = [r for r in records or () if getattr(r, "image", None) is None]
+    if several and task_name not in MULTI_IMAGE_TASKS + VIDEO_TASKS:  # else said above, once
+        first = several[0]
+        add(
+            "tools.enabled",
+            f"{len(several)} record(s) show several images or a video (first: {first.source or first.id}); the "
+            "tools work on a record's one image: train those records without tools",
+        )
 
 
 # ------------------------------------------------------------------------------------- registries
@@ -177,10 +215,9 @@ def resolve_reward(spec: str) -> Callable:
     module_name, sep, func_name = spec.partition(":")
     if not sep or not module_name or not func_name:
         raise ConfigError(f"'{spec}': name an external reward as 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(f"'{spec}': cannot import module '{module_name}' ({err})") from None
+    from vrft.inputs import import_user_module
+
+    module = import_user_module(module_name, repr(spec))
     fn = getattr(module, func_name, None)
     if not callable(fn):
         raise ConfigError(f"'{spec}': module '{module_name}' has no function '{func_name}'")
@@ -442,22 +479,37 @@ def prompt_tokens_needed(cfg: VrftConfig, records: list[Any]) -> tuple[int | Non
     if factor is None or budget is None or not hasattr(processor, "apply_chat_template"):
         return None, None
     from vrft.data.hf import user_turn
+    from vrft.data.visual_inputs import MediaBudget, is_single_image, visual_spec
+    from vrft.media import fit_pixels
     from vrft.models.load import frame_for
+    from vrft.tasks.base import record_frame
     from vrft.train.builder import get_task
 
     convention = _convention(cfg)
+    media = MediaBudget.of(cfg.model)
     text_tokens: dict[str, int] = {}  # prompts repeat across records: tokenize each text once
     need, longest = -1, None
     for r in records:
-        rh, rw = smart_resize(int(r.height), int(r.width), factor, *budget)
-        frame = frame_for(r.width, r.height, convention, processor)
+        spec = None if is_single_image(r) else visual_spec(r, media)
+        if spec is None:
+            sizes = [(int(r.width), int(r.height))]
+        elif "paths" in spec:
+            sizes = [(int(w), int(h)) for w, h in r.image_sizes]
+        else:  # video frames, resized to the frame budget before the processor sees them
+            frame_size = fit_pixels(int(r.width), int(r.height), media.video_max_pixels, media.video_min_pixels)
+            sizes = [frame_size] * len(spec["times"])
+        frame = record_frame(r, lambda w, h: frame_for(w, h, convention, processor))
         prompt = get_task(r.task, cfg.rewards.preset).prompt(r, frame)
-        if prompt not in text_tokens:
+        key = json.dumps([prompt, spec and spec.get("captions"), spec and spec.get("header")])
+        if key not in text_tokens:
             text = processor.apply_chat_template(
-                user_turn(prompt), add_generation_prompt=True, tokenize=False
+                user_turn(prompt, spec), add_generation_prompt=True, tokenize=False
             )
-            text_tokens[prompt] = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
-        n = text_tokens[prompt] - 1 + (rh // factor) * (rw // factor)  # the image placeholder -> its tokens
+            text_tokens[key] = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+        n = text_tokens[key] - len(sizes)  # each image placeholder -> its tokens
+        for w, h in sizes:
+            rh, rw = smart_resize(h, w, factor, *budget)
+            n += (rh // factor) * (rw // factor)
         if n > need:
             need, longest = n, r
     return need, longest

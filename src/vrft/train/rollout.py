@@ -213,7 +213,10 @@ def group_prompts(prompts: list[Any]) -> tuple[list[int], list[int]]:
 
 
 def _freeze(value: Any, digests: dict[int, tuple]) -> Any:
-    """A hashable key of a message structure; PIL images by (mode, size, blake2b of the pixels)."""
+    """A hashable key of a message structure; PIL images by (mode, size, blake2b of the pixels), arrays and
+    tensors (e.g. a video's frames) by (dtype, shape, blake2b of the bytes); a video given as a path or a
+    list of frames is covered by the str / list / PIL cases. Any other object is its own group (by id):
+    a missed grouping costs a prefill, a wrong one would give a row another prompt's completions."""
     if isinstance(value, dict):
         return tuple(sorted((k, _freeze(v, digests)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
@@ -224,8 +227,20 @@ def _freeze(value: Any, digests: dict[int, tuple]) -> Any:
             digests[id(value)] = ("image", value.mode, tuple(value.size), digest)
         return digests[id(value)]
     if isinstance(value, torch.Tensor):
-        return ("tensor", tuple(value.shape), hashlib.blake2b(value.cpu().numpy().tobytes()).hexdigest())
-    return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+        return _array_key(value.detach().cpu().numpy())  # a temporary array: no id cache
+    if (
+        hasattr(value, "tobytes") and hasattr(value, "shape") and hasattr(value, "dtype")
+    ):  # numpy (video frames)
+        if id(value) not in digests:
+            digests[id(value)] = _array_key(value)
+        return digests[id(value)]
+    # repr() of other objects may elide their contents: never let two different ones share a key
+    return value if isinstance(value, (str, int, float, bool, type(None))) else ("object", id(value))
+
+
+def _array_key(value: Any) -> tuple:
+    digest = hashlib.blake2b(value.tobytes(), digest_size=16).hexdigest()
+    return ("array", str(value.dtype), tuple(value.shape), digest)
 
 
 # ------------------------------------------------------------------------------------------- tensors

@@ -22,10 +22,11 @@ from vrft.train.processes import is_main_process
 logger = logging.getLogger(__name__)
 
 TRAINING_OUTPUTS = ("final", "adapter", "checkpoint-*", "metrics.jsonl", "samples.jsonl", "samples.html",
-                    "config.resolved.yaml", "rank_checksums", "README.md")  # fmt: skip
+                    "summary.json", "curves.png", "config.resolved.yaml", "rank_checksums", "README.md")  # fmt: skip
 """What a training run writes into its output directory (README.md: TRL's model card, beside the
-checkpoints, which vrft's contract section is added to; also runs/ with TensorBoard): the run
-directory's manifest lists these."""
+checkpoints, which vrft's contract section is added to; summary.json and curves.png at the end of a GRPO
+run, `vrft.train.run_log.finish_run`; also runs/ with TensorBoard): the run directory's manifest lists
+these, so a file of that name the user put there is refused, never overwritten."""
 
 
 def prepare_output_dir(

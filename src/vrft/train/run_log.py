@@ -176,7 +176,10 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
 
 def _mean(values: Sequence[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
-    return sum(vals) / len(vals) if vals else None
+    if not vals:
+        return None
+    total = sum(vals)
+    return total / len(vals) if math.isfinite(total) else sum(v / len(vals) for v in vals)  # 1e308 + 1e308
 
 
 def summarize(
@@ -188,7 +191,7 @@ def summarize(
     steps (`window` = a third of the logged steps, 1 to 10); `zero_sd_share`: mean over the steps, and
     `flat_steps` the steps at or above `flat_threshold`; `parse_fail_reasons`: mean share of completions
     per reason (largest first)."""
-    logged = [r for r in rows if _num(r.get("train/reward")) is not None]
+    logged = [r for r in rows if _num(r.get("train/reward")) is not None and _num(r.get("step")) is not None]
     if not logged:
         return {"steps": 0}
     window = max(1, min(10, len(logged) // 3))
@@ -199,12 +202,12 @@ def summarize(
         for k, v in r.items():
             if k.startswith("train/parse_fail/") and _num(v) is not None:
                 reasons[k.removeprefix("train/parse_fail/")] = (
-                    reasons.get(k.removeprefix("train/parse_fail/"), 0) + v
+                    reasons.get(k.removeprefix("train/parse_fail/"), 0) + _num(v)
                 )
     reasons = {k: v / len(logged) for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])}
     first, last = _mean(rewards[:window]), _mean(rewards[-window:])
     return {
-        "steps": int(logged[-1]["step"]),
+        "steps": int(_num(logged[-1]["step"])),
         "logged_steps": len(logged),
         "window": window,
         "reward_first": first,

@@ -19,7 +19,7 @@ from vrft.outputs import atomic_write_text
 from vrft.train import builder
 from vrft.train.callbacks import MetricsWriter, truncate_jsonl
 from vrft.train.checkpoints import checkpoint_step
-from vrft.train.contract import ContractWriter, save_contract, training_contract
+from vrft.train.contract import ContractWriter, contract_tools, save_contract, training_contract
 from vrft.train.finalize import save_final
 from vrft.train.preflight import preflight, run_inputs
 from vrft.train.processes import Precision, is_main_process, resolve_precision, shared_trainer_args
@@ -102,6 +102,7 @@ def _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_
     from trl import SFTTrainer
 
     from vrft.data.hf import build_sft_dataset
+    from vrft.data.visual_inputs import MediaBudget
 
     main = is_main_process()
     if main:
@@ -123,10 +124,26 @@ def _train(cfg, checked, out, checkpoint, mixed_tasks, extra_callbacks, trainer_
     model, processor, convention = builder.load_policy(cfg, precision.weights, checkpoint)
     if cfg.model.freeze_vision:
         logger.info("froze the vision tower (%d parameters)", builder.freeze_vision(model))
-    dataset = build_sft_dataset(records, task, builder.make_frame_fn(convention, processor))
+    frame_fn = builder.make_frame_fn(convention, processor)
+    if any(
+        getattr(r, "trace", None) for r in records
+    ):  # tool traces: whole conversations, assistant turns trained
+        from vrft.train.tool_setup import trace_dataset
+
+        dataset = trace_dataset(cfg, model, processor, convention, records, task, frame_fn)
+        args.completion_only_loss, args.assistant_only_loss = False, True
+    else:
+        dataset = build_sft_dataset(records, task, frame_fn, MediaBudget.of(cfg.model))
     contract = training_contract(
-        task_name, records, convention, processor, getattr(cfg.data, "answer_format", "think"),
+        task_name,
+        records,
+        convention,
+        processor,
+        getattr(cfg.data, "answer_format", "think"),
         model_cfg=cfg.model,
+        tools=contract_tools(cfg.tools, cfg.model.max_pixels)
+        if any(getattr(r, "trace", None) for r in records)
+        else None,
     )
     contract = builder.with_task_prompt(contract, task, records, convention)
 

@@ -16,11 +16,11 @@ setting (precision, distribution read off the accelerator, model family):
 
 Modes (`grpo.speedups`, per speed-up overridable by `grpo.shared_prefill` / `dedup_images` /
 `share_prompt_prefix`): "auto" turns a speed-up on only where `PROVEN` lists a test for that precision x
-distribution x family, "on" forces it wherever the family is supported, "off" leaves TRL as it is. Every
+distribution x family x media (one image per prompt, several images, video; read off the training data), "on" forces it wherever the family is supported, "off" leaves TRL as it is. Every
 decision is ONE logged line saying what runs and why. Some checks stand a speed-up aside even when
 forced: an unsupported family, vLLM rollouts (shared prefill), FSDP v1 without a way to gather the
-parameters for generation, and a transformers version whose module signatures differ from what the hooks
-were written for.
+parameters for generation, a transformers version whose module signatures differ from what the hooks
+were written for, and `tools.enabled` (every speed-up: `TOOLS_PROBLEM`).
 
 The table `PROVEN` is rendered into docs/speed.md (`proven_table`); tests/speed/test_policy.py checks
 that the docs hold it and that every test it names exists.
@@ -75,10 +75,22 @@ class Proof:
     distribution: str  # "single" | "ddp" | "fsdp2"
     families: tuple[str, ...]
     test: str  # path::function of the test that proves it (same outputs / gradients / weights as off)
+    media: tuple[str, ...] = ("image",)  # keys of MEDIA the test feeds
 
 
 _ALL = SPEEDUPS
 _TINY = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "smolvlm")  # the families with a tiny model to test on
+_QWEN = _TINY[:3]  # the families that take video (`pixel_values_videos`)
+_HOOKS = ("dedup_images", "share_prompt_prefix")
+
+# What a prompt shows, read off the training data (`media_of`). A video fed as its sampled frames (an
+# image list, the way TRL 1.16's GRPOTrainer can carry it) is "images".
+MEDIA = {
+    "image": "one image per prompt",
+    "images": "several images per prompt",
+    "video": "video input (pixel_values_videos)",
+}
+_MEDIA_TESTS = "tests/speed/test_media.py"
 
 # A literal table. Add a row only with the test that proves it (on vs off: log-probs, loss, gradients or
 # final weights within the tolerances the test states).
@@ -88,6 +100,22 @@ PROVEN: tuple[Proof, ...] = (
     Proof(_ALL, "fp32", "ddp", ("qwen2_vl",), "tests/speed/test_distributed.py::test_split_groups_over_two_processes"),
     Proof(("dedup_images", "share_prompt_prefix"), "fp32", "fsdp2", ("qwen2_5_vl",),
           "tests/speed/test_fsdp.py::test_fsdp2_two_processes_same_as_off"),
+    Proof(_ALL, "fp32", "single", _TINY, f"{_MEDIA_TESTS}::test_speedups_give_the_same_step_with_several_images",
+          ("images",)),
+    Proof(_HOOKS, "bf16", "single", _TINY, f"{_MEDIA_TESTS}::test_several_images_and_video_in_bf16", ("images",)),
+    Proof(("shared_prefill",), "bf16", "single", _TINY, f"{_MEDIA_TESTS}::test_shared_prefill_rollout_in_bf16",
+          ("images",)),
+    Proof(_ALL, "fp32", "ddp", ("qwen2_vl",),
+          "tests/speed/test_distributed.py::test_split_groups_over_two_processes_with_several_images", ("images",)),
+    Proof(_HOOKS, "fp32", "fsdp2", ("qwen2_5_vl",),
+          "tests/speed/test_fsdp.py::test_fsdp2_several_images_and_video_same_as_off", ("images", "video")),
+    Proof(_HOOKS, "fp32", "single", _QWEN, f"{_MEDIA_TESTS}::test_video_and_image_in_one_prompt_same_pass",
+          ("video",)),
+    Proof(("shared_prefill",), "fp32", "single", _QWEN, f"{_MEDIA_TESTS}::test_shared_prefill_rollout_equals_generate",
+          ("video",)),
+    Proof(_HOOKS, "bf16", "single", _QWEN, f"{_MEDIA_TESTS}::test_several_images_and_video_in_bf16", ("video",)),
+    Proof(("shared_prefill",), "bf16", "single", _QWEN, f"{_MEDIA_TESTS}::test_shared_prefill_rollout_in_bf16",
+          ("video",)),
 )  # fmt: skip
 
 DISTRIBUTIONS = {
@@ -109,10 +137,12 @@ class Setting:
     precision: str
     distribution: str
     family: str | None
+    media: str = "image"  # a key of MEDIA
 
     def describe(self) -> str:
         where = DISTRIBUTIONS.get(self.distribution, self.distribution)
-        return f"{self.family}, {self.precision}, {where}"
+        media = "" if self.media == "image" else f", {MEDIA.get(self.media, self.media)}"
+        return f"{self.family}, {self.precision}, {where}{media}"
 
 
 def proof_for(speedup: str, setting: Setting) -> Proof | None:
@@ -123,6 +153,7 @@ def proof_for(speedup: str, setting: Setting) -> Proof | None:
             and proof.precision == setting.precision
             and proof.distribution == setting.distribution
             and setting.family in proof.families
+            and setting.media in proof.media
         ):
             return proof
     return None
@@ -131,13 +162,14 @@ def proof_for(speedup: str, setting: Setting) -> Proof | None:
 def proven_table() -> str:
     """`PROVEN` as the markdown table of docs/speed.md."""
     lines = [
-        "| speed-ups | precision | distribution | families | test |",
-        "|---|---|---|---|---|",
+        "| speed-ups | precision | distribution | families | media | test |",
+        "|---|---|---|---|---|---|",
     ]
     for p in PROVEN:
         names = ", ".join(f"`{s}`" for s in p.speedups) if p.speedups != _ALL else "all three"
         families = ", ".join(f"`{f}`" for f in p.families)
-        lines.append(f"| {names} | {p.precision} | {p.distribution} | {families} | `{p.test}` |")
+        media = ", ".join(MEDIA[m] for m in p.media)
+        lines.append(f"| {names} | {p.precision} | {p.distribution} | {families} | {media} | `{p.test}` |")
     return "\n".join(lines)
 
 
@@ -163,8 +195,45 @@ def distribution_of(accelerator: Any) -> str:
     return kind.lower()
 
 
+def media_of(dataset: Any) -> str:
+    """What the prompts of a training dataset show (a key of MEDIA), read off its raw Arrow columns (no
+    image or video is decoded): "video" when a ``video`` / ``videos`` column exists or a prompt holds a
+    ``{"type": "video"}`` part, "images" when an ``images`` column holds a list longer than one or a
+    ``visuals`` column exists (`vrft.data.hf` writes it only when some record holds several images or a
+    video, which it shows as sampled frames), else "image". A column it cannot measure counts as the larger case (the policy then stands aside unless
+    that case is proven too)."""
+    columns = set(getattr(dataset, "column_names", None) or ())
+    table = getattr(dataset, "data", None)
+    if columns & {"video", "videos"} or _prompt_has_video(table):
+        return "video"
+    if "visuals" in columns:  # vrft's own datasets with several images or a video (shown as its frames)
+        return "images"  # `vrft.data.hf`: the column exists only when some record is not one image
+    if "images" in columns:
+        try:
+            import pyarrow.compute as pc
+
+            lengths = pc.list_value_length(table.column("images"))
+            longest = pc.max(lengths).as_py()
+        except Exception:  # noqa: BLE001 - an unreadable column: assume several images
+            return "images"
+        return "images" if longest is None or longest > 1 else "image"
+    return "image"
+
+
+def _prompt_has_video(table: Any) -> bool:
+    """True when a conversational ``prompt`` column has a content part of type "video"."""
+    try:
+        import pyarrow.compute as pc
+
+        messages = table.column("prompt").combine_chunks().flatten()
+        types = messages.field("content").flatten().field("type")
+        return bool(pc.any(pc.equal(types, "video")).as_py())
+    except Exception:  # noqa: BLE001 - no such column or another layout (plain text prompts): no video part
+        return False
+
+
 def setting_of(trainer: Any) -> Setting:
-    """Precision (mixed-precision flag or weight dtype), distribution and family of a built trainer."""
+    """Precision (mixed-precision flag or weight dtype), distribution, family and media of a built trainer."""
     import torch
 
     args = trainer.args
@@ -175,7 +244,8 @@ def setting_of(trainer: Any) -> Setting:
         precision = "fp16"
     else:
         precision = "fp32"
-    return Setting(precision, distribution_of(trainer.accelerator), _model_type(trainer.model))
+    media = media_of(getattr(trainer, "train_dataset", None))
+    return Setting(precision, distribution_of(trainer.accelerator), _model_type(trainer.model), media)
 
 
 def refuse_data_parallel(n_gpu: int) -> None:
@@ -249,12 +319,20 @@ def decide(speedup: str, mode: str, setting: Setting | None, problem: str | None
 
 
 # --------------------------------------------------------------------------------------------- apply
-def rollout_candidate(model: Any, mode: str, *, use_vllm: bool = False) -> SharedPrefillRollout | None:
+TOOLS_PROBLEM = "tools.enabled: TRL's tool loop generates and scores the turns (not proven with tools)"
+"""Why every speed-up stands aside under `tools.enabled` (a `rollout_func` would also drop the images of
+the follow-up turns: TRL clears them after a custom rollout)."""
+
+
+def rollout_candidate(
+    model: Any, mode: str, *, use_vllm: bool = False, tools: bool = False
+) -> SharedPrefillRollout | None:
     """The `rollout_func` to build `GRPOTrainer` with (`apply` may still set it aside), or None.
 
-    None when the mode is off, with vLLM rollouts, or for a family without support (`apply` logs why).
+    None when the mode is off, with vLLM rollouts, with tools, or for a family without support (`apply`
+    logs why).
     """
-    if mode == "off" or use_vllm or _model_type(model) not in SHARED_PREFILL_FAMILIES:
+    if mode == "off" or use_vllm or tools or _model_type(model) not in SHARED_PREFILL_FAMILIES:
         return None
     return SharedPrefillRollout()
 
@@ -270,10 +348,16 @@ class Applied:
 
 
 def apply(
-    trainer: Any, rollout: SharedPrefillRollout | None, modes: dict[str, str], *, use_vllm: bool = False
+    trainer: Any,
+    rollout: SharedPrefillRollout | None,
+    modes: dict[str, str],
+    *,
+    use_vllm: bool = False,
+    tools: bool = False,
 ) -> Applied:
     """Decide each speed-up for the trainer's real setting; install the hooks; drop the rollout if it must
-    stand aside (TRL's own generation then runs). Logs one line per speed-up."""
+    stand aside (TRL's own generation then runs). Logs one line per speed-up. `tools`: every speed-up
+    stands aside (`TOOLS_PROBLEM`)."""
     refuse_data_parallel(int(getattr(trainer.args, "n_gpu", 1) or 1))
     setting = setting_of(trainer)
     out = Applied()
@@ -283,7 +367,8 @@ def apply(
     if use_vllm and mode != "off":
         d = Decision(False, "speed: shared prefill not used with vLLM (vLLM shares prompt prefixes itself)")
     else:
-        d = decide("shared_prefill", mode, setting, rollout_problem(trainer, setting.distribution))
+        problem = TOOLS_PROBLEM if tools else rollout_problem(trainer, setting.distribution)
+        d = decide("shared_prefill", mode, setting, problem)
     if d.on and rollout is not None:
         out.rollout = rollout
     elif getattr(trainer, "rollout_func", None) is rollout and rollout is not None:
@@ -295,7 +380,7 @@ def apply(
         ("dedup_images", vision_dedup_problem, install_vision_dedup, out.dedup),
         ("share_prompt_prefix", prefix_share_problem, install_prefix_share, out.prefix),
     ):
-        d = decide(speedup, modes[speedup], setting, problem_of(trainer.model))
+        d = decide(speedup, modes[speedup], setting, TOOLS_PROBLEM if tools else problem_of(trainer.model))
         if d.on:
             for model in (trainer.model, getattr(trainer, "ref_model", None)):
                 hook = install(model) if model is not None else None
@@ -309,9 +394,11 @@ def apply(
 
 @contextmanager
 def quiet_rollout_warning() -> Iterator[None]:
-    """Silence TRL's 'rollout_func is experimental' UserWarning for the block (vrft pins and tests TRL)."""
+    """Silence TRL's 'rollout_func is experimental' and 'environment_factory is experimental' (tools)
+    UserWarnings for the block (vrft pins and tests TRL)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*rollout_func.*experimental.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*environment_factory.*experimental.*", category=UserWarning)
         yield
 
 
