@@ -516,6 +516,13 @@ def problems_of(cfg: VrftConfig) -> list[str]:
             f"({cfg.model.video_min_pixels}) is larger than model.video_max_pixels "
             f"({cfg.model.video_max_pixels}); lower video_min_pixels or raise video_max_pixels",
         )
+    if cfg.tools.max_pixels is not None and cfg.tools.max_pixels < cfg.model.min_pixels:
+        add(
+            "tools.max_pixels",
+            f"({cfg.tools.max_pixels}) is below model.min_pixels ({cfg.model.min_pixels}): the processor would "
+            "scale every tool image back up to min_pixels; raise tools.max_pixels or leave it unset "
+            "(model.max_pixels)",
+        )
     if cfg.model.lora.enabled and cfg.model.lora.include_vision and cfg.model.freeze_vision:
         add(
             "model.lora.include_vision",

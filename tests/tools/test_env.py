@@ -189,6 +189,7 @@ def test_tool_names_and_the_config_section():
         ({"enabled": True, "names": []}, "no tool is listed"),
         ({"max_calls": 0}, "max_calls"),
         ({"names": ["flip", "flip"]}, "listed twice"),
+        ({"enabled": True, "max_pixels": 1000}, r"tools.max_pixels.*below model.min_pixels \(3136\)"),
     ]:
         with pytest.raises(ConfigError, match=what):
             load_config({**base, "tools": bad})
