@@ -49,6 +49,13 @@ def test_registry():
     }
     for name, task in TASKS.items():
         assert task.name == name and task.max_new_tokens >= 256
+    # the one list of task names every record check, command choice and contract reads, in registry order
+    from vrft.commands.score import TASK_NAMES as score_tasks
+    from vrft.data.record_checks import TASK_NAMES
+    from vrft.evaluate.pipeline import TASK_NAMES as eval_tasks
+    from vrft.models.contract import TASKS as contract_tasks
+
+    assert TASK_NAMES == tuple(TASKS) and score_tasks is eval_tasks is contract_tasks is TASK_NAMES
 
 
 def test_detection_prompt_depends_on_convention():

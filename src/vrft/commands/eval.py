@@ -21,6 +21,7 @@ import logging
 import math
 from pathlib import Path
 
+from vrft.data.record_checks import TASK_NAMES
 from vrft.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -38,15 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--out", required=True, help="output directory")
     src.add_argument(
         "--task",
-        choices=(
-            "detection",
-            "classification",
-            "grounding",
-            "counting",
-            "ocr",
-            "temporal_grounding",
-            "multi_image_grounding",
-        ),
+        choices=TASK_NAMES,
         help="default: the records' task",
     )
     det = parser.add_argument_group("detection")

@@ -45,6 +45,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vrft.boxes import QWEN_FACTOR, Frame
+from vrft.data.record_checks import TASK_NAMES
 from vrft.errors import ConfigError, UserError
 from vrft.parsing import (
     MAX_CHARS,
@@ -57,16 +58,6 @@ from vrft.parsing import (
     split,
 )
 from vrft.rewards import PRESETS, get_reward, rewards_for
-
-TASK_NAMES = (
-    "detection",
-    "classification",
-    "grounding",
-    "counting",
-    "ocr",
-    "temporal_grounding",
-    "multi_image_grounding",
-)
 
 MAX_GT_BOXES = MAX_ENTRIES
 """Ground-truth boxes one line may hold (1,000, the same cap as the predictions a completion may

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vrft.data.record_checks import TASK_NAMES
 from vrft.data.records import Record
 from vrft.errors import DataError, UserError
 from vrft.evaluate.base import FrameFn, norm1000_frame, record_frame, set_answer_format
@@ -43,15 +44,6 @@ from vrft.evaluate.temporal import TemporalGroundingEvaluator
 
 logger = logging.getLogger(__name__)
 
-TASK_NAMES = (
-    "detection",
-    "classification",
-    "grounding",
-    "counting",
-    "ocr",
-    "temporal_grounding",
-    "multi_image_grounding",
-)
 # task -> evaluator with one row per sample (detection has its own: queries, COCO / LVIS AP)
 SAMPLE_EVALUATORS: dict[str, Any] = {
     "classification": ClassificationEvaluator,

@@ -37,20 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vrft.data.record_checks import TASK_NAMES
 from vrft.errors import UserError
 
 logger = logging.getLogger(__name__)
 
 CONTRACT_FILE = "vrft.json"
-TASKS = (
-    "detection",
-    "classification",
-    "grounding",
-    "counting",
-    "ocr",
-    "temporal_grounding",
-    "multi_image_grounding",
-)
+TASKS = TASK_NAMES  # the tasks a contract may name
 MEDIA_BUDGETS = ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels")
 """The many-image / video budgets a contract keeps (the `model.*` config keys of the same names)."""
 ANSWER_FORMATS = ("think", "answer_only")
