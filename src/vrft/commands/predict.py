@@ -156,7 +156,7 @@ def _run_image(args: argparse.Namespace) -> int:
     from vrft.data.records import Record
     from vrft.evaluate.runner import HFGenerator, Request, load_image
     from vrft.inputs import check_file
-    from vrft.models.contract import apply_to_records, for_task, resolve_settings
+    from vrft.models.contract import apply_to_records
     from vrft.models.load import convention_for, frame_for, load_model_and_processor
     from vrft.parsing import split
     from vrft.tasks import TASKS
@@ -198,16 +198,7 @@ def _run_image(args: argparse.Namespace) -> int:
             raise UserError('--ground needs an expression, e.g. --ground "the red cup"')
         records = [Record(id="predict", task=task, expression=args.ground, boxes=[[0, 0, w, h]], **base)]
 
-    settings = resolve_settings(
-        args.model,
-        prompt=args.prompt,
-        answer_format="answer_only" if getattr(args, "answer_only", False) else None,
-        convention=None if args.convention == "auto" else args.convention,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-        command="vrft predict",
-    )
-    settings = for_task(settings, task, command="vrft predict")
+    settings = predict_settings(args, task)
     records = apply_to_records(records, settings)
     model, processor = load_model_and_processor(
         args.model, dtype=args.dtype, min_pixels=settings.min_pixels, max_pixels=settings.max_pixels
@@ -265,3 +256,21 @@ def _run_image(args: argparse.Namespace) -> int:
         draw(image, items, out)
         print(f"wrote {out}")
     return 0
+
+
+def predict_settings(args: argparse.Namespace, task: str, **media: object):
+    """How to ask the model for `task`: its `vrft.json` with the command line's prompt, answer format,
+    convention and pixel budgets over it (`media`: the many-image / video budget options)."""
+    from vrft.models.contract import for_task, resolve_settings
+
+    settings = resolve_settings(
+        args.model,
+        prompt=args.prompt,
+        answer_format="answer_only" if getattr(args, "answer_only", False) else None,
+        convention=None if args.convention == "auto" else args.convention,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+        command="vrft predict",
+        **media,
+    )
+    return for_task(settings, task, command="vrft predict")

@@ -76,10 +76,11 @@ def _check_pairing(args: argparse.Namespace) -> None:
 def run_media(args: argparse.Namespace) -> int:
     """`vrft predict` with ``--images`` or ``--video`` (see the module docstring)."""
     from vrft.commands._generation import media_options
+    from vrft.commands.predict import predict_settings
     from vrft.data.visual_inputs import MediaBudget, check_image_count
     from vrft.errors import DataError
     from vrft.evaluate.runner import HFGenerator, request_for
-    from vrft.models.contract import apply_to_records, for_task, resolve_settings
+    from vrft.models.contract import apply_to_records
     from vrft.models.load import convention_for, frame_for, load_model_and_processor
     from vrft.parsing import split
     from vrft.tasks import TASKS
@@ -99,17 +100,7 @@ def run_media(args: argparse.Namespace) -> int:
     else:
         rec = _video_record(args)
     task = rec.task
-    settings = resolve_settings(
-        args.model,
-        prompt=args.prompt,
-        answer_format="answer_only" if getattr(args, "answer_only", False) else None,
-        convention=None if args.convention == "auto" else args.convention,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-        command="vrft predict",
-        **media_options(args),
-    )
-    settings = for_task(settings, task, command="vrft predict")
+    settings = predict_settings(args, task, **media_options(args))
     media = MediaBudget.of(settings)
     try:
         check_image_count(rec, media)
