@@ -58,6 +58,11 @@ MAX_VIDEO_FPS: float = 60.0
 """Most frames sampled per second of video (``model.video_fps``, ``--video-fps``)."""
 
 
+BUDGET_NAMES: tuple[str, ...] = ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels")
+"""The many-image / video budgets: `model.*` config keys, eval / predict options (``--max-images``, ...),
+fields of a model's ``vrft.json`` and of `vrft.data.visual_inputs.MediaBudget`, all of one name."""
+
+
 def budget_problem(name: str, value: Any) -> str | None:
     """Why `value` is not a valid media budget `name` (``max_images``, ``video_fps``,
     ``video_max_frames``, ``video_max_pixels``, ``video_min_pixels``), or None. The one set of bounds

@@ -155,3 +155,23 @@ def test_sft_max_length_preflight_counts_every_image_and_frame(tmp_path, media_w
         ids = processor(text=[text], images=[load_visuals(spec)], return_tensors="pt")["input_ids"]
         actual = max(actual, ids.shape[1])
     assert need == actual
+
+
+def test_one_set_of_media_budget_names():
+    """`vrft.media.BUDGET_NAMES` is what MediaBudget holds, what the config's model section and a
+    vrft.json carry, and what eval / predict take as options."""
+    import argparse
+    import dataclasses
+
+    from vrft.commands._generation import add_media_arguments
+    from vrft.config import VrftConfig
+    from vrft.media import BUDGET_NAMES
+    from vrft.models.contract import MEDIA_BUDGETS, ModelContract
+
+    assert tuple(f.name for f in dataclasses.fields(MediaBudget)) == BUDGET_NAMES == MEDIA_BUDGETS
+    model_fields = VrftConfig.model_fields["model"].annotation.model_fields
+    contract_fields = {f.name for f in dataclasses.fields(ModelContract)}
+    assert all(name in model_fields and name in contract_fields for name in BUDGET_NAMES)
+    parser = argparse.ArgumentParser()
+    add_media_arguments(parser)
+    assert tuple(a.dest for a in parser._actions if a.dest != "help") == BUDGET_NAMES

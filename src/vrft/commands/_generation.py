@@ -116,9 +116,9 @@ def add_media_arguments(parser) -> None:
 
 def check_media(args: argparse.Namespace) -> None:
     """UserError (before any model loads) for a media budget option out of range."""
-    from vrft.media import budget_problem
+    from vrft.media import BUDGET_NAMES, budget_problem
 
-    for name in ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels"):
+    for name in BUDGET_NAMES:
         value = getattr(args, name, None)
         if value is not None and (want := budget_problem(name, value)):
             raise UserError(f"--{name.replace('_', '-')} must be {want}, got {value}")
@@ -130,5 +130,6 @@ def check_media(args: argparse.Namespace) -> None:
 def media_options(args: argparse.Namespace) -> dict:
     """The media budget options given on the command line (None where not given), as keyword
     arguments of `vrft.models.contract.resolve_settings`."""
-    names = ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels")
-    return {name: getattr(args, name, None) for name in names}
+    from vrft.media import BUDGET_NAMES
+
+    return {name: getattr(args, name, None) for name in BUDGET_NAMES}

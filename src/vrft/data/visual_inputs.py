@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vrft.errors import DataError
+from vrft.media import BUDGET_NAMES
 
 VIDEO_HEADER = "Video of {duration:g} s, {n} frames."
 FRAME_CAPTION = "{t:g} s:"
@@ -58,7 +59,7 @@ class MediaBudget:
         if source is None:
             return cls()
         values = {}
-        for name in ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels"):
+        for name in BUDGET_NAMES:
             value = getattr(source, name, None)
             if value is not None:
                 values[name] = value

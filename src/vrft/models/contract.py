@@ -39,12 +39,13 @@ from typing import Any
 
 from vrft.data.record_checks import TASK_NAMES
 from vrft.errors import UserError
+from vrft.media import BUDGET_NAMES
 
 logger = logging.getLogger(__name__)
 
 CONTRACT_FILE = "vrft.json"
 TASKS = TASK_NAMES  # the tasks a contract may name
-MEDIA_BUDGETS = ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels")
+MEDIA_BUDGETS = BUDGET_NAMES
 """The many-image / video budgets a contract keeps (the `model.*` config keys of the same names)."""
 ANSWER_FORMATS = ("think", "answer_only")
 CONVENTIONS = ("norm1000", "resized_pixels", "pixels")
@@ -170,7 +171,7 @@ def read_contract(model_dir: str | os.PathLike) -> ModelContract | None:
             raise bad(name, "null or a positive integer")
     from vrft.media import budget_problem
 
-    for name in ("max_images", "video_fps", "video_max_frames", "video_max_pixels", "video_min_pixels"):
+    for name in MEDIA_BUDGETS:
         v = values[name]
         if v is not None and (want := budget_problem(name, v)):
             raise bad(name, f"null or {want}")
