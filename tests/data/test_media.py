@@ -86,6 +86,23 @@ def test_sample_frames_resizes_to_the_pixel_budget(tmp_path):
     assert fit_pixels(64, 48, 10**6) == (64, 48)
 
 
+class _Container:
+    """A stand-in for an opened PyAV container that passes everything through (tests override one
+    method: `decode` to count frames, `seek` to refuse)."""
+
+    def __init__(self, container):
+        self.c = container
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.c.close()
+
+    def __getattr__(self, name):
+        return getattr(self.c, name)
+
+
 def test_sample_frames_seeks_in_a_long_video(tmp_path, monkeypatch):
     """Far apart timestamps: each frame is found by seeking, not by decoding everything before it."""
     import vrft.media
@@ -94,19 +111,7 @@ def test_sample_frames_seeks_in_a_long_video(tmp_path, monkeypatch):
     decoded = []
     real_open = vrft.media._open
 
-    class Counting:  # counts the frames the sampler decodes
-        def __init__(self, container):
-            self.c = container
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.c.close()
-
-        def __getattr__(self, name):
-            return getattr(self.c, name)
-
+    class Counting(_Container):  # counts the frames the sampler decodes
         def decode(self, *args, **kwargs):
             for frame in self.c.decode(*args, **kwargs):
                 decoded.append(frame.time)
@@ -325,19 +330,7 @@ def test_a_stream_that_cannot_seek_is_decoded_forward(tmp_path, monkeypatch):
     path = encode_video(tmp_path / "v.mkv", n=40, fps=4)  # 10 s
     real_open = vrft.media._open
 
-    class NoSeek:
-        def __init__(self, container):
-            self.c = container
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.c.close()
-
-        def __getattr__(self, name):
-            return getattr(self.c, name)
-
+    class NoSeek(_Container):
         def seek(self, *args, **kwargs):
             raise OSError("not seekable")
 
