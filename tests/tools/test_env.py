@@ -59,6 +59,10 @@ def test_zoom_in_crops_in_the_model_coordinates_and_fills_the_pixel_budget():
     out = env.zoom_in([0, 0, 500, 1000])
     assert "[500, 0, 750, 1000] of the original image" in out[1]["text"]
     assert env.state.calls == 2 and env.state.errors == 0 and env.state.images == 2
+    # each zoom's region in pixels of the original (224 x 112) image, for the zoom metrics
+    assert env.regions == [[112.0, 0.0, 224.0, 112.0], [112.0, 0.0, 168.0, 112.0]]
+    env.reset(image=Image.new("RGB", (224, 112)))
+    assert env.regions == []
 
 
 def test_zoom_in_resized_pixels_convention_uses_the_processor_resized_size():

@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 SHIPPED_BASE = Path(__file__).with_name("base_model")
 """The shipped base model directory (package data)."""
+SHIPPED_TOOLS_BASE = Path(__file__).with_name("tools_base_model")
+"""The tools experiment's shipped base (`vrft.demo.tools_demo`): `vrft demo build-base arch=qwen3_vl
+image_size=128` (Qwen3-VL: the family TRL's tool loop serves)."""
 CARD = "card.json"
 WEIGHTS = "model.safetensors"
 BUILD_COMMAND = "vrft demo build-base"
@@ -128,9 +131,10 @@ def detection_texts(convention: str, image_size: int) -> list[str]:
     return texts * 3  # repeated: merges need a minimum frequency
 
 
-def vocab_texts(image_size: int) -> list[str]:
+def vocab_texts(image_size: int, tools: bool = False) -> list[str]:
     """Texts the tokenizer's merges come from: the detection prompts/answers of every shape
-    (`detection_texts`), the classification prompt and answers, each shape name often."""
+    (`detection_texts`), the classification prompt and answers, each shape name often; with `tools`
+    (the Qwen3-VL base of the tools experiment) also `tool_vocab_texts`."""
     from vrft.demo.world import CLASS_DOMAIN, CLASSIFY_PROMPT
     from vrft.tasks.base import think_answer
 
@@ -141,6 +145,41 @@ def vocab_texts(image_size: int) -> list[str]:
             think_answer(f"The {CLASS_DOMAIN['attribute']} of this shape is {name}.", name),
         ] * 3
         texts += [name, f" {name}"] * 20
+    return texts + (tool_vocab_texts() if tools else [])
+
+
+def tool_vocab_texts() -> list[str]:
+    """Zoom-in exchanges rendered by Qwen3-VL's official tool template (the tools block of the system
+    turn, a `zoom_in` call, the tool's answer, a final answer), so the tokenizer's merges cover them."""
+    import random
+
+    from PIL import Image
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from vrft.boxes import Frame
+    from vrft.demo.world import CLASS_DOMAIN, CLASSIFY_PROMPT
+    from vrft.tasks.base import think_answer
+    from vrft.tools.env import ToolSettings, tool_environment
+    from vrft.tools.support import official_template
+    from vrft.tools.trace import play
+
+    rng, texts = random.Random(0), []
+    env = tool_environment(ToolSettings(("zoom_in",), 3, 2, 128 * 128, lambda w, h: Frame.for_image(w, h)))()
+    for i in range(60):
+        env.reset(image=Image.new("RGB", (512, 512), "white"))
+        x, y, side = rng.randrange(0, 700), rng.randrange(0, 700), rng.randrange(150, 300)
+        name = ALL_CLASSES[i % len(ALL_CLASSES)]
+        trace = [
+            {"content": "", "tool_calls": [{"name": "zoom_in", "arguments": {"bbox_2d": [x, y, x + side, y + side]}}]},
+            {"content": think_answer(f"The {CLASS_DOMAIN['attribute']} of this shape is {name}.", name)},
+        ]
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": CLASSIFY_PROMPT}]}]
+        for m in play(trace, env):
+            if m["role"] == "tool" and isinstance(m["content"], list):
+                m = {**m, "content": [b if b.get("type") != "image" else {"type": "image"} for b in m["content"]]}
+            messages.append(m)
+        rendered, _ = render_jinja_template([messages], tools=[env.zoom_in], chat_template=official_template())
+        texts.append(rendered[0])
     return texts
 
 
@@ -282,7 +321,7 @@ def _train(
         t0 = time.perf_counter()
         tiny = build_tiny(settings.arch, work / "tiny", size=settings.size, vocab_size=settings.vocab_size,
                           rope_theta=settings.rope_theta, seed=settings.seed, image_size=settings.image_size,
-                          vocab_texts=vocab_texts(settings.image_size))  # fmt: skip
+                          vocab_texts=vocab_texts(settings.image_size, tools=settings.arch == "qwen3_vl"))  # fmt: skip
         model = AutoModelForImageTextToText.from_pretrained(tiny, dtype=torch.float32)
         processor = AutoProcessor.from_pretrained(tiny)
         timings["build"] = time.perf_counter() - t0

@@ -108,6 +108,11 @@ def check_settings(settings: DemoSettings) -> None:
         if name not in known:
             raise ConfigError(f"{method}.lr_scheduler: unknown scheduler {name!r}; known: {', '.join(known)}")
     for e in settings.experiments.run:
+        if e == "tools":
+            from vrft.demo.tools_demo import check_tools_settings
+
+            check_tools_settings(settings)
+            continue
         run = Run(TASK_OF[e], Path("records.jsonl"), settings.experiments.steps, 0, f"demo {e} (check)")
         for method, build in (("sft", sft_config), ("rft", rft_config)):
             try:

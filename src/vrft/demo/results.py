@@ -1,8 +1,8 @@
 """What the demo writes: results.json, results.md, the PNG plots and the side-by-side HTML report.
 
 ``results.json`` is ``{"rows": [...], "runs": [...], "split": "test"|"val"}``. Each row is one
-(experiment, method, k): ``experiment`` ("open_vocab" | "fewshot_detection" | "fewshot_classification"),
-``method`` ("baseline" | "sft" | "rft"), ``shots`` (k; 0 for the baseline, None in open_vocab), ``task``
+(experiment, method, k): ``experiment`` ("open_vocab" | "fewshot_detection" | "fewshot_classification" |
+"tools"), ``method`` ("baseline" | "sft" | "rft"; the tools experiment's arms below), ``shots`` (k; 0 for the baseline, None in open_vocab), ``task``
 ("detection" | "classification"), the headline number under its own name (``novel_mAP``: COCO
 mAP@[.5:.95] of the novel shapes under the all-categories protocol, 0..100; ``accuracy``: exact-match
 classification accuracy, 0..100) holding the MEAN over seeds, and ``mean``, ``sd`` (sample standard
@@ -11,6 +11,13 @@ single seed), ``seeds`` and ``values`` (per seed): only the seeds that count, th
 number. A seed without one (None or not finite: an evaluation that failed) is left out of the mean
 and listed in ``failed_seeds`` instead, and the tables say "(n of m seeds)".
 ``runs`` holds every single run (with its ``seed``).
+
+The tools experiment's rows (``experiment`` "tools", `vrft.demo.tools_demo`) have ``method`` one of
+"baseline", "baseline_tools", "sft_traces", "rft_tools", "rft" (`vrft.demo.tools_demo.ARMS`), ``shots``
+k (0 for the base model's two arms, whose ``seeds`` is ``[None]``: one deterministic value), ``accuracy``
+as above, and the means over seeds of ``call_rate`` (share of test samples with a tool call, 0..100),
+``mean_calls``, ``zoom_iou`` and ``zoom_hit`` (`vrft.demo.tools_demo.zoom_scores`), each with its sample
+sd under ``<name>_sd``; None where the arm answers without tools.
 """
 
 from __future__ import annotations
@@ -35,8 +42,16 @@ EXPERIMENT_NAMES: dict[str, str] = {
     "open_vocab": "(a) open-vocabulary detection: trained on base shapes, novel mAP",
     "fewshot_detection": "(b) few-shot detection of novel shapes, mAP",
     "fewshot_classification": "(c) few-shot classification of novel shapes, accuracy %",
+    "tools": "(d) tools: name a shape too small to see without zooming",
 }
 METRIC_OF = {"detection": "novel_mAP", "classification": "accuracy"}
+TOOL_COLUMNS: dict[str, str] = {
+    "accuracy": "accuracy %",
+    "call_rate": "tool-call rate %",
+    "zoom_iou": "zoom IoU %",
+    "zoom_hit": "zoom holds the shape %",
+}
+"""The tools experiment's table: its columns (row fields, each a mean over seeds with its ``<field>_sd``)."""
 
 
 def aggregate(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -58,6 +73,11 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                "parse_fail": _mean([r.get("parse_fail") for r in rs])}  # fmt: skip
         if metric == "novel_mAP":
             row["novel_AP50"] = _mean([r.get("novel_AP50") for r in rs])
+        for key in ("call_rate", "mean_calls", "zoom_iou", "zoom_hit"):
+            if any(key in r for r in rs):  # the tools experiment
+                values = [float(r[key]) for r in rs if r.get(key) is not None]
+                row[key] = round(statistics.fmean(values), 2) if values else None
+                row[f"{key}_sd"] = round(statistics.stdev(values), 2) if len(values) > 1 else None
         rows.append(row)
     return rows
 
@@ -79,7 +99,7 @@ def write_results_json(rows: Sequence[Mapping[str, Any]], runs: Sequence[Mapping
 def _cell(row: Mapping[str, Any] | None) -> str:
     if row is None or row["mean"] is None:
         return "-"
-    if row["method"] == "baseline":
+    if row["method"] == "baseline" or row["seeds"] == [None]:  # an untrained model: one deterministic value
         return f"{row['mean']:.1f}"
     failed = row.get("failed_seeds") or []
     n = len(row["seeds"])
@@ -89,12 +109,39 @@ def _cell(row: Mapping[str, Any] | None) -> str:
     return f"{row['mean']:.1f} ± {row['sd']:.1f}{some}"
 
 
+def _spread(row: Mapping[str, Any], key: str) -> str:
+    """A tools-table cell: mean ± sd over seeds (one value for the base model's arms, '-' for none)."""
+    if key == "accuracy":
+        return _cell(row)
+    value, sd = row.get(key), row.get(f"{key}_sd")
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if sd is None else f"{value:.1f} ± {sd:.1f}"
+
+
+def _tools_table(mine: Sequence[Mapping[str, Any]]) -> tuple[str, list[str], list[tuple[str, list[str]]]]:
+    from vrft.demo.tools_demo import ARMS
+
+    seeds = next((r["seeds"] + r.get("failed_seeds", []) for r in mine if r["shots"]), [])
+    shots = next((r["shots"] for r in mine if r["shots"]), None)
+    body = []
+    for arm, name in ARMS.items():
+        row = next((r for r in mine if r["method"] == arm), None)
+        if row is not None:
+            body.append((name, [_spread(row, key) for key in TOOL_COLUMNS]))
+    where = f"{shots} scenes per shape, seeds {seeds}" if shots else "no training"
+    return f"{EXPERIMENT_NAMES['tools']} ({where})", list(TOOL_COLUMNS.values()), body
+
+
 def _tables(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str], list[tuple[str, list[str]]]]]:
     """Per experiment: (title with its seeds, column names, [(method, cells)]): the tables of the demo."""
     out = []
     for exp in EXPERIMENT_NAMES:
         mine = [r for r in rows if r["experiment"] == exp]
         if not mine:
+            continue
+        if exp == "tools":
+            out.append(_tools_table(mine))
             continue
         seeds = next((r["seeds"] + r.get("failed_seeds", []) for r in mine if r["method"] != "baseline"), [])
         shots = sorted({r["shots"] for r in mine if r["method"] != "baseline" and r["shots"] is not None})
@@ -217,18 +264,20 @@ def write_plots(rows: Sequence[Mapping[str, Any]], rft_runs: Mapping[str, Path],
 
 
 # ------------------------------------------------------------------------------------ side-by-side report
-_COLOURS = {"star": (230, 120, 0), "heart": (200, 0, 120), "diamond": (0, 120, 220)}
+_COLOURS = {"star": (230, 120, 0), "heart": (200, 0, 120), "diamond": (0, 120, 220), "zoom": (220, 0, 0)}
 
 
-def _picture(image: str, boxes: Sequence[tuple[str, Sequence[float]]], scale: int = 2) -> str:
-    """The image with `boxes` ((category, [x1, y1, x2, y2] pixels)) drawn, as a data: URI."""
+def _picture(image: str, boxes: Sequence[tuple[str, Sequence[float]]], side: int = 224) -> str:
+    """The image, shown `side` pixels wide, with `boxes` ((category, [x1, y1, x2, y2] pixels)) drawn, as
+    a data: URI."""
     from PIL import Image, ImageDraw
 
     try:
         img = Image.open(image).convert("RGB")
     except OSError:
         return ""
-    img = img.resize((img.width * scale, img.height * scale))
+    scale = side / img.width
+    img = img.resize((side, max(1, round(img.height * scale))))
     draw = ImageDraw.Draw(img)
     for cat, b in boxes:
         if len(b) == 4:
@@ -270,6 +319,7 @@ def side_by_side(columns: Sequence[tuple[str, Path]], n_images: int) -> str:
         for title, _ in columns:
             mine = [p for p in preds[title] if p["image"] == image]
             boxes = [(p.get("category") or "", b) for p in mine for b in (p.get("pred_boxes") or [])]
+            boxes += [("zoom", b) for p in mine for b in (p.get("zoom_regions") or [])]  # tools: where it zoomed
             text = "<br>".join(html.escape(_short(p)) for p in mine)
             cells.append(f"<td><img src='{_picture(image, boxes)}'><br><small>{text}</small></td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -295,6 +345,18 @@ def write_report(
              table_html(rows),
              *([f"<p><strong>{html.escape(note)}</strong></p>"] if note else [])]  # fmt: skip
     for exp in EXPERIMENT_NAMES:
+        if exp == "tools":
+            from vrft.demo.tools_demo import ARMS
+
+            found = {(m, kk, s): d for (e, m, kk, s), d in evals.items() if e == exp}
+            cols = [(f"{name}{'' if kk is None else f' (seed {s})'}", found[(arm, kk, s)])
+                    for arm, name in ARMS.items() for (m, kk, s) in sorted(found, key=str)
+                    if m == arm and (s is None or s == seed)]  # fmt: skip
+            if cols:
+                parts += [f"<h2>{html.escape(EXPERIMENT_NAMES[exp])}</h2>",
+                          "<p>Red boxes: where the model zoomed (its regions in the scene).</p>",
+                          side_by_side(cols, n_images)]  # fmt: skip
+            continue
         shots = None if exp == "open_vocab" else k
         cols = [(METHOD_NAMES["baseline"], evals.get((exp, "baseline", None, None)))]
         cols += [(f"{METHOD_NAMES[m]}{'' if shots is None else f' {shots}-shot'} (seed {seed})",

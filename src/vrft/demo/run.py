@@ -10,6 +10,9 @@
    (a) open_vocab: trained on the BASE shapes' detection scenes, evaluated on the NOVEL shapes;
    (b) fewshot_detection: trained on k images per novel shape (with their 'No Objects' prompts);
    (c) fewshot_classification: trained on k images per novel shape, accuracy;
+   (d) tools (only when `experiments.run` names it): scenes too large for the model's pixel budget,
+   the base with and without tools, SFT on tool traces, Visual-RFT with and without tools
+   (`vrft.demo.tools_demo`, from its own Qwen3-VL base);
 5. results.json (mean and sd over seeds per row, every run in `runs`), results.md, plots, report.html
    (one test image per row, the methods' answers side by side).
 """
@@ -25,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vrft.demo.settings import TASK_OF, DemoSettings, caveat
+from vrft.demo.settings import TASK_OF, TOOLS_EXPERIMENT, DemoSettings, caveat
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +108,8 @@ def run_demo(
     shipped = base == SHIPPED_BASE
 
     t0 = time.perf_counter()
-    tasks = {TASK_OF[e] for e in ex.run}
+    paper = [e for e in ex.run if e != TOOLS_EXPERIMENT]  # (a)-(c); the tools experiment runs on its own
+    tasks = {TASK_OF[e] for e in paper}
     parts: list[str] = []
     if "open_vocab" in ex.run:
         parts.append("base_train")
@@ -131,7 +135,7 @@ def run_demo(
             task, experiment.evaluate(settings, base, task, eval_records[task], d, f"baseline ({task})")
         )
         timings["eval"] += time.perf_counter() - t0
-        for e in ex.run:
+        for e in paper:
             if TASK_OF[e] == task:
                 evals[(e, "baseline", None, None)] = d
                 runs.append({"experiment": e, "method": "baseline", "shots": 0 if e != "open_vocab" else None,
@@ -139,7 +143,7 @@ def run_demo(
 
     rft_runs: dict[str, Path] = {}
     manifests: dict[str, Any] = {}
-    for e in ex.run:
+    for e in paper:
         task = TASK_OF[e]
         for seed in ex.seeds:
             negatives = task == "detection" and ex.train_negatives
@@ -177,6 +181,17 @@ def run_demo(
                                  "prompts_per_step": ex.prompts_per_step})  # fmt: skip
                     logger.info("%s %s: %s", method, tag, experiment.score(task, m))
 
+    tools_info: dict[str, Any] = {}
+    if TOOLS_EXPERIMENT in ex.run:
+        from vrft.demo.tools_demo import run_tools
+
+        tool_runs, tool_evals, tools_info = run_tools(settings, out, timings)
+        runs += tool_runs
+        evals.update(tool_evals)
+        first = out / "runs" / f"tools-rft_tools-seed{ex.seeds[0]}"
+        if (first / "metrics.jsonl").is_file():
+            rft_runs[TOOLS_EXPERIMENT] = first
+
     rows = results.aggregate(runs)
     results.write_results_json(rows, runs, out, split)
     results.write_plots(rows, rft_runs, out)
@@ -190,6 +205,7 @@ def run_demo(
         "base_weights_sha256": card.get("weights_sha256"),
         "split": split,
         "fewshot_counts": manifests,
+        **tools_info,
         "machine": {"cpus": os.cpu_count(), "threads": settings.threads, "platform": platform.platform(),
                     "load_average": _load()},
     }  # fmt: skip
@@ -204,16 +220,29 @@ def run_demo(
         "",
         f"Evaluated on the **{split}** split. Seeds {ex.seeds} (each: few-shot draw and training seed); "
         "mean ± sample sd over them. The baseline is the base model itself (greedy, one value).",
-        f"Budget of both methods: {ex.steps} optimizer steps x {ex.prompts_per_step} prompts per step "
-        f"({ex.open_vocab_steps} steps in open_vocab"
-        f"{cls_budget if 'fewshot_classification' in ex.run else ''}"
-        f"; Visual-RFT samples {settings.rft.num_generations} completions per prompt).",
-        "Detection: every novel shape asked on every image, absent ones to be answered 'No Objects' (the "
-        "all-categories protocol).",
+        *([f"Budget of both methods: {ex.steps} optimizer steps x {ex.prompts_per_step} prompts per step "
+           f"({ex.open_vocab_steps} steps in open_vocab"
+           f"{cls_budget if 'fewshot_classification' in ex.run else ''}"
+           f"; Visual-RFT samples {settings.rft.num_generations} completions per prompt)."] if paper else []),
+        *([tools_budget(settings)] if TOOLS_EXPERIMENT in ex.run else []),
+        *(["Detection: every novel shape asked on every image, absent ones to be answered 'No Objects' (the "
+           "all-categories protocol)."] if "detection" in tasks else []),
         f"Wall time: {timings['total']:.0f} s.",
     ]
     results.write_results_md(rows, out, notes)
     return rows
+
+
+def tools_budget(settings: DemoSettings) -> str:
+    """The tools experiment's budget, one sentence for results.md."""
+    t = settings.tools
+    return (
+        f"Tools experiment: {t.shots} scenes per shape ({t.scene_size} px, seen at {t.view_size} px); SFT on "
+        f"tool traces {t.sft.steps} steps at {t.sft.learning_rate:g}; Visual-RFT {t.rft.steps} steps at "
+        f"{t.rft.learning_rate:g} with G = {t.rft.num_generations}, with tools from the SFT model and without "
+        f"tools from the base; at most {t.max_calls} calls per answer. Zoom IoU: the first zoom's region "
+        "against the shape's box; 'zoom holds the shape': the share of first zooms that contain all of it."
+    )
 
 
 def _load() -> list[float] | None:

@@ -126,10 +126,14 @@ class BaseSettings(_Section):
 
 
 EXPERIMENTS = ("open_vocab", "fewshot_detection", "fewshot_classification")
+"""The paper's experiments, (a)-(c): the default `experiments.run`."""
+TOOLS_EXPERIMENT = "tools"
+"""The 4th experiment (`experiments.run=[tools]`, `vrft.demo.tools_demo`): acting on the image is necessary."""
 TASK_OF = {
     "open_vocab": "detection",
     "fewshot_detection": "detection",
     "fewshot_classification": "classification",
+    "tools": "classification",
 }
 
 
@@ -176,11 +180,12 @@ class ExperimentSettings(_Section):
     """Which of the paper's experiments run, over which seeds, with which budget (shared in (a) and (b),
     per method in (c))."""
 
-    run: list[Literal["open_vocab", "fewshot_detection", "fewshot_classification"]] = Field(
+    run: list[Literal["open_vocab", "fewshot_detection", "fewshot_classification", "tools"]] = Field(
         list(EXPERIMENTS),
         min_length=1,
         description="(a) open_vocab: train on BASE shapes, test on NOVEL ones; (b) fewshot_detection and "
-        "(c) fewshot_classification of the novel shapes at every k of `shots`.",
+        "(c) fewshot_classification of the novel shapes at every k of `shots`; 'tools' (not in the default "
+        "run, it costs more): name a shape too small to see without zooming (`tools` settings).",
     )
     seeds: list[Seed] = Field(
         [0, 1, 2],
@@ -253,6 +258,58 @@ class EvalSettings(_Section):
     report_samples: int = Field(12, ge=0, description="Test images shown side by side in report.html.")
 
 
+class ToolsSFTSettings(_Section):
+    """SFT on the tool traces (the cold start) in the tools experiment."""
+
+    learning_rate: float = Field(2e-4, gt=0.0, description="Peak AdamW learning rate (constant).")
+    steps: int = Field(40, ge=1, description="Optimizer steps (x `experiments.prompts_per_step` traces).")
+
+
+class ToolsRFTSettings(_Section):
+    """Visual-RFT in the tools experiment (with tools from the SFT model; without tools from the base)."""
+
+    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate (constant).")
+    steps: int = Field(20, ge=1, description="Optimizer steps (x `experiments.prompts_per_step` prompts).")
+    num_generations: int = Field(4, ge=2, description="G: rollouts per prompt.")
+    max_completion_length: int = Field(
+        192, ge=16, description="Tokens per rollout, tool results included (TRL counts them)."
+    )
+    reward_weights: dict[str, float] = Field(
+        default_factory=dict, description="Reward weights (e.g. {tool_bonus: 0.5}; default: the task's own)."
+    )
+
+
+class ToolsExperimentSettings(_Section):
+    """The tools experiment (`experiments.run=[tools]`, `vrft.demo.tools_demo`): scenes larger than the
+    model's pixel budget, one small shape to name, which only a zoom shows at a nameable scale."""
+
+    base_path: str | None = Field(
+        None,
+        description="Base model directory (default: the shipped Qwen3-VL tools base, vrft/demo/tools_base_model; "
+        "TRL's tool loop serves Qwen3-VL only, docs/tools.md).",
+    )
+    scene_size: int = Field(512, ge=64, description="Scene side in pixels.")
+    view_size: int = Field(
+        128, ge=32, description="Side the model sees a scene (and a tool image) at: its pixel budget's side."
+    )
+    min_scale: float = Field(0.06, gt=0.0, le=0.5, description="Smallest shape height / scene side.")
+    max_scale: float = Field(0.09, gt=0.0, le=0.5, description="Largest shape height / scene side.")
+    pool_images: int = Field(100, ge=5, description="Scenes the k-shot training sets come from.")
+    val_images: int = Field(40, ge=5, description="Validation scenes (tuning only).")
+    test_images: int = Field(60, ge=5, description="Test scenes (read once).")
+    shots: int = Field(8, ge=1, description="k: training scenes per shape (5 base shapes).")
+    zoom_margin: float = Field(
+        3.0, ge=1.0, description="A trace's zoom region: the shape's box enlarged this many times (its side)."
+    )
+    zoom_jitter: float = Field(
+        0.2, ge=0.0, le=0.45, description="The trace's zoom centre moves by up to this share of its side."
+    )
+    max_calls: int = Field(2, ge=1, le=32, description="tools.max_calls of training and evaluation.")
+    max_images: int = Field(2, ge=1, le=16, description="tools.max_images of training and evaluation.")
+    sft: ToolsSFTSettings = Field(default_factory=ToolsSFTSettings)
+    rft: ToolsRFTSettings = Field(default_factory=ToolsRFTSettings)
+
+
 class DemoSettings(_Section):
     """The whole miniature experiment (`vrft demo`)."""
 
@@ -263,6 +320,9 @@ class DemoSettings(_Section):
     sft: SFTSettings = Field(default_factory=SFTSettings)
     rft: RFTSettings = Field(default_factory=RFTSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
+    tools: ToolsExperimentSettings = Field(
+        default_factory=ToolsExperimentSettings, description="The tools experiment (experiments.run=[tools])."
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML-serialisable values."""
@@ -277,6 +337,8 @@ QUICK: dict[str, Any] = {
                     # (c) keeps each method's learning rate; its steps follow `steps`
                     "classification": {"sft": {"steps": None}, "rft": {"steps": None}}},
     "eval": {"report_samples": 6},
+    "tools": {"pool_images": 15, "val_images": 8, "test_images": 8, "shots": 1,
+              "sft": {"steps": 4}, "rft": {"steps": 2, "num_generations": 2}},
     # a smaller base, built (and cached) only when none is shipped
     "base": {"build": {"vision_images": 400, "vision_steps": 80, "cls_images": 200, "det_images": 100,
                        "sft_steps": 60, "sft_batch": 16, "eval_images": 8}},
@@ -289,8 +351,9 @@ def caveat(settings: DemoSettings) -> str | None:
     a run at least as large as the full demo."""
     full, w, ex = DemoSettings(), settings.world, settings.experiments
     why = []
+    paper = any(e != "tools" for e in ex.run)  # (a)-(c): the world, shots and steps below are theirs
     sizes = [f for f in WorldSettings.model_fields if f.endswith("_images")]
-    if any(getattr(w, f) < getattr(full.world, f) for f in sizes):
+    if paper and any(getattr(w, f) < getattr(full.world, f) for f in sizes):
         cls, det = f"cls_{settings.eval.split}_images", f"det_{settings.eval.split}_images"
         why.append(f"a smaller world ({getattr(w, cls)} classification and {getattr(w, det)} detection "
                    f"{settings.eval.split} images instead of {getattr(full.world, cls)} and "
@@ -299,10 +362,18 @@ def caveat(settings: DemoSettings) -> str | None:
         why.append(
             f"{len(ex.seeds)} seed{'s' if len(ex.seeds) > 1 else ''} instead of {len(full.experiments.seeds)}"
         )
-    if not set(full.experiments.shots) <= set(ex.shots):
+    if paper and not set(full.experiments.shots) <= set(ex.shots):
         why.append(f"k = {ex.shots} instead of {full.experiments.shots}")
-    if ex.steps < full.experiments.steps or ex.open_vocab_steps < full.experiments.open_vocab_steps:
+    if paper and (ex.steps < full.experiments.steps or ex.open_vocab_steps < full.experiments.open_vocab_steps):
         why.append(f"{ex.steps} optimizer steps instead of {full.experiments.steps}")
+    if "tools" in ex.run:
+        t, ft = settings.tools, full.tools
+        small = [f for f in ("pool_images", "val_images", "test_images", "shots") if getattr(t, f) < getattr(ft, f)]
+        if small or t.sft.steps < ft.sft.steps or t.rft.steps < ft.rft.steps:
+            why.append("a smaller tools experiment (" + ", ".join(
+                [f"tools.{f} {getattr(t, f)} instead of {getattr(ft, f)}" for f in small]
+                + [f"tools.{m}.steps {getattr(t, m).steps} instead of {getattr(ft, m).steps}"
+                   for m in ("sft", "rft") if getattr(t, m).steps < getattr(ft, m).steps]) + ")")  # fmt: skip
     if not why:
         return None
     return (f"Not the demo's result: these numbers come from {', '.join(why)}. They check that the "
@@ -346,12 +417,20 @@ def load_settings(
     """
     settings = load_schema(DemoSettings, path, base=QUICK if quick else None, overrides=overrides)
     w = settings.world
-    for low, high in (("min_scale", "max_scale"), ("base_train_min_scale", "base_train_max_scale")):
-        if getattr(w, low) > getattr(w, high):
+    pairs = [(w, "world", "min_scale", "max_scale"), (w, "world", "base_train_min_scale", "base_train_max_scale"),
+             (settings.tools, "tools", "min_scale", "max_scale")]  # fmt: skip
+    for section, name, low, high in pairs:
+        if getattr(section, low) > getattr(section, high):
             raise ConfigError(
-                f"world.{low} ({getattr(w, low)}) is larger than world.{high} ({getattr(w, high)}); "
-                f"set world.{low} <= world.{high}"
+                f"{name}.{low} ({getattr(section, low)}) is larger than {name}.{high} ({getattr(section, high)}); "
+                f"set {name}.{low} <= {name}.{high}"
             )
+    t = settings.tools
+    if t.view_size > t.scene_size:
+        raise ConfigError(
+            f"tools.view_size ({t.view_size}) is larger than tools.scene_size ({t.scene_size}): the scene must be "
+            "larger than what the model sees, or nothing needs a zoom; lower tools.view_size"
+        )
     return settings
 
 

@@ -104,8 +104,11 @@ CLASSIFY_PROMPT = "What shape is this?"
 CLASS_DOMAIN = {"object": "shape", "attribute": "type"}
 
 
-def draw_single(index: int, seed: int, size: int, shape: str, look: str) -> tuple[object, list[float]]:
-    """One shape of class `shape` on white, 25-60 % of the side, in `look`; returns (PIL image, box)."""
+def draw_single(
+    index: int, seed: int, size: int, shape: str, look: str, scale: tuple[float, float] = (0.25, 0.6)
+) -> tuple[object, list[float]]:
+    """One shape of class `shape` on white, `scale` (25-60 %) of the side, in `look`; returns (PIL image,
+    box in pixels)."""
     import numpy as np
     from PIL import Image, ImageDraw
 
@@ -117,7 +120,7 @@ def draw_single(index: int, seed: int, size: int, shape: str, look: str) -> tupl
     img = Image.new("RGB", (size, size), (255, 255, 255))
     placed = None
     while placed is None:
-        obj = float(rng.uniform(0.25, 0.6)) * size
+        obj = float(rng.uniform(*scale)) * size
         placed = syn._place(rng, shape, size, obj, [], 0.0)
     poly, box = placed
     if look == "outline":

@@ -68,6 +68,7 @@ class ToolEnvironment:
         self.image: Image.Image | None = None
         self.frame: Any = None
         self.view: tuple[float, float, float, float] | None = (0.0, 0.0, 1.0, 1.0)
+        self.regions: list[list[float]] = []  # each zoom_in's region, in pixels of the original image
 
     def reset(self, **row: Any) -> None:
         """Start a rollout on the dataset row's image (`image`, or the first of `images`)."""
@@ -75,6 +76,7 @@ class ToolEnvironment:
         if image is None and row.get("images"):
             image = row["images"][0]
         self.state = ToolState()
+        self.regions = []
         self.original = image.convert("RGB") if isinstance(image, Image.Image) else None
         self.image = self.original
         self.frame = self._settings.frame_of(*self.image.size) if self.image is not None else None
@@ -140,6 +142,7 @@ class ToolEnvironment:
                 ox, oy, sx, sy = self.view
                 x1, y1, x2, y2 = box_px
                 view = (ox + sx * x1, oy + sy * y1, sx * (x2 - x1) / out.width, sy * (y2 - y1) / out.height)
+                self.regions.append([round(v, 2) for v in (ox + sx * x1, oy + sy * y1, ox + sx * x2, oy + sy * y2)])
             note = f"zoom_in: the region {list(bbox_2d)} enlarged to {out.width}x{out.height} pixels"
             if where is not None:
                 note += (

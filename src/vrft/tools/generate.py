@@ -50,6 +50,8 @@ class ToolGenerator:
         self.progress = progress
         self.messages: list[list[dict[str, Any]]] = []
         self.transcripts: list[str] = []
+        self.zooms: list[list[list[float]]] = []  # per request: its zoom_in regions in original pixels
+        self._last_regions: list[list[float]] = []
 
     def generate(self, requests: Sequence[Any], desc: str = "generate") -> list[str]:
         """The final answers of `requests` (`vrft.evaluate.runner.Request`), in order."""
@@ -60,13 +62,15 @@ class ToolGenerator:
         for r in tqdm(requests, desc=desc, disable=not self.progress, unit="req"):
             completion = self.answer(r.image, r.text, r.max_new_tokens, getattr(r, "system", None))
             self.messages.append(completion)
+            self.zooms.append(self._last_regions)
             self.transcripts.append(transcript(completion))
             out.append(trace_of(completion).final)
         return out
 
     def annotate(self, rows: list[dict[str, Any]], metrics: dict[str, Any]) -> None:
         """`vrft.evaluate.pipeline.score_predictions`' hook: each row gets its ``turns`` (the transcript),
-        ``tool_calls`` and ``tool_images`` (`tool_thumbnails`); ``metrics["tools"]`` gets `tool_metrics`, a row counting as correct when its
+        ``tool_calls``, ``tool_images`` (`tool_thumbnails`) and ``zoom_regions`` (each successful
+        zoom_in's region in pixels of the original image); ``metrics["tools"]`` gets `tool_metrics`, a row counting as correct when its
         score (accuracy, IoU, ...) is at least 0.5. Rows that do not match the requests one to one
         (detection's all-categories protocol adds unasked pairs) get no turns and no split."""
         matched = len(rows) == len(self.messages)
@@ -76,6 +80,7 @@ class ToolGenerator:
                 row["turns"] = transcript(completion)
                 row["tool_calls"] = trace_of(completion).calls
                 row["tool_images"] = tool_thumbnails(completion)
+                row["zoom_regions"] = self.zooms[i] if i < len(self.zooms) else []
                 score = row.get("score")
                 correct[i] = None if score is None else float(score) >= 0.5
         metrics["tools"] = {**self.describe(), **tool_metrics(self.messages, correct)}
@@ -130,6 +135,7 @@ class ToolGenerator:
                 result = run_call(env, call)
                 completion.append(result)
                 conversation.append(result)
+        self._last_regions = list(env.regions)
         return completion
 
 
