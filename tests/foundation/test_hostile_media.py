@@ -449,3 +449,27 @@ def test_grouped_training_samples_draw_their_images_or_video(tmp_path):
     assert 'data-image="1"' in page and "gt-img" in page  # the image set, the truth on its image
     assert "gt-window" in page  # the video's timeline with the true window
     assert "0 true boxes" not in page
+
+
+# ------------------------------------------------------------------------------ score: a file with no rows
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_score_on_a_file_with_no_rows_is_an_error(tmp_path, capsys, monkeypatch, content):
+    """Was exit 0 with no output: an empty predictions file (a run that wrote nothing) looked scored."""
+    empty = tmp_path / "predictions.jsonl"
+    empty.write_text(content)
+    msg = error_of(capsys, "score", "score", "classification", empty)
+    assert msg.startswith(f"{empty}: no rows to score: the file is empty or holds only blank lines (give ")
+    assert "\n" not in msg
+
+    import io
+    import sys
+
+    class Stdin:
+        buffer = io.BytesIO(content.encode())
+
+    monkeypatch.setattr(sys, "stdin", Stdin())
+    assert error_of(capsys, "score", "score", "detection", "-").startswith("<stdin>: no rows to score")
+    one = tmp_path / "one.jsonl"
+    one.write_text('\n{"completion": "<answer>cat</answer>", "label": "cat"}\n\n')
+    rc, out, _ = run(capsys, "score", "classification", one)
+    assert rc == 0 and len(out.splitlines()) == 1  # blank lines around one row: still scored
