@@ -473,3 +473,36 @@ def test_score_on_a_file_with_no_rows_is_an_error(tmp_path, capsys, monkeypatch,
     one.write_text('\n{"completion": "<answer>cat</answer>", "label": "cat"}\n\n')
     rc, out, _ = run(capsys, "score", "classification", one)
     assert rc == 0 and len(out.splitlines()) == 1  # blank lines around one row: still scored
+
+
+# ------------------------------------------------------------------- true / false where a number is expected
+def test_a_boolean_for_a_number_key_is_refused_in_configs_and_demo_settings(tmp_path):
+    """Was silently taken as 1 / 0 by pydantic: `grpo.num_generations: true` trained with G = 1."""
+    from vrft.config import load_config
+    from vrft.demo.settings import load_settings
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "model:\n  path: m\n  lora:\n    enabled: true\ndata:\n  train: t.jsonl\n  task: detection\n"
+        "grpo:\n  num_generations: true\n  learning_rate: false\n"
+        "rewards:\n  weights: {format: 1, iou: true}\noutput:\n  resume: true\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    problems = str(info.value).splitlines()
+    assert problems[0] == "3 problems in the config:"
+    expected = [
+        f"{cfg}:9: grpo.num_generations: true/false is not a number here (write the number itself, e.g. 1 or 0.5) (got True)",
+        f"{cfg}:10: grpo.learning_rate: true/false is not a number here (write the number itself, e.g. 1 or 0.5) (got False)",
+        f"{cfg}:12: rewards.weights: true/false at iou is not a number here (write the number itself, e.g. 1 or 0.5) (got dict)",
+    ]  # fmt: skip
+    assert sorted(p.removeprefix("  - ") for p in problems[1:]) == sorted(expected)
+    fixed = load_config(cfg, ["grpo.num_generations=2", "grpo.learning_rate=1e-6", "rewards.weights.iou=1"])
+    assert fixed.grpo.num_generations == 2 and fixed.model.lora.enabled is True and fixed.output.resume is True
+    with pytest.raises(ConfigError, match=r"override 'grpo\.seed=false': grpo\.seed: true/false is not a number"):
+        load_config(cfg, ["grpo.num_generations=2", "grpo.learning_rate=1e-6", "rewards.weights.iou=1", "grpo.seed=false"])  # fmt: skip
+    # the demo's settings share the rule (the same base section)
+    with pytest.raises(ConfigError, match=r"experiments\.shots: true/false at \[1\] is not a number"):
+        load_settings(overrides=["experiments.shots=[1, true]"])
+    with pytest.raises(ConfigError, match=r"rft\.beta: true/false is not a number"):
+        load_settings(overrides=["rft.beta=true"])
