@@ -89,7 +89,8 @@ def _synth(tmp_path: Path, *args) -> Path:
 
 
 def test_convert_charades_out_onto_one_of_its_videos_is_refused(tmp_path, capsys):
-    """Was data loss: the video (written by `vrft data synth`, so listed in a manifest) was replaced by JSONL."""
+    """Was data loss: the video (written by `vrft data synth`, so listed in a manifest) was replaced by JSONL;
+    now a converter replaces only its own earlier records (`vrft.outputs.check_file_output`)."""
     shapes = _synth(tmp_path, "--video", "1", "--video-seconds", "2,2")
     capsys.readouterr()
     video = shapes / "video" / "000000.mp4"
@@ -97,7 +98,7 @@ def test_convert_charades_out_onto_one_of_its_videos_is_refused(tmp_path, capsys
     src = tmp_path / "sta.txt"
     src.write_text("000000 0.5 1.0##a shape\n")
     msg = error_of(capsys, "data", "data", "convert", "charades", src, "--videos", shapes / "video", "--out", video)
-    assert "is the input" in msg and str(video) in msg
+    assert f"--out {video} already exists and another vrft command wrote it ('data synth'" in msg
     assert video.read_bytes() == before
 
 
@@ -110,8 +111,8 @@ def test_convert_charades_out_into_a_frame_folder_is_refused(tmp_path, capsys):
     src.write_text("000000 0.5 1.0##a shape\n")
     argv = ["data", "convert", "charades", src, "--videos", shapes / "video", "--fps", "4"]
     msg = error_of(capsys, "data", *argv, "--out", folder / frames[-1])
-    assert "frame folder" in msg
-    error_of(capsys, "data", *argv, "--out", folder / "records.jsonl")
+    assert "another vrft command wrote it ('data synth'" in msg  # a frame: data synth's
+    assert "frame folder" in error_of(capsys, "data", *argv, "--out", folder / "records.jsonl")
     assert sorted(p.name for p in folder.iterdir()) == frames
 
 
@@ -123,7 +124,7 @@ def test_convert_multi_image_out_onto_one_of_its_images_is_refused(tmp_path, cap
     src = tmp_path / "sets.jsonl"
     src.write_text(json.dumps({"images": [str(a), str(b)], "expression": "x", "target": 1, "bbox": [1, 1, 5, 5]}) + "\n")
     msg = error_of(capsys, "data", "data", "convert", "multi-image", src, "--out", b)
-    assert "is the input" in msg
+    assert "another vrft command wrote it ('data synth'" in msg
     assert b.read_bytes() == before
     Image.open(b).verify()
 
