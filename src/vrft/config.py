@@ -30,7 +30,6 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
 )
@@ -39,6 +38,7 @@ from vrft.errors import ConfigError
 from vrft.inputs import MAX_IMAGE_PIXELS
 from vrft.media import MAX_IMAGES_PER_RECORD, MAX_VIDEO_FPS, MAX_VIDEO_FRAMES
 from vrft.schema import (
+    Section,
     apply_overrides,
     join_problems,
     read_source,
@@ -74,12 +74,9 @@ def _as_list(value: Any) -> Any:
     return value
 
 
-class _Section(BaseModel):
-    """Base of every config section: unknown keys are errors, assignments are validated."""
-
-    # allow_inf_nan=False: a float key (grpo.learning_rate, grpo.beta, rewards.weights, ...) set to
-    # .inf / .nan is a schema error at check-config time, not a crash at training step 2.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+class _Section(Section):
+    """Base of every config section: unknown keys are errors, assignments are validated, a number key
+    refuses inf / nan and true / false (`vrft.schema.Section`)."""
 
 
 # --------------------------------------------------------------------------------------------- model

@@ -19,11 +19,13 @@ Four rules, each enforced here once:
    with the command that wrote it). vrft only ever deletes or replaces what that list names: a file
    it did not write is never overwritten, and cleaning an earlier output (``output.overwrite=true``,
    a second `vrft data synth` into the same directory) removes exactly the earlier run's files.
-5. **A single-file output replaces only a file vrft wrote.** `check_file_output` refuses an existing
-   file that no manifest lists (the manifest of its folder, or of a folder above it, as for rule 4),
-   and the file it checked is recorded in its folder's ``.vrft-manifest.json`` when `atomic_open`
-   renames it into place; so `vrft data convert ... --out records.jsonl` may replace its own earlier
-   output, never the user's ``records.jsonl``.
+5. **A single-file output replaces only its own earlier output.** `check_file_output` refuses an
+   existing file that no manifest lists (the manifest of its folder, or of a folder above it, as for
+   rule 4) or that another command wrote (an eval's ``metrics.json``, a file of a model directory,
+   ``vrft data synth``'s records), and the file it checked is recorded in its folder's
+   ``.vrft-manifest.json`` when `atomic_open` renames it into place; so `vrft data convert ... --out
+   records.jsonl` may replace its own (or another converter's) earlier records, never the user's
+   ``records.jsonl`` nor another command's output.
 6. **No output into the file system's root or a system folder.** `check_dir_output` refuses ``/``,
    the top-level system folders (``/usr``, ``/etc``, ``/tmp``, ``/home``, ...) and the home directory
    itself: a directory output is a folder of its own (e.g. ``~/shapes``).
@@ -90,14 +92,21 @@ def _probe(directory: Path, option: str, target: Path) -> None:
 
 
 def check_file_output(
-    path: str | os.PathLike, *, option: str = "--out", inputs: Iterable[Any] = (), owner: str = "file output"
+    path: str | os.PathLike,
+    *,
+    option: str = "--out",
+    inputs: Iterable[Any] = (),
+    owner: str = "file output",
+    replaces: str | None = None,
 ) -> Path:
     """Check an output FILE before any work; returns the path to write (a symlink: its target).
 
     Refuses: an existing directory or other non-regular file at `path`, a parent that is a file, a
-    place that cannot be written, a path that is one of `inputs`, and an existing file that vrft did
-    not write (`file_is_vrfts`). When `atomic_open` later writes this path, it lists it as `owner`'s
-    in the folder's manifest, so the next run may replace it.
+    place that cannot be written, a path that is one of `inputs`, an existing file that vrft did not
+    write (`file_is_vrfts`), and one that another vrft command wrote (`file_owner`): an existing file
+    is replaced only when its owner is `replaces` (default `owner`) or starts with ``replaces + " "``
+    (``replaces="data convert"``: any converter's records). When `atomic_open` later writes this path,
+    it lists it as `owner`'s in the folder's manifest, so the next run may replace it.
     """
     p = Path(path)
     if str(path) == "":
@@ -112,10 +121,17 @@ def check_file_output(
         raise UserError(f"{option} {p} exists and is not a regular file; choose another path")
     _check_ancestors(p, option)
     refuse_overlap([p], inputs, option=option)
-    if p.is_file() and not file_is_vrfts(p):
+    written_by = file_owner(p) if p.is_file() else None
+    if p.is_file() and written_by is None:
         raise UserError(
             f"{option} {p} already exists and vrft did not write it (no {MANIFEST_NAME} beside it lists it); "
             "vrft never overwrites such files: move it or choose another path"
+        )
+    family = replaces or owner
+    if written_by is not None and written_by != family and not written_by.startswith(family + " "):
+        raise UserError(
+            f"{option} {p} already exists and another vrft command wrote it ('{written_by}' in {MANIFEST_NAME}); "
+            f"'{owner}' replaces only its own earlier output: choose another path (or delete that file first)"
         )
     if (r := _resolved(p)) is not None:
         _PENDING_FILES[str(r)] = owner
@@ -128,15 +144,22 @@ _PENDING_FILES: dict[str, str] = {}  # resolved path checked by check_file_outpu
 def file_is_vrfts(path: str | os.PathLike) -> bool:
     """Whether vrft wrote the file `path`: a ``.vrft-manifest.json`` in its folder or a folder above
     it lists it (or a folder or pattern holding it)."""
+    return file_owner(path) is not None
+
+
+def file_owner(path: str | os.PathLike) -> str | None:
+    """The vrft command that wrote the file `path` (its owner in the nearest ``.vrft-manifest.json``, in
+    its folder or a folder above it, that lists it); None when vrft did not write it."""
     p = Path(os.path.abspath(path))
     for anc in list(p.parents)[:16]:
         if not (anc / MANIFEST_NAME).is_file():
             continue
         d = OutputDir(anc, "check", lock=False)
         d.entries = read_manifest(anc) or {}
-        if d.owned(p.relative_to(anc).as_posix()):
-            return True
-    return False
+        owner = d.owner_of(p.relative_to(anc).as_posix())
+        if owner is not None:
+            return owner
+    return None
 
 
 def _record_file(path: Path, owner: str) -> None:
@@ -477,16 +500,23 @@ class OutputDir:
     # -- ownership
     def owned(self, name: str) -> bool:
         """Whether `name` (relative) is vrft's: listed, under a listed folder, or matched by a pattern."""
+        return self.owner_of(name) is not None
+
+    def owner_of(self, name: str) -> str | None:
+        """The command that wrote `name` (relative): the owner of its entry, of a listed folder above
+        it, or of a pattern matching it; None when vrft did not write it."""
         if name in self.entries:
-            return True
+            return self.entries[name]
         parts = name.split("/")
         prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-        if any(p in self.entries for p in prefixes):
-            return True
+        for p in prefixes:
+            if p in self.entries:
+                return self.entries[p]
         patterns = [e for e in self.entries if _pattern(e)]
-        return any(
-            fnmatch.fnmatchcase(p, e) and p.count("/") == e.count("/") for e in patterns for p in prefixes
-        )
+        for e in patterns:
+            if any(fnmatch.fnmatchcase(p, e) and p.count("/") == e.count("/") for p in prefixes):
+                return self.entries[e]
+        return None
 
     def foreign(self, names: Iterable[str]) -> list[str]:
         """The names (relative) that exist in the directory and that vrft did not write; for a folder

@@ -4,7 +4,8 @@ The loading machinery of `vrft.config` (the `vrft train` / `vrft sft` config) an
 settings (`vrft.demo.settings`): `read_source` (a YAML file through `vrft.inputs.read_yaml`, or a
 mapping), `apply_overrides`, `validate_schema` (unknown keys with a "did you mean", wrong types,
 missing keys, each named with the file:line of the key or the override that set it), and the
-helpers that format problems (`join_problems`, `suggest`). It knows no schema of its own.
+helpers that format problems (`join_problems`, `suggest`). It knows no schema of its own; `Section` is
+the base of every section of both schemas (their shared rules: unknown keys, inf/nan, true/false).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from vrft.errors import ConfigError
 
@@ -67,6 +69,76 @@ def validate_schema(schema: type[_M], data: Mapping[str, Any], sources: dict[str
         return schema.model_validate(data)
     except ValidationError as err:
         raise ConfigError(join_problems(_schema_problems(err, sources, origin, schema))) from None
+
+
+class Section(BaseModel):
+    """Base of every config / demo-settings section: unknown keys are errors, assignments are validated,
+    and a number key refuses inf / nan and YAML's true / false."""
+
+    # allow_inf_nan=False: a float key (grpo.learning_rate, grpo.beta, rewards.weights, ...) set to
+    # .inf / .nan is a schema error at check-config time, not a crash at training step 2.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic takes ``true`` as 1 for an int or float key (``grpo.num_generations: true`` would train
+        with G = 1): a key whose type holds a number and no bool refuses true / false, inside a list or a
+        mapping too (``rewards.weights: {iou: true}``)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or not _holds_number(field.annotation) or _takes_bool(field.annotation):
+            return value
+        where = _bool_inside(value)
+        if where is not None:
+            at = f" at {where}" if where else ""
+            raise PydanticCustomError(
+                "bool_for_number",
+                "true/false{at} is not a number here (write the number itself, e.g. 1 or 0.5)",
+                {"at": at},
+            )
+        return value
+
+
+def _type_args(ann: Any) -> tuple[Any, ...]:
+    from typing import get_args
+
+    return get_args(ann)
+
+
+def _holds_number(ann: Any) -> bool:
+    """Whether a field type holds an int or a float anywhere (``int | None``, ``dict[str, float]``)."""
+    if isinstance(ann, type) and not issubclass(ann, bool) and issubclass(ann, int | float):
+        return True
+    return any(_holds_number(a) for a in _type_args(ann))
+
+
+def _takes_bool(ann: Any) -> bool:
+    """Whether true / false is a value of a field type (``bool``, ``bool | str``, a nested section
+    checks its own keys, ``Any``)."""
+    from typing import get_origin
+
+    if ann is bool or ann is Any or (isinstance(ann, type) and issubclass(ann, BaseModel)):
+        return True
+    if get_origin(ann) is Literal:
+        return any(isinstance(a, bool) for a in _type_args(ann))
+    return any(_takes_bool(a) for a in _type_args(ann))
+
+
+def _bool_inside(value: Any, path: str = "") -> str | None:
+    """Where a bool sits in a raw value: "" for the value itself, "key" / "key.sub" / "[i]" inside; None: nowhere."""
+    if isinstance(value, bool):
+        return path
+    if isinstance(value, Mapping):
+        items: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, v in items:
+        found = _bool_inside(v, where)
+        if found is not None:
+            return found
+    return None
 
 
 def _deep_copy(obj: Any) -> Any:

@@ -89,7 +89,8 @@ def _synth(tmp_path: Path, *args) -> Path:
 
 
 def test_convert_charades_out_onto_one_of_its_videos_is_refused(tmp_path, capsys):
-    """Was data loss: the video (written by `vrft data synth`, so listed in a manifest) was replaced by JSONL."""
+    """Was data loss: the video (written by `vrft data synth`, so listed in a manifest) was replaced by JSONL;
+    now a converter replaces only its own earlier records (`vrft.outputs.check_file_output`)."""
     shapes = _synth(tmp_path, "--video", "1", "--video-seconds", "2,2")
     capsys.readouterr()
     video = shapes / "video" / "000000.mp4"
@@ -97,7 +98,7 @@ def test_convert_charades_out_onto_one_of_its_videos_is_refused(tmp_path, capsys
     src = tmp_path / "sta.txt"
     src.write_text("000000 0.5 1.0##a shape\n")
     msg = error_of(capsys, "data", "data", "convert", "charades", src, "--videos", shapes / "video", "--out", video)
-    assert "is the input" in msg and str(video) in msg
+    assert f"--out {video} already exists and another vrft command wrote it ('data synth'" in msg
     assert video.read_bytes() == before
 
 
@@ -110,8 +111,8 @@ def test_convert_charades_out_into_a_frame_folder_is_refused(tmp_path, capsys):
     src.write_text("000000 0.5 1.0##a shape\n")
     argv = ["data", "convert", "charades", src, "--videos", shapes / "video", "--fps", "4"]
     msg = error_of(capsys, "data", *argv, "--out", folder / frames[-1])
-    assert "frame folder" in msg
-    error_of(capsys, "data", *argv, "--out", folder / "records.jsonl")
+    assert "another vrft command wrote it ('data synth'" in msg  # a frame: data synth's
+    assert "frame folder" in error_of(capsys, "data", *argv, "--out", folder / "records.jsonl")
     assert sorted(p.name for p in folder.iterdir()) == frames
 
 
@@ -123,7 +124,7 @@ def test_convert_multi_image_out_onto_one_of_its_images_is_refused(tmp_path, cap
     src = tmp_path / "sets.jsonl"
     src.write_text(json.dumps({"images": [str(a), str(b)], "expression": "x", "target": 1, "bbox": [1, 1, 5, 5]}) + "\n")
     msg = error_of(capsys, "data", "data", "convert", "multi-image", src, "--out", b)
-    assert "is the input" in msg
+    assert "another vrft command wrote it ('data synth'" in msg
     assert b.read_bytes() == before
     Image.open(b).verify()
 
@@ -449,3 +450,60 @@ def test_grouped_training_samples_draw_their_images_or_video(tmp_path):
     assert 'data-image="1"' in page and "gt-img" in page  # the image set, the truth on its image
     assert "gt-window" in page  # the video's timeline with the true window
     assert "0 true boxes" not in page
+
+
+# ------------------------------------------------------------------------------ score: a file with no rows
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_score_on_a_file_with_no_rows_is_an_error(tmp_path, capsys, monkeypatch, content):
+    """Was exit 0 with no output: an empty predictions file (a run that wrote nothing) looked scored."""
+    empty = tmp_path / "predictions.jsonl"
+    empty.write_text(content)
+    msg = error_of(capsys, "score", "score", "classification", empty)
+    assert msg.startswith(f"{empty}: no rows to score: the file is empty or holds only blank lines (give ")
+    assert "\n" not in msg
+
+    import io
+    import sys
+
+    class Stdin:
+        buffer = io.BytesIO(content.encode())
+
+    monkeypatch.setattr(sys, "stdin", Stdin())
+    assert error_of(capsys, "score", "score", "detection", "-").startswith("<stdin>: no rows to score")
+    one = tmp_path / "one.jsonl"
+    one.write_text('\n{"completion": "<answer>cat</answer>", "label": "cat"}\n\n')
+    rc, out, _ = run(capsys, "score", "classification", one)
+    assert rc == 0 and len(out.splitlines()) == 1  # blank lines around one row: still scored
+
+
+# ------------------------------------------------------------------- true / false where a number is expected
+def test_a_boolean_for_a_number_key_is_refused_in_configs_and_demo_settings(tmp_path):
+    """Was silently taken as 1 / 0 by pydantic: `grpo.num_generations: true` trained with G = 1."""
+    from vrft.config import load_config
+    from vrft.demo.settings import load_settings
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "model:\n  path: m\n  lora:\n    enabled: true\ndata:\n  train: t.jsonl\n  task: detection\n"
+        "grpo:\n  num_generations: true\n  learning_rate: false\n"
+        "rewards:\n  weights: {format: 1, iou: true}\noutput:\n  resume: true\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    problems = str(info.value).splitlines()
+    assert problems[0] == "3 problems in the config:"
+    expected = [
+        f"{cfg}:9: grpo.num_generations: true/false is not a number here (write the number itself, e.g. 1 or 0.5) (got True)",
+        f"{cfg}:10: grpo.learning_rate: true/false is not a number here (write the number itself, e.g. 1 or 0.5) (got False)",
+        f"{cfg}:12: rewards.weights: true/false at iou is not a number here (write the number itself, e.g. 1 or 0.5) (got dict)",
+    ]  # fmt: skip
+    assert sorted(p.removeprefix("  - ") for p in problems[1:]) == sorted(expected)
+    fixed = load_config(cfg, ["grpo.num_generations=2", "grpo.learning_rate=1e-6", "rewards.weights.iou=1"])
+    assert fixed.grpo.num_generations == 2 and fixed.model.lora.enabled is True and fixed.output.resume is True
+    with pytest.raises(ConfigError, match=r"override 'grpo\.seed=false': grpo\.seed: true/false is not a number"):
+        load_config(cfg, ["grpo.num_generations=2", "grpo.learning_rate=1e-6", "rewards.weights.iou=1", "grpo.seed=false"])  # fmt: skip
+    # the demo's settings share the rule (the same base section)
+    with pytest.raises(ConfigError, match=r"experiments\.shots: true/false at \[1\] is not a number"):
+        load_settings(overrides=["experiments.shots=[1, true]"])
+    with pytest.raises(ConfigError, match=r"rft\.beta: true/false is not a number"):
+        load_settings(overrides=["rft.beta=true"])

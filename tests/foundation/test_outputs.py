@@ -220,6 +220,46 @@ def test_single_file_out_never_replaces_a_file_vrft_did_not_write(tmp_path, caps
     assert mine.read_text() == '{"my":1}\n'
 
 
+def test_single_file_out_never_replaces_another_commands_output(tmp_path, capsys):
+    """Was data loss: `data convert --out` replaced any file a manifest listed, an eval's metrics.json or
+    a trained model's config.json included; now only a converter's own earlier records."""
+    from vrft.outputs import OutputDir
+
+    argv = _coco(tmp_path)
+    written = {}
+    for folder, owner, name in [("ev", "eval", "metrics.json"), ("run", "train", "final"),
+                                ("conv", "data convert lvis", "records.jsonl")]:  # fmt: skip
+        with OutputDir(tmp_path / folder, owner) as d:
+            d.claim([name])
+        path = tmp_path / folder / (name if name != "final" else "final/config.json")
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"{owner}\n")
+        written[owner] = path
+    shapes = tmp_path / "shapes"
+    assert main(["data", "synth", "--out", str(shapes), "--images", "1", "--size", "32", "--records"]) == 0
+    written["data synth"] = shapes / "detection.jsonl"
+    before = {p: p.read_bytes() for p in written.values()}
+    capsys.readouterr()
+    for owner in ("eval", "train", "data synth"):
+        assert main([*argv, "--out", str(written[owner])]) == 2
+        err = capsys.readouterr().err
+        assert err == (
+            f"vrft data: error: --out {written[owner]} already exists and another vrft command wrote it "
+            f"('{owner}' in {MANIFEST_NAME}); 'data convert coco' replaces only its own earlier output: "
+            "choose another path (or delete that file first)\n"
+        )
+    assert {p: p.read_bytes() for p in written.values()} == before
+    # another converter's records (and then its own) are replaced: the same kind of file
+    assert main([*argv, "--out", str(written["data convert lvis"])]) == 0
+    assert main([*argv, "--out", str(written["data convert lvis"])]) == 0
+    assert json.loads(written["data convert lvis"].read_text().splitlines()[0])["task"] == "detection"
+    # predict's annotated image (another single-file writer) cannot replace them either
+    from vrft.outputs import check_file_output
+
+    with pytest.raises(UserError, match="'file output' replaces only its own earlier output"):
+        check_file_output(written["data convert lvis"])
+
+
 def test_single_file_out_into_a_folder_vrft_owns(tmp_path):
     from vrft.outputs import file_is_vrfts
 

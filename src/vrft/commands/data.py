@@ -296,7 +296,9 @@ def _convert(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     if kind in ("coco", "lvis", "imagefolder", "refcoco", "lisa", "counting", "ocr", "icdar", "charades",
                 "activitynet", "multi-image"):  # fmt: skip
-        args.out = check_file_output(args.out, inputs=inputs, owner=f"data convert {kind}")
+        args.out = check_file_output(
+            args.out, inputs=inputs, owner=f"data convert {kind}", replaces="data convert"
+        )
     if kind in ("coco", "lvis"):
         common = dict(
             images_dir=args.images,

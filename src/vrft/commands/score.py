@@ -32,7 +32,8 @@ their registry name (``{"rewards": {"count_points": 0.8, "count_exact": 0.0}, "t
 ``total`` is their plain (unweighted) sum. A bad input line (not JSON, no completion, unusable target,
 more than `MAX_GT_BOXES` = 1,000 ground-truth boxes or an OCR text over `MAX_CHARS`) produces NO output line; it is reported as
 ``FILE:LINE: problem`` on stderr and the command exits 1 after scoring every good line. Blank lines
-are skipped. This module must not import torch.
+are skipped; a file with no line to score (empty, or only blank lines) is an error (exit 2). This module
+must not import torch.
 """
 
 from __future__ import annotations
@@ -186,6 +187,11 @@ def run(args: argparse.Namespace) -> int:
     name = "<stdin>" if args.file == "-" else args.file
     frame_of = frame_maker(args)
     lines = _read(args.file)
+    if not any(line.strip() for line in lines):
+        raise UserError(
+            f"{name}: no rows to score: the file is empty or holds only blank lines (give a JSONL file with "
+            "one JSON object per line: 'completion' and a target, e.g. a vrft eval predictions.jsonl)"
+        )
     bad = 0
     for lineno, line in enumerate(lines, 1):
         if not line.strip():

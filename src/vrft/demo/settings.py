@@ -15,16 +15,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from vrft.config import Seed
 from vrft.errors import ConfigError
+from vrft.schema import Section
 
 _M = TypeVar("_M", bound=BaseModel)
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+class _Section(Section):
+    """The config's rules (`vrft.schema.Section`): unknown keys, inf / nan and true / false for a number
+    are errors."""
 
 
 class BaseBuildSettings(_Section):
