@@ -16,6 +16,7 @@ from vrft.demo.base import (
     WEIGHTS,
     BaseBuildSettings,
     build_base,
+    build_command,
     read_card,
     sha256_of,
     verify_base,
@@ -37,7 +38,7 @@ def base_dir(tmp_path_factory):
 def test_files_match_the_card(base_dir):
     card = verify_base(base_dir)
     assert sha256_of(base_dir / WEIGHTS) == card["weights_sha256"]
-    assert card["build_command"] == "vrft demo build-base"
+    assert card["build_command"] == build_command(BaseBuildSettings(**card["settings"]))
     expected = (BaseBuildSettings() if SHIPPED else TINY_BUILD).model_dump(mode="json")
     # the shipped card = the command's defaults (the thread count changes speed, not what is built)
     assert {k: v for k, v in card["settings"].items() if k != "threads"} == {
@@ -232,3 +233,31 @@ def test_a_build_that_cannot_install_keeps_the_old_base(base_dir, tmp_path, monk
         build_base(out, TINY_BUILD)
     assert (out / WEIGHTS).read_bytes() == before and verify_base(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # nothing left beside it
+
+
+def test_the_shipped_tools_base_is_the_qwen3_vl_build_its_card_names():
+    """The tools experiment's base (`vrft/demo/tools_base_model`): hash-checked like the main one, built
+    by the command on its card (the defaults but arch and image side), small, and its tokenizer's merges
+    cover the tool-call template (`tool_vocab_texts`)."""
+    from transformers import AutoTokenizer
+
+    from vrft.demo.base import SHIPPED_TOOLS_BASE, build_command
+
+    card = verify_base(SHIPPED_TOOLS_BASE)
+    settings = BaseBuildSettings(**card["settings"])
+    assert (settings.arch, settings.image_size) == ("qwen3_vl", 128)
+    assert card["build_command"] == build_command(settings) == "vrft demo build-base arch=qwen3_vl image_size=128"
+    assert sum(f.stat().st_size for f in SHIPPED_TOOLS_BASE.iterdir()) <= 25 * 2**20
+    assert card["metrics"]["classification_accuracy_base_shapes"] > 20.0  # above chance (5 base shapes)
+    tokenizer = AutoTokenizer.from_pretrained(SHIPPED_TOOLS_BASE)
+    call = '<tool_call>\n{"name": "zoom_in", "arguments": {"bbox_2d": [120, 340, 380, 600]}}\n</tool_call>'
+    plain = AutoTokenizer.from_pretrained(SHIPPED_BASE)  # the same build without the tool texts
+    assert len(tokenizer(call)["input_ids"]) < 0.7 * len(plain(call)["input_ids"])  # 43 vs 79 tokens
+    assert "vrft demo build-base arch=qwen3_vl image_size=128" in (SHIPPED_TOOLS_BASE / "README.md").read_text()
+
+
+def test_build_command_names_only_the_settings_that_differ():
+    from vrft.demo.base import build_command
+
+    assert build_command(BaseBuildSettings()) == "vrft demo build-base"
+    assert build_command(BaseBuildSettings(threads=1, sft_steps=10)) == "vrft demo build-base sft_steps=10"

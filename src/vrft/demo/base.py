@@ -384,7 +384,7 @@ def _install(final: Path, out: Path, settings: BaseBuildSettings, metrics: dict[
                 shutil.copy2(f, tmp / f.name)
         card = {
             "name": "vrft demo base (miniature pretrained VLM)",
-            "build_command": BUILD_COMMAND,
+            "build_command": build_command(settings),
             "settings": settings.model_dump(mode="json"),
             "weights_sha256": sha256_of(tmp / WEIGHTS),
             "parameters": _parameters(tmp / WEIGHTS),
@@ -448,15 +448,33 @@ def _versions() -> dict[str, str]:
             "trl": trl.__version__}  # fmt: skip
 
 
+def build_command(settings: BaseBuildSettings) -> str:
+    """The command that builds a base of `settings`: `BUILD_COMMAND` and the settings that differ from
+    the defaults (the thread count changes speed, not what is built)."""
+    defaults = BaseBuildSettings().model_dump(mode="json")
+    changed = [f"{k}={v}" for k, v in settings.model_dump(mode="json").items() if k != "threads" and v != defaults[k]]
+    return " ".join([BUILD_COMMAND, *changed])
+
+
+FAMILY = {"qwen2_5_vl": "Qwen2.5-VL", "qwen3_vl": "Qwen3-VL"}
+
+
 def _readme(card: dict[str, Any]) -> str:
     m = card["metrics"]
+    arch = card.get("settings", {}).get("arch", "qwen2_5_vl")
+    tools = (
+        ["Its tokenizer's merges also cover Qwen3-VL's tool-call template (`tool_vocab_texts`): the base of",
+         "the demo's tools experiment (docs/demo.md, experiments.run=[tools]).", ""]
+        if arch == "qwen3_vl" else []
+    )  # fmt: skip
     lines = [
         "# vrft demo base: a miniature pretrained VLM",
         "",
-        "A tiny Qwen2.5-VL (loads with `AutoModelForImageTextToText` / `AutoProcessor`) that knows the",
+        f"A tiny {FAMILY.get(arch, arch)} (loads with `AutoModelForImageTextToText` / `AutoProcessor`) that knows the",
         "names of all 8 shapes and detects the 5 base shapes in Visual-RFT's answer format; the novel",
         "shapes (star, heart, diamond) it has only seen named as black outlines. See docs/demo.md.",
         "",
+        *tools,
         f"Rebuild: `{card['build_command']}` (settings and timings below; the card is `card.json`).",
         "",
         f"- weights sha256: `{card['weights_sha256']}`",

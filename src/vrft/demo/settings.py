@@ -263,7 +263,12 @@ class EvalSettings(_Section):
 class ToolsSFTSettings(_Section):
     """SFT on the tool traces (the cold start) in the tools experiment."""
 
-    learning_rate: float = Field(2e-4, gt=0.0, description="Peak AdamW learning rate (constant).")
+    learning_rate: float = Field(
+        3e-3,
+        gt=0.0,
+        description="Peak AdamW learning rate (constant; 2e-4 and 1e-3 left the calls unlearned or out of the "
+        "image on validation, docs/demo.md).",
+    )
     steps: int = Field(40, ge=1, description="Optimizer steps (x `experiments.prompts_per_step` traces).")
 
 

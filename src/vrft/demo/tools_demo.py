@@ -99,9 +99,15 @@ def zoom_region(box: list[float], side: int, margin: float, jitter: float, rng: 
     return [left, top, left + size, top + size]
 
 
+ZOOM_THOUGHT = "<think> The shape is too small to see here: zoom in on it. </think>"
+"""The text of a trace's call turn. Not empty: with an empty turn the chat template writes
+``assistant\n\n<tool_call>``, whose ``\n\n`` is ONE token across the generation prompt's boundary
+(``assistant\n``), so the model would be trained on a token sequence it can never generate."""
+
+
 def trace_of_record(record: Record, settings: DemoSettings, frame: Any, rng: random.Random) -> list[dict]:
-    """A tool trace (`Record.trace`): one `zoom_in` on the shape (`zoom_region`, in the model's
-    coordinates `frame`), then the answer in the base model's classification words."""
+    """A tool trace (`Record.trace`): `ZOOM_THOUGHT` and one `zoom_in` on the shape (`zoom_region`, in
+    the model's coordinates `frame`), then the answer in the base model's classification words."""
     from vrft.demo.world import CLASS_DOMAIN
     from vrft.tasks.base import think_answer
 
@@ -110,7 +116,7 @@ def trace_of_record(record: Record, settings: DemoSettings, frame: Any, rng: ran
     box = [int(v) for v in frame.encode(region)]
     answer = think_answer(f"The {CLASS_DOMAIN['attribute']} of this shape is {record.label}.", record.label)
     return [
-        {"content": "", "tool_calls": [{"name": "zoom_in", "arguments": {"bbox_2d": box}}]},
+        {"content": ZOOM_THOUGHT, "tool_calls": [{"name": "zoom_in", "arguments": {"bbox_2d": box}}]},
         {"content": answer},
     ]
 
@@ -258,11 +264,12 @@ def zoom_scores(predictions: Path, records: list[Record]) -> dict[str, Any]:
     """Where the first zoom of each sample landed: ``iou`` (mean IoU of the zoom region with the shape's
     box, over the samples that zoomed), ``hit`` (share of those whose region holds the whole shape),
     both 0..100 (None without a zoom), and ``zoomed`` (how many samples zoomed)."""
-    from vrft.demo.results import read_jsonl
+    import json
 
     target = {r.id: r.meta.get("target") for r in records}
     ious, hits = [], []
-    for row in read_jsonl(predictions):
+    lines = predictions.read_text(encoding="utf-8").splitlines() if predictions.is_file() else []
+    for row in (json.loads(line) for line in lines if line.strip()):
         regions, box = row.get("zoom_regions") or [], target.get(row.get("id"))
         if not regions or not box:
             continue
