@@ -140,13 +140,17 @@ def test_the_tools_table_shows_every_arm_with_mean_and_sd():
             runs.append({"experiment": "tools", "method": arm, "shots": 8, "task": "classification", "seed": seed,
                          "accuracy": acc, "call_rate": 90.0 + seed * 10 if tools else None,
                          "zoom_iou": 10.0 if tools else None, "zoom_hit": 80.0 if tools else None})  # fmt: skip
+    runs[-3]["zoom_iou"] = runs[-3]["zoom_hit"] = None  # rft_tools seed 1 never zoomed: no zoom score
     rows = results.aggregate(runs)
     text = results.table_markdown(rows)
     assert "(d) tools" in text and "8 scenes per shape, seeds [0, 1]" in text
     lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
     assert lines[ARMS["baseline"]] == f"| {ARMS['baseline']} | 20.0 | - | - | - |"
     assert lines[ARMS["baseline_tools"]] == f"| {ARMS['baseline_tools']} | 22.0 | 0.0 | - | - |"
-    assert lines[ARMS["rft_tools"]] == f"| {ARMS['rft_tools']} | 50.0 ± 14.1 | 95.0 ± 7.1 | 10.0 ± 0.0 | 80.0 ± 0.0 |"
+    assert lines[ARMS["sft_traces"]] == f"| {ARMS['sft_traces']} | 50.0 ± 14.1 | 95.0 ± 7.1 | 10.0 ± 0.0 | 80.0 ± 0.0 |"
+    assert lines[ARMS["rft_tools"]] == (
+        f"| {ARMS['rft_tools']} | 50.0 ± 14.1 | 95.0 ± 7.1 | 10.0 (1 of 2 seeds) | 80.0 (1 of 2 seeds) |"
+    )
     assert lines[ARMS["rft"]] == f"| {ARMS['rft']} | 50.0 ± 14.1 | - | - | - |"
     assert "zoom holds the shape" in results.table_html(rows)
 

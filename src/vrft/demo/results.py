@@ -17,7 +17,9 @@ The tools experiment's rows (``experiment`` "tools", `vrft.demo.tools_demo`) hav
 k (0 for the base model's two arms, whose ``seeds`` is ``[None]``: one deterministic value), ``accuracy``
 as above, and the means over seeds of ``call_rate`` (share of test samples with a tool call, 0..100),
 ``mean_calls``, ``zoom_iou`` and ``zoom_hit`` (`vrft.demo.tools_demo.zoom_scores`), each with its sample
-sd under ``<name>_sd``; None where the arm answers without tools.
+sd under ``<name>_sd`` and the number of seeds with a value under ``<name>_n`` (a model that never
+zoomed has no zoom score; the table then reads "(n of m seeds)"); None where the arm answers without
+tools.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 values = [float(r[key]) for r in rs if r.get(key) is not None]
                 row[key] = round(statistics.fmean(values), 2) if values else None
                 row[f"{key}_sd"] = round(statistics.stdev(values), 2) if len(values) > 1 else None
+                row[f"{key}_n"] = len(values)  # seeds with a value (a model that never zoomed has none)
         rows.append(row)
     return rows
 
@@ -113,10 +116,11 @@ def _spread(row: Mapping[str, Any], key: str) -> str:
     """A tools-table cell: mean ± sd over seeds (one value for the base model's arms, '-' for none)."""
     if key == "accuracy":
         return _cell(row)
-    value, sd = row.get(key), row.get(f"{key}_sd")
+    value, sd, n, of = row.get(key), row.get(f"{key}_sd"), row.get(f"{key}_n"), len(row["seeds"])
     if value is None:
         return "-"
-    return f"{value:.1f}" if sd is None else f"{value:.1f} ± {sd:.1f}"
+    some = f" ({n} of {of} seeds)" if n is not None and n < of else ""
+    return (f"{value:.1f}" if sd is None else f"{value:.1f} ± {sd:.1f}") + some
 
 
 def _tools_table(mine: Sequence[Mapping[str, Any]]) -> tuple[str, list[str], list[tuple[str, list[str]]]]:

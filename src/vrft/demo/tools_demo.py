@@ -368,6 +368,7 @@ def run_tools(settings: DemoSettings, out: Path, timings: dict[str, float]) -> t
             sft_config(settings, base, sets["traces"], seed, out / "runs" / f"tools-sft_traces-seed{seed}")
         )
         sft_seconds = time.perf_counter() - t0
+        timings[f"tools_train_sft_traces_seed{seed}"] = sft_seconds
         record("sft_traces", sft_dir, seed, sft_seconds)
         for arm, start, tools in (("rft_tools", sft_dir, True), ("rft", base, False)):
             t0 = time.perf_counter()
@@ -376,7 +377,7 @@ def run_tools(settings: DemoSettings, out: Path, timings: dict[str, float]) -> t
             )
             final = run_grpo(cfg)
             seconds = time.perf_counter() - t0
-            timings[f"train_{arm}_tools-seed{seed}"] = seconds
+            timings[f"tools_train_{arm}_seed{seed}"] = seconds
             record(arm, final, seed, seconds)
     info = {"tools_base_dir": str(base), "tools_base_weights_sha256": card.get("weights_sha256")}
     return runs, evals, info
