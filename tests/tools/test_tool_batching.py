@@ -111,3 +111,13 @@ def test_batches_of_real_generation_match_one_at_a_time(qwen3, tmp_path):
     four, answers_four = _answer(model, processor, requests, 4)
     assert answers_one == answers_four and one.transcripts == four.transcripts
     assert len(set(answers_one)) > 1  # the requests really got different text
+
+
+def test_batch_size_below_one_is_refused(qwen3):
+    from vrft.errors import UserError
+
+    model, processor = qwen3
+    with pytest.raises(UserError, match="--batch-size must be >= 1, got 0"):
+        _answer(model, processor, [], 0)
+    generator, answers = _answer(model, processor, [], 2)
+    assert answers == [] and generator.messages == []
