@@ -35,7 +35,7 @@ def test_evaluation_with_tools_scores_the_final_answer_and_reports_tool_use(qwen
     path, model, processor = qwen3
     records = load_records(write_records(tmp_path / "data", "classification", 4))
     generator = tool_generator("zoom_in", None, model, processor, "norm1000", progress=False)
-    first_turns = iter([ZOOM, OUTSIDE] * 2)  # one request per generate call: alternate the first turns
+    first_turns = iter([ZOOM, OUTSIDE] * 2)  # the first turns, row after row: alternate
 
     def choose(prompt: str, i: int) -> str:
         return ANSWER if "<tool_response>" in prompt else next(first_turns)

@@ -217,7 +217,8 @@ def _run_model(args, settings, records, task: str, gt: dict | None, lvis: bool) 
         from vrft.tools.generate import tool_generator
 
         contract_tools = settings.contract.tools if settings.contract is not None else None
-        generator = tool_generator(args.tools, contract_tools, model, processor, convention)
+        generator = tool_generator(args.tools, contract_tools, model, processor, convention,
+                                   batch_size=args.batch_size)  # fmt: skip
     return evaluate_model(
         model,
         processor,

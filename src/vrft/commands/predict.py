@@ -213,7 +213,7 @@ def _run_image(args: argparse.Namespace) -> int:
 
     contract_tools = settings.contract.tools if settings.contract is not None else None
     generator = tool_generator(args.tools, contract_tools, model, processor, convention, command="vrft predict",
-                               progress=False)  # fmt: skip
+                               batch_size=max(1, len(records)), progress=False)  # fmt: skip
     if generator is None:
         generator = HFGenerator(model, processor, batch_size=len(records), progress=False)
     texts = generator.generate([Request(image, t.prompt(r, frame), budget) for r in records])

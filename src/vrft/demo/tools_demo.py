@@ -240,7 +240,9 @@ def evaluate(settings: DemoSettings, model_dir: Path, records: list[Record], out
         t = settings.tools
         tool_settings = ToolSettings(TOOL_NAMES, t.max_calls, t.max_images, pixels,
                                      lambda w, h: frame_for(w, h, convention, processor))  # fmt: skip
-        generator = ToolGenerator(model, processor, tool_settings, progress=False)
+        generator = ToolGenerator(
+            model, processor, tool_settings, batch_size=settings.eval.batch_size, progress=False
+        )
     t0 = time.perf_counter()
     with torch.inference_mode():
         metrics = evaluate_model(

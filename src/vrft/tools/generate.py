@@ -2,12 +2,14 @@
 
 `ToolGenerator` has the interface of `vrft.evaluate.runner.HFGenerator` (``generate(requests, desc) ->
 list[str]``) so `vrft.evaluate.pipeline.evaluate_model` takes it as its ``generator``. Each request runs
-the loop TRL runs in training, one request at a time: render the conversation with the tools' schemas
-(the processor's chat template), generate greedily, parse the turn with TRL's `parse_response` (the
-tokenizer's response template, `vrft.tools.support`), run the calls on a fresh environment
-(`vrft.tools.env`, the same tools, budgets and errors as in training), append the results, and go on
-until a turn calls no tool or ``max_calls + 1`` turns were written. The conversation is re-rendered from
-the messages each turn (no token concatenation is needed here: nothing is trained).
+the loop TRL runs in training: render the conversation with the tools' schemas (the processor's chat
+template), generate greedily, parse the turn with TRL's `parse_response` (the tokenizer's response
+template, `vrft.tools.support`), run the calls on the request's own environment (`vrft.tools.env`, the same
+tools, budgets and errors as in training), append the results, and go on until a turn calls no tool or
+``max_calls + 1`` turns were written. Up to ``batch_size`` requests go together: one left-padded
+`generate` per round over the requests still answering; a finished request's place goes to the next one.
+The conversation is re-rendered from the messages each turn (no token concatenation is needed here:
+nothing is trained).
 
 It returns the FINAL answer of each request (what is scored: `vrft.tools.stats.trace_of`) and keeps,
 per request in order, the messages (`messages`) and their `transcript` (`transcripts`), for
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from vrft.tools.env import ToolSettings, tool_environment
@@ -32,10 +35,26 @@ class ToolGenerator:
         model, processor: a loaded model and its processor, made ready with
             `vrft.tools.support.prepare_processor` (tool-capable template, response template).
         settings: the tools and budgets (`vrft.tools.env.ToolSettings`; from ``vrft.json`` or ``--tools``).
+        batch_size: requests answered together (one padded `generate` per turn over the active ones).
         progress: show a progress bar.
     """
 
-    def __init__(self, model: Any, processor: Any, settings: ToolSettings, *, progress: bool = True) -> None:
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        settings: ToolSettings,
+        *,
+        batch_size: int = 16,
+        progress: bool = True,
+    ) -> None:
+        from vrft.errors import UserError
+        from vrft.models.load import check_processor
+
+        if batch_size < 1:
+            raise UserError(f"--batch-size must be >= 1, got {batch_size}")
+        check_processor(processor)
+        self.batch_size = int(batch_size)
         self.model = model
         self.processor = processor
         self.settings = settings
@@ -51,20 +70,42 @@ class ToolGenerator:
         self.messages: list[list[dict[str, Any]]] = []
         self.transcripts: list[str] = []
         self.zooms: list[list[list[float]]] = []  # per request: its zoom_in regions in original pixels
-        self._last_regions: list[list[float]] = []
 
     def generate(self, requests: Sequence[Any], desc: str = "generate") -> list[str]:
-        """The final answers of `requests` (`vrft.evaluate.runner.Request`), in order."""
+        """The final answers of `requests` (`vrft.evaluate.runner.Request`), in order.
+
+        Up to `batch_size` requests are answered together: each round renders every active request's
+        conversation, runs ONE padded greedy `generate` over them, parses each row's turn and runs its calls on
+        the request's own environment; a request whose turn called no tool (or that wrote ``max_calls + 1``
+        turns) leaves, and the next pending request takes its place in the following round."""
+        from collections import deque
+
         from tqdm.auto import tqdm
 
         self.model.eval()
+        n = len(requests)
+        done: list[_Run | None] = [None] * n
+        # equal token budgets together (one generate serves the largest; each row is cut to its own)
+        pending = deque(sorted(range(n), key=lambda i: requests[i].max_new_tokens))
+        active: list[_Run] = []
+        with tqdm(total=n, desc=desc, disable=not self.progress, unit="req") as bar:
+            while pending or active:
+                while pending and len(active) < self.batch_size:
+                    i = pending.popleft()
+                    active.append(self._start(i, requests[i]))
+                self._round(active)
+                for run in active:
+                    if run.finished:
+                        done[run.index] = run
+                        bar.update(1)
+                active = [run for run in active if not run.finished]
         out = []
-        for r in tqdm(requests, desc=desc, disable=not self.progress, unit="req"):
-            completion = self.answer(r.image, r.text, r.max_new_tokens, getattr(r, "system", None))
-            self.messages.append(completion)
-            self.zooms.append(self._last_regions)
-            self.transcripts.append(transcript(completion))
-            out.append(trace_of(completion).final)
+        for run in done:
+            assert run is not None
+            self.messages.append(run.completion)
+            self.zooms.append(list(run.env.regions))
+            self.transcripts.append(transcript(run.completion))
+            out.append(trace_of(run.completion).final)
         return out
 
     def annotate(self, rows: list[dict[str, Any]], metrics: dict[str, Any]) -> None:
@@ -97,46 +138,114 @@ class ToolGenerator:
 
     def answer(self, image: Any, text: str, max_new_tokens: int, system: str | None = None) -> list[dict]:
         """The completion's messages (assistant turns and tool results) for one image and prompt."""
+        run = self._start(0, _Single(image, text, max_new_tokens, system))
+        while not run.finished:
+            self._round([run])
+        return run.completion
+
+    def _start(self, index: int, request: Any) -> _Run:
+        """A request's state: its own environment reset on its image, and the conversation so far."""
+        from vrft.evaluate.runner import load_image
+
+        picture = load_image(request.image)
+        env = self.environment()
+        env.reset(image=picture)
+        system = getattr(request, "system", None)
+        user = {
+            "role": "user",
+            "content": [{"type": "image", "image": picture}, {"type": "text", "text": request.text}],
+        }
+        conversation = ([{"role": "system", "content": system}] if system else []) + [user]
+        return _Run(index, env, conversation, int(request.max_new_tokens))
+
+    def _round(self, runs: Sequence[_Run]) -> None:
+        """One turn for each of `runs` (none finished): one padded batch, one greedy `generate`; each row's
+        new tokens (up to its end of turn) are parsed against its own unpadded prompt, and its calls run."""
         import torch
         from trl.chat_template_utils import parse_response
 
-        from vrft.evaluate.runner import load_image
-
-        picture = load_image(image)
-        env = self.environment()
-        env.reset(image=picture)
-        user = {
-            "role": "user",
-            "content": [{"type": "image", "image": picture}, {"type": "text", "text": text}],
-        }
-        conversation: list[dict[str, Any]] = ([{"role": "system", "content": system}] if system else []) + [
-            user
+        texts = [
+            self.processor.apply_chat_template(
+                run.conversation, tools=self.tools, add_generation_prompt=True, tokenize=False
+            )
+            for run in runs
         ]
-        completion: list[dict[str, Any]] = []
-        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        images = [conversation_images(run.conversation) for run in runs]
+        # the processor pads on the left (`check_processor`), so every row's new tokens start at one column
+        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
         device = next(self.model.parameters()).device
-        for _ in range(self.settings.max_calls + 1):
-            inputs = self.processor.apply_chat_template(
-                conversation, tools=self.tools, add_generation_prompt=True, tokenize=True, return_dict=True,
-                return_tensors="pt",
-            )  # fmt: skip
-            inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in inputs.items()}
-            with torch.inference_mode():
-                ids = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-            prompt = inputs["input_ids"][0].tolist()
-            new = ids[0, len(prompt) :].tolist()
+        inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in inputs.items()}
+        budget = max(run.max_new_tokens for run in runs)
+        with torch.inference_mode():
+            ids = self.model.generate(**inputs, max_new_tokens=budget, do_sample=False)
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        ends = _end_ids(self.model)
+        width = inputs["input_ids"].shape[1]
+        for row, run in enumerate(runs):
+            prompt = inputs["input_ids"][row][inputs["attention_mask"][row].bool()].tolist()
+            new = _until_end(ids[row, width:].tolist()[: run.max_new_tokens], ends)
             turn = parse_response(tokenizer, new, prefix=prompt, tools=self.tools)
-            completion.append(turn)
-            conversation.append(turn)
+            run.completion.append(turn)
+            run.conversation.append(turn)
+            run.turns += 1
             calls = turn.get("tool_calls") or []
-            if not calls:
-                break
             for call in calls:
-                result = run_call(env, call)
-                completion.append(result)
-                conversation.append(result)
-        self._last_regions = list(env.regions)
-        return completion
+                result = run_call(run.env, call)
+                run.completion.append(result)
+                run.conversation.append(result)
+            run.finished = not calls or run.turns >= self.settings.max_calls + 1
+
+
+@dataclass
+class _Run:
+    """One request being answered: its index, environment, conversation (prompt and turns), completion."""
+
+    index: int
+    env: Any
+    conversation: list[dict[str, Any]]
+    max_new_tokens: int
+    completion: list[dict[str, Any]] = field(default_factory=list)
+    turns: int = 0
+    finished: bool = False
+
+
+@dataclass
+class _Single:
+    """`ToolGenerator.answer`'s request."""
+
+    image: Any
+    text: str
+    max_new_tokens: int
+    system: str | None = None
+
+
+def conversation_images(conversation: Sequence[dict[str, Any]]) -> list[Any]:
+    """The images of a conversation in the order the chat template places them: message by message (the
+    user's image, then each tool result's), block by block."""
+    return [
+        block["image"]
+        for message in conversation
+        if isinstance(message.get("content"), list)
+        for block in message["content"]
+        if isinstance(block, dict) and block.get("type") == "image"
+    ]
+
+
+def _end_ids(model: Any) -> set[int]:
+    """The token ids that end a sequence in `model.generate` (its generation config's EOS)."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        return set()
+    return {int(eos)} if isinstance(eos, int) else {int(e) for e in eos}
+
+
+def _until_end(tokens: list[int], ends: set[int]) -> list[int]:
+    """`tokens` up to and including the first end token: a finished row of a batch is padded after it, a
+    row generated alone is not."""
+    for k, token in enumerate(tokens):
+        if token in ends:
+            return tokens[: k + 1]
+    return tokens
 
 
 def tool_metrics(completions: Sequence[Any], correct: Sequence[bool | None]) -> dict[str, Any]:
@@ -167,11 +276,13 @@ def tool_generator(
     convention: str,
     *,
     command: str = "vrft eval",
+    batch_size: int = 16,
     progress: bool = True,
 ) -> ToolGenerator | None:
     """The `ToolGenerator` of `--tools` (``"zoom_in,rotate"``; ``"none"``: without tools) or, without
     the option, of the model's ``vrft.json`` tools; None when neither asks for tools. The budgets are the
-    contract's, else the config defaults (3 calls, 2 images, the processor's pixel budget). UserError for
+    contract's, else the config defaults (3 calls, 2 images, the processor's pixel budget); `batch_size`
+    requests are answered together (`ToolGenerator`). UserError for
     a family TRL's tool template does not cover (`vrft.tools.support`)."""
     import logging
 
@@ -206,7 +317,7 @@ def tool_generator(
         settings.max_calls, settings.max_images, settings.max_pixels,
         "--tools" if option is not None else "the model's vrft.json",
     )  # fmt: skip
-    return ToolGenerator(model, processor, settings, progress=progress)
+    return ToolGenerator(model, processor, settings, batch_size=batch_size, progress=progress)
 
 
 THUMBNAIL_SIDE = 128
