@@ -205,6 +205,8 @@ def test_quick_tools_demo_writes_every_arm_from_the_shipped_tools_base(tmp_path)
     assert {r["seed"] for r in runs if r["method"] in ("sft_traces", "rft_tools", "rft")} == {0}
     info = json.loads((out / "run.json").read_text())
     assert info["tools_base_weights_sha256"] == read_card(SHIPPED_TOOLS_BASE)["weights_sha256"]
+    # the tools experiment alone neither loads the paper's base nor draws the paper's world
+    assert info["base_dir"] is None and sorted(p.name for p in (out / "world").iterdir()) == ["tools_pool", "tools_test"]
     md = (out / "results.md").read_text()
     assert "(d) tools" in md and "Tools experiment:" in md and "Not the demo's result" in md
     report = (out / "report.html").read_text()

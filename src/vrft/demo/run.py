@@ -103,12 +103,12 @@ def run_demo(
     ex, split = settings.experiments, settings.eval.split
 
     t0 = time.perf_counter()
-    base, card = resolve_base(settings, cache_dir)
+    paper = [e for e in ex.run if e != TOOLS_EXPERIMENT]  # (a)-(c); the tools experiment has its own base
+    base, card = resolve_base(settings, cache_dir) if paper else (None, {})
     timings["base"] = time.perf_counter() - t0
     shipped = base == SHIPPED_BASE
 
     t0 = time.perf_counter()
-    paper = [e for e in ex.run if e != TOOLS_EXPERIMENT]  # (a)-(c); the tools experiment runs on its own
     tasks = {TASK_OF[e] for e in paper}
     parts: list[str] = []
     if "open_vocab" in ex.run:
@@ -117,7 +117,7 @@ def run_demo(
         parts += ["det_pool", f"det_{split}"] if "fewshot_detection" in ex.run else [f"det_{split}"]
     if "classification" in tasks:
         parts += ["cls_pool", f"cls_{split}"]
-    world = build_world(settings.world, out / "world", tuple(parts))
+    world = build_world(settings.world, out / "world", tuple(parts)) if parts else None  # () would draw all
     eval_records = {
         "detection": load_records(world[f"det_{split}"]) if "detection" in tasks else [],
         "classification": load_records(world[f"cls_{split}"]) if "classification" in tasks else [],
@@ -200,7 +200,7 @@ def run_demo(
     timings["total"] = time.perf_counter() - t_start
     run_info = {
         "timings_seconds": {k: round(v, 1) for k, v in timings.items()},
-        "base_dir": str(base),
+        "base_dir": str(base) if base else None,
         "base_shipped": shipped,
         "base_weights_sha256": card.get("weights_sha256"),
         "split": split,
