@@ -177,6 +177,16 @@ def test_the_tools_runs_are_checked_before_any_work():
     check_tools_settings(load_settings(overrides=["experiments.run=[tools]"]))
 
 
+def test_a_missing_or_refused_tools_base_fails_before_any_work(tmp_path):
+    from vrft.demo.base import SHIPPED_BASE
+    from vrft.errors import UserError
+
+    with pytest.raises(UserError, match=r"tools.base_path: .*nowhere is not a model directory"):
+        check_tools_settings(load_settings(overrides=[f"tools.base_path={tmp_path / 'nowhere'}"]))
+    with pytest.raises(UserError, match=r"tools.base_path: .*needs a Qwen3-VL model: Qwen2.5-VL"):
+        check_tools_settings(load_settings(overrides=[f"tools.base_path={SHIPPED_BASE}"]))
+
+
 def test_the_caveat_names_a_smaller_tools_experiment_and_not_the_paper_ones():
     from vrft.demo.settings import caveat
 

@@ -191,10 +191,10 @@ def rft_config(settings: DemoSettings, start: Path, records: Path, seed: int, ou
 
 
 def check_tools_settings(settings: DemoSettings) -> None:
-    """The three training configs of the experiment, checked before any work (files aside).
+    """The three training configs of the experiment (files aside) and its base, checked before any work.
 
     Raises:
-        ConfigError: naming the failing run.
+        ConfigError: naming the failing run; UserError: a missing base, or one TRL's tool loop cannot serve.
     """
     from vrft.errors import ConfigError
     from vrft.train.preflight import preflight
@@ -213,6 +213,7 @@ def check_tools_settings(settings: DemoSettings) -> None:
                 str(err).removeprefix("<dict>: ").replace("grpo.", "tools.rft.").replace("sft.", "tools.sft.")
             )
             raise ConfigError(f"{msg} (the {arm} run of the tools experiment)") from None
+    resolve_tools_base(settings)  # a missing or refused base fails here too, before any work
 
 
 # ------------------------------------------------------------------------------------------- evaluation
@@ -316,7 +317,23 @@ def resolve_tools_base(settings: DemoSettings) -> tuple[Path, dict[str, Any]]:
     from vrft.errors import UserError
 
     if settings.tools.base_path:
+        import json
+
+        from vrft.tools.support import tool_problem
+
         path = Path(settings.tools.base_path)
+        if not (path / "config.json").is_file():
+            raise UserError(
+                f"tools.base_path: {path} is not a model directory (no config.json); give a Qwen3-VL model "
+                "directory, or leave it unset for the shipped tools base"
+            )
+        try:
+            model_type = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError, AttributeError) as err:
+            raise UserError(f"tools.base_path: {path / 'config.json'} cannot be read: {err}") from None
+        problem = tool_problem(model_type)
+        if problem:
+            raise UserError(f"tools.base_path: {path}: {problem}")
         return path, (read_card(path) if (path / CARD).is_file() else {})
     if not (SHIPPED_TOOLS_BASE / CARD).is_file():
         raise UserError(
