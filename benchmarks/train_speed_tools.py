@@ -18,8 +18,8 @@ hooks) for the step split, plus TIMING WRAPPERS set as instance attributes on th
 built environment class's ``_call`` (vrft's own tool dispatch). The wrappers only read the clock and the
 shapes of the arguments; they call the original bound method unchanged.
 
-    python benchmarks/train_speed_tools.py                  # ~4 minutes on 2 CPU cores
-    python benchmarks/train_speed_tools.py --steps 1 --no-save   # a smoke run
+    python benchmarks/train_speed_tools.py                  # ~2.5 minutes on 2 idle CPU cores
+    python benchmarks/train_speed_tools.py --steps 1 --rounds 1 --no-save   # a smoke run (~35 s)
 
 Writes benchmarks/results/train_speed_tools.md (date, machine, load, command, tables).
 """
@@ -136,6 +136,22 @@ def instrument(trainer: Any, bd: Breakdown) -> None:
 
             factory._call = tool_call  # the class built for this run by vrft.tools.env.tool_environment
 
+    from vrft.train.vision_dedup import find_vision_tower
+
+    t_in = [0.0]
+
+    def pre(module, args):
+        t_in[0] = time.perf_counter()
+
+    def post(module, args, output):
+        state["row"]["vision"] += time.perf_counter() - t_in[0]
+
+    for model in (trainer.model, getattr(trainer, "ref_model", None)):
+        found = find_vision_tower(model) if model is not None else None
+        if found is not None:  # forward hooks (a public PyTorch API) on the vision tower
+            found[0].register_forward_pre_hook(pre)
+            found[0].register_forward_hook(post)
+
     class _Steps(TrainerCallback):
         def on_step_end(self, args, state_, control, **kwargs):
             state["row"] = bd.new()
@@ -246,6 +262,11 @@ def breakdown_table(row: Row, bd: Breakdown) -> str:
     for name, secs, what in parts:
         lines.append(f"| {name} | {secs:.3f} | {100 * secs / total:.0f} % | {what} |")
     lines.append(f"| **step** | **{total:.3f}** | 100 % | |")
+    vision = med(s["vision"] for s in bd.steps)
+    lines.append(
+        f"| (of which the vision tower, policy and reference, in the passes above) | {vision:.3f} | "
+        f"{100 * vision / total:.0f} % | {statistics.fmean(row.images):.0f} images encoded per step |"
+    )
     return "\n".join(lines)
 
 
@@ -268,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=4, help="measured steps per run (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of every row, in alternating order")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: leave as is)")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
@@ -306,10 +328,18 @@ def main(argv: list[str] | None = None) -> int:
             (base, False, "off", "shipped base, no tools, speed-ups off"),
             (base, False, "auto", "shipped base, no tools, speed-ups auto (the demo's rft arm)"),
         ]
-        results = []
-        for i, (start, tools, speed, label) in enumerate(plan):
-            results.append(run_row(settings, start, sets["plain"], tmp / f"run{i}", tools=tools, speed=speed,
-                                   label=label, warmup=args.warmup))  # fmt: skip
+        results: list[tuple[Row, Breakdown] | None] = [None] * len(plan)
+        for rnd in range(args.rounds):  # rows in alternating order (a shared machine's load drifts)
+            order = range(len(plan)) if rnd % 2 == 0 else reversed(range(len(plan)))
+            for i in order:
+                start, tools, speed, label = plan[i]
+                row, bd = run_row(settings, start, sets["plain"], tmp / f"run{i}-{rnd}", tools=tools,
+                                  speed=speed, label=label, warmup=args.warmup)  # fmt: skip
+                if results[i] is None:
+                    results[i] = (row, bd)
+                else:
+                    results[i][0].merge(row)
+                    results[i][1].steps += bd.steps
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ref = results[1][0]
@@ -323,12 +353,13 @@ def main(argv: list[str] | None = None) -> int:
         "- load average (1/5/15 min) before {:.1f}/{:.1f}/{:.1f}, after {:.1f}/{:.1f}/{:.1f}".format(
             *load_before, *os.getloadavg()
         ),
-        f"- command: `python benchmarks/train_speed_tools.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+        f"- command: `{' '.join(['python benchmarks/train_speed_tools.py', *(sys.argv[1:] if argv is None else argv)])}`",
         f"- run: the tools demo's Visual-RFT config (`tools_demo.rft_config`): shipped Qwen3-VL tools base "
         f"({base.name}), {t.view_size} px views of {t.scene_size} px scenes, G = {t.rft.num_generations}, "
         f"{settings.experiments.prompts_per_step} prompts/step, max {t.rft.max_completion_length} completion "
         f"tokens, beta {settings.rft.beta}, tools {', '.join(('zoom_in',))} (max_calls {t.max_calls}), "
-        f"{args.warmup} warm-up step(s) dropped, median of {args.steps} steps; the SFT model is the demo's "
+        f"{args.warmup} warm-up step(s) dropped per run, median of {args.steps} steps x {args.rounds} rounds "
+        f"(rows run in alternating order); the SFT model is the demo's "
         f"`sft_traces` arm ({t.sft.steps} steps on {t.shots} traces per shape, seed 0)",
         "- step split (s): `vrft.train.timing.StepTimer` (generation = first to last generation forward; "
         "log-prob = forwards without gradients with labels; update = policy forward + backward + optimizer)",
