@@ -75,10 +75,20 @@ def test_tool_metrics_split_by_correct_and_wrong():
 
 
 @pytest.mark.slow  # loads tiny Qwen3-VL twice through the CLI and generates (~10 s)
-def test_eval_and_predict_cli_take_tools(tmp_path, capsys):
+def test_eval_and_predict_cli_take_tools(tmp_path, capsys, monkeypatch):
     from tests.train.conftest import write_records
 
     from vrft.models.tiny import cached_tiny
+    from vrft.tools import generate
+
+    sizes = []  # the batch size each ToolGenerator was built with: eval's --batch-size reaches it
+    real_init = generate.ToolGenerator.__init__
+
+    def recording_init(self, *a, **kw):
+        sizes.append(kw.get("batch_size"))
+        real_init(self, *a, **kw)
+
+    monkeypatch.setattr(generate.ToolGenerator, "__init__", recording_init)
 
     model = str(cached_tiny("qwen3_vl"))
     data = str(write_records(tmp_path / "data", "classification", 2))
@@ -96,7 +106,8 @@ def test_eval_and_predict_cli_take_tools(tmp_path, capsys):
         "--max-new-tokens",
         "4",
     ]
-    assert cli_main([*args, "--tools", "zoom_in"]) == 0
+    assert cli_main([*args, "--tools", "zoom_in", "--batch-size", "3"]) == 0
+    assert sizes == [3]
     tools = json.loads((out / "metrics.json").read_text())["tools"]
     assert tools["names"] == ["zoom_in"] and tools["samples"] == 2
     assert cli_main([*args, "--tools", "zoom"]) == 2
