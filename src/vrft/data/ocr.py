@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vrft.data.classification import image_size
-from vrft.data.records import Record, format_problems, save_records
+from vrft.data.records import Record, finish_conversion
 from vrft.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -40,13 +40,7 @@ def _record(img: Path, text: str, rid: str, where: str, problems: list[str]) -> 
 
 
 def _finish(records: list[Record], problems: list[str], source: Path, out: Any) -> list[Record]:
-    if problems:
-        raise DataError(format_problems(problems, f"{source}: {len(problems)} problem(s):"))
-    if not records:
-        raise DataError(f"{source}: nothing to convert (no images with text found)")
-    if out is not None:
-        save_records(records, out)
-    return records
+    return finish_conversion(records, problems, source, out, "nothing to convert (no images with text found)")
 
 
 def convert_ocr_jsonl(
