@@ -400,10 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         "# Training speed: shared prefill, one vision encode per distinct image, shared prompt prefix (issue #7)",
         "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}; wall time {time.time() - started:.0f} s",
-        f"- machine: {machine()}",
-        f"- load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
-        f"after {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} (a shared machine: other jobs ran)",
-        f"- command: `{command.strip()}`",
+        *environment_lines(command, load_before, load_after),
         f"- model: {model_description(model_dir)}",
         f"- run: detection prompts (one distinct image each), beta 0.04 (reference pass), 1 update per rollout, "
         f"max {COMPLETION} completion tokens, fp32, {args.warmup} warm-up step(s) dropped per run, "
@@ -418,6 +415,17 @@ def main(argv: list[str] | None = None) -> int:
     ])  # fmt: skip
     _save(report, args.out or RESULTS, args.no_save)
     return 0
+
+
+def environment_lines(command: str, load_before, load_after) -> list[str]:
+    """The machine, the load average before / after, and the command: the lines every speed report opens
+    with (a shared machine: other jobs may have run)."""
+    return [
+        f"- machine: {machine()}",
+        f"- load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
+        f"after {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} (a shared machine: other jobs ran)",
+        f"- command: `{command.strip()}`",
+    ]
 
 
 def _save(report: str, out: Path, no_save: bool) -> None:
@@ -446,10 +454,7 @@ def media_main(
         "# Training speed with several images and video: vision encodes per step, speed-ups on vs off (issue 20)",
         "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}; wall time {time.time() - started:.0f} s",
-        f"- machine: {machine()}",
-        f"- load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
-        f"after {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} (a shared machine: other jobs ran)",
-        f"- command: `{command.strip()}`",
+        *environment_lines(command, load_before, load_after),
         f"- model: {model_description(model_dir)}",
         f"- run: 2 distinct prompts x G = {g} per step, beta 0.04 (reference pass), 1 update per rollout, max 16 "
         f"completion tokens, fp32, {args.warmup} warm-up step(s) dropped, median of {args.steps} steps; 'images or "

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_speed import Meter, Row, machine  # noqa: E402
+from train_speed import Meter, Row, environment_lines  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "train_speed_tools.md"
 
@@ -349,11 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- date: {started:%Y-%m-%dT%H:%M:%S}; wall time {time.perf_counter() - t_all:.0f} s "
         f"(SFT on traces {sft_s:.0f} s)",
-        f"- machine: {machine()}",
-        "- load average (1/5/15 min) before {:.1f}/{:.1f}/{:.1f}, after {:.1f}/{:.1f}/{:.1f}".format(
-            *load_before, *os.getloadavg()
+        *environment_lines(
+            " ".join(["python benchmarks/train_speed_tools.py", *(sys.argv[1:] if argv is None else argv)]),
+            load_before, os.getloadavg(),
         ),
-        f"- command: `{' '.join(['python benchmarks/train_speed_tools.py', *(sys.argv[1:] if argv is None else argv)])}`",
         f"- run: the tools demo's Visual-RFT config (`tools_demo.rft_config`): shipped Qwen3-VL tools base "
         f"({base.name}), {t.view_size} px views of {t.scene_size} px scenes, G = {t.rft.num_generations}, "
         f"{settings.experiments.prompts_per_step} prompts/step, max {t.rft.max_completion_length} completion "
