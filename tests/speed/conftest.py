@@ -126,3 +126,23 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def with_completion(inp: dict[str, Any], length: int) -> tuple[dict[str, Any], Any, Any]:
+    """A processor batch `inp` followed by `length` random completion tokens per row (seed 0; the first
+    row's second half masked out): the forward kwargs, the completion ids and their mask. Per-token
+    fields of the prompt (e.g. ``mm_token_type_ids``) are extended with zeros: completions are text."""
+    comp = torch.randint(5, 200, (inp["input_ids"].shape[0], length), generator=torch.Generator().manual_seed(0))
+    cmask = torch.ones_like(comp)
+    cmask[0, length // 2 :] = 0
+    n, width = inp["input_ids"].shape
+    extra = {}
+    for k, v in inp.items():
+        if k in ("input_ids", "attention_mask"):
+            continue
+        if isinstance(v, torch.Tensor) and v.dim() == 2 and tuple(v.shape) == (n, width):
+            v = torch.cat([v, torch.zeros_like(comp, dtype=v.dtype)], 1)
+        extra[k] = v
+    ids = torch.cat([inp["input_ids"], comp], 1)
+    mask = torch.cat([inp["attention_mask"], cmask], 1)
+    return dict(input_ids=ids, attention_mask=mask, use_cache=False, **extra), comp, cmask

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tests.speed.conftest import with_completion
 
 from vrft.train.prefix_share import install_prefix_share
 from vrft.train.vision_dedup import install_vision_dedup
@@ -43,23 +44,7 @@ def _batch(processor):
     ]
     chat = [processor.apply_chat_template(m, add_generation_prompt=True) for m in msgs]
     inp = processor(images=[[pics[p]] for p in rows], text=chat, padding=True, return_tensors="pt")
-    gen = torch.Generator().manual_seed(0)
-    comp = torch.randint(5, 200, (len(rows), COMPLETION), generator=gen)
-    cmask = torch.ones_like(comp)
-    cmask[0, COMPLETION // 2 :] = 0
-    n, width = inp["input_ids"].shape
-    extra = {}
-    for k, v in inp.items():
-        if k in ("input_ids", "attention_mask"):
-            continue
-        if isinstance(v, torch.Tensor) and v.dim() == 2 and tuple(v.shape) == (n, width):
-            v = torch.cat(
-                [v, torch.zeros_like(comp, dtype=v.dtype)], 1
-            )  # per-token fields: completion = text
-        extra[k] = v
-    ids = torch.cat([inp["input_ids"], comp], 1)
-    mask = torch.cat([inp["attention_mask"], cmask], 1)
-    return dict(input_ids=ids, attention_mask=mask, use_cache=False, **extra), comp, cmask
+    return with_completion(inp, COMPLETION)
 
 
 def _pass(model, batch, comp, cmask, dtype):

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.speed.conftest import IMAGE_SETS, TEXTS, make_trainer, several_images
+from tests.speed.conftest import IMAGE_SETS, TEXTS, make_trainer, several_images, with_completion
 
 from vrft.train.prefix_share import install_prefix_share
 from vrft.train.vision_dedup import count_vision, install_vision_dedup
@@ -76,21 +76,7 @@ def _batch(processor, rows: list[tuple[tuple[int, ...], int | None, str]]):
     if any(v is not None for _, v, _ in rows):
         kw["videos"] = [vids[v] for _, v, _ in rows]
     inp = processor(text=chat, padding=True, return_tensors="pt", **kw)
-    gen = torch.Generator().manual_seed(0)
-    comp = torch.randint(5, 200, (len(rows), COMPLETION), generator=gen)
-    cmask = torch.ones_like(comp)
-    cmask[0, COMPLETION // 2 :] = 0
-    n, width = inp["input_ids"].shape
-    extra = {}
-    for k, v in inp.items():
-        if k in ("input_ids", "attention_mask"):
-            continue
-        if isinstance(v, torch.Tensor) and v.dim() == 2 and tuple(v.shape) == (n, width):
-            v = torch.cat([v, torch.zeros_like(comp, dtype=v.dtype)], 1)  # completion tokens are text
-        extra[k] = v
-    ids = torch.cat([inp["input_ids"], comp], 1)
-    mask = torch.cat([inp["attention_mask"], cmask], 1)
-    return dict(input_ids=ids, attention_mask=mask, use_cache=False, **extra), comp, cmask
+    return with_completion(inp, COMPLETION)
 
 
 def _pass(model, batch, comp, cmask):
