@@ -154,6 +154,25 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
 
 
+def need_chromium() -> None:
+    """Skip a browser test when chromium is missing; fail it instead under VRFT_REQUIRE_BROWSER (CI)."""
+    if CHROMIUM is None:
+        if REQUIRE_BROWSER:
+            pytest.fail(
+                "VRFT_REQUIRE_BROWSER is set but chromium is not on PATH (apt-get install -y chromium)"
+            )
+        pytest.skip("chromium is not on PATH (apt-get install -y chromium)")
+
+
+def probe_page(page: Path, script: str, attribute: str, *flags: str) -> tuple[object, str]:
+    """Load `page` with `script` added before ``</body>`` (it sets `attribute` of ``<body>`` to a JSON
+    value) in chromium with `flags`: (that value, the dumped DOM). The probe is written beside `page`."""
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", f"<script>{script}</script></body>"))
+    dom = _chromium(*flags, "--dump-dom", probe.as_uri()).stdout
+    return json.loads(re.search(rf'{attribute}="([^"]+)"', dom).group(1).replace("&quot;", '"')), dom
+
+
 def _close(pixel, hex_color, tol=60):
     target = tuple(int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return all(abs(a - b) <= tol for a, b in zip(pixel[:3], target))
@@ -161,30 +180,19 @@ def _close(pixel, hex_color, tol=60):
 
 @pytest.mark.browser
 def test_renders_boxes_at_the_right_screen_pixels(tmp_path):
-    if CHROMIUM is None:
-        if REQUIRE_BROWSER:
-            pytest.fail(
-                "VRFT_REQUIRE_BROWSER is set but chromium is not on PATH (apt-get install -y chromium)"
-            )
-        pytest.skip("chromium is not on PATH (apt-get install -y chromium)")
+    need_chromium()
     # Sorted best-first by the inline script: the first figure is s-good's.
     out = render_report(
         _samples(tmp_path), tmp_path / "report.html", title="browser", sort="best", base_dir=tmp_path
     )
     # Measure where the browser lays out the figure, with the same page plus one probe script.
-    probe = tmp_path / "probe.html"
-    probe.write_text(
-        out.read_text().replace(
-            "</body>",
-            "<script>var r=document.querySelector('svg.fig').getBoundingClientRect();"
-            "document.body.setAttribute('data-rect',JSON.stringify([r.left,r.top,r.width,r.height]));"
-            "</script></body>",
-        )
-    )
     size = "--window-size=900,900"
-    dom = _chromium(size, "--dump-dom", probe.as_uri()).stdout
-    left, top, width, height = json.loads(
-        re.search(r"data-rect=\"([^\"]+)\"", dom).group(1).replace("&quot;", '"')
+    (left, top, width, height), dom = probe_page(
+        out,
+        "var r=document.querySelector('svg.fig').getBoundingClientRect();"
+        "document.body.setAttribute('data-rect',JSON.stringify([r.left,r.top,r.width,r.height]));",
+        "data-rect",
+        size,
     )
     assert width == pytest.approx(384, abs=1) and height == pytest.approx(192, abs=1)
     assert re.findall(r'class="sample" data-id="([^"]+)"', dom) == ["s-good", "s-missing-image", "s-bad"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from tests.report.test_html import CHROMIUM, REQUIRE_BROWSER, _chromium, _close
+from tests.report.test_html import _chromium, _close, need_chromium, probe_page
 
 from vrft.report.html import GT_COLOR, PRED_COLOR, render_report
 from vrft.report.media_html import STRIP_FRAMES, TIMELINE_UNITS
@@ -142,29 +142,22 @@ def test_rows_written_by_the_evaluators_render(tmp_path):
 
 @pytest.mark.browser
 def test_browser_renders_images_side_by_side_and_the_timeline(tmp_path):
-    if CHROMIUM is None:
-        if REQUIRE_BROWSER:
-            pytest.fail(
-                "VRFT_REQUIRE_BROWSER is set but chromium is not on PATH (apt-get install -y chromium)"
-            )
-        pytest.skip("chromium is not on PATH (apt-get install -y chromium)")
+    need_chromium()
     samples = _multi(tmp_path)[:1] + _video(tmp_path)[:1]
     out = render_report(samples, tmp_path / "report.html", title="media")
-    probe = tmp_path / "probe.html"
-    probe.write_text(
-        out.read_text().replace(
-            "</body>",
-            "<script>function box(e){var r=e.getBoundingClientRect();return [r.left,r.top,r.width,r.height];}"
-            "var out={imgs:[].map.call(document.querySelectorAll('svg[data-image]'),box),"
-            "line:box(document.querySelector('svg.timeline')),"
-            "frames:[].map.call(document.querySelectorAll('img.frame'),function(i){return i.naturalWidth>0"
-            "&&i.getBoundingClientRect().width>0;})};"
-            "document.body.setAttribute('data-probe',JSON.stringify(out));</script></body>",
-        )
-    )
     size = "--window-size=1000,1200"
-    dom = _chromium(size, "--virtual-time-budget=2000", "--dump-dom", probe.as_uri()).stdout
-    got = json.loads(re.search(r'data-probe="([^"]+)"', dom).group(1).replace("&quot;", '"'))
+    got, _ = probe_page(
+        out,
+        "function box(e){var r=e.getBoundingClientRect();return [r.left,r.top,r.width,r.height];}"
+        "var out={imgs:[].map.call(document.querySelectorAll('svg[data-image]'),box),"
+        "line:box(document.querySelector('svg.timeline')),"
+        "frames:[].map.call(document.querySelectorAll('img.frame'),function(i){return i.naturalWidth>0"
+        "&&i.getBoundingClientRect().width>0;})};"
+        "document.body.setAttribute('data-probe',JSON.stringify(out));",
+        "data-probe",
+        size,
+        "--virtual-time-budget=2000",
+    )
     imgs = got["imgs"]
     assert len(imgs) == 3
     assert all(abs(r[1] - imgs[0][1]) < 1 for r in imgs)  # side by side: one row

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 import pytest
 from PIL import Image
-from tests.report.test_html import CHROMIUM, REQUIRE_BROWSER, _chromium
+from tests.report.test_html import _chromium, need_chromium, probe_page
 
 from vrft.report.html import render_report
 from vrft.tools.generate import tool_thumbnails
@@ -44,28 +41,17 @@ def test_thumbnails_are_small_pngs_and_nothing_else_is_embedded(tmp_path):
 
 @pytest.mark.browser
 def test_the_turns_and_the_tool_image_show_in_chromium(tmp_path):
-    if CHROMIUM is None:
-        if REQUIRE_BROWSER:
-            pytest.fail(
-                "VRFT_REQUIRE_BROWSER is set but chromium is not on PATH (apt-get install -y chromium)"
-            )
-        pytest.skip("chromium is not on PATH (apt-get install -y chromium)")
+    need_chromium()
     out = render_report([_sample(tmp_path)], tmp_path / "report.html", title="tools", base_dir=tmp_path)
-    probe = tmp_path / "probe.html"
-    probe.write_text(
-        out.read_text().replace(
-            "</body>",
-            "<script>window.addEventListener('load',function(){var i=document.querySelector('.tool-images img');"
-            "var t=document.querySelector('details.turns');var r=i.getBoundingClientRect();"
-            "document.body.setAttribute('data-probe',JSON.stringify([i.naturalWidth,i.naturalHeight,r.width,"
-            "r.height,t.open,t.querySelector('pre').getBoundingClientRect().height]));});</script></body>",
-        )
-    )
-    dom = _chromium(
-        "--window-size=900,900", "--virtual-time-budget=2000", "--dump-dom", probe.as_uri()
-    ).stdout
-    natural_w, natural_h, w, h, is_open, turns_h = json.loads(
-        re.search(r'data-probe="([^"]+)"', dom).group(1).replace("&quot;", '"')
+    (natural_w, natural_h, w, h, is_open, turns_h), _ = probe_page(
+        out,
+        "window.addEventListener('load',function(){var i=document.querySelector('.tool-images img');"
+        "var t=document.querySelector('details.turns');var r=i.getBoundingClientRect();"
+        "document.body.setAttribute('data-probe',JSON.stringify([i.naturalWidth,i.naturalHeight,r.width,"
+        "r.height,t.open,t.querySelector('pre').getBoundingClientRect().height]));});",
+        "data-probe",
+        "--window-size=900,900",
+        "--virtual-time-budget=2000",
     )
     assert (natural_w, natural_h) == (128, 64) and w > 0 and h > 0  # the zoom, decoded and laid out
     assert is_open and turns_h > 0  # the turns are shown, not folded away
